@@ -1,0 +1,77 @@
+# rtloop — `make help` lists the targets. Everything installs itself on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY_VERSION ?= 3.11
+VENV ?= .venv
+CACHE ?= .cache/rtloop
+JARS := $(CACHE)/jars
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+RUN := $(VENV)/bin/
+EXTRAS ?= --extra dev
+MVN := mvn -q -B -s infra/jvm/settings.xml
+
+.PHONY: help venv jars up down status topics schemas lint test test-unit test-integration demo bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q "uv==0.13.8"
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen $(EXTRAS) --python $(PY_VERSION)
+	@touch $@
+
+venv: $(VENV)/.synced ## create the virtual environment from uv.lock (base + dev)
+
+$(JARS)/kafka/.resolved: infra/jvm/kafka/pom.xml infra/jvm/settings.xml
+	@command -v mvn >/dev/null || { echo "Maven is missing: apt-get install maven (Java 17+ too)"; exit 1; }
+	rm -rf $(JARS)/kafka && mkdir -p $(JARS)/kafka
+	$(MVN) -f infra/jvm/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $(JARS)/kafka)
+	@touch $@
+
+$(JARS)/spark/.resolved: infra/jvm/spark/pom.xml infra/jvm/settings.xml
+	@command -v mvn >/dev/null || { echo "Maven is missing: apt-get install maven (Java 17+ too)"; exit 1; }
+	rm -rf $(JARS)/spark && mkdir -p $(JARS)/spark
+	$(MVN) -f infra/jvm/spark/pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $(JARS)/spark)
+	@touch $@
+
+jars: $(JARS)/kafka/.resolved $(JARS)/spark/.resolved ## resolve the Kafka broker, Spark-Kafka and Delta jars with mvn (once)
+
+up: venv jars ## start the embedded Kafka broker and apply the topics
+	$(RUN)rtloop broker start
+	$(RUN)rtloop topics apply
+
+down: venv ## stop the embedded Kafka broker (data is kept)
+	$(RUN)rtloop broker stop
+
+status: venv ## is the embedded broker running and reachable?
+	$(RUN)rtloop broker status
+
+topics: venv ## create or update the topics of infra/topics.yaml
+	$(RUN)rtloop topics apply
+
+schemas: venv ## export the contracts' JSON Schemas to infra/schemas/
+	$(RUN)rtloop schemas export
+
+lint: venv ## ruff, mypy, and a check that infra/schemas is current
+	$(RUN)ruff check services tests benchmarks
+	$(RUN)ruff format --check services tests benchmarks
+	$(RUN)mypy
+	$(RUN)rtloop schemas export --check
+
+test-unit: venv ## unit tests (pure code, no broker)
+	$(RUN)pytest tests/unit -q
+
+test-integration: venv jars ## integration tests against a real Kafka broker
+	$(RUN)pytest tests/integration tests/e2e -q
+
+test: lint venv jars ## everything CI runs: lint, unit, integration and slow tests
+	$(RUN)pytest -q
+
+demo: venv jars ## the loop on the embedded default: broker, simulate, replay, echo, summary
+	$(RUN)rtloop demo
+
+bench: venv jars ## benchmarks; figures on stdout, last line BENCH {json}
+	$(RUN)python -m benchmarks
+
+clean: ## remove the venv, caches and the lake (jars stay)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): figures on stdout and a final `BENCH {json}` line; never gate CI."""

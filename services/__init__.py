@@ -1,0 +1,1 @@
+"""rtloop services: independent streaming processes that share only topics, contracts and common."""

@@ -1,0 +1,118 @@
+"""Settings shared by every service: the Kafka block, the runner knobs and the loader with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.errors import ConfigError
+
+__all__ = ["KafkaSettings", "ServiceSettings", "TelemetrySettings", "load_settings"]
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka; shared by every service under the KAFKA_ prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str | None = Field(
+        default=None,
+        description="An existing cluster (host:port,...). Unset: the embedded broker on 127.0.0.1.",
+    )
+    embedded_port: int = Field(
+        default=9092,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("RTLOOP_BROKER_PORT", "KAFKA_EMBEDDED_PORT"),
+        description="Port of the embedded broker (RTLOOP_BROKER_PORT).",
+    )
+    client_id: str = "rtloop"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
+    ssl_key_password: SecretStr | None = None
+
+    @property
+    def external(self) -> bool:
+        """True when KAFKA_BOOTSTRAP_SERVERS names a cluster rtloop must not start."""
+        return self.bootstrap_servers is not None
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap address clients use."""
+        return self.bootstrap_servers or f"127.0.0.1:{self.embedded_port}"
+
+    def librdkafka(self) -> dict[str, Any]:
+        """The connection and security part of a librdkafka configuration (secrets revealed here only)."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol,
+        }
+        optional: dict[str, Any] = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password.get_secret_value() if self.sasl_password else None,
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+            "ssl.key.password": (self.ssl_key_password.get_secret_value() if self.ssl_key_password else None),
+        }
+        conf.update({k: str(v) for k, v in optional.items() if v is not None})
+        return conf
+
+
+class TelemetrySettings(BaseSettings):
+    """OpenTelemetry export, off by default; shared under the OTEL_ prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="RTLOOP_OTEL_", extra="ignore")
+
+    exporter: Literal["none", "console", "otlp"] = "none"
+    endpoint: str = Field(
+        default="http://127.0.0.1:4318",
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "RTLOOP_OTEL_ENDPOINT"),
+    )
+
+
+class ServiceSettings(BaseSettings):
+    """Knobs every service's runner has; each service subclasses this with its own env prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    group_id: str = "rtloop"
+    dlq_topic: str = "transactions.dlq"
+    max_batch_size: int = Field(default=500, ge=1, le=100_000)
+    max_batch_wait_ms: int = Field(default=100, ge=1, le=60_000)
+    max_value_bytes: int = Field(default=1_048_576, ge=1)
+    health_port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
+    health_host: str = "127.0.0.1"
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build settings from the environment, or raise ConfigError naming the variable to set."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        prefix = str(cls.model_config.get("env_prefix", "")).upper()
+        problems = []
+        for err in exc.errors():
+            name = prefix + "_".join(str(p) for p in err["loc"]).upper()
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError(
+            f"invalid configuration for {cls.__name__}: "
+            + "; ".join(problems)
+            + " (set it in the environment or .env)"
+        ) from None

@@ -1,0 +1,45 @@
+"""The typed error tree: transient errors are retried, permanent ones are dead-lettered."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DecodeError",
+    "PermanentError",
+    "RtloopError",
+    "TransientError",
+    "is_transient",
+]
+
+
+class RtloopError(Exception):
+    """Base of every error rtloop raises on purpose."""
+
+
+class TransientError(RtloopError):
+    """The operation may succeed later (broker or store unavailable): retry with backoff, never drop."""
+
+
+class PermanentError(RtloopError):
+    """Retrying cannot help (bad input): the message goes to the dead-letter topic."""
+
+
+class DecodeError(PermanentError):
+    """A message value that does not satisfy its contract; `reason` is a short machine code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ConfigError(RtloopError):
+    """A missing or invalid setting; the message says what to set."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors worth retrying: our TransientError, network errors, retriable Kafka errors."""
+    if isinstance(exc, TransientError | ConnectionError | TimeoutError):
+        return True
+    kafka_error = exc.args[0] if exc.args else None
+    retriable = getattr(kafka_error, "retriable", None)
+    return bool(callable(retriable) and retriable())

@@ -1,0 +1,80 @@
+"""The per-process HTTP endpoint: /healthz (loop alive), /readyz (assigned, not stopping), /metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+__all__ = ["HealthServer", "HealthState"]
+
+
+class HealthState:
+    """What the endpoints report; the runner updates it."""
+
+    def __init__(self, liveness_timeout_s: float = 60.0) -> None:
+        self.liveness_timeout_s = liveness_timeout_s
+        self.last_beat = time.monotonic()
+        self.ready = False
+        self.detail = "starting"
+
+    def beat(self) -> None:
+        """The loop is alive."""
+        self.last_beat = time.monotonic()
+
+    @property
+    def alive(self) -> bool:
+        """True while the loop has beaten recently."""
+        return time.monotonic() - self.last_beat < self.liveness_timeout_s
+
+
+class HealthServer:
+    """A small threaded HTTP server; port 0 picks a free one (see `.port`)."""
+
+    def __init__(self, state: HealthState, registry: CollectorRegistry, host: str, port: int) -> None:
+        self.state, self.registry = state, registry
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.respond(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._httpd = ThreadingHTTPServer((host, port), Handler)
+        self._httpd.daemon_threads = True
+        self.port = int(self._httpd.server_address[1])
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def respond(self, request: BaseHTTPRequestHandler) -> None:
+        """Serve one GET."""
+        path = request.path.split("?")[0]
+        if path == "/metrics":
+            code, ctype, body = 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
+        elif path == "/healthz":
+            ok = self.state.alive
+            code, ctype, body = (200 if ok else 503), "text/plain", (b"ok" if ok else b"stalled")
+        elif path == "/readyz":
+            ok = self.state.ready
+            code, ctype, body = (200 if ok else 503), "text/plain", self.state.detail.encode()
+        else:
+            code, ctype, body = 404, "text/plain", b"not found: try /healthz, /readyz, /metrics"
+        request.send_response(code)
+        request.send_header("Content-Type", ctype)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    def start(self) -> HealthServer:
+        """Serve in a daemon thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._httpd.shutdown()
+        self._httpd.server_close()

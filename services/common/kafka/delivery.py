@@ -1,0 +1,78 @@
+"""Produce a batch of outputs and wait until every one is acknowledged (acks=all) or has failed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Protocol
+
+from confluent_kafka import KafkaError, KafkaException
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from services.common.contracts import encode
+from services.common.errors import TransientError
+from services.common.kafka.envelope import Output, header
+from services.common.telemetry import extract_context, inject_context
+
+__all__ = ["DeliveryFailure", "ProducerLike", "deliver"]
+
+_tracer = trace.get_tracer("rtloop.runner")
+
+
+class ProducerLike(Protocol):
+    """What the runner needs of a producer (confluent_kafka.Producer satisfies it)."""
+
+    def produce(self, *args: Any, **kwargs: Any) -> Any: ...
+    def poll(self, *args: Any, **kwargs: Any) -> Any: ...
+    def flush(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class DeliveryFailure(NamedTuple):
+    """An output the broker refused, with librdkafka's error."""
+
+    output: Output
+    error: KafkaError
+
+
+def _headers(out: Output, span_name: str) -> list[tuple[str, bytes]]:
+    headers = list(out.headers)
+    src = out.source
+    if src is not None and header(src.headers, "traceparent") is not None:
+        parent = extract_context(src.headers)
+        with _tracer.start_as_current_span(span_name, context=parent, kind=SpanKind.CONSUMER):
+            inject_context(headers)
+    return headers
+
+
+def deliver(
+    producer: ProducerLike, outputs: Sequence[Output], *, timeout_s: float, service: str
+) -> list[DeliveryFailure]:
+    """Produce all outputs, flush, and return the ones that failed; a timeout is transient."""
+    failures: list[DeliveryFailure] = []
+    span_name = f"{service} process"
+    for out in outputs:
+        value = out.value if isinstance(out.value, bytes) else encode(out.value)
+
+        def on_delivery(err: KafkaError | None, _msg: Any, out: Output = out) -> None:
+            if err is not None:
+                failures.append(DeliveryFailure(out, err))
+
+        while True:
+            try:
+                producer.produce(
+                    out.topic,
+                    value=value,
+                    key=out.key,
+                    headers=_headers(out, span_name),
+                    on_delivery=on_delivery,
+                )
+                break
+            except BufferError:
+                producer.poll(0.05)
+            except KafkaException as exc:
+                failures.append(DeliveryFailure(out, exc.args[0]))
+                break
+    remaining = producer.flush(timeout_s)
+    if remaining:
+        raise TransientError(f"{remaining} outputs not acknowledged within {timeout_s:.0f}s")
+    return failures

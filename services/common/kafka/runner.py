@@ -1,0 +1,316 @@
+"""The one consume → decode → handle → produce → commit loop; services supply decoders and a handler."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from services.common.errors import DecodeError, PermanentError
+from services.common.health import HealthState
+from services.common.kafka.delivery import DeliveryFailure, ProducerLike, deliver
+from services.common.kafka.dlq import dead_letter
+from services.common.kafka.envelope import Envelope, KafkaMessage, Output
+from services.common.kafka.retry import Backoff, Interrupted, retry_transient
+from services.common.metrics import RunnerMetrics
+
+__all__ = ["ConsumerLike", "Handler", "Runner", "RunnerConfig"]
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Sequence[Envelope[Any]]], Sequence[Output]]
+Decoder = Callable[[bytes], Any]
+
+
+class ConsumerLike(Protocol):
+    """What the runner needs of a consumer (confluent_kafka.Consumer satisfies it)."""
+
+    def subscribe(self, *args: Any, **kwargs: Any) -> Any: ...
+    def consume(self, *args: Any, **kwargs: Any) -> Any: ...
+    def commit(self, *args: Any, **kwargs: Any) -> Any: ...
+    def close(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Batching, limits and timeouts of one runner."""
+
+    service: str
+    dlq_topic: str
+    max_batch_size: int = 500
+    max_batch_wait_s: float = 0.1
+    max_value_bytes: int = 1_048_576
+    delivery_timeout_s: float = 30.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+class Runner:
+    """Runs one service's loop. Offsets are committed only after every output of the batch is acked."""
+
+    def __init__(
+        self,
+        config: RunnerConfig,
+        *,
+        consumer: ConsumerLike,
+        producer: ProducerLike,
+        decoders: Mapping[str, Decoder],
+        handler: Handler,
+        metrics: RunnerMetrics | None = None,
+        health: HealthState | None = None,
+    ) -> None:
+        self.config, self.consumer, self.producer = config, consumer, producer
+        self.decoders, self.handler = dict(decoders), handler
+        self.metrics = metrics or RunnerMetrics(config.service)
+        self.health = health or HealthState()
+        self._stop = threading.Event()
+        self._assigned: set[tuple[str, int]] = set()
+        self._last_lag = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def stop(self, *_: Any) -> None:
+        """Ask the loop to finish the current batch, commit and close."""
+        if not self._stop.is_set():
+            log.info("%s: stopping after the current batch", self.config.service)
+        self._stop.set()
+        self.health.ready, self.health.detail = False, "stopping"
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the loop gracefully (call from the main thread)."""
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self) -> None:
+        """Subscribe and loop until stopped; then commit what was processed and close."""
+        topics = list(self.decoders)
+        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        log.info("%s: consuming %s", self.config.service, ", ".join(topics))
+        try:
+            while not self._stop.is_set():
+                self.health.beat()
+                messages = self.consumer.consume(
+                    num_messages=self.config.max_batch_size, timeout=self.config.max_batch_wait_s
+                )
+                if messages:
+                    self.process(messages)
+                self._update_lag()
+        except Interrupted as exc:
+            log.warning("%s: %s; the batch stays uncommitted", self.config.service, exc)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Flush the producer and leave the group."""
+        self.health.ready = False
+        self.producer.flush(self.config.delivery_timeout_s)
+        self.consumer.close()
+        log.info("%s: closed", self.config.service)
+
+    # -- one batch -----------------------------------------------------------------------------
+    def process(self, messages: Sequence[KafkaMessage]) -> None:
+        """Decode, handle, deliver and commit one batch."""
+        good, failed = self._decode([m for m in messages if self._usable(m)])
+        started = time.perf_counter()
+        outputs, handler_failed = self._handle(good)
+        self.metrics.handler_seconds.observe(time.perf_counter() - started)
+        failed += handler_failed
+        dlq = [self._dead_letter(env, exc) for env, exc in failed]
+        self._deliver_all(list(outputs) + dlq)
+        self._commit(messages)
+        self.metrics.batch_size.observe(len(messages))
+
+    def _usable(self, msg: KafkaMessage) -> bool:
+        err = msg.error()
+        if err is None:
+            return True
+        if err.code() != KafkaError._PARTITION_EOF:
+            log.warning("%s: consumer error: %s", self.config.service, err)
+            if err.fatal():
+                raise KafkaException(err)
+        return False
+
+    def _decode(
+        self, messages: Sequence[KafkaMessage]
+    ) -> tuple[list[Envelope[Any]], list[tuple[Envelope[Any], BaseException]]]:
+        good: list[Envelope[Any]] = []
+        failed: list[tuple[Envelope[Any], BaseException]] = []
+        limit = self.config.max_value_bytes
+        for msg in messages:
+            topic, raw = msg.topic() or "", msg.value() or b""
+            self.metrics.count_consumed(topic, 1)
+            try:
+                if len(raw) > limit:
+                    raise DecodeError("too_large", f"value of {len(raw)} bytes exceeds {limit}")
+                value = self.decoders[topic](raw)
+                failure = None
+            except PermanentError as exc:
+                value, failure = None, exc
+            env = Envelope(
+                value=value,
+                key=msg.key(),
+                headers=tuple(msg.headers() or ()),
+                topic=topic,
+                partition=msg.partition() or 0,
+                offset=msg.offset() or 0,
+                timestamp_ms=msg.timestamp()[1],
+                raw=raw,
+            )
+            if failure is None:
+                good.append(env)
+            else:
+                failed.append((env, failure))
+        return good, failed
+
+    def _handle(
+        self, envs: list[Envelope[Any]]
+    ) -> tuple[list[Output], list[tuple[Envelope[Any], BaseException]]]:
+        if not envs:
+            return [], []
+        try:
+            return list(self._call(envs)), []
+        except Interrupted:
+            raise
+        except Exception as exc:
+            if len(envs) == 1:
+                return [], [(envs[0], exc)]
+            log.info("%s: batch handler failed (%s); isolating", self.config.service, exc)
+        outputs: list[Output] = []
+        failed: list[tuple[Envelope[Any], BaseException]] = []
+        for env in envs:
+            try:
+                outputs.extend(self._call([env]))
+            except Interrupted:
+                raise
+            except Exception as exc:
+                failed.append((env, exc))
+        return outputs, failed
+
+    def _call(self, envs: list[Envelope[Any]]) -> Sequence[Output]:
+        return retry_transient(
+            lambda: self.handler(envs),
+            backoff=self.config.backoff,
+            stop=self._stop,
+            what=f"{self.config.service} handler",
+            on_retry=lambda _e: self.metrics.retries.labels(self.config.service, "handle").inc(),
+        )
+
+    def _dead_letter(self, env: Envelope[Any], exc: BaseException) -> Output:
+        reason = getattr(exc, "reason", None) or "handler_error"
+        self.metrics.dead_lettered.labels(self.config.service, reason).inc()
+        log.info(
+            "%s: dead-letter %s[%d]@%d: %s",
+            self.config.service,
+            env.topic,
+            env.partition,
+            env.offset,
+            exc,
+        )
+        return dead_letter(
+            dlq_topic=self.config.dlq_topic,
+            service=self.config.service,
+            error=exc,
+            topic=env.topic,
+            partition=env.partition,
+            offset=env.offset,
+            key=env.key,
+            value=env.raw,
+            headers=env.headers,
+        )
+
+    def _deliver_all(self, outputs: list[Output]) -> None:
+        pending = outputs
+        while pending:
+            failures = retry_transient(
+                functools.partial(
+                    deliver,
+                    self.producer,
+                    pending,
+                    timeout_s=self.config.delivery_timeout_s,
+                    service=self.config.service,
+                ),
+                backoff=self.config.backoff,
+                stop=self._stop,
+                what=f"{self.config.service} produce",
+            )
+            failed_ids = {id(f.output) for f in failures}
+            for out in pending:
+                if id(out) not in failed_ids:
+                    self.metrics.produced.labels(self.config.service, out.topic).inc()
+            pending = self._after_failures(failures)
+
+    def _after_failures(self, failures: list[DeliveryFailure]) -> list[Output]:
+        """Retriable failures are produced again; a refused output dead-letters its source."""
+        again: list[Output] = []
+        for out, err in failures:
+            if err.retriable():
+                again.append(out)
+            elif out.source is not None:
+                again.append(self._dead_letter(out.source, PermanentError(f"output refused: {err}")))
+            elif out.topic == self.config.dlq_topic and out.value:
+                size = len(out.value) if isinstance(out.value, bytes) else 0
+                note = (("rtloop.dlq.dropped_value_bytes", str(size).encode()),)
+                again.append(Output(out.topic, b"", out.key, out.headers + note))
+            else:
+                raise KafkaException(err)
+        if again:
+            time.sleep(self.config.backoff.initial_s)
+        return again
+
+    def _commit(self, messages: Sequence[KafkaMessage]) -> None:
+        ends: dict[tuple[str, int], int] = {}
+        for m in messages:
+            if m.error() is None:
+                tp = (m.topic() or "", m.partition() or 0)
+                ends[tp] = max(ends.get(tp, -1), (m.offset() or 0) + 1)
+        if not ends:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in ends.items()]
+        try:
+            result = self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("%s: commit failed (%s); the batch will be redelivered", self.config.service, exc)
+            return
+        for tp in result or ():
+            if tp.error:
+                log.warning(
+                    "%s: commit of %s[%d] failed: %s",
+                    self.config.service,
+                    tp.topic,
+                    tp.partition,
+                    tp.error,
+                )
+
+    # -- rebalance and lag ---------------------------------------------------------------------
+    def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._assigned |= {(p.topic, p.partition) for p in partitions}
+        self.health.ready, self.health.detail = True, f"assigned {len(self._assigned)} partitions"
+
+    def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        for p in partitions:
+            self._assigned.discard((p.topic, p.partition))
+            with contextlib.suppress(KeyError):
+                self.metrics.lag.remove(self.config.service, p.topic, str(p.partition))
+        self.health.detail = f"assigned {len(self._assigned)} partitions"
+
+    def _update_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag < 1.0 or not self._assigned:
+            return
+        self._last_lag = now
+        position = getattr(self.consumer, "position", None)
+        watermarks = getattr(self.consumer, "get_watermark_offsets", None)
+        if position is None or watermarks is None:
+            return
+        parts = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
+        for tp in position(parts):
+            _low, high = watermarks(tp, cached=True) or (-1, -1)
+            if high >= 0 and tp.offset >= 0:
+                self.metrics.lag.labels(self.config.service, tp.topic, str(tp.partition)).set(
+                    high - tp.offset
+                )

@@ -1,0 +1,69 @@
+"""Wiring shared by every service's main: logging, settings, clients, health server and the runner."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+
+from services.common.config import ServiceSettings
+from services.common.health import HealthServer, HealthState
+from services.common.kafka.clients import make_consumer, make_producer, wait_reachable
+from services.common.kafka.runner import Decoder, Handler, Runner, RunnerConfig
+from services.common.metrics import RunnerMetrics
+from services.common.telemetry import setup_tracing
+
+__all__ = ["configure_logging", "run_service"]
+
+log = logging.getLogger(__name__)
+
+
+def configure_logging(level: str) -> None:
+    """One line per record on stderr; only mains call this."""
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def run_service(
+    name: str,
+    settings: ServiceSettings,
+    decoders: Mapping[str, Decoder],
+    handler: Handler,
+) -> None:
+    """Build the clients from settings, serve health and metrics, and run the loop until stopped."""
+    setup_tracing(settings.telemetry, name)
+    wait_reachable(settings.kafka)
+    health = HealthState()
+    metrics = RunnerMetrics(name)
+    server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port)
+    server.start()
+    log.info("%s: health and metrics on http://%s:%d", name, settings.health_host, server.port)
+
+    def on_error(err: object) -> None:
+        log.warning("%s: kafka: %s", name, err)
+
+    consumer = make_consumer(settings.kafka, settings.group_id, error_cb=on_error)
+    producer = make_producer(settings.kafka, error_cb=on_error)
+    runner = Runner(
+        RunnerConfig(
+            service=name,
+            dlq_topic=settings.dlq_topic,
+            max_batch_size=settings.max_batch_size,
+            max_batch_wait_s=settings.max_batch_wait_ms / 1000,
+            max_value_bytes=settings.max_value_bytes,
+        ),
+        consumer=consumer,
+        producer=producer,
+        decoders=decoders,
+        handler=handler,
+        metrics=metrics,
+        health=health,
+    )
+    runner.install_signal_handlers()
+    try:
+        runner.run()
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""echo: the reference service — consumes transactions.raw and republishes valid ones unchanged."""

@@ -1,0 +1,23 @@
+"""Composition root of echo: settings → clients → runner. Nothing is created at import time."""
+
+from __future__ import annotations
+
+from services.common.config import load_settings
+from services.common.contracts import TransactionV1, decoder_for
+from services.common.service import configure_logging, run_service
+from services.echo.config import EchoSettings
+from services.echo.handlers import make_handler
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    """Run echo until SIGTERM/SIGINT."""
+    settings = load_settings(EchoSettings)
+    configure_logging(settings.log_level)
+    run_service(
+        "echo",
+        settings,
+        {settings.input_topic: decoder_for(TransactionV1)},
+        make_handler(settings.output_topic),
+    )

@@ -1,0 +1,1 @@
+"""Operator tools behind the `rtloop` command: broker, topics, schemas, simulator, replay, demo."""

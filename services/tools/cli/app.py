@@ -1,0 +1,141 @@
+"""`rtloop` sub-commands: broker, topics, schemas, simulate, replay, demo."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import date
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from services.common.config import load_settings
+from services.common.errors import RtloopError
+from services.tools.config import ToolSettings
+
+__all__ = ["app", "console", "friendly", "settings"]
+
+app = typer.Typer(help="rtloop: streaming inference loop tools.", no_args_is_help=True)
+broker_app = typer.Typer(help="The embedded Kafka broker (KRaft, local JVM).", no_args_is_help=True)
+topics_app = typer.Typer(help="Topics declared in infra/topics.yaml.", no_args_is_help=True)
+schemas_app = typer.Typer(help="JSON Schema of the wire contracts.", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+app.add_typer(topics_app, name="topics")
+app.add_typer(schemas_app, name="schemas")
+console = Console(stderr=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Turn rtloop's own errors into one red line and exit code 1 (no traceback)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (RtloopError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings() -> ToolSettings:
+    """The tools' settings (a configuration error is one clear line)."""
+    return load_settings(ToolSettings)
+
+
+@broker_app.command("start")
+@friendly
+def broker_start() -> None:
+    """Start the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS names a cluster) and wait for it."""
+    from services.common.kafka.clients import wait_reachable
+    from services.tools.broker import EmbeddedBroker
+
+    s = settings()
+    if s.kafka.external:
+        brokers = wait_reachable(s.kafka)
+        console.print(
+            f"using the existing cluster at {s.kafka.bootstrap} ({brokers} brokers): nothing started"
+        )
+        return
+    with console.status("starting Apache Kafka (KRaft) on the local JVM…"):
+        bootstrap = EmbeddedBroker(s).start()
+    console.print(f"Kafka ready: KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
+
+
+@broker_app.command("stop")
+@friendly
+def broker_stop() -> None:
+    """Stop the embedded broker; its data stays in the cache folder."""
+    from services.tools.broker import EmbeddedBroker
+
+    stopped = EmbeddedBroker(settings()).stop()
+    console.print("broker stopped" if stopped else "no embedded broker was running")
+
+
+@broker_app.command("status")
+@friendly
+def broker_status() -> None:
+    """Whether the embedded broker runs and serves clients."""
+    from services.tools.broker import EmbeddedBroker
+
+    st = EmbeddedBroker(settings()).status()
+    state = "running" if st.running else "stopped"
+    console.print(
+        f"{state} pid={st.pid} bootstrap={st.bootstrap} reachable={st.reachable} data={st.data_dir}"
+    )
+    if not st.reachable:
+        raise typer.Exit(3)
+
+
+@topics_app.command("apply")
+@friendly
+def topics_apply(
+    file: Annotated[Path | None, typer.Option(help="topics file")] = None,
+    replication_factor: Annotated[int | None, typer.Option(help="override for every topic")] = None,
+) -> None:
+    """Create or update every declared topic (idempotent, never deletes)."""
+    from services.common.kafka.clients import make_admin, wait_reachable
+    from services.tools.topics import apply_topics, load_topics
+
+    s = settings()
+    wait_reachable(s.kafka)
+    report = apply_topics(make_admin(s.kafka), load_topics(file or s.topics_file, replication_factor))
+    for label, names in (
+        ("created", report.created),
+        ("partitions added", report.partitions_added),
+        ("configs set", report.configs_set),
+        ("unchanged", report.unchanged),
+    ):
+        if names:
+            console.print(f"{label}: {', '.join(names)}")
+
+
+@schemas_app.command("export")
+@friendly
+def schemas_export(
+    out: Annotated[Path | None, typer.Option(help="folder")] = None,
+    check: Annotated[bool, typer.Option(help="only check; exit 1 when stale")] = False,
+) -> None:
+    """Write infra/schemas/*.json from the contracts (or check they are current)."""
+    from services.tools.schemas import stale_schemas, write_schemas
+
+    folder = out or settings().schemas_dir
+    if check:
+        stale = stale_schemas(folder)
+        if stale:
+            console.print(f"[red]stale schemas:[/red] {', '.join(stale)}: run `make schemas`")
+            raise typer.Exit(1)
+        console.print("schemas are current")
+        return
+    for path in write_schemas(folder):
+        console.print(f"wrote {path}")
+
+
+def parse_date(value: str) -> date:
+    """YYYY-MM-DD."""
+    return date.fromisoformat(value)

@@ -1,0 +1,73 @@
+"""Session fixtures: one real Kafka broker for every integration and e2e test."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.common.config import KafkaSettings
+from services.tools.config import ToolSettings
+from tests.kafka_helpers import ROOT, Broker
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _docker_engine() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """KAFKA_BOOTSTRAP_SERVERS if set; else testcontainers' Kafka where a Docker engine answers;
+    else the embedded KRaft broker on free ports in a temporary cache folder."""
+    configured = KafkaSettings()
+    if configured.external:
+        yield Broker(configured, {})
+        return
+    if _docker_engine():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            bootstrap = container.get_bootstrap_server()
+            yield Broker(KafkaSettings(bootstrap_servers=bootstrap), {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
+        return
+    from services.tools.broker import EmbeddedBroker
+
+    jars = ROOT / ".cache" / "rtloop" / "jars"
+    if not any((jars / "kafka").glob("kafka_2.13-*.jar")):
+        pytest.fail(f"no Kafka jars in {jars}/kafka: run `make jars` (the tests never skip)")
+    port, controller = free_port(), free_port()
+    settings = ToolSettings(
+        cache_dir=tmp_path_factory.mktemp("rtloop-cache"),
+        jars=jars,
+        controller_port=controller,
+        kafka=KafkaSettings(embedded_port=port),
+    )
+    embedded = EmbeddedBroker(settings)
+    embedded.start()
+    try:
+        yield Broker(settings.kafka, {"RTLOOP_BROKER_PORT": str(port)})
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    """A folder for child-process logs (printed by tests on failure)."""
+    path = tmp_path / "logs"
+    path.mkdir()
+    return path

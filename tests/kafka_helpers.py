@@ -1,0 +1,82 @@
+"""Helpers shared by integration and e2e tests: a broker handle, topics, consuming, the echo process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka.admin import NewTopic
+
+from services.common.config import KafkaSettings
+from services.common.kafka.clients import make_admin
+
+__all__ = ["Broker", "consume", "unique"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def unique(prefix: str) -> str:
+    """A name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class Broker:
+    """A running broker: settings for in-process clients, env for child processes."""
+
+    kafka: KafkaSettings
+    env: dict[str, str] = field(default_factory=dict)
+
+    def topic(self, prefix: str = "t", partitions: int = 3, **config: str) -> str:
+        """Create a fresh topic and return its name."""
+        name = unique(prefix)
+        conf = {"max.message.bytes": "8388608", **config}
+        fut = make_admin(self.kafka).create_topics([NewTopic(name, partitions, 1, config=conf)])
+        fut[name].result(30)
+        return name
+
+    def process_env(self, **extra: str) -> dict[str, str]:
+        """Environment for a service process pointed at this broker."""
+        return dict(os.environ) | self.env | {"PYTHONUNBUFFERED": "1"} | extra
+
+    def start_echo(self, log: Path, **env: str) -> subprocess.Popen[bytes]:
+        """`python -m services.echo` as a real child process."""
+        out = log.open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.echo"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=self.process_env(ECHO_HEALTH_PORT="0", **env),
+        )
+
+
+def consume(kafka: KafkaSettings, topic: str, expected: int, timeout_s: float = 120.0) -> list[Message]:
+    """Read `topic` from the beginning until `expected` messages (or the timeout) and return them."""
+    consumer = Consumer(
+        kafka.librdkafka()
+        | {
+            "group.id": unique("reader"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    found: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(found) < expected and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=10_000, timeout=0.5):
+                if msg.error() is None:
+                    found.append(msg)
+                elif msg.error().code() != KafkaError._PARTITION_EOF:
+                    raise RuntimeError(msg.error())
+    finally:
+        consumer.close()
+    return found

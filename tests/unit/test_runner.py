@@ -1,0 +1,158 @@
+"""The runner's batch semantics, on stub clients: decode, dead-letter, retry, deliver, then commit."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import pytest
+
+from services.common.contracts import TransactionV1, decoder_for
+from services.common.errors import TransientError
+from services.common.kafka import Envelope, Output, Runner, RunnerConfig
+from services.common.kafka.dlq import DLQ_HEADERS
+from services.common.kafka.envelope import header
+from services.common.kafka.retry import Backoff
+from tests.unit.stubs import StubConsumer, StubKafkaError, StubMessage, StubProducer
+
+
+def tx(i: int) -> bytes:
+    return orjson.dumps(
+        {
+            "tx_id": str(i),
+            "event_time": "2018-04-01T00:00:00Z",
+            "customer_id": str(i % 3),
+            "terminal_id": "7",
+            "amount": 1.5,
+        }
+    )
+
+
+def make_runner(handler: Any, **cfg: Any) -> tuple[Runner, StubConsumer, StubProducer, list[str]]:
+    log: list[str] = []
+    consumer, producer = StubConsumer(log), StubProducer(log)
+    config = RunnerConfig(service="svc", dlq_topic="dlq", backoff=Backoff(0.001, 0.002), **cfg)
+    runner = Runner(
+        config,
+        consumer=consumer,
+        producer=producer,
+        decoders={"in": decoder_for(TransactionV1)},
+        handler=handler,
+    )
+    return runner, consumer, producer, log
+
+
+def echo(batch: Sequence[Envelope[Any]]) -> list[Output]:
+    return [Output("out", env.raw, key=env.value.customer_id, source=env) for env in batch]
+
+
+def test_outputs_are_delivered_before_the_offsets_are_committed() -> None:
+    runner, consumer, producer, log = make_runner(echo)
+    runner.process([StubMessage(tx(i), i, _partition=i % 2) for i in range(6)])
+    assert [m["topic"] for m in producer.produced] == ["out"] * 6
+    assert log.index("commit") > max(i for i, e in enumerate(log) if e.startswith("delivered"))
+    assert sorted(consumer.commits[0]) == [("in", 0, 5), ("in", 1, 6)]
+
+
+def test_bad_messages_go_to_the_dlq_with_reason_headers_and_the_batch_goes_on() -> None:
+    runner, consumer, producer, _ = make_runner(echo, max_value_bytes=1000)
+    batch = [
+        StubMessage(tx(0), 0),
+        StubMessage(b"{not json", 1),
+        StubMessage(b"", 2),
+        StubMessage(b"x" * 2000, 3),
+        StubMessage(tx(4), 4),
+    ]
+    runner.process(batch)
+    out = [m for m in producer.produced if m["topic"] == "out"]
+    dlq = [m for m in producer.produced if m["topic"] == "dlq"]
+    assert len(out) == 2
+    assert [header(m["headers"], "rtloop.error.reason") for m in dlq] == [
+        b"malformed_json",
+        b"empty_value",
+        b"too_large",
+    ]
+    first = dlq[0]
+    assert first["value"] == b"{not json"
+    assert {name for name, _ in first["headers"]} >= set(DLQ_HEADERS)
+    assert header(first["headers"], "rtloop.source.offset") == b"1"
+    assert header(first["headers"], "rtloop.service") == b"svc"
+    assert consumer.commits == [[("in", 0, 5)]]
+
+
+def test_a_failing_message_is_isolated_and_dead_lettered_alone() -> None:
+    def picky(batch: Sequence[Envelope[Any]]) -> list[Output]:
+        if any(env.value.tx_id == "2" for env in batch):
+            raise ValueError("cannot handle tx 2")
+        return echo(batch)
+
+    runner, _, producer, _ = make_runner(picky)
+    runner.process([StubMessage(tx(i), i) for i in range(4)])
+    assert sorted(orjson.loads(m["value"])["tx_id"] for m in producer.produced if m["topic"] == "out") == [
+        "0",
+        "1",
+        "3",
+    ]
+    (dead,) = [m for m in producer.produced if m["topic"] == "dlq"]
+    assert header(dead["headers"], "rtloop.error.class") == b"ValueError"
+    assert b"cannot handle tx 2" in (header(dead["headers"], "rtloop.error.message") or b"")
+
+
+def test_transient_handler_errors_are_retried_not_dropped() -> None:
+    calls = {"n": 0}
+
+    def flaky(batch: Sequence[Envelope[Any]]) -> list[Output]:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise TransientError("store unavailable")
+        return echo(batch)
+
+    runner, consumer, producer, _ = make_runner(flaky)
+    runner.process([StubMessage(tx(i), i) for i in range(3)])
+    assert calls["n"] == 3
+    assert len(producer.produced) == 3
+    assert not [m for m in producer.produced if m["topic"] == "dlq"]
+    assert consumer.commits == [[("in", 0, 3)]]
+
+
+def test_retriable_delivery_failures_are_produced_again() -> None:
+    runner, consumer, producer, _ = make_runner(echo)
+    producer.fail_next = [StubKafkaError(True), None]
+    runner.process([StubMessage(tx(0), 0), StubMessage(tx(1), 1)])
+    assert sorted(orjson.loads(m["value"])["tx_id"] for m in producer.produced) == ["0", "1"]
+    assert consumer.commits == [[("in", 0, 2)]]
+
+
+def test_an_output_the_broker_refuses_dead_letters_its_source() -> None:
+    runner, _, producer, _ = make_runner(echo)
+    producer.fail_next = [StubKafkaError(False, "MSG_SIZE_TOO_LARGE")]
+    runner.process([StubMessage(tx(0), 0)])
+    (dead,) = producer.produced
+    assert dead["topic"] == "dlq"
+    assert b"MSG_SIZE_TOO_LARGE" in (header(dead["headers"], "rtloop.error.message") or b"")
+
+
+def test_stop_during_transient_retries_leaves_the_batch_uncommitted() -> None:
+    def down(batch: Sequence[Envelope[Any]]) -> list[Output]:
+        raise TransientError("broker down")
+
+    runner, consumer, producer, _ = make_runner(down)
+    threading.Timer(0.05, runner.stop).start()
+    from services.common.kafka.retry import Interrupted
+
+    with pytest.raises(Interrupted):
+        runner.process([StubMessage(tx(0), 0)])
+    assert consumer.commits == []
+    assert producer.produced == []
+
+
+def test_trace_context_continues_from_input_to_output() -> None:
+    parent = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    runner, _, producer, _ = make_runner(echo)
+    runner.process([StubMessage(tx(0), 0, _headers=[("traceparent", parent)])])
+    (out,) = producer.produced
+    got = header(out["headers"], "traceparent")
+    assert got is not None
+    assert got.split(b"-")[1] == parent.split(b"-")[1]
