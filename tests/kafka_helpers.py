@@ -37,7 +37,8 @@ class Broker:
         """Create a fresh topic and return its name."""
         name = unique(prefix)
         conf = {"max.message.bytes": "8388608", **config}
-        fut = make_admin(self.kafka).create_topics([NewTopic(name, partitions, 1, config=conf)])
+        admin = make_admin(self.kafka)  # must outlive the future
+        fut = admin.create_topics([NewTopic(name, partitions, 1, config=conf)])
         fut[name].result(30)
         return name
 

@@ -18,7 +18,7 @@ S = TypeVar("S", bound=BaseSettings)
 class KafkaSettings(BaseSettings):
     """How to reach Kafka; shared by every service under the KAFKA_ prefix."""
 
-    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore", populate_by_name=True)
 
     bootstrap_servers: str | None = Field(
         default=None,

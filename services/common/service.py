@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from services.common.config import ServiceSettings
 from services.common.health import HealthServer, HealthState
 from services.common.kafka.clients import make_consumer, make_producer, wait_reachable
-from services.common.kafka.runner import Decoder, Handler, Runner, RunnerConfig
+from services.common.kafka.decode import Decoder
+from services.common.kafka.runner import Handler, Runner, RunnerConfig
 from services.common.metrics import RunnerMetrics
 from services.common.telemetry import setup_tracing
 

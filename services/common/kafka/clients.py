@@ -18,7 +18,7 @@ def make_producer(kafka: KafkaSettings, **overrides: Any) -> Producer:
     conf = kafka.librdkafka() | {
         "acks": "all",
         "enable.idempotence": True,
-        "linger.ms": 5,
+        "linger.ms": 1,
         "compression.type": "lz4",
         "message.max.bytes": 8 * 1024 * 1024,
     }

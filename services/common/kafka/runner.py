@@ -8,14 +8,16 @@ import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from services.common.errors import DecodeError, PermanentError
+from services.common.errors import PermanentError
 from services.common.health import HealthState
+from services.common.kafka.decode import Decoder, decode_batch
 from services.common.kafka.delivery import DeliveryFailure, ProducerLike, deliver
 from services.common.kafka.dlq import dead_letter
 from services.common.kafka.envelope import Envelope, KafkaMessage, Output
@@ -26,7 +28,6 @@ __all__ = ["ConsumerLike", "Handler", "Runner", "RunnerConfig"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Sequence[Envelope[Any]]], Sequence[Output]]
-Decoder = Callable[[bytes], Any]
 
 
 class ConsumerLike(Protocol):
@@ -48,6 +49,9 @@ class RunnerConfig:
     max_batch_wait_s: float = 0.1
     max_value_bytes: int = 1_048_576
     delivery_timeout_s: float = 30.0
+    # Commits are always issued after the batch's outputs are acknowledged; asynchronous ones let
+    # the next batch start meanwhile (a lost commit only means redelivery). close() commits synchronously.
+    sync_commit: bool = False
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -72,6 +76,7 @@ class Runner:
         self._stop = threading.Event()
         self._assigned: set[tuple[str, int]] = set()
         self._last_lag = 0.0
+        self._last_commit: list[TopicPartition] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     def stop(self, *_: Any) -> None:
@@ -109,17 +114,26 @@ class Runner:
         """Flush the producer and leave the group."""
         self.health.ready = False
         self.producer.flush(self.config.delivery_timeout_s)
+        if self._last_commit:
+            try:
+                self.consumer.commit(offsets=self._last_commit, asynchronous=False)
+            except KafkaException as exc:
+                log.warning("%s: final commit failed (%s)", self.config.service, exc)
         self.consumer.close()
         log.info("%s: closed", self.config.service)
 
     # -- one batch -----------------------------------------------------------------------------
     def process(self, messages: Sequence[KafkaMessage]) -> None:
         """Decode, handle, deliver and commit one batch."""
-        good, failed = self._decode([m for m in messages if self._usable(m)])
+        decoded = decode_batch(
+            [m for m in messages if self._usable(m)], self.decoders, self.config.max_value_bytes
+        )
+        for topic, n in decoded.per_topic.items():
+            self.metrics.count_consumed(topic, n)
         started = time.perf_counter()
-        outputs, handler_failed = self._handle(good)
+        outputs, handler_failed = self._handle(decoded.good)
         self.metrics.handler_seconds.observe(time.perf_counter() - started)
-        failed += handler_failed
+        failed = decoded.failed + handler_failed
         dlq = [self._dead_letter(env, exc) for env, exc in failed]
         self._deliver_all(list(outputs) + dlq)
         self._commit(messages)
@@ -134,38 +148,6 @@ class Runner:
             if err.fatal():
                 raise KafkaException(err)
         return False
-
-    def _decode(
-        self, messages: Sequence[KafkaMessage]
-    ) -> tuple[list[Envelope[Any]], list[tuple[Envelope[Any], BaseException]]]:
-        good: list[Envelope[Any]] = []
-        failed: list[tuple[Envelope[Any], BaseException]] = []
-        limit = self.config.max_value_bytes
-        for msg in messages:
-            topic, raw = msg.topic() or "", msg.value() or b""
-            self.metrics.count_consumed(topic, 1)
-            try:
-                if len(raw) > limit:
-                    raise DecodeError("too_large", f"value of {len(raw)} bytes exceeds {limit}")
-                value = self.decoders[topic](raw)
-                failure = None
-            except PermanentError as exc:
-                value, failure = None, exc
-            env = Envelope(
-                value=value,
-                key=msg.key(),
-                headers=tuple(msg.headers() or ()),
-                topic=topic,
-                partition=msg.partition() or 0,
-                offset=msg.offset() or 0,
-                timestamp_ms=msg.timestamp()[1],
-                raw=raw,
-            )
-            if failure is None:
-                good.append(env)
-            else:
-                failed.append((env, failure))
-        return good, failed
 
     def _handle(
         self, envs: list[Envelope[Any]]
@@ -239,9 +221,9 @@ class Runner:
                 what=f"{self.config.service} produce",
             )
             failed_ids = {id(f.output) for f in failures}
-            for out in pending:
-                if id(out) not in failed_ids:
-                    self.metrics.produced.labels(self.config.service, out.topic).inc()
+            delivered = Counter(out.topic for out in pending if id(out) not in failed_ids)
+            for topic, n in delivered.items():
+                self.metrics.produced.labels(self.config.service, topic).inc(n)
             pending = self._after_failures(failures)
 
     def _after_failures(self, failures: list[DeliveryFailure]) -> list[Output]:
@@ -271,8 +253,9 @@ class Runner:
         if not ends:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in ends.items()]
+        self._last_commit = offsets
         try:
-            result = self.consumer.commit(offsets=offsets, asynchronous=False)
+            result = self.consumer.commit(offsets=offsets, asynchronous=not self.config.sync_commit)
         except KafkaException as exc:
             log.warning("%s: commit failed (%s); the batch will be redelivered", self.config.service, exc)
             return

@@ -1,0 +1,61 @@
+"""`make bench`: foundation figures, measured side by side in one run on a private embedded broker."""
+
+from __future__ import annotations
+
+import gc
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.foundation import (
+    bench_broker_start,
+    bench_decode,
+    bench_passthrough,
+    bench_replay,
+)
+from services.common.config import KafkaSettings
+from services.tools.broker import EmbeddedBroker
+from services.tools.config import PROJECT_ROOT, ToolSettings
+from tests.conftest import free_port
+
+console = Console()
+
+
+def main() -> None:
+    """Run every benchmark and print a table and a last `BENCH {json}` line."""
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="rtloop-bench-") as tmp:
+        settings = ToolSettings(
+            cache_dir=Path(tmp),
+            jars=PROJECT_ROOT / ".cache" / "rtloop" / "jars",
+            controller_port=free_port(),
+            kafka=KafkaSettings(embedded_port=free_port()),
+        )
+        broker = EmbeddedBroker(settings)
+        with console.status("broker start (first start formats storage)…"):
+            results |= bench_broker_start(broker)
+        try:
+            with console.status("contract decode + validate…"):
+                results |= bench_decode()
+            with console.status("replay producer…"):
+                results |= bench_replay(settings.kafka)
+            with console.status("runner pass-through vs a bare librdkafka loop…"):
+                results |= bench_passthrough(settings.kafka)
+        finally:
+            gc.collect()  # drop the benchmark clients before their broker goes away
+            broker.stop()
+    table = Table(title=f"rtloop foundation benchmarks ({time.strftime('%Y-%m-%d %H:%M')})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for name, value in results.items():
+        table.add_row(name, f"{value:,.2f}" if value < 100 else f"{value:,.0f}")
+    console.print(table)
+    print("BENCH " + json.dumps({k: round(v, 3) for k, v in results.items()}))
+
+
+if __name__ == "__main__":
+    main()

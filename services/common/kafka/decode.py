@@ -1,0 +1,59 @@
+"""The runner's decode stage: raw messages → envelopes, or (envelope, error) pairs for the DLQ."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from services.common.errors import DecodeError, PermanentError
+from services.common.kafka.envelope import Envelope, KafkaMessage
+
+__all__ = ["Decoded", "Decoder", "decode_batch"]
+
+Decoder = Callable[[bytes], Any]
+Failed = list[tuple[Envelope[Any], BaseException]]
+
+
+class Decoded:
+    """The outcome of decoding one batch."""
+
+    __slots__ = ("failed", "good", "per_topic")
+
+    def __init__(self) -> None:
+        self.good: list[Envelope[Any]] = []
+        self.failed: Failed = []
+        self.per_topic: Counter[str] = Counter()
+
+
+def decode_batch(
+    messages: Sequence[KafkaMessage], decoders: Mapping[str, Decoder], max_value_bytes: int
+) -> Decoded:
+    """Decode each message with its topic's decoder; oversized and invalid values fail alone."""
+    out = Decoded()
+    for msg in messages:
+        topic, raw = msg.topic() or "", msg.value() or b""
+        out.per_topic[topic] += 1
+        failure: PermanentError | None = None
+        value = None
+        try:
+            if len(raw) > max_value_bytes:
+                raise DecodeError("too_large", f"value of {len(raw)} bytes exceeds {max_value_bytes}")
+            value = decoders[topic](raw)
+        except PermanentError as exc:
+            failure = exc
+        env = Envelope(
+            value=value,
+            key=msg.key(),
+            headers=tuple(msg.headers() or ()),
+            topic=topic,
+            partition=msg.partition() or 0,
+            offset=msg.offset() or 0,
+            timestamp_ms=msg.timestamp()[1],
+            raw=raw,
+        )
+        if failure is None:
+            out.good.append(env)
+        else:
+            out.failed.append((env, failure))
+    return out

@@ -1,0 +1,1 @@
+"""ingest service: arrives with its own issue; the shared runtime it will use is services/common."""

@@ -1,0 +1,1 @@
+"""scorer service: arrives with its own issue; the shared runtime it will use is services/common."""
