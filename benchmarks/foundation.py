@@ -90,8 +90,7 @@ def _wait_for(kafka: KafkaSettings, topic: str, n: int, timeout_s: float = 300) 
 
 def _bare_loop(kafka: KafkaSettings, src: str, out: str, n: int, group: str) -> float:
     consumer = Consumer(
-        kafka.librdkafka()
-        | {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+        kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "earliest"}
     )
     producer = make_producer(kafka)
     consumer.subscribe([src])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -9,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.config import KafkaSettings
 
-__all__ = ["PROJECT_ROOT", "ToolSettings"]
+__all__ = ["PROJECT_ROOT", "ToolSettings", "child_environment"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,3 +42,8 @@ class ToolSettings(BaseSettings):
     def simulated_table(self) -> Path:
         """The Delta table `rtloop simulate` writes and `rtloop replay` reads."""
         return self.lake_root / "simulated_transactions"
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """This process's environment plus `extra`, for a service started as a child process."""
+    return dict(os.environ) | extra

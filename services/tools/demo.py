@@ -5,36 +5,20 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
 from services.common.errors import RtloopError
-from services.tools.config import ToolSettings
+from services.tools.config import ToolSettings, child_environment
 from services.tools.offsets import end_offsets, group_lag, total
 
-__all__ = ["DemoCounts", "start_echo", "wait_drained"]
-
-
-@dataclass(frozen=True)
-class DemoCounts:
-    """What went where during the demo's replay."""
-
-    raw: int
-    echoed: int
-    dead_lettered: int
-    seconds: float
+__all__ = ["snapshot", "start_echo", "wait_drained"]
 
 
 def start_echo(settings: ToolSettings, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
     """Run `python -m services.echo` as its own process (as a deployment would)."""
-    import os
-
-    environ = dict(os.environ) | {
-        "RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port),
-        "ECHO_HEALTH_PORT": "0",
-        **env,
-    }
+    environ = child_environment(
+        RTLOOP_BROKER_PORT=str(settings.kafka.embedded_port), ECHO_HEALTH_PORT="0", **env
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -66,8 +50,3 @@ def wait_drained(
 def snapshot(settings: ToolSettings, topics: list[str]) -> dict[str, int]:
     """Total end offset per topic."""
     return {t: total(end_offsets(settings.kafka, t)) for t in topics}
-
-
-def demo_window(start: date, days: int) -> tuple[date, date]:
-    """The replayed days: the last `days` of the simulated period."""
-    return start, start + timedelta(days=days - 1)
