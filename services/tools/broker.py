@@ -112,7 +112,9 @@ class EmbeddedBroker:
         if (self.data_dir / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props))
+        cmd = self._java(
+            "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", f"--config={props}"
+        )
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BrokerError(f"formatting KRaft storage failed: {done.stderr.strip()[-2000:]}")

@@ -84,3 +84,19 @@ def test_topics_apply_creates_then_converges_idempotently(broker: Broker, tmp_pa
     assert changed.partitions_added == [f"{a} 2→4"]
     assert changed.configs_set == [a]
     assert len(admin.list_topics(a, timeout=10).topics[a].partitions) == 4
+
+
+def test_storage_formats_even_when_the_cluster_id_starts_with_a_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """base64url ids start with '-' one time in 32; the storage tool must not read it as a flag."""
+    import uuid
+
+    class DashId:
+        bytes = b"\xfb" + uuid.uuid4().bytes[1:]  # encodes to '-…'
+
+    monkeypatch.setattr("services.tools.broker.uuid.uuid4", lambda: DashId)
+    broker = EmbeddedBroker(settings(tmp_path, free_port()))
+    broker.home.mkdir(parents=True)
+    broker._format(broker._properties())
+    assert (broker.data_dir / "meta.properties").exists()
