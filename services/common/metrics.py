@@ -13,15 +13,7 @@ class RunnerMetrics:
     def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r, s = self.registry, service
-        self.consumed = Counter(
-            "rtloop_consumed", "Messages consumed", ["service", "topic"], registry=r
-        ).labels(s, "*")
-        self._consumed = Counter(
-            "rtloop_consumed_by_topic",
-            "Messages consumed per topic",
-            ["service", "topic"],
-            registry=r,
-        )
+        self.consumed = Counter("rtloop_consumed", "Messages consumed", ["service", "topic"], registry=r)
         self.produced = Counter(
             "rtloop_produced", "Messages produced and delivered", ["service", "topic"], registry=r
         )
@@ -58,5 +50,4 @@ class RunnerMetrics:
 
     def count_consumed(self, topic: str, n: int) -> None:
         """Add n consumed messages of `topic`."""
-        self.consumed.inc(n)
-        self._consumed.labels(self.service, topic).inc(n)
+        self.consumed.labels(self.service, topic).inc(n)

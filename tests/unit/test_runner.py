@@ -15,19 +15,8 @@ from services.common.kafka import Envelope, Output, Runner, RunnerConfig
 from services.common.kafka.dlq import DLQ_HEADERS
 from services.common.kafka.envelope import header
 from services.common.kafka.retry import Backoff
+from tests.factories import tx
 from tests.unit.stubs import StubConsumer, StubKafkaError, StubMessage, StubProducer
-
-
-def tx(i: int) -> bytes:
-    return orjson.dumps(
-        {
-            "tx_id": str(i),
-            "event_time": "2018-04-01T00:00:00Z",
-            "customer_id": str(i % 3),
-            "terminal_id": "7",
-            "amount": 1.5,
-        }
-    )
 
 
 def make_runner(handler: Any, **cfg: Any) -> tuple[Runner, StubConsumer, StubProducer, list[str]]:

@@ -1,0 +1,20 @@
+"""Test data shared by unit and integration tests."""
+
+from __future__ import annotations
+
+import orjson
+
+__all__ = ["tx"]
+
+
+def tx(i: int, customers: int = 97) -> bytes:
+    """A valid Transaction v1 value, unique by i."""
+    return orjson.dumps(
+        {
+            "tx_id": str(i),
+            "event_time": "2018-04-01T00:00:00Z",
+            "customer_id": str(i % customers),
+            "terminal_id": "7",
+            "amount": round(i * 0.01, 2),
+        }
+    )
