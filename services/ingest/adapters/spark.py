@@ -1,0 +1,99 @@
+"""The SparkSession and the Kafka source/sink options, from settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from services.common.config import KafkaSettings
+from services.common.errors import ConfigError
+from services.ingest.config import IngestSettings
+
+__all__ = ["build_session", "kafka_options", "read_raw", "resolve_master"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_master(master: str, partitions: int, realtime: bool) -> str:
+    """local[*] becomes local[max(cores, partitions + 2)] in real-time mode: it keeps one task
+    per input partition running, and the lake query needs slots too."""
+    if not realtime or not master.startswith("local"):
+        return master
+    match = re.fullmatch(r"local\[(\*|\d+)\]", master)
+    cores = os.cpu_count() or 1
+    slots = cores if match is None or match.group(1) == "*" else int(match.group(1))
+    needed = partitions + 2
+    if slots < needed:
+        log.info(
+            "real-time mode needs %d task slots for %d partitions: using local[%d]",
+            needed,
+            partitions,
+            needed,
+        )
+        return f"local[{needed}]"
+    return master
+
+
+def build_session(settings: IngestSettings, master: str) -> SparkSession:
+    """A session with the Kafka and Delta jars from `make jars` (local files, no resolver)."""
+    jars = sorted(settings.jars_dir.glob("*.jar"))
+    if not any("delta-spark" in j.name for j in jars) or not any("sql-kafka" in j.name for j in jars):
+        raise ConfigError(
+            f"Spark jars missing in {settings.jars_dir}: run `make jars` (or set INGEST_JARS_DIR)"
+        )
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("rtloop-ingest")
+        .config("spark.jars", ",".join(str(j) for j in jars))
+        .config("spark.driver.memory", settings.driver_memory)
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.ui.enabled", "false")
+        .config(
+            "spark.sql.streaming.stateStore.providerClass",
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        )
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def kafka_options(kafka: KafkaSettings) -> dict[str, str]:
+    """Spark's `kafka.*` options: bootstrap servers and security (SASL via JAAS, TLS CA as PEM)."""
+    opts = {"kafka.bootstrap.servers": kafka.bootstrap, "kafka.security.protocol": kafka.security_protocol}
+    if kafka.sasl_mechanism:
+        module = {
+            "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+            "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+            "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+            "OAUTHBEARER": "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule",
+        }[kafka.sasl_mechanism]
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
+        opts["kafka.sasl.mechanism"] = kafka.sasl_mechanism
+        opts["kafka.sasl.jaas.config"] = (
+            f'{module} required username="{kafka.sasl_username or ""}" password="{password}";'
+        )
+    if kafka.ssl_ca_location:
+        opts["kafka.ssl.truststore.type"] = "PEM"
+        opts["kafka.ssl.truststore.location"] = str(kafka.ssl_ca_location)
+    return opts
+
+
+def read_raw(spark: SparkSession, settings: IngestSettings, **extra: Any) -> DataFrame:
+    """transactions.raw as a stream of Kafka rows, headers included (trace context survives)."""
+    reader = spark.readStream.format("kafka").options(**kafka_options(settings.kafka))
+    return (
+        reader.option("subscribe", settings.raw_topic)
+        .option("startingOffsets", settings.starting_offsets)
+        .option("includeHeaders", "true")
+        .option("failOnDataLoss", "false")
+        .options(**{k: str(v) for k, v in extra.items()})
+        .load()
+    )

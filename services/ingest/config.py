@@ -1,0 +1,55 @@
+"""Settings of the ingest service (prefix INGEST_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.config import ServiceSettings
+
+__all__ = ["IngestSettings"]
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+class IngestSettings(ServiceSettings):
+    """Spark, topics, lake and the cleaning rules' parameters."""
+
+    model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
+
+    group_id: str = "rtloop-ingest"
+    raw_topic: str = "transactions.raw"
+    clean_topic: str = "transactions.clean"
+    spark_master: str = Field(
+        default="local[*]",
+        description="local[*] is widened to one task slot per raw partition plus two, "
+        "because real-time mode keeps one long-running task per partition",
+    )
+    driver_memory: str = Field(default="1g", pattern=r"^\d+[mg]$")
+    jars_dir: Path = Field(default=_ROOT / ".cache" / "rtloop" / "jars" / "spark")
+    lake_root: Path = Field(default=_ROOT / "data" / "lake")
+    clean_mode: Literal["realtime", "microbatch"] = "realtime"
+    realtime_checkpoint_interval: str = Field(
+        default="30 seconds", description="real-time mode batch length = checkpoint interval"
+    )
+    lake_trigger: str = Field(default="2 seconds", description="micro-batch interval of the lake query")
+    lake_max_offsets_per_trigger: int = Field(default=500_000, ge=1)
+    dedup_watermark: str = Field(default="2 days", description="event-time delay for de-duplication")
+    max_amount: float = Field(default=1_000_000.0, gt=0)
+    max_future_skew_s: float = Field(default=300.0, ge=0)
+    max_event_age_days: float = Field(default=10_000.0, gt=0)
+    default_currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
+    rejected_value_max_bytes: int = Field(default=65_536, ge=0)
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+
+    @property
+    def checkpoints(self) -> Path:
+        """Checkpoints live under the lake, one folder per query."""
+        return self.lake_root / "_checkpoints" / "ingest"
+
+    def table(self, name: str) -> Path:
+        """Path of a Delta table in the lake."""
+        return self.lake_root / name

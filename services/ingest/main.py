@@ -1,0 +1,128 @@
+"""Composition root of ingest: settings → Spark → two streaming queries, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pyspark.sql.streaming.query import StreamingQuery
+
+from services.common.config import load_settings
+from services.common.health import HealthServer, HealthState
+from services.common.kafka.clients import make_admin, wait_reachable
+from services.common.service import configure_logging
+from services.ingest.adapters.delta import LakeWriter, writer_identity
+from services.ingest.adapters.progress import IngestMetrics
+from services.ingest.adapters.queries import start_clean_query, start_lake_query
+from services.ingest.adapters.spark import build_session, read_raw, resolve_master
+from services.ingest.config import IngestSettings
+from services.ingest.handlers import clean_path, lake_path
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+
+def _partitions(settings: IngestSettings) -> int:
+    topics = make_admin(settings.kafka).list_topics(settings.raw_topic, timeout=10).topics
+    meta = topics.get(settings.raw_topic)
+    if meta is None or meta.error is not None or not meta.partitions:
+        raise SystemExit(f"ingest: topic {settings.raw_topic} not found: run `rtloop topics apply`")
+    return len(meta.partitions)
+
+
+# Spark 4.1.1 (SPARK-55271 / SPARK-57438): progress reporting of the batch re-run after a restart
+# from a checkpoint throws this NPE once the batch is done; restarting the query gets past it.
+_KNOWN_SPARK_NPE = re.compile(
+    r"KafkaMicroBatchStream\$?\.metrics"
+    r"|Cannot invoke \"scala\.collection\.IterableOps\.map\(scala\.Function1\)\" "
+    r"because the return value of \"scala\.Option\.get\(\)\" is null"
+)
+_MAX_RESTARTS = 3
+
+
+def _supervise(
+    queries: dict[str, StreamingQuery],
+    starters: dict[str, Callable[[], StreamingQuery]],
+    restarts: dict[str, int],
+) -> None:
+    """Restart a query that died of the known Spark NPE; any other failure stops the service."""
+    for name, query in list(queries.items()):
+        if query.isActive:
+            continue
+        error = query.exception()
+        trace = "" if error is None else f"{error}\n{getattr(error, '_stackTrace', '')}"
+        if _KNOWN_SPARK_NPE.search(trace) and restarts[name] < _MAX_RESTARTS:
+            restarts[name] += 1
+            log.warning(
+                "ingest: %s hit Spark's Kafka metrics NPE after a restart (SPARK-55271); "
+                "restarting it (%d/%d)",
+                name,
+                restarts[name],
+                _MAX_RESTARTS,
+            )
+            queries[name] = starters[name]()
+            continue
+        first = str(error or "no error").strip().splitlines()[0][:500]
+        raise SystemExit(f"ingest: query {query.name} stopped: {first}")
+
+
+def main() -> None:
+    """Run ingest until SIGTERM/SIGINT."""
+    settings = load_settings(IngestSettings)
+    configure_logging(settings.log_level)
+    wait_reachable(settings.kafka)
+    master = resolve_master(settings.spark_master, _partitions(settings), settings.clean_mode == "realtime")
+    spark = build_session(settings, master)
+    health, metrics = HealthState(), IngestMetrics()
+    server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port).start()
+    log.info("ingest: health and metrics on http://%s:%d", settings.health_host, server.port)
+    writer = LakeWriter(
+        settings.table("transactions"),
+        settings.table("transactions_rejected"),
+        writer_identity(settings.checkpoints / "lake"),
+    )
+    starters: dict[str, Callable[[], StreamingQuery]] = {
+        "clean": lambda: start_clean_query(spark, clean_path(read_raw(spark, settings), settings), settings),
+        "lake": lambda: start_lake_query(
+            lake_path(
+                read_raw(spark, settings, maxOffsetsPerTrigger=settings.lake_max_offsets_per_trigger),
+                settings,
+            ),
+            settings,
+            writer,
+        ),
+    }
+    queries = {name: start() for name, start in starters.items()}
+    restarts = dict.fromkeys(queries, 0)
+    log.info(
+        "ingest: clean path in %s mode, lake path every %s; master %s",
+        settings.clean_mode,
+        settings.lake_trigger,
+        master,
+    )
+    stop = threading.Event()
+
+    def on_signal(*_: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    health.ready, health.detail = True, "queries running"
+    try:
+        while not stop.is_set():
+            health.beat()
+            metrics.observe(queries)
+            _supervise(queries, starters, restarts)
+            stop.wait(1.0)
+    finally:
+        health.ready, health.detail = False, "stopping"
+        for query in reversed(list(queries.values())):
+            query.stop()
+        spark.stop()
+        server.stop()
+        log.info("ingest: closed")

@@ -1,0 +1,116 @@
+"""Shapes of ingest's outputs (pure): Kafka records for clean/DLQ and rows for the Delta tables."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from services.common.kafka.dlq import DLQ_HEADERS
+
+__all__ = ["kafka_records", "lake_rows", "now_column", "rejected_rows", "transaction_rows"]
+
+SERVICE = "ingest"
+
+
+def now_column() -> Column:
+    """Wall-clock time per row (current_timestamp is fixed for a whole real-time-mode batch)."""
+    return F.timestamp_millis(F.expr("cast(reflect('java.lang.System', 'currentTimeMillis') as bigint)"))
+
+
+def _clean_value() -> Column:
+    fields = [
+        F.col("tx_id"),
+        F.date_format("event_time", "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX").alias("event_time"),
+        F.col("customer_id"),
+        F.col("terminal_id"),
+        F.col("amount"),
+        F.col("currency"),
+        F.date_format(now_column(), "yyyy-MM-dd'T'HH:mm:ss.SSSXXX").alias("ingest_time"),
+        F.col("partition").alias("source_partition"),
+        F.col("offset").alias("source_offset"),
+    ]
+    return F.to_json(F.struct(*fields))
+
+
+def _dlq_headers() -> Column:
+    meta = [
+        F.lit("IngestRejected"),
+        F.col("reason"),
+        F.col("message"),
+        F.lit(SERVICE),
+        F.col("topic"),
+        F.col("partition").cast("string"),
+        F.col("offset").cast("string"),
+    ]
+    added = F.array(
+        *[
+            F.struct(F.lit(name).alias("key"), F.encode(value, "UTF-8").alias("value"))
+            for name, value in zip(DLQ_HEADERS, meta, strict=True)
+        ]
+    )
+    original = F.coalesce(F.col("headers"), F.array().cast("array<struct<key:string,value:binary>>"))
+    return F.concat(original, added)
+
+
+def kafka_records(classified: DataFrame, clean_topic: str, dlq_topic: str) -> DataFrame:
+    """(topic, key, value, headers): valid rows as CleanTransaction v1 keyed by customer, rejected
+    rows unchanged (original key and bytes) for the dead-letter topic, with the reason headers."""
+    valid = classified.reason.isNull()
+    return classified.select(
+        F.when(valid, F.lit(clean_topic)).otherwise(F.lit(dlq_topic)).alias("topic"),
+        F.when(valid, F.encode("customer_id", "UTF-8")).otherwise(F.col("key")).alias("key"),
+        F.when(valid, F.encode(_clean_value(), "UTF-8")).otherwise(F.col("value")).alias("value"),
+        F.when(valid, F.col("headers")).otherwise(_dlq_headers()).alias("headers"),
+    )
+
+
+def transaction_rows(valid: DataFrame) -> DataFrame:
+    """Rows of the Delta table `transactions`, partitioned by event_date, with Kafka lineage."""
+    return valid.select(
+        "tx_id",
+        "event_time",
+        F.to_date("event_time").alias("event_date"),
+        "customer_id",
+        "terminal_id",
+        "amount",
+        "currency",
+        now_column().alias("ingest_time"),
+        F.col("topic").alias("kafka_topic"),
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        F.col("timestamp").alias("kafka_timestamp"),
+    )
+
+
+def rejected_rows(rejected: DataFrame, max_value_bytes: int) -> DataFrame:
+    """Rows of `transactions_rejected`: reason, message, the (truncated) original bytes, lineage."""
+    return rejected.select(
+        "reason",
+        "message",
+        F.col("key").alias("raw_key"),
+        F.substring("value", 1, max_value_bytes).alias("raw_value"),
+        F.coalesce(F.length("value"), F.lit(0)).alias("raw_size"),
+        F.col("topic").alias("kafka_topic"),
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        F.col("timestamp").alias("kafka_timestamp"),
+        now_column().alias("rejected_at"),
+    )
+
+
+def lake_rows(classified: DataFrame, watermark: str, max_value_bytes: int) -> DataFrame:
+    """One stream for the lake query: valid rows de-duplicated by tx_id within the event-time
+    watermark, union rejected rows; `kind` says which table a row belongs to."""
+    valid = (
+        classified.filter(F.col("reason").isNull())
+        .withWatermark("event_time", watermark)
+        .dropDuplicatesWithinWatermark(["tx_id"])
+    )
+    rejected = classified.filter(F.col("reason").isNotNull())
+    tx = transaction_rows(valid).select(F.lit("valid").alias("kind"), F.struct("*").alias("tx"))
+    bad = rejected_rows(rejected, max_value_bytes).select(
+        F.lit("rejected").alias("kind"), F.struct("*").alias("rejected")
+    )
+    return tx.withColumn("rejected", F.lit(None).cast(bad.schema["rejected"].dataType)).unionByName(
+        bad.withColumn("tx", F.lit(None).cast(tx.schema["tx"].dataType))
+    )

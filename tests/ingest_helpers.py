@@ -1,0 +1,111 @@
+"""Run the ingest service as a real process against the test broker, and read what it produced."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from tests.kafka_helpers import ROOT, Broker, consume
+
+__all__ = ["IngestRun", "corrupted_coordinates", "delta_table"]
+
+
+def delta_table(path: Path) -> pa.Table | None:
+    """The Delta table at `path`, or None before its first commit."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return DeltaTable(str(path)).to_pyarrow_table()
+    except TableNotFoundError:
+        return None
+
+
+@dataclass
+class IngestRun:
+    """One ingest deployment: its topics, lake and process."""
+
+    broker: Broker
+    raw: str
+    clean: str
+    dlq: str
+    lake: Path
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = self.broker.process_env(
+            INGEST_RAW_TOPIC=self.raw,
+            INGEST_CLEAN_TOPIC=self.clean,
+            INGEST_DLQ_TOPIC=self.dlq,
+            INGEST_LAKE_ROOT=str(self.lake),
+            INGEST_HEALTH_PORT="0",
+            INGEST_LAKE_TRIGGER="1 second",
+            INGEST_REALTIME_CHECKPOINT_INTERVAL="10 seconds",
+        )
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.ingest"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the Python driver and its JVM."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> int:
+        """SIGTERM to the driver only (as a container runtime does) and wait for its exit."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+    def alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-4000:]
+            raise AssertionError(f"ingest exited with {self.proc.returncode}:\n{tail}")
+
+    def wait_lake(self, valid: int, rejected: int, timeout_s: float = 420) -> tuple[pa.Table, pa.Table]:
+        """Until both Delta tables hold the expected numbers of rows (or fail after the timeout)."""
+        deadline = time.monotonic() + timeout_s
+        tx = bad = None
+        while time.monotonic() < deadline:
+            self.alive()
+            tx, bad = (
+                delta_table(self.lake / "transactions"),
+                delta_table(self.lake / "transactions_rejected"),
+            )
+            if tx is not None and bad is not None and tx.num_rows >= valid and bad.num_rows >= rejected:
+                return tx, bad
+            time.sleep(2)
+        raise AssertionError(
+            f"lake incomplete after {timeout_s}s: transactions "
+            f"{None if tx is None else tx.num_rows}/{valid}, rejected "
+            f"{None if bad is None else bad.num_rows}/{rejected}"
+        )
+
+
+def corrupted_coordinates(broker: Broker, raw: str, total: int) -> dict[tuple[int, int], str]:
+    """(partition, offset) → corruption kind of every corrupted message in `raw`."""
+    from services.common.kafka.envelope import header
+    from services.tools.replay.producer import CORRUPTION_HEADER
+
+    out = {}
+    for m in consume(broker.kafka, raw, total, timeout_s=120):
+        kind = header(m.headers(), CORRUPTION_HEADER)
+        if kind is not None:
+            out[(m.partition(), m.offset())] = kind.decode()
+    return out
