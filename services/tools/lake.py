@@ -1,0 +1,74 @@
+"""Lake maintenance with delta-rs: compact small files (optimize) and delete unreferenced ones (vacuum)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["LAKE_TABLES", "TableReport", "optimize", "vacuum"]
+
+LAKE_TABLES = (
+    "transactions",
+    "transactions_rejected",
+    "customer_features",
+    "terminal_features",
+    "predictions",
+    "labels",
+)
+
+
+@dataclass(frozen=True)
+class TableReport:
+    """What a maintenance step did to one table."""
+
+    table: str
+    files_before: int
+    files_after: int
+    removed: int
+    version: int
+
+
+def _tables(lake: Path, names: list[str] | None) -> list[Path]:
+    wanted = names or list(LAKE_TABLES)
+    return [lake / n for n in wanted if (lake / n / "_delta_log").is_dir()]
+
+
+def optimize(lake: Path, names: list[str] | None = None, target_mb: int = 128) -> list[TableReport]:
+    """Bin-pack small files of each table into files of about `target_mb`; rows are unchanged."""
+    from deltalake import DeltaTable
+
+    reports = []
+    for path in _tables(lake, names):
+        table = DeltaTable(str(path))
+        before = len(table.file_uris())
+        metrics = table.optimize.compact(target_size=target_mb * 1024 * 1024)
+        table = DeltaTable(str(path))
+        reports.append(
+            TableReport(
+                path.name,
+                before,
+                len(table.file_uris()),
+                int(metrics.get("numFilesRemoved", 0)),
+                table.version(),
+            )
+        )
+    return reports
+
+
+def vacuum(
+    lake: Path, names: list[str] | None = None, retention_hours: int = 168, dry_run: bool = False
+) -> list[TableReport]:
+    """Delete files no version newer than `retention_hours` references (default 7 days)."""
+    from deltalake import DeltaTable
+
+    reports = []
+    for path in _tables(lake, names):
+        table = DeltaTable(str(path))
+        files = len(table.file_uris())
+        removed = table.vacuum(
+            retention_hours=retention_hours,
+            dry_run=dry_run,
+            enforce_retention_duration=retention_hours >= 168,
+        )
+        reports.append(TableReport(path.name, files, files, len(removed), table.version()))
+    return reports
