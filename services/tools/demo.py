@@ -1,50 +1,75 @@
-"""`make demo` for now: broker, topics, simulate, replay through the echo runner, print a summary."""
+"""Helpers of `rtloop demo`: fresh topics and lake, services as child processes, waiting for drain."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from services.common.errors import RtloopError
+from services.common.kafka.clients import make_admin
 from services.tools.config import ToolSettings, child_environment
-from services.tools.offsets import end_offsets, group_lag, total
+from services.tools.offsets import end_offsets, total
+from services.tools.topics import apply_topics, load_topics
 
-__all__ = ["snapshot", "start_echo", "wait_drained"]
+__all__ = ["reset_topics", "snapshot", "start_service", "wait_until", "wipe_lake"]
 
 
-def start_echo(settings: ToolSettings, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
-    """Run `python -m services.echo` as its own process (as a deployment would)."""
+def reset_topics(settings: ToolSettings) -> None:
+    """Delete and re-create every declared topic (the demo's embedded broker only)."""
+    admin = make_admin(settings.kafka)
+    specs = load_topics(settings.topics_file)
+    existing = admin.list_topics(timeout=10).topics
+    doomed = [s.name for s in specs if s.name in existing]
+    if doomed:
+        for fut in admin.delete_topics(doomed, operation_timeout=30).values():
+            fut.result()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            apply_topics(admin, specs)
+            return
+        except Exception:  # topics still being deleted
+            time.sleep(0.5)
+    raise RtloopError("topics could not be re-created within 30s")
+
+
+def wipe_lake(lake: Path, tables: tuple[str, ...]) -> None:
+    """Remove the given tables and ingest's checkpoints from the lake."""
+    for name in (*tables, "_checkpoints"):
+        shutil.rmtree(lake / name, ignore_errors=True)
+
+
+def start_service(module: str, log_path: Path, settings: ToolSettings, **env: str) -> subprocess.Popen[bytes]:
+    """Run `python -m <module>` as its own process (as a deployment would), logging to a file."""
+    prefix = module.rsplit(".", 1)[-1].upper()
     environ = child_environment(
-        RTLOOP_BROKER_PORT=str(settings.kafka.embedded_port), ECHO_HEALTH_PORT="0", **env
+        RTLOOP_BROKER_PORT=str(settings.kafka.embedded_port), **{f"{prefix}_HEALTH_PORT": "0"}, **env
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "services.echo"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=environ,
+            [sys.executable, "-m", module], stdout=log, stderr=subprocess.STDOUT, env=environ
         )
 
 
-def wait_drained(
-    settings: ToolSettings,
-    group: str,
-    topic: str,
-    proc: subprocess.Popen[bytes],
-    timeout_s: float = 300,
-) -> None:
-    """Block until `group` has committed everything in `topic`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+def wait_until(
+    done: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, timeout_s: float = 600
+) -> float:
+    """Seconds until `done()`; fails if the service exits or the timeout passes."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
         if proc.poll() is not None:
-            raise RtloopError(f"the echo service exited with {proc.returncode}; see its log")
-        if group_lag(settings.kafka, group, topic) == 0:
-            return
-        time.sleep(0.5)
-    raise RtloopError(f"group {group} still lags on {topic} after {timeout_s:.0f}s")
+            raise RtloopError(
+                f"the service exited with {proc.returncode} while waiting for {what}; see its log"
+            )
+        if done():
+            return time.monotonic() - started
+        time.sleep(1.0)
+    raise RtloopError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
 def snapshot(settings: ToolSettings, topics: list[str]) -> dict[str, int]:

@@ -1,10 +1,9 @@
-"""`rtloop demo`: the whole foundation loop on the embedded default, with one summary."""
+"""`rtloop demo`: the loop so far on the embedded default — Kafka, simulator, replay, ingest."""
 
 from __future__ import annotations
 
 import signal
 import time
-from datetime import date
 from typing import Annotated
 
 import typer
@@ -15,6 +14,18 @@ from services.tools.cli.app import app, console, friendly, settings
 __all__ = ["demo_cmd"]
 
 
+def _rows(path: str) -> tuple[int, int]:
+    """(rows, version) of a Delta table, (0, -1) before its first commit."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = DeltaTable(path)
+    except TableNotFoundError:
+        return 0, -1
+    return table.to_pyarrow_dataset().count_rows(), table.version()
+
+
 @app.command("demo")
 @friendly
 def demo_cmd(
@@ -22,61 +33,76 @@ def demo_cmd(
     corrupt: Annotated[float, typer.Option(help="share of corrupted transactions")] = 0.002,
     keep_broker: Annotated[bool, typer.Option(help="leave the broker running")] = False,
 ) -> None:
-    """Start Kafka, simulate, replay through the echo runner, print counts and rates, stop."""
+    """Start Kafka, simulate, replay through ingest (Spark → Delta + transactions.clean), summarise."""
     from deltalake import write_deltalake
 
-    from services.common.kafka.clients import make_admin
     from services.tools.broker import EmbeddedBroker
-    from services.tools.demo import snapshot, start_echo, wait_drained
-    from services.tools.offsets import end_offsets, start_group_at
+    from services.tools.demo import reset_topics, snapshot, start_service, wait_until, wipe_lake
     from services.tools.replay import build_stream
     from services.tools.replay.producer import ReplayOptions, replay
     from services.tools.simulator import SimulationConfig, simulate
-    from services.tools.topics import apply_topics, load_topics
 
     s = settings()
     broker = None if s.kafka.external else EmbeddedBroker(s)
     t0 = time.monotonic()
     with console.status("starting Kafka…"):
         bootstrap = broker.start() if broker else s.kafka.bootstrap
-    console.print(f"1/5 Kafka ready at {bootstrap} in {time.monotonic() - t0:.1f}s")
-    apply_topics(make_admin(s.kafka), load_topics(s.topics_file))
-    console.print("2/5 topics applied")
+    console.print(f"1/6 Kafka ready at {bootstrap} in {time.monotonic() - t0:.1f}s")
+    if broker:
+        reset_topics(s)
+        console.print("2/6 topics re-created empty (embedded broker), lake tables reset")
+    else:
+        from services.common.kafka.clients import make_admin
+        from services.tools.topics import apply_topics, load_topics
+
+        apply_topics(make_admin(s.kafka), load_topics(s.topics_file))
+        console.print("2/6 topics applied (external cluster: existing messages are kept)")
+    wipe_lake(s.lake_root, ("transactions", "transactions_rejected"))
     t1 = time.monotonic()
-    table = simulate(SimulationConfig(n_days=days, start_date=date(2018, 4, 1)))
+    table = simulate(SimulationConfig(n_days=days))
     write_deltalake(str(s.simulated_table), table, mode="overwrite", schema_mode="overwrite")
-    console.print(f"3/5 simulated {table.num_rows:,} transactions in {time.monotonic() - t1:.1f}s")
-    topics = ["transactions.raw", "labels", "transactions.echo", "transactions.dlq"]
+    console.print(
+        f"3/6 simulated {table.num_rows:,} transactions over {days} days in {time.monotonic() - t1:.1f}s"
+    )
+    topics = ["transactions.raw", "labels", "transactions.clean", "transactions.dlq"]
     before = snapshot(s, topics)
-    group = f"rtloop-echo-demo-{int(time.time())}"
-    start_group_at(s.kafka, group, "transactions.raw", end_offsets(s.kafka, "transactions.raw"))
-    echo = start_echo(s, s.cache_dir / "logs" / "echo.log", ECHO_GROUP_ID=group)
+    log = s.cache_dir / "logs" / "ingest.log"
+    ingest = start_service(
+        "services.ingest", log, s, INGEST_LAKE_ROOT=str(s.lake_root), INGEST_LAKE_TRIGGER="1 second"
+    )
+    lake_tx, lake_bad = str(s.lake_root / "transactions"), str(s.lake_root / "transactions_rejected")
     try:
-        stream = build_stream(table)
-        result = replay(s.kafka, stream, ReplayOptions(corrupt_share=corrupt))
-        console.print(f"4/5 replayed {result.events:,} events at {result.rate:,.0f}/s")
-        t2 = time.monotonic()
-        wait_drained(s, group, "transactions.raw", echo)
-        drained = time.monotonic() - t2
+        result = replay(s.kafka, build_stream(table), ReplayOptions(corrupt_share=corrupt))
+        console.print(f"4/6 replayed {result.events:,} events at {result.rate:,.0f}/s")
+        bad = sum(result.corrupted.values())
+        with console.status("ingest: Spark is cleaning into Delta and transactions.clean…"):
+            took = wait_until(
+                lambda: _rows(lake_tx)[0] >= result.transactions - bad and _rows(lake_bad)[0] >= bad,
+                ingest,
+                "the lake to hold every replayed transaction",
+            )
+        console.print(f"5/6 ingest caught up {took:.1f}s after the replay (Spark start included)")
     finally:
-        echo.send_signal(signal.SIGTERM)
-        echo.wait(15)
+        ingest.send_signal(signal.SIGTERM)
+        ingest.wait(60)
     after = snapshot(s, topics)
     delta = {t: after[t] - before[t] for t in topics}
-    console.print(f"5/5 echo drained in {drained:.1f}s after the replay ended")
-    summary = Table(title="rtloop demo (foundation)")
+    (tx_rows, tx_version), (bad_rows, bad_version) = _rows(lake_tx), _rows(lake_bad)
+    summary = Table(title="rtloop demo: replay → ingest")
     summary.add_column("what")
     summary.add_column("count", justify="right")
     summary.add_row("transactions → transactions.raw", f"{delta['transactions.raw']:,}")
     summary.add_row("labels → labels", f"{delta['labels']:,}")
-    summary.add_row("echoed → transactions.echo", f"{delta['transactions.echo']:,}")
-    summary.add_row("dead-lettered → transactions.dlq", f"{delta['transactions.dlq']:,}")
-    summary.add_row("corrupted on purpose", f"{sum(result.corrupted.values()):,}")
+    summary.add_row("corrupted on purpose", f"{bad:,}")
+    summary.add_row("clean → transactions.clean", f"{delta['transactions.clean']:,}")
+    summary.add_row("rejected → transactions.dlq", f"{delta['transactions.dlq']:,}")
+    summary.add_row("Delta transactions rows (version)", f"{tx_rows:,} (v{tx_version})")
+    summary.add_row("Delta transactions_rejected rows (version)", f"{bad_rows:,} (v{bad_version})")
     summary.add_row("replay rate", f"{result.rate:,.0f} events/s")
-    summary.add_row("echo caught up", f"{drained:.1f}s after the replay's last acknowledgement")
     console.print(summary)
-    lost = delta["transactions.raw"] - delta["transactions.echo"] - delta["transactions.dlq"]
-    console.print("nothing lost" if lost == 0 else f"[red]{lost} messages unaccounted for[/red]")
+    lost = result.transactions - tx_rows - bad_rows
+    console.print("nothing lost" if lost == 0 else f"[red]{lost} transactions unaccounted for[/red]")
+    console.print(f"lake: {s.lake_root}   ingest log: {log}")
     if broker and not keep_broker:
         broker.stop()
         console.print("broker stopped (data kept in the cache folder)")
