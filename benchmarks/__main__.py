@@ -17,6 +17,7 @@ from benchmarks.foundation import (
     bench_passthrough,
     bench_replay,
 )
+from benchmarks.ingest import bench_ingest
 from services.common.config import KafkaSettings
 from services.tools.broker import EmbeddedBroker
 from services.tools.config import PROJECT_ROOT, ToolSettings
@@ -45,6 +46,9 @@ def main() -> None:
                 results |= bench_replay(settings.kafka)
             with console.status("runner pass-through vs a bare librdkafka loop…"):
                 results |= bench_passthrough(settings.kafka)
+            with console.status("ingest: Delta throughput, raw→clean latency at 2k/s, memory…"):
+                env = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port)}
+                results |= bench_ingest(settings.kafka, env)
         finally:
             gc.collect()  # drop the benchmark clients before their broker goes away
             broker.stop()
