@@ -16,12 +16,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_demo_accounts_for_every_event(broker: Broker, tmp_path: Path) -> None:
     env = broker.process_env(
-        KAFKA_BOOTSTRAP_SERVERS=broker.kafka.bootstrap, RTLOOP_LAKE_ROOT=str(tmp_path / "lake"),
-        RTLOOP_CACHE_DIR=str(tmp_path / "cache"), COLUMNS="120",
+        KAFKA_BOOTSTRAP_SERVERS=broker.kafka.bootstrap,
+        RTLOOP_LAKE_ROOT=str(tmp_path / "lake"),
+        RTLOOP_CACHE_DIR=str(tmp_path / "cache"),
+        COLUMNS="120",
     )
     done = subprocess.run(
         [sys.executable, "-m", "services.tools.cli", "demo", "--days", "3", "--corrupt", "0.01"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out

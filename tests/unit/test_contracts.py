@@ -17,15 +17,9 @@ from services.common.contracts import (
 from services.common.errors import DecodeError
 from services.tools.config import ToolSettings
 from services.tools.schemas import stale_schemas
+from tests.factories import GOOD_TX as GOOD
 
 decode_tx = decoder_for(TransactionV1)
-GOOD = {
-    "tx_id": "42",
-    "event_time": "2018-04-01T00:00:31Z",
-    "customer_id": "596",
-    "terminal_id": "3156",
-    "amount": 57.16,
-}
 
 
 def tx(**changes: object) -> bytes:

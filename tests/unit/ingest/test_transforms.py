@@ -11,19 +11,13 @@ from pyspark.sql import functions as F
 
 from services.ingest.outputs import kafka_records, lake_rows
 from services.ingest.transforms import Rules, classify
+from tests.factories import GOOD_TX as GOOD
 
 KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
     "timestampType int, headers array<struct<key:string,value:binary>>"
 )
 NOW = datetime(2018, 4, 2, 12, 0, tzinfo=UTC)
-GOOD = {
-    "tx_id": "42",
-    "event_time": "2018-04-01T00:00:31Z",
-    "customer_id": "596",
-    "terminal_id": "3156",
-    "amount": 57.16,
-}
 RULES = Rules(
     max_value_bytes=1_048_576,
     max_amount=10_000,
