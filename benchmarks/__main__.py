@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,9 +27,11 @@ from tests.conftest import free_port
 console = Console()
 
 
-def main() -> None:
-    """Run every benchmark and print a table and a last `BENCH {json}` line."""
+def main(only: set[str]) -> None:
+    """Run the benchmarks (all, or the groups named: foundation, ingest) and print a table and a
+    last `BENCH {json}` line."""
     results: dict[str, float] = {}
+    wanted = only or {"foundation", "ingest"}
     with tempfile.TemporaryDirectory(prefix="rtloop-bench-") as tmp:
         settings = ToolSettings(
             cache_dir=Path(tmp),
@@ -40,19 +43,21 @@ def main() -> None:
         with console.status("broker start (first start formats storage)…"):
             results |= bench_broker_start(broker)
         try:
-            with console.status("contract decode + validate…"):
-                results |= bench_decode()
-            with console.status("replay producer…"):
-                results |= bench_replay(settings.kafka)
-            with console.status("runner pass-through vs a bare librdkafka loop…"):
-                results |= bench_passthrough(settings.kafka)
-            with console.status("ingest: Delta throughput, raw→clean latency at 2k/s, memory…"):
-                env = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port)}
-                results |= bench_ingest(settings.kafka, env)
+            if "foundation" in wanted:
+                with console.status("contract decode + validate…"):
+                    results |= bench_decode()
+                with console.status("replay producer…"):
+                    results |= bench_replay(settings.kafka)
+                with console.status("runner pass-through vs a bare librdkafka loop…"):
+                    results |= bench_passthrough(settings.kafka)
+            if "ingest" in wanted:
+                with console.status("ingest: Delta throughput, raw→clean latency at 2k/s, memory…"):
+                    env = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port)}
+                    results |= bench_ingest(settings.kafka, env)
         finally:
             gc.collect()  # drop the benchmark clients before their broker goes away
             broker.stop()
-    table = Table(title=f"rtloop foundation benchmarks ({time.strftime('%Y-%m-%d %H:%M')})")
+    table = Table(title=f"rtloop benchmarks ({time.strftime('%Y-%m-%d %H:%M')})")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for name, value in results.items():
@@ -62,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(set(sys.argv[1:]))

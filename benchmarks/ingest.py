@@ -90,7 +90,7 @@ def _latency(kafka: KafkaSettings, raw: str, clean: str, rate: int, seconds: int
     while len(got) < n and time.time() < deadline:
         for m in consumer.consume(5000, 0.5):
             if m.error() is None:
-                tx_id = orjson.loads(m.value())["tx_id"]
+                tx_id = orjson.loads(m.value() or b"{}").get("tx_id", "")
                 if tx_id in sent:
                     got.setdefault(tx_id, m.timestamp()[1] - sent[tx_id])
     consumer.close()
@@ -114,7 +114,9 @@ def bench_ingest(kafka: KafkaSettings, env: dict[str, str], days: int = 30) -> d
     table = simulate(SimulationConfig(n_days=days))
     replay(kafka, build_stream(table), ReplayOptions(raw, labels))
     n = table.num_rows
-    with tempfile.TemporaryDirectory(prefix="rtloop-bench-lake-") as lake:
+    log_path = PROJECT_ROOT / "bench-results" / "ingest.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rtloop-bench-lake-") as lake, log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.ingest"],
             cwd=PROJECT_ROOT,
@@ -129,8 +131,8 @@ def bench_ingest(kafka: KafkaSettings, env: dict[str, str], days: int = 30) -> d
                 "INGEST_LAKE_TRIGGER": "1 second",
                 "INGEST_LAKE_MAX_OFFSETS_PER_TRIGGER": "60000",
             },
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         peak = [0.0]
         done = threading.Event()

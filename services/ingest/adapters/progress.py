@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 __all__ = ["IngestMetrics"]
+
+log = logging.getLogger(__name__)
 
 
 class IngestMetrics:
@@ -31,5 +34,19 @@ class IngestMetrics:
             self.rows.labels(name).inc(progress.get("numInputRows", 0))
             self.rate.labels(name).set(progress.get("processedRowsPerSecond", 0.0) or 0.0)
             self.duration.labels(name).set((progress.get("durationMs") or {}).get("triggerExecution", 0))
+            state_ms = 0
             for op in progress.get("stateOperators") or []:
                 self.late.inc(op.get("numRowsDroppedByWatermark", 0))
+                state_ms += (op.get("allUpdatesTimeMs") or 0) + (op.get("commitTimeMs") or 0)
+            if progress.get("numInputRows"):
+                durations = progress.get("durationMs") or {}
+                log.info(
+                    "%s batch %s: %d rows in %d ms (addBatch %d ms, state %d ms), %.0f rows/s",
+                    name,
+                    progress.get("batchId"),
+                    progress["numInputRows"],
+                    durations.get("triggerExecution", 0),
+                    durations.get("addBatch", 0),
+                    state_ms,
+                    progress.get("processedRowsPerSecond") or 0.0,
+                )
