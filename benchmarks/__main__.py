@@ -20,9 +20,8 @@ from benchmarks.foundation import (
 )
 from benchmarks.ingest import bench_ingest
 from services.common.config import KafkaSettings
-from services.tools.broker import EmbeddedBroker
+from services.tools.broker import EmbeddedBroker, free_port
 from services.tools.config import PROJECT_ROOT, ToolSettings
-from tests.conftest import free_port
 
 console = Console()
 

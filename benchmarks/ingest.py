@@ -17,6 +17,7 @@ from confluent_kafka.admin import NewTopic
 from services.common.config import KafkaSettings
 from services.common.kafka.clients import make_admin
 from services.tools.config import PROJECT_ROOT
+from services.tools.lake import rows_and_version
 from services.tools.replay import build_stream
 from services.tools.replay.producer import ReplayOptions, replay
 from services.tools.simulator import SimulationConfig, simulate
@@ -45,16 +46,6 @@ def _rss_mb(pid: int) -> float:
         except OSError:
             pass
     return total
-
-
-def _delta_rows(path: Path) -> int:
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    try:
-        return DeltaTable(str(path)).to_pyarrow_dataset().count_rows()
-    except TableNotFoundError:
-        return 0
 
 
 def _latency(kafka: KafkaSettings, raw: str, clean: str, rate: int, seconds: int) -> tuple[float, float]:
@@ -148,7 +139,7 @@ def bench_ingest(kafka: KafkaSettings, env: dict[str, str], days: int = 30) -> d
             deadline = time.monotonic() + 900
             rows = 0
             while rows < n and time.monotonic() < deadline and proc.poll() is None:
-                rows = _delta_rows(tx_path)
+                rows, _ = rows_and_version(tx_path)
                 if rows and first is None:
                     first = (time.monotonic(), rows)
                 time.sleep(0.5)

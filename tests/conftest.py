@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services.common.config import KafkaSettings
+from services.tools.broker import free_port
 from services.tools.config import ToolSettings
 from tests.kafka_helpers import ROOT, Broker
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _docker_engine() -> bool:

@@ -17,7 +17,7 @@ from services.common.errors import RtloopError
 from services.common.kafka.clients import wait_reachable
 from services.tools.config import ToolSettings
 
-__all__ = ["BrokerError", "BrokerStatus", "EmbeddedBroker"]
+__all__ = ["BrokerError", "BrokerStatus", "EmbeddedBroker", "free_port"]
 
 _LOG4J = """status = warn
 appender.out.type = Console
@@ -216,3 +216,10 @@ def _reap(pid: int) -> None:
     """Collect the exit status when the broker is our own child (in-process starts, tests)."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now (for private brokers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LAKE_TABLES", "TableReport", "optimize", "vacuum"]
+__all__ = ["LAKE_TABLES", "TableReport", "optimize", "rows_and_version", "vacuum"]
 
 LAKE_TABLES = (
     "transactions",
@@ -72,3 +72,15 @@ def vacuum(
         )
         reports.append(TableReport(path.name, files, files, len(removed), table.version()))
     return reports
+
+
+def rows_and_version(path: Path) -> tuple[int, int]:
+    """(rows, version) of a Delta table; (0, -1) before its first commit."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = DeltaTable(str(path))
+    except TableNotFoundError:
+        return 0, -1
+    return table.to_pyarrow_dataset().count_rows(), table.version()

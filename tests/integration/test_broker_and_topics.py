@@ -11,10 +11,9 @@ from confluent_kafka.admin import NewTopic
 
 from services.common.config import KafkaSettings
 from services.common.kafka.clients import make_admin
-from services.tools.broker import BrokerError, EmbeddedBroker
+from services.tools.broker import BrokerError, EmbeddedBroker, free_port
 from services.tools.config import ToolSettings
 from services.tools.topics import apply_topics, load_topics
-from tests.conftest import free_port
 from tests.kafka_helpers import ROOT, Broker, consume, unique
 
 pytestmark = pytest.mark.integration

@@ -14,18 +14,6 @@ from services.tools.cli.app import app, console, friendly, settings
 __all__ = ["demo_cmd"]
 
 
-def _rows(path: str) -> tuple[int, int]:
-    """(rows, version) of a Delta table, (0, -1) before its first commit."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    try:
-        table = DeltaTable(path)
-    except TableNotFoundError:
-        return 0, -1
-    return table.to_pyarrow_dataset().count_rows(), table.version()
-
-
 @app.command("demo")
 @friendly
 def demo_cmd(
@@ -38,6 +26,7 @@ def demo_cmd(
 
     from services.tools.broker import EmbeddedBroker
     from services.tools.demo import reset_topics, snapshot, start_service, wait_until, wipe_lake
+    from services.tools.lake import rows_and_version as _rows
     from services.tools.replay import build_stream
     from services.tools.replay.producer import ReplayOptions, replay
     from services.tools.simulator import SimulationConfig, simulate
@@ -70,7 +59,7 @@ def demo_cmd(
     ingest = start_service(
         "services.ingest", log, s, INGEST_LAKE_ROOT=str(s.lake_root), INGEST_LAKE_TRIGGER="1 second"
     )
-    lake_tx, lake_bad = str(s.lake_root / "transactions"), str(s.lake_root / "transactions_rejected")
+    lake_tx, lake_bad = s.lake_root / "transactions", s.lake_root / "transactions_rejected"
     try:
         result = replay(s.kafka, build_stream(table), ReplayOptions(corrupt_share=corrupt))
         console.print(f"4/6 replayed {result.events:,} events at {result.rate:,.0f}/s")
