@@ -57,6 +57,8 @@ def build_session(settings: IngestSettings, master: str) -> SparkSession:
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "2")
+        # Delta rebuilds its snapshot with 50 tasks by default: a fixed cost per batch on 2 cores.
+        .config("spark.databricks.delta.snapshotPartitions", "2")
         .config("spark.ui.enabled", "false")
         .config(
             "spark.sql.streaming.stateStore.providerClass",
