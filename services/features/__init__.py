@@ -1,1 +1,1 @@
-"""features service: arrives with its own issue; the shared runtime it will use is services/common."""
+"""features service: faust-streaming event-time windows into the Feast online store and Delta."""

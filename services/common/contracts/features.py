@@ -15,3 +15,13 @@ class FeaturizedTransactionV1(CleanTransactionV1):
 
     features_written_at: Timestamp = Field(description="When the online write became durable")
     feature_service: str = Field(min_length=1, description="Feast feature service to look up")
+    feature_event_time: Timestamp | None = Field(
+        default=None,
+        description="Timestamp of this event's customer row online (event time + same-second rank): "
+        "a lookup that returns a newer row saw a later transaction of the same customer",
+    )
+    online_features: dict[str, float | None] | None = Field(
+        default=None,
+        description="The 15 inputs as read back from the online store right after the write "
+        "(only when the features service runs with FEATURES_VERIFY_ONLINE=true)",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class ReplayOptions:
     corrupt_share: float = 0.0
     corrupt_kinds: tuple[str, ...] = CORRUPTION_KINDS
     seed: int = 0
+    as_clean: bool = False  # write CleanTransaction v1 (ingest_time = now) instead of raw: skips ingest
 
 
 @dataclass
@@ -65,6 +67,12 @@ def _corruption_plan(stream: EventStream, opts: ReplayOptions) -> dict[int, str]
     rng = np.random.default_rng(opts.seed)
     chosen = np.flatnonzero(rng.random(stream.n) < opts.corrupt_share)
     return {int(i): opts.corrupt_kinds[k % len(opts.corrupt_kinds)] for k, i in enumerate(chosen)}
+
+
+def _as_clean(value: bytes, seq: int) -> bytes:
+    now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    tail = f',"currency":"EUR","ingest_time":"{now}","source_partition":0,"source_offset":{seq}}}'
+    return value[:-1] + tail.encode()
 
 
 def replay(
@@ -103,6 +111,8 @@ def replay(
             else:
                 topic = opts.raw_topic
                 result.transactions += 1
+                if opts.as_clean:
+                    value = _as_clean(value, int(events[i]))
                 kind = plan.get(int(events[i]))
                 if kind is not None:
                     value, headers = corrupt(value, kind), [(CORRUPTION_HEADER, kind.encode())]

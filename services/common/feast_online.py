@@ -1,0 +1,285 @@
+"""A fast batched reader of Feast's online store (Redis or sqlite), in Feast's own storage format.
+
+Feast's `get_online_features` spends most of its time in Python around the storage round trip
+(44 ms for 1,000 rows on a local Redis). This reader does the same lookup: one pipelined HMGET
+(Redis) or one SELECT (sqlite) for all entities, Feast's entity-key serialisation and field
+hashes, and a direct decode of the 9-byte double ValueProto (protobuf for anything else).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from feast.infra.key_encoding_utils import serialize_entity_key
+from feast.infra.online_stores.helpers import _mmh3
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.protos.feast.types.Value_pb2 import Value
+from google.protobuf.timestamp_pb2 import Timestamp
+
+__all__ = [
+    "OnlineReader",
+    "OnlineWriter",
+    "ViewSpec",
+    "WriteOp",
+    "decode_value",
+    "encode_value",
+    "open_reader",
+    "open_writer",
+]
+
+_DOUBLE_TAG = 0x29  # ValueProto.double_val: field 5, wire type 64-bit
+_unpack_double = struct.Struct("<d").unpack_from
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One feature view as stored online: its name, its single join key and its feature names."""
+
+    name: str
+    join_key: str
+    features: tuple[str, ...]
+
+
+_pack_double = struct.Struct("<d").pack
+
+
+def encode_value(value: float) -> bytes:
+    """A float as Feast stores it: the serialised ValueProto with double_val set."""
+    return bytes((_DOUBLE_TAG,)) + _pack_double(value)
+
+
+def decode_value(raw: bytes | None) -> float | None:
+    """A stored ValueProto as a float (None when missing or unset)."""
+    if not raw:
+        return None
+    if len(raw) == 9 and raw[0] == _DOUBLE_TAG:
+        return float(_unpack_double(raw, 1)[0])
+    value = Value.FromString(raw)
+    kind = value.WhichOneof("val")
+    if kind is None or kind == "null_val":
+        return None
+    return float(getattr(value, kind))
+
+
+class OnlineReader(ABC):
+    """Batched lookups of whole feature views; `read` returns one dict (or None) per entity id."""
+
+    def __init__(self, project: str, key_version: int = 3) -> None:
+        self.project, self.key_version = project, key_version
+        self._keys: dict[tuple[str, str], bytes] = {}
+
+    def entity_key(self, join_key: str, entity_id: str) -> bytes:
+        """Feast's serialised entity key (cached: ids repeat)."""
+        cached = self._keys.get((join_key, entity_id))
+        if cached is None:
+            proto = EntityKey(join_keys=[join_key], entity_values=[Value(string_val=entity_id)])
+            cached = serialize_entity_key(proto, entity_key_serialization_version=self.key_version)
+            if len(self._keys) > 1_000_000:
+                self._keys.clear()
+            self._keys[(join_key, entity_id)] = cached
+        return cached
+
+    @abstractmethod
+    def read(self, view: ViewSpec, ids: Sequence[str]) -> list[dict[str, float | None] | None]:
+        """Each entity's features in `view` (None for an entity the store does not hold)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+
+# (view, entity id, feature values, event time); a write batch is a list of waves of these rows.
+WriteOp = tuple[ViewSpec, str, dict[str, float], datetime]
+
+
+class OnlineWriter(ABC):
+    """Writes rows in Feast's online format, wave by wave in one round trip; optionally reads every
+    wave's rows back right after that wave (what a reader saw at that moment)."""
+
+    def __init__(self, reader: OnlineReader) -> None:
+        self.reader = reader
+
+    @abstractmethod
+    def write(
+        self, waves: Sequence[Sequence[WriteOp]], read_back: bool = False
+    ) -> list[list[dict[str, float | None] | None]]:
+        """Apply the waves in order; with read_back, each wave's rows as read after that wave."""
+
+
+class RedisReader(OnlineReader):
+    """Feast's Redis layout: one hash per entity key + project, fields = murmur3(view:feature)."""
+
+    def __init__(self, project: str, client: Any, key_version: int = 3) -> None:
+        super().__init__(project, key_version)
+        self.client = client
+        self._fields: dict[str, list[bytes]] = {}
+
+    def _fields_of(self, view: ViewSpec) -> list[bytes]:
+        fields = self._fields.get(view.name)
+        if fields is None:
+            fields = [_mmh3(f"{view.name}:{f}") for f in view.features]
+            fields.append(f"_ts:{view.name}".encode())
+            self._fields[view.name] = fields
+        return fields
+
+    def read(self, view: ViewSpec, ids: Sequence[str]) -> list[dict[str, float | None] | None]:
+        """One pipelined HMGET per entity, one round trip in all."""
+        fields, project = self._fields_of(view), self.project.encode()
+        pipe = self.client.pipeline(transaction=False)
+        for entity_id in ids:
+            pipe.hmget(self.entity_key(view.join_key, entity_id) + project, fields)
+        out: list[dict[str, float | None] | None] = []
+        for values in pipe.execute():
+            if values[-1] is None:
+                out.append(None)
+                continue
+            out.append({f: decode_value(v) for f, v in zip(view.features, values, strict=False)})
+        return out
+
+    def close(self) -> None:
+        """Close the Redis connection pool."""
+        self.client.close()
+
+
+class SqliteReader(OnlineReader):
+    """Feast's sqlite layout: a table `<project>_<view>` of (entity_key, feature_name, value)."""
+
+    def __init__(self, project: str, path: str, key_version: int = 3) -> None:
+        super().__init__(project, key_version)
+        self.conn = sqlite3.connect(path, check_same_thread=False)
+
+    def read(self, view: ViewSpec, ids: Sequence[str]) -> list[dict[str, float | None] | None]:
+        """One SELECT … WHERE entity_key IN (…) for all entities."""
+        keys = [self.entity_key(view.join_key, i) for i in ids]
+        rows: dict[bytes, dict[str, float | None]] = {}
+        table = f'"{self.project}_{view.name}"'
+        for start in range(0, len(keys), 900):  # sqlite's bound-variable limit
+            chunk = keys[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT entity_key, feature_name, value FROM {table} WHERE entity_key IN ({marks})"
+            for key, name, value in self.conn.execute(sql, chunk):
+                rows.setdefault(key, {})[name] = decode_value(value)
+        return [
+            {f: row.get(f) for f in view.features} if (row := rows.get(k)) is not None else None for k in keys
+        ]
+
+    def close(self) -> None:
+        """Close the sqlite connection."""
+        self.conn.close()
+
+
+class RedisWriter(OnlineWriter):
+    """HSET of the hashed feature fields and `_ts:<view>` per row, all waves in one pipeline
+    (Redis runs a pipeline in order, so a read queued after a wave sees exactly that wave)."""
+
+    reader: RedisReader
+
+    def write(
+        self, waves: Sequence[Sequence[WriteOp]], read_back: bool = False
+    ) -> list[list[dict[str, float | None] | None]]:
+        """One pipelined round trip for all waves (and their read-backs)."""
+        r = self.reader
+        project = r.project.encode()
+        pipe = r.client.pipeline(transaction=False)
+        reads: list[list[ViewSpec]] = []
+        for wave in waves:
+            for view, entity, values, ts in wave:
+                fields = r._fields_of(view)
+                mapping = {fields[i]: encode_value(values[f]) for i, f in enumerate(view.features)}
+                stamp = Timestamp()
+                stamp.FromDatetime(ts.astimezone(UTC))
+                mapping[fields[-1]] = stamp.SerializeToString()
+                pipe.hset(r.entity_key(view.join_key, entity) + project, mapping=mapping)
+            if read_back:
+                reads.append([op[0] for op in wave])
+                for view, entity, _, _ in wave:
+                    pipe.hmget(r.entity_key(view.join_key, entity) + project, r._fields_of(view))
+        replies = pipe.execute()
+        out: list[list[dict[str, float | None] | None]] = []
+        if read_back:
+            pos = 0
+            for wave, views in zip(waves, reads, strict=True):
+                pos += len(wave)
+                got = replies[pos : pos + len(wave)]
+                pos += len(wave)
+                out.append(
+                    [
+                        None
+                        if v[-1] is None
+                        else dict(zip(view.features, map(decode_value, v), strict=False))
+                        for view, v in zip(views, got, strict=True)
+                    ]
+                )
+        return out
+
+
+class SqliteWriter(OnlineWriter):
+    """Feast's sqlite upsert, all waves in one transaction; read-backs inside it, after each wave."""
+
+    reader: SqliteReader
+
+    def write(
+        self, waves: Sequence[Sequence[WriteOp]], read_back: bool = False
+    ) -> list[list[dict[str, float | None] | None]]:
+        """One transaction for all waves (and their read-backs)."""
+        r, out = self.reader, []
+        with r.conn:
+            for wave in waves:
+                rows = []
+                for view, entity, values, ts in wave:
+                    key = r.entity_key(view.join_key, entity)
+                    naive = ts.astimezone(UTC).replace(tzinfo=None)
+                    for f in view.features:
+                        rows.append((view.name, key, f, encode_value(values[f]), str(values[f]), naive))
+                for name in {row[0] for row in rows}:
+                    r.conn.executemany(
+                        f'INSERT INTO "{r.project}_{name}" '
+                        "(entity_key, feature_name, value, value_text, event_ts, created_ts) "
+                        "VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT(entity_key, feature_name) DO UPDATE SET "
+                        "value = excluded.value, value_text = excluded.value_text, "
+                        "event_ts = excluded.event_ts, created_ts = excluded.created_ts",
+                        [row[1:] for row in rows if row[0] == name],
+                    )
+                if read_back:
+                    got: list[dict[str, float | None] | None] = []
+                    for view, entity, _, _ in wave:
+                        got.extend(r.read(view, [entity]))
+                    out.append(got)
+        return out
+
+
+def open_writer(online_store: dict[str, Any], project: str) -> OnlineWriter:
+    """A writer for the online store block of a Feast repo config (type redis or sqlite)."""
+    reader = open_reader(online_store, project)
+    if isinstance(reader, RedisReader):
+        return RedisWriter(reader)
+    assert isinstance(reader, SqliteReader)
+    return SqliteWriter(reader)
+
+
+def open_reader(online_store: dict[str, Any], project: str) -> OnlineReader:
+    """A reader for the online store block of a Feast repo config (type redis or sqlite)."""
+    kind = online_store.get("type")
+    if kind == "sqlite":
+        return SqliteReader(project, str(online_store["path"]))
+    if kind == "redis":
+        import redis
+
+        host_port, *options = str(online_store["connection_string"]).split(",")
+        host, _, port = host_port.partition(":")
+        opts = dict(o.split("=", 1) for o in options)
+        client = redis.Redis(
+            host=host,
+            port=int(port or 6379),
+            db=int(opts.get("db", 0)),
+            password=opts.get("password"),
+            ssl=opts.get("ssl", "false").lower() == "true",
+        )
+        return RedisReader(project, client)
+    raise ValueError(f"online store type {kind!r} is not supported by the fast reader (redis, sqlite)")

@@ -1,0 +1,1 @@
+"""Adapters of the features service: Faust app, Feast repository and online writes, Delta rows."""

@@ -1,0 +1,113 @@
+"""The Feast repository from settings: entities, Delta-backed push sources, views, `fraud_v1`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, PushSource, ValueType
+from feast.data_format import DeltaFormat
+from feast.repo_config import RepoConfig
+from feast.types import Float64
+
+from services.common.errors import ConfigError
+from services.features.config import FeaturesSettings
+from services.features.transforms import CUSTOMER_FEATURES, TERMINAL_FEATURES
+
+__all__ = [
+    "CUSTOMER_VIEW",
+    "TERMINAL_VIEW",
+    "apply",
+    "definitions",
+    "online_store_config",
+    "open_store",
+    "render_yaml",
+    "repo_config",
+]
+
+CUSTOMER_VIEW, TERMINAL_VIEW = "customer_spending", "terminal_risk"
+
+
+def online_store_config(settings: FeaturesSettings) -> dict[str, Any]:
+    """Redis when REDIS_URL is set (redis://[:password@]host:port[/db]), sqlite otherwise."""
+    if not settings.redis_url:
+        return {"type": "sqlite", "path": str(settings.feast_data / "online.db")}
+    url = urlparse(settings.redis_url)
+    if url.scheme not in {"redis", "rediss"} or not url.hostname:
+        raise ConfigError(f"REDIS_URL must look like redis://host:6379/0, got {settings.redis_url!r}")
+    parts = [f"{url.hostname}:{url.port or 6379}", f"db={(url.path or '/0').strip('/') or '0'}"]
+    if url.password:
+        parts.append(f"password={url.password}")
+    if url.scheme == "rediss":
+        parts.append("ssl=true")
+    return {"type": "redis", "connection_string": ",".join(parts)}
+
+
+def _config_dict(settings: FeaturesSettings) -> dict[str, Any]:
+    return {
+        "project": settings.feast_project,
+        "provider": "local",
+        "registry": str(settings.feast_data / "registry.db"),
+        "online_store": online_store_config(settings),
+        "offline_store": {"type": "file"},
+        "entity_key_serialization_version": 3,
+    }
+
+
+def repo_config(settings: FeaturesSettings) -> RepoConfig:
+    """The RepoConfig feature_store.yaml would hold, built from settings."""
+    settings.feast_data.mkdir(parents=True, exist_ok=True)
+    return RepoConfig(repo_path=settings.feast_repo, **_config_dict(settings))
+
+
+def render_yaml(settings: FeaturesSettings, path: Path | None = None) -> Path:
+    """Write feature_store.yaml (for the `feast` CLI) into the repository folder."""
+    target = path or settings.feast_repo / "feature_store.yaml"
+    settings.feast_data.mkdir(parents=True, exist_ok=True)
+    header = "# Rendered by `rtloop features apply` from the FEATURES_* / REDIS_URL settings. Do not edit.\n"
+    target.write_text(header + yaml.safe_dump(_config_dict(settings), sort_keys=False))
+    return target
+
+
+def definitions(settings: FeaturesSettings) -> list[Any]:
+    """Entities, Delta batch sources behind push sources, the two views and `fraud_v1`."""
+    customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.STRING)
+    terminal = Entity(name="terminal", join_keys=["terminal_id"], value_type=ValueType.STRING)
+
+    def view(name: str, entity: Entity, table: Path, features: list[str], ttl_days: int) -> FeatureView:
+        batch = FileSource(
+            name=f"{table.name}_delta",
+            path=str(table),
+            file_format=DeltaFormat(),
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created",
+        )
+        push = PushSource(name=f"{name}_push", batch_source=batch)
+        return FeatureView(
+            name=name,
+            entities=[entity],
+            ttl=timedelta(days=ttl_days),
+            schema=[Field(name=f, dtype=Float64) for f in features],
+            source=push,
+            online=True,
+        )
+
+    customers = view(CUSTOMER_VIEW, customer, settings.customer_table, CUSTOMER_FEATURES, 31)
+    terminals = view(TERMINAL_VIEW, terminal, settings.terminal_table, TERMINAL_FEATURES, 31)
+    service = FeatureService(name=settings.feature_service, features=[customers, terminals])
+    return [customer, terminal, customers, terminals, service]
+
+
+def open_store(settings: FeaturesSettings) -> FeatureStore:
+    """A FeatureStore on the rendered configuration (no file needed)."""
+    return FeatureStore(config=repo_config(settings))
+
+
+def apply(settings: FeaturesSettings) -> FeatureStore:
+    """Register the definitions and create the online tables (idempotent)."""
+    store = open_store(settings)
+    store.apply(definitions(settings))
+    return store

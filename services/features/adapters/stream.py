@@ -1,0 +1,185 @@
+"""The Faust application: two agents (labels, transactions) over changelogged state tables."""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from typing import Any, TypeVar, cast
+
+import faust
+import mode
+from faust.types import EventT
+
+from services.common.contracts import (
+    CleanTransactionV1,
+    LabelV1,
+    decoder_for,
+)
+from services.features.adapters.gate import LabelGate
+from services.features.adapters.metrics import FeaturesMetrics
+from services.features.adapters.pipeline import Batch, Outputs, Pipeline, dead_letter_event
+from services.features.adapters.sinks import FeatureSinks
+from services.features.config import FeaturesSettings
+from services.features.handlers import FeatureEngine
+
+__all__ = ["build_app"]
+
+log = logging.getLogger(__name__)
+M = TypeVar("M")
+
+_decode_tx = decoder_for(CleanTransactionV1)
+_decode_label = decoder_for(LabelV1)
+
+
+def _faust_conf(settings: FeaturesSettings, partitions: int) -> dict[str, Any]:
+    kafka = settings.kafka
+    if kafka.security_protocol != "PLAINTEXT" and kafka.sasl_mechanism is None:
+        raise SystemExit("features: only PLAINTEXT or SASL (KAFKA_SASL_*) connections are wired for Faust")
+    conf: dict[str, Any] = {
+        "broker": [f"kafka://{hp.strip()}" for hp in kafka.bootstrap.split(",")],
+        # Faust's RocksDB store files each key under the current event's partition, which breaks
+        # tables written with use_partitioner; memory tables are rebuilt from the changelogs.
+        "store": "memory://",
+        "datadir": str(settings.state_dir),
+        "topic_partitions": partitions,
+        "topic_replication_factor": 1,
+        "producer_acks": -1,
+        # batch the changelog and output records: with no linger every record is its own request
+        "producer_linger": 0.005,
+        "producer_max_batch_size": 1_048_576,
+        "consumer_auto_offset_reset": "earliest",
+        "stream_buffer_maxsize": 32_768,
+        "broker_commit_interval": 1.0,
+        "web_enabled": False,
+        "autodiscover": False,
+        "table_standby_replicas": 0,
+        "processing_guarantee": "at_least_once",
+        "agent_supervisor": mode.CrashingSupervisor,  # an agent that crashes stops the worker
+    }
+    if kafka.sasl_mechanism:
+        conf["broker_credentials"] = faust.SASLCredentials(
+            username=kafka.sasl_username or "",
+            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else "",
+            mechanism=kafka.sasl_mechanism,
+        )
+    return conf
+
+
+class _KeyHashedTable(faust.Table):
+    """Changelog partition = CRC32(key) mod partitions, computed here: Faust's use_partitioner asks
+    the producer, which fails before it has metadata for a changelog topic it just created."""
+
+    def partition_for_key(self, key: Any) -> int | None:
+        return zlib.crc32(str(key).encode()) % (self.partitions or 1)
+
+
+async def _decode_all(
+    events: Sequence[EventT],
+    decode: Callable[[bytes], M],
+    out: Outputs,
+    settings: FeaturesSettings,
+    metrics: FeaturesMetrics,
+) -> list[tuple[M, EventT]]:
+    """Decoded events; each one that fails goes to the DLQ with its reason."""
+    good = []
+    for event in events:
+        try:
+            good.append((decode(event.message.value or b""), event))
+        except Exception as exc:
+            await dead_letter_event(out, settings, event, exc)
+            metrics.dead_lettered.inc()
+    return good
+
+
+def build_app(
+    settings: FeaturesSettings,
+    partitions: int,
+    sinks: FeatureSinks,
+    metrics: FeaturesMetrics,
+    on_ready: Callable[[], None],
+) -> faust.App:
+    """The Faust app with its tables and agents; nothing connects until a worker runs it."""
+    app = faust.App(settings.group_id, **_faust_conf(settings, partitions))
+    app.producer.buffer.max_messages = 20_000  # one changelog record per key and batch; 100 throttles
+    table_opts: dict[str, Any] = {
+        "default": None,
+        "partitions": partitions,
+        "use_partitioner": True,  # terminal state is shared by every customer partition
+        "key_type": str,  # raw bytes on the changelog, str again after recovery
+    }
+    customers = app.tables.add(_KeyHashedTable(app, name="customers", **table_opts))
+    terminals = app.tables.add(_KeyHashedTable(app, name="terminals", **table_opts))
+    engine = FeatureEngine(
+        cast(MutableMapping[str, Any], customers),
+        cast(MutableMapping[str, Any], terminals),
+        settings.label_delay_days,
+        settings.lateness_days,
+    )
+    clean_topic = app.topic(settings.clean_topic, key_serializer="raw", value_serializer="raw")
+    labels_topic = app.topic(settings.labels_topic, key_serializer="raw", value_serializer="raw")
+
+    async def highwaters(partitions: list[int]) -> Mapping[int, int]:
+        tps = [faust.types.TP(settings.labels_topic, p) for p in partitions]
+        highs = await app.consumer.highwaters(*tps)
+        return {tp.partition: int(v) for tp, v in highs.items()}
+
+    gate = LabelGate(settings.label_wait_ms / 1000, highwaters)
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
+        mine = [tp.partition for tp in assigned if tp.topic == settings.labels_topic]
+        committed = getattr(app.consumer, "_committed_offset", {})
+        gate.assign(
+            mine, {tp.partition: committed.get(tp) for tp in assigned if tp.topic == settings.labels_topic}
+        )
+        on_ready()
+
+    @app.agent(labels_topic)
+    async def apply_labels(stream: faust.StreamT[bytes]) -> None:
+        out = Outputs(app)
+        async for events in stream.take_events(5000, within=0.005):
+            labels = await _decode_all(events, _decode_label, out, settings, metrics)
+            for label, event in labels:
+                gate.observe(event.message.partition, event.message.offset, label.label_time.timestamp())
+            engine.labels([label for label, _ in labels])
+            await out.flush()
+            metrics.labels.inc(len(labels))
+            gate.notify()
+
+    pipeline = Pipeline(app, settings, sinks, metrics)
+
+    @app.agent(clean_topic)
+    async def featurize(stream: faust.StreamT[bytes]) -> None:
+        dlq = Outputs(app)
+        async for events in stream.take_events(
+            settings.max_batch_size, within=settings.max_batch_wait_ms / 1000
+        ):
+            started = time.monotonic()
+            for event in events:
+                event.message.incref()  # acked by the pipeline once every output is durable
+            batch = await _decode_all(events, _decode_tx, dlq, settings, metrics)
+            await dlq.flush()
+            if batch:
+                waited = await gate.wait_until(max(tx.event_time.timestamp() for tx, _ in batch))
+                metrics.gate_wait.observe(waited)
+                computed = engine.transactions(
+                    [(tx, e.message.partition, e.message.offset) for tx, e in batch]
+                )
+                await pipeline.submit(Batch(events, batch, computed, started))
+            else:
+                for event in events:
+                    event.ack()
+            metrics.transactions.inc(len(batch))
+            metrics.gate_timeouts.set(gate.timeouts)
+
+    @app.task
+    async def online_stage() -> None:
+        await pipeline.run_online()
+
+    @app.task
+    async def lake_stage() -> None:
+        await pipeline.run_lake()
+
+    return app

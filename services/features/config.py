@@ -1,0 +1,65 @@
+"""Settings of the features service (prefix FEATURES_; REDIS_URL picks the online store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.config import ServiceSettings
+
+__all__ = ["FeaturesSettings"]
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+class FeaturesSettings(ServiceSettings):
+    """Topics, state, the Feast repository and online store, the lake and the window parameters."""
+
+    model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore")
+
+    group_id: str = "rtloop-features"
+    clean_topic: str = "transactions.clean"
+    labels_topic: str = "labels"
+    features_topic: str = "transactions.features"
+    state_dir: Path = Field(default=_ROOT / "data" / "features-state")
+    lake_root: Path = Field(default=_ROOT / "data" / "lake")
+    feast_repo: Path = Field(default=_ROOT / "infra" / "feast")
+    feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$")
+    feast_data: Path = Field(default=_ROOT / "data" / "feast", description="registry and sqlite online store")
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "FEATURES_REDIS_URL"),
+        description="redis://host:port/db: Redis online store; unset: sqlite under feast_data",
+    )
+    feature_service: str = "fraud_v1"
+    label_delay_days: int = Field(default=7, ge=0, description="D of the delayed terminal windows")
+    lateness_days: int = Field(default=1, ge=0, description="out-of-order events kept in the windows")
+    label_wait_ms: int = Field(
+        default=2000,
+        ge=0,
+        description="how long a transaction may wait for the labels stream to reach its event time",
+    )
+    max_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    max_batch_wait_ms: int = Field(default=20, ge=1, le=60_000)
+    verify_online: bool = Field(
+        default=False,
+        description="read every event's features back from the online store after the write and "
+        "attach them to the emitted event (parity checks; costs one lookup per wave)",
+    )
+
+    @property
+    def customer_table(self) -> Path:
+        """Delta table of customer feature rows (Feast's offline source)."""
+        return self.lake_root / "customer_features"
+
+    @property
+    def terminal_table(self) -> Path:
+        """Delta table of terminal feature rows (Feast's offline source)."""
+        return self.lake_root / "terminal_features"
+
+    @property
+    def transactions_table(self) -> Path:
+        """ingest's Delta table of clean transactions (the history's entity rows)."""
+        return self.lake_root / "transactions"

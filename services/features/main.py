@@ -1,0 +1,71 @@
+"""Composition root of features: settings → Feast repo, Delta, online store → Faust worker."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from services.common.config import load_settings
+from services.common.errors import ConfigError
+from services.common.feast_online import open_writer
+from services.common.health import HealthServer, HealthState
+from services.common.kafka.clients import make_admin, wait_reachable
+from services.common.service import configure_logging
+from services.features.adapters.delta_rows import DeltaRows
+from services.features.adapters.feast_repo import apply, online_store_config
+from services.features.adapters.metrics import FeaturesMetrics
+from services.features.adapters.sinks import FeatureSinks
+from services.features.adapters.stream import build_app
+from services.features.config import FeaturesSettings
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+
+def _check_topics(settings: FeaturesSettings) -> int:
+    """Every topic the service uses must exist; returns the partitions of the clean topic."""
+    wanted = [settings.clean_topic, settings.labels_topic, settings.features_topic, settings.dlq_topic]
+    topics = make_admin(settings.kafka).list_topics(timeout=10).topics
+    missing = [t for t in wanted if t not in topics or not topics[t].partitions]
+    if missing:
+        raise ConfigError(f"topics {', '.join(missing)} not found: run `rtloop topics apply`")
+    return len(topics[settings.clean_topic].partitions)
+
+
+def main() -> None:
+    """Run features until SIGTERM/SIGINT."""
+    settings = load_settings(FeaturesSettings)
+    configure_logging(settings.log_level)
+    wait_reachable(settings.kafka)
+    partitions = _check_topics(settings)
+    apply(settings)  # idempotent: the service never runs against a stale registry
+    sinks = FeatureSinks(
+        open_writer(online_store_config(settings), settings.feast_project),
+        DeltaRows(settings.customer_table, f"{settings.group_id}-customer_features"),
+        DeltaRows(settings.terminal_table, f"{settings.group_id}-terminal_features"),
+        read_back=settings.verify_online,
+    )
+    health, metrics = HealthState(), FeaturesMetrics()
+    server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port).start()
+    log.info("features: health and metrics on http://%s:%d", settings.health_host, server.port)
+
+    def ready() -> None:
+        health.ready, health.detail = True, "partitions assigned"
+        health.beat()
+
+    app = build_app(settings, partitions, sinks, metrics, ready)
+
+    @app.timer(1.0)
+    async def heartbeat() -> None:
+        health.beat()
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        sinks.close()
+        server.stop()
+        log.info("features: closed")

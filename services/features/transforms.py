@@ -1,0 +1,163 @@
+"""The 15 fraud model inputs as pure event-time window arithmetic over small per-entity states."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+__all__ = [
+    "CUSTOMER_FEATURES",
+    "DAY_S",
+    "FEATURE_NAMES",
+    "TERMINAL_FEATURES",
+    "WINDOWS",
+    "CustomerState",
+    "TerminalState",
+    "Tx",
+    "apply_label",
+    "customer_features",
+    "observe_customer",
+    "observe_terminal",
+    "prune_customer",
+    "prune_terminal",
+    "rank_in_second",
+    "terminal_features",
+    "time_features",
+    "waves",
+]
+
+DAY_S = 86_400
+WINDOWS = (1, 7, 30)
+CUSTOMER_FEATURES = ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"] + [
+    f"CUSTOMER_ID_{kind}_{n}DAY_WINDOW" for n in WINDOWS for kind in ("NB_TX", "AVG_AMOUNT")
+]
+TERMINAL_FEATURES = [f"TERMINAL_ID_{kind}_{n}DAY_WINDOW" for n in WINDOWS for kind in ("NB_TX", "RISK")]
+FEATURE_NAMES = CUSTOMER_FEATURES + TERMINAL_FEATURES
+
+# A customer's state: its transactions as [event second, amount, tx_id], in processing order.
+CustomerState = list[list[float | int | str]]
+# A terminal's state: tx_id → [event second, fraud] with fraud 1 / 0, or -1 while unlabelled.
+TerminalState = dict[str, list[int]]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    """What the window arithmetic needs of one transaction."""
+
+    tx_id: str
+    customer_id: str
+    terminal_id: str
+    ts: int  # event time, whole seconds since the epoch (UTC)
+    amount: float
+
+
+def time_features(ts: int) -> tuple[int, int]:
+    """(TX_DURING_WEEKEND, TX_DURING_NIGHT): Saturday or Sunday; hour 00–06 (UTC)."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return int(moment.weekday() >= 5), int(moment.hour <= 6)
+
+
+def observe_customer(state: CustomerState, tx: Tx) -> bool:
+    """Add the transaction once (idempotent by tx_id); True when it was new."""
+    if any(entry[2] == tx.tx_id for entry in state):
+        return False
+    state.append([tx.ts, tx.amount, tx.tx_id])
+    return True
+
+
+def customer_features(state: CustomerState, tx: Tx) -> dict[str, float]:
+    """Count and mean amount over (t − n days, t] for n in 1/7/30, the current transaction included
+    (it must already be in `state`), plus the transaction's own amount and time flags."""
+    weekend, night = time_features(tx.ts)
+    out: dict[str, float] = {
+        "TX_AMOUNT": tx.amount,
+        "TX_DURING_WEEKEND": float(weekend),
+        "TX_DURING_NIGHT": float(night),
+    }
+    for n in WINDOWS:
+        lo = tx.ts - n * DAY_S
+        amounts = [float(e[1]) for e in state if lo < int(e[0]) <= tx.ts]
+        out[f"CUSTOMER_ID_NB_TX_{n}DAY_WINDOW"] = float(len(amounts))
+        out[f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW"] = sum(amounts) / len(amounts) if amounts else 0.0
+    return out
+
+
+def observe_terminal(state: TerminalState, tx: Tx) -> bool:
+    """Count the transaction at its terminal once; a label that came first keeps its verdict."""
+    if tx.tx_id in state:
+        return False
+    state[tx.tx_id] = [tx.ts, -1]
+    return True
+
+
+def apply_label(state: TerminalState, tx_id: str, tx_ts: int, is_fraud: bool) -> bool:
+    """Record a label (idempotent); one that arrives before its transaction is held here and counts
+    that transaction. True when the state changed."""
+    verdict = int(is_fraud)
+    entry = state.get(tx_id)
+    if entry is not None and entry[1] == verdict:
+        return False
+    state[tx_id] = [entry[0] if entry is not None else tx_ts, verdict]
+    return True
+
+
+def terminal_features(state: TerminalState, ts: int, delay_days: int) -> dict[str, float]:
+    """Count and fraud share of the terminal's transactions in (t − (n+D) d, t − D d]; risk 0 when
+    the window is empty. Unlabelled transactions count, as not (yet) known fraud."""
+    out: dict[str, float] = {}
+    hi = ts - delay_days * DAY_S
+    for n in WINDOWS:
+        lo = hi - n * DAY_S
+        inside = [fraud for when, fraud in state.values() if lo < when <= hi]
+        count = len(inside)
+        out[f"TERMINAL_ID_NB_TX_{n}DAY_WINDOW"] = float(count)
+        out[f"TERMINAL_ID_RISK_{n}DAY_WINDOW"] = sum(1 for f in inside if f == 1) / count if count else 0.0
+    return out
+
+
+def prune_customer(state: CustomerState, lateness_s: int) -> CustomerState:
+    """Drop transactions no 30-day window can reach any more (newest − 30 d − allowed lateness)."""
+    if not state:
+        return state
+    horizon = max(int(e[0]) for e in state) - max(WINDOWS) * DAY_S - lateness_s
+    return [e for e in state if int(e[0]) > horizon]
+
+
+def prune_terminal(state: TerminalState, now_ts: int, delay_days: int, lateness_s: int) -> TerminalState:
+    """Drop entries older than the longest delayed window at `now_ts`, less the allowed lateness."""
+    horizon = now_ts - (max(WINDOWS) + delay_days) * DAY_S - lateness_s
+    if all(when > horizon for when, _ in state.values()):
+        return state
+    return {k: v for k, v in state.items() if v[0] > horizon}
+
+
+def rank_in_second(entries: Sequence[tuple[str, int]], tx: Tx) -> int:
+    """How many of the entity's rows with the same event second come before this transaction.
+
+    Added as microseconds to the online row's timestamp, it keeps two rows of one entity in one
+    second ordered (Feast's Redis store skips a row that is not newer than the stored one)."""
+    rank = 0
+    for tx_id, when in entries:
+        if tx_id == tx.tx_id:
+            return rank
+        rank += when == tx.ts
+    return rank
+
+
+def waves(items: Sequence[T], *keys: Callable[[T], Hashable]) -> list[list[T]]:
+    """Split a batch into consecutive waves in which every key value appears at most once, keeping
+    each key's order: after a wave is written, every item's own row is the online state."""
+    last: dict[tuple[int, Hashable], int] = {}
+    out: list[list[T]] = []
+    for item in items:
+        wave = 1 + max((last.get((i, k(item)), -1) for i, k in enumerate(keys)), default=-1)
+        for i, k in enumerate(keys):
+            last[(i, k(item))] = wave
+        if wave == len(out):
+            out.append([])
+        out[wave].append(item)
+    return out
