@@ -10,12 +10,12 @@ RUN := $(VENV)/bin/
 EXTRAS ?= --extra dev --extra ingest --extra features
 MVN := mvn -q -B -s infra/jvm/settings.xml
 
-.PHONY: help venv jars up down status topics schemas lint test test-unit test-integration demo bench clean
+.PHONY: help venv jars up down status topics schemas feast-apply lint test test-unit test-integration demo bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-$(VENV)/.synced: pyproject.toml uv.lock
+$(VENV)/.synced: pyproject.toml uv.lock Makefile
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q "uv==0.13.8"
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen $(EXTRAS) --python $(PY_VERSION)
 	@touch $@
@@ -51,6 +51,9 @@ topics: venv ## create or update the topics of infra/topics.yaml
 
 schemas: venv ## export the contracts' JSON Schemas to infra/schemas/
 	$(RUN)rtloop schemas export
+
+feast-apply: venv ## render infra/feast/feature_store.yaml (REDIS_URL → Redis, else sqlite) and apply it
+	$(RUN)rtloop features apply
 
 lint: venv ## ruff, mypy, and a check that infra/schemas is current
 	$(RUN)ruff check services tests benchmarks

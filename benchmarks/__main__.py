@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.features import bench_features
 from benchmarks.foundation import (
     bench_broker_start,
     bench_decode,
@@ -27,10 +28,10 @@ console = Console()
 
 
 def main(only: set[str]) -> None:
-    """Run the benchmarks (all, or the groups named: foundation, ingest) and print a table and a
+    """Run the benchmarks (all, or the groups named: foundation, ingest, features) and print a table and a
     last `BENCH {json}` line."""
     results: dict[str, float] = {}
-    wanted = only or {"foundation", "ingest"}
+    wanted = only or {"foundation", "ingest", "features"}
     with tempfile.TemporaryDirectory(prefix="rtloop-bench-") as tmp:
         settings = ToolSettings(
             cache_dir=Path(tmp),
@@ -53,6 +54,10 @@ def main(only: set[str]) -> None:
                 with console.status("ingest: Delta throughput, raw→clean latency at 2k/s, memory…"):
                     env = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port)}
                     results |= bench_ingest(settings.kafka, env)
+            if "features" in wanted:
+                with console.status("features: events/s, freshness at 2k/s, 500-entity online reads…"):
+                    env = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port)}
+                    results |= bench_features(settings.kafka, env)
         finally:
             gc.collect()  # drop the benchmark clients before their broker goes away
             broker.stop()

@@ -64,3 +64,26 @@ def logs(tmp_path: Path) -> Path:
     path = tmp_path / "logs"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL if set; else a private redis-server (Debian package) on a free port."""
+    import os
+
+    from services.common.errors import ConfigError
+    from services.tools.redis_server import start_redis
+
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    port = free_port()
+    try:
+        proc = start_redis(port, tmp_path_factory.mktemp("redis"))
+    except ConfigError as exc:
+        pytest.fail(f"{exc} (the tests never skip)")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -37,7 +37,7 @@ class FeaturesSettings(ServiceSettings):
     label_delay_days: int = Field(default=7, ge=0, description="D of the delayed terminal windows")
     lateness_days: int = Field(default=1, ge=0, description="out-of-order events kept in the windows")
     label_wait_ms: int = Field(
-        default=2000,
+        default=10_000,
         ge=0,
         description="how long a transaction may wait for the labels stream to reach its event time",
     )

@@ -67,6 +67,17 @@ class FeatureEngine:
     ) -> None:
         self.customers, self.terminals = customers, terminals
         self.delay_days, self.lateness_s = delay_days, lateness_days * DAY_S
+        self.source_time: dict[int, int] = {}
+
+    def low_watermark(self) -> int | None:
+        """The earliest of the source partitions' latest event times (None before any event).
+
+        A terminal's state is shared by every customer, and the sources advance unevenly (during a
+        backlog one raw partition can be days of event time ahead of another, and a clean
+        partition interleaves several of them), so it is pruned only behind the slowest source
+        partition seen: the raw partition each clean event names (`source_partition`), whose
+        events are in event-time order."""
+        return min(self.source_time.values()) if self.source_time else None
 
     def transactions(self, batch: Sequence[tuple[CleanTransactionV1, int, int]]) -> list[Computed]:
         """Apply a batch of (event, partition, offset) in order; each counts once (by tx_id)."""
@@ -81,6 +92,8 @@ class FeatureEngine:
             t = term.get(tx.terminal_id)
             if t is None:
                 t = term[tx.terminal_id] = dict(self.terminals.get(tx.terminal_id) or {})
+            source = event.source_partition
+            self.source_time[source] = max(self.source_time.get(source, tx.ts), tx.ts)
             observe_customer(c, tx)
             observe_terminal(t, tx)
             features = customer_features(c, tx) | terminal_features(t, tx.ts, self.delay_days)
@@ -93,9 +106,10 @@ class FeatureEngine:
             )
         for key, c_state in cust.items():
             self.customers[key] = prune_customer(c_state, self.lateness_s)
-        newest = max((c.tx.ts for c in out), default=0)
+        low = self.low_watermark()
         for key, t_state in term.items():
-            self.terminals[key] = prune_terminal(t_state, newest, self.delay_days, self.lateness_s)
+            kept = t_state if low is None else prune_terminal(t_state, low, self.delay_days, self.lateness_s)
+            self.terminals[key] = kept
         return out
 
     def labels(self, labels: Sequence[LabelV1]) -> int:

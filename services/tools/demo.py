@@ -75,3 +75,53 @@ def wait_until(
 def snapshot(settings: ToolSettings, topics: list[str]) -> dict[str, int]:
     """Total end offset per topic."""
     return {t: total(end_offsets(settings.kafka, t)) for t in topics}
+
+
+def features_env(settings: ToolSettings, run_id: str) -> dict[str, str]:
+    """The demo's features deployment: a fresh consumer group (hence fresh state changelogs), the
+    demo lake, and the Feast data next to it."""
+    return {
+        "FEATURES_GROUP_ID": f"rtloop-features-demo-{run_id}",
+        "FEATURES_LAKE_ROOT": str(settings.lake_root),
+        "FEATURES_FEAST_DATA": str(settings.lake_root.parent / "feast"),
+        "FEATURES_STATE_DIR": str(settings.cache_dir / "features-state"),
+    }
+
+
+def sample_features(settings: ToolSettings, env: dict[str, str], n: int = 5) -> list[dict[str, object]]:
+    """The last `n` featurized events and their 15 inputs as read back from the online store now."""
+    import orjson
+    from confluent_kafka import Consumer, TopicPartition
+
+    from services.common.feast_online import open_reader
+    from services.features.adapters.feast_repo import online_store_config
+    from services.features.adapters.sinks import CUSTOMER_SPEC, TERMINAL_SPEC
+    from services.features.config import FeaturesSettings
+
+    fs = FeaturesSettings(
+        lake_root=Path(env["FEATURES_LAKE_ROOT"]), feast_data=Path(env["FEATURES_FEAST_DATA"])
+    )
+    consumer = Consumer(
+        settings.kafka.librdkafka() | {"group.id": "rtloop-demo-sample", "enable.auto.commit": False}
+    )
+    ends = end_offsets(settings.kafka, fs.features_topic)
+    events = []
+    try:
+        for p, end in ends.items():
+            if end:
+                consumer.assign([TopicPartition(fs.features_topic, p, max(end - n, 0))])
+                for m in consumer.consume(n, 5.0):
+                    if m.error() is None:
+                        events.append(orjson.loads(m.value() or b"{}"))
+            if len(events) >= n:
+                break
+    finally:
+        consumer.close()
+    reader = open_reader(online_store_config(fs), fs.feast_project)
+    try:
+        events = events[:n]
+        cust = reader.read(CUSTOMER_SPEC, [e["customer_id"] for e in events])
+        term = reader.read(TERMINAL_SPEC, [e["terminal_id"] for e in events])
+    finally:
+        reader.close()
+    return [e | {"online": (c or {}) | (t or {})} for e, c, t in zip(events, cust, term, strict=True)]

@@ -1,0 +1,175 @@
+"""features benchmarks: sustained events/s, freshness at 2k/s, batched online reads of 500 entities."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pyarrow.compute as pc
+from confluent_kafka import Consumer
+from confluent_kafka.admin import NewTopic
+
+from services.common.config import KafkaSettings
+from services.common.feast_online import open_reader, open_writer
+from services.common.kafka.clients import make_admin
+from services.features.adapters.feast_repo import apply, online_store_config
+from services.features.adapters.sinks import CUSTOMER_SPEC, TERMINAL_SPEC
+from services.features.config import FeaturesSettings
+from services.features.transforms import FEATURE_NAMES
+from services.tools.broker import free_port
+from services.tools.config import PROJECT_ROOT
+from services.tools.offsets import end_offsets
+from services.tools.redis_server import start_redis
+from services.tools.replay import build_stream
+from services.tools.replay.producer import ReplayOptions, replay
+from services.tools.simulator import SimulationConfig, simulate
+
+__all__ = ["bench_features"]
+
+_FRESH_IDS = 1_000_000_000  # the freshness run's tx_ids start here (the backlog's start at 0)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * q), len(ordered) - 1)] if ordered else float("nan")
+
+
+def _online_reads(settings: FeaturesSettings, rounds: int = 200) -> dict[str, float]:
+    """p50/p99 of one 500-entity lookup of fraud_v1 (both views): fast path vs Feast's SDK."""
+    store = apply(settings)
+    row = dict.fromkeys(FEATURE_NAMES, 1.0)
+    now = datetime.now(UTC)
+    ids = [str(i) for i in range(500)]
+    open_writer(online_store_config(settings), settings.feast_project).write(
+        [[(CUSTOMER_SPEC, i, row, now) for i in ids] + [(TERMINAL_SPEC, i, row, now) for i in ids]]
+    )
+    reader = open_reader(online_store_config(settings), settings.feast_project)
+    service = store.get_feature_service(settings.feature_service)
+    rows = [{"customer_id": i, "terminal_id": i} for i in ids]
+    fast, sdk = [], []
+    for _ in range(rounds):  # interleaved: both see the same machine noise
+        t = time.perf_counter()
+        reader.read(CUSTOMER_SPEC, ids)
+        reader.read(TERMINAL_SPEC, ids)
+        fast.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        store.get_online_features(features=service, entity_rows=rows).to_dict()
+        sdk.append((time.perf_counter() - t) * 1000)
+    kind = online_store_config(settings)["type"]
+    return {
+        f"features_read500_{kind}_fast_p50_ms": _pct(fast, 0.5),
+        f"features_read500_{kind}_fast_p99_ms": _pct(fast, 0.99),
+        f"features_read500_{kind}_sdk_p50_ms": _pct(sdk, 0.5),
+        f"features_read500_{kind}_sdk_p99_ms": _pct(sdk, 0.99),
+    }
+
+
+def _featurized_total(kafka: KafkaSettings, topic: str) -> int:
+    return sum(end_offsets(kafka, topic).values())
+
+
+def bench_features(kafka: KafkaSettings, env: dict[str, str], days: int = 20) -> dict[str, float]:
+    """One features process on Redis: backlog throughput, then freshness at 2k events/s."""
+    admin = make_admin(kafka)
+    clean, labels, feats, dlq = (f"bench.features.{t}" for t in ("clean", "labels", "features", "dlq"))
+    for fut in admin.create_topics([NewTopic(t, 6, 1) for t in (clean, labels, feats, dlq)]).values():
+        fut.result(30)
+    table = simulate(SimulationConfig(n_days=days))
+    replay(kafka, build_stream(table), ReplayOptions(clean, labels, as_clean=True))
+    n = table.num_rows
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="rtloop-bench-features-") as tmp:
+        root, port = Path(tmp), free_port()
+        redis_proc = start_redis(port, root / "redis")
+        url = f"redis://127.0.0.1:{port}/0"
+        log_path = PROJECT_ROOT / "bench-results" / "features.log"
+        log_path.parent.mkdir(exist_ok=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.features"],
+            cwd=PROJECT_ROOT,
+            env=os.environ
+            | env
+            | {
+                "REDIS_URL": url,
+                "FEATURES_CLEAN_TOPIC": clean,
+                "FEATURES_LABELS_TOPIC": labels,
+                "FEATURES_FEATURES_TOPIC": feats,
+                "FEATURES_DLQ_TOPIC": dlq,
+                "FEATURES_STATE_DIR": str(root / "state"),
+                "FEATURES_LAKE_ROOT": str(root / "lake"),
+                "FEATURES_FEAST_DATA": str(root / "feast"),
+                "FEATURES_HEALTH_PORT": "0",
+            },
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            first: tuple[float, int] | None = None
+            deadline = time.monotonic() + 1200
+            done = 0
+            while done < n and time.monotonic() < deadline and proc.poll() is None:
+                done = _featurized_total(kafka, feats)
+                if done and first is None:
+                    first = (time.monotonic(), done)
+                time.sleep(0.5)
+            if first is None or done < n:
+                raise RuntimeError(f"features emitted {done} of {n} events")
+            results["features_backlog_transactions"] = float(n)
+            results["features_events_per_s"] = (done - first[1]) / max(time.monotonic() - first[0], 1e-9)
+            results |= _freshness(kafka, clean, labels, feats, rate=2000, seconds=15)
+            settings = FeaturesSettings(
+                feast_data=root / "read-feast", lake_root=root / "read-lake", redis_url=url
+            )
+            results |= _online_reads(settings)
+            sqlite = FeaturesSettings(feast_data=root / "read-sqlite", lake_root=root / "read-lake")
+            results |= _online_reads(sqlite)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+            redis_proc.terminate()
+            redis_proc.wait(10)
+    return results
+
+
+def _freshness(
+    kafka: KafkaSettings, clean: str, labels: str, feats: str, rate: int, seconds: int
+) -> dict[str, float]:
+    """Replay two more days as clean events at `rate` transactions + labels per second, stamped with
+    ingest_time at produce time; freshness = features_written_at − ingest_time of each event."""
+    table = simulate(
+        SimulationConfig(n_days=seconds * rate // 9_000 + 1, start_date=datetime(2019, 1, 1).date())
+    )
+    ids = table.column("transaction_id")
+    table = table.set_column(
+        table.schema.get_field_index("transaction_id"), "transaction_id", pc.add(ids, _FRESH_IDS)
+    )
+    replay(kafka, build_stream(table), ReplayOptions(clean, labels, rate=rate, as_clean=True))
+    consumer = Consumer(
+        kafka.librdkafka() | {"group.id": f"bench-fresh-{time.time()}", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([feats])
+    lags: list[float] = []
+    deadline = time.time() + 180
+    want = table.num_rows
+    while len(lags) < want and time.time() < deadline:
+        for m in consumer.consume(5000, 0.5):
+            if m.error() is not None:
+                continue
+            e = orjson.loads(m.value() or b"{}")
+            if int(e["tx_id"]) < _FRESH_IDS:
+                continue
+            written = datetime.fromisoformat(e["features_written_at"])
+            ingested = datetime.fromisoformat(e["ingest_time"])
+            lags.append((written - ingested).total_seconds() * 1000)
+    consumer.close()
+    return {
+        "features_freshness_events": float(len(lags)),
+        "features_freshness_p50_ms": _pct(lags, 0.5),
+        "features_freshness_p99_ms": _pct(lags, 0.99),
+    }

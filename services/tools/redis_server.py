@@ -1,0 +1,38 @@
+"""A private redis-server (the Debian package) for benchmarks and tests: no persistence, one port."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from services.common.errors import ConfigError
+
+__all__ = ["start_redis"]
+
+
+def start_redis(port: int, workdir: Path, timeout_s: float = 10.0) -> subprocess.Popen[bytes]:
+    """Start redis-server on 127.0.0.1:`port` and wait until it answers PING."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ConfigError("redis-server not found: apt-get install redis-server (or set REDIS_URL)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.ping()
+            return proc
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise ConfigError(f"redis-server did not start on port {port}") from None
+            time.sleep(0.05)

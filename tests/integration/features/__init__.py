@@ -1,0 +1,1 @@
+"""Integration tests of the features service (real Kafka, Redis, Delta)."""

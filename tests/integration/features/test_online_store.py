@@ -1,0 +1,61 @@
+"""The fast online path reads and writes exactly what Feast's SDK reads, on Redis and on sqlite."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.common.feast_online import open_reader, open_writer
+from services.features.adapters.feast_repo import apply, online_store_config
+from services.features.adapters.sinks import CUSTOMER_SPEC, TERMINAL_SPEC
+from services.features.config import FeaturesSettings
+from services.features.transforms import CUSTOMER_FEATURES, FEATURE_NAMES, TERMINAL_FEATURES
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> FeaturesSettings:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    if url:
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+    return FeaturesSettings(feast_data=tmp_path / "feast", lake_root=tmp_path / "lake", redis_url=url)
+
+
+def test_fast_writes_and_reads_match_feast_sdk(settings: FeaturesSettings) -> None:
+    store = apply(settings)
+    writer = open_writer(online_store_config(settings), settings.feast_project)
+    rng = random.Random(7)
+    t = datetime(2018, 5, 1, tzinfo=UTC)
+    values = {f"c{i}": {f: rng.uniform(0, 500) for f in FEATURE_NAMES} for i in range(300)}
+    wave = [(CUSTOMER_SPEC, k, v, t) for k, v in values.items()]
+    wave += [(TERMINAL_SPEC, f"t{i}", v, t) for i, v in enumerate(values.values())]
+    # a later wave overwrites c0 and is read back right after it
+    newer = {f: 1.5 for f in FEATURE_NAMES}
+    seen = writer.write([wave, [(CUSTOMER_SPEC, "c0", newer, t + timedelta(seconds=1))]], read_back=True)
+    assert seen[1][0] == {f: 1.5 for f in CUSTOMER_FEATURES}
+    assert seen[0][1] == {f: pytest.approx(values["c1"][f]) for f in CUSTOMER_FEATURES}
+
+    ids = [f"c{i}" for i in range(300)] + ["missing"]
+    sdk = store.get_online_features(
+        features=store.get_feature_service(settings.feature_service),
+        entity_rows=[{"customer_id": c, "terminal_id": f"t{i}"} for i, c in enumerate(ids)],
+    ).to_dict()
+    reader = open_reader(online_store_config(settings), settings.feast_project)
+    fast_c = reader.read(CUSTOMER_SPEC, ids)
+    fast_t = reader.read(TERMINAL_SPEC, [f"t{i}" for i in range(len(ids))])
+    assert fast_c[-1] is None and fast_t[-1] is None  # an unknown entity: no row
+    for i in range(len(ids) - 1):
+        c, term = fast_c[i], fast_t[i]
+        assert c is not None and term is not None
+        for f in CUSTOMER_FEATURES:
+            assert c[f] == sdk[f][i]
+        for f in TERMINAL_FEATURES:
+            assert term[f] == sdk[f][i]
+    assert sdk["TX_AMOUNT"][0] == 1.5
+    assert all(sdk[f][-1] is None for f in FEATURE_NAMES)

@@ -1,0 +1,150 @@
+"""Window arithmetic of the 15 inputs: boundaries, ties, labels early and late, empty windows, duplicates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.features.transforms import (
+    DAY_S,
+    FEATURE_NAMES,
+    Tx,
+    apply_label,
+    customer_features,
+    observe_customer,
+    observe_terminal,
+    prune_customer,
+    prune_terminal,
+    rank_in_second,
+    terminal_features,
+    time_features,
+    waves,
+)
+
+T0 = int(datetime(2018, 4, 2, 12, 0, tzinfo=UTC).timestamp())  # a Monday, noon
+
+
+def tx(i: str, ts: int, amount: float = 10.0, customer: str = "c", terminal: str = "t") -> Tx:
+    return Tx(tx_id=i, customer_id=customer, terminal_id=terminal, ts=ts, amount=amount)
+
+
+def run_customer(events: list[Tx]) -> list[dict[str, float]]:
+    state: list[list[float | int | str]] = []
+    out = []
+    for e in events:
+        observe_customer(state, e)
+        out.append(customer_features(state, e))
+    return out
+
+
+def test_fifteen_inputs_in_model_order() -> None:
+    assert len(FEATURE_NAMES) == 15
+    assert FEATURE_NAMES[:3] == ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"]
+
+
+def test_current_transaction_counts_and_window_is_left_open() -> None:
+    # exactly 1 day earlier is outside (t − 1 d, t]; one second later is inside
+    f = run_customer([tx("a", T0 - DAY_S, 10.0), tx("b", T0 - DAY_S + 1, 20.0), tx("c", T0, 60.0)])[-1]
+    assert f["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2
+    assert f["CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"] == pytest.approx(40.0)
+    assert f["CUSTOMER_ID_NB_TX_7DAY_WINDOW"] == 3
+    assert f["CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW"] == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize(("n", "inside"), [(1, False), (7, False), (30, False)])
+def test_boundary_at_exactly_n_days(n: int, inside: bool) -> None:
+    f = run_customer([tx("old", T0 - n * DAY_S, 100.0), tx("now", T0, 1.0)])[-1]
+    assert f[f"CUSTOMER_ID_NB_TX_{n}DAY_WINDOW"] == 1 + inside
+    assert f[f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW"] == pytest.approx(1.0)
+
+
+def test_same_second_ties_count_the_ones_already_seen() -> None:
+    first, second = run_customer([tx("a", T0, 10.0), tx("b", T0, 30.0)])
+    assert first["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 1
+    assert second["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2
+    assert second["CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"] == pytest.approx(20.0)
+
+
+def test_duplicate_transaction_never_counts_twice() -> None:
+    state: list[list[float | int | str]] = []
+    a = tx("a", T0, 10.0)
+    assert observe_customer(state, a) is True
+    assert observe_customer(state, a) is False
+    assert customer_features(state, a)["CUSTOMER_ID_NB_TX_30DAY_WINDOW"] == 1
+    terminal: dict[str, list[int]] = {}
+    assert observe_terminal(terminal, a) is True
+    assert observe_terminal(terminal, a) is False
+    assert len(terminal) == 1
+
+
+def test_time_flags() -> None:
+    saturday_night = int(datetime(2018, 4, 7, 6, 59, 59, tzinfo=UTC).timestamp())
+    monday_morning = int(datetime(2018, 4, 9, 7, 0, 0, tzinfo=UTC).timestamp())
+    assert time_features(saturday_night) == (1, 1)
+    assert time_features(monday_morning) == (0, 0)
+
+
+def test_terminal_windows_are_delayed_and_risk_is_the_fraud_share() -> None:
+    state: dict[str, list[int]] = {}
+    # at t: the 1-day delayed window is (t − 8 d, t − 7 d]
+    observe_terminal(state, tx("in1", T0 - 7 * DAY_S))  # boundary t − 7 d: inside
+    observe_terminal(state, tx("in2", T0 - 8 * DAY_S + 1))
+    observe_terminal(state, tx("out-recent", T0 - 7 * DAY_S + 1))  # inside the delay: never counted
+    observe_terminal(state, tx("out-old", T0 - 8 * DAY_S))  # left boundary: outside
+    apply_label(state, "in1", T0 - 7 * DAY_S, True)
+    f = terminal_features(state, T0, delay_days=7)
+    assert f["TERMINAL_ID_NB_TX_1DAY_WINDOW"] == 2
+    assert f["TERMINAL_ID_RISK_1DAY_WINDOW"] == pytest.approx(0.5)
+    assert f["TERMINAL_ID_NB_TX_7DAY_WINDOW"] == 3
+
+
+def test_empty_terminal_window_has_risk_zero() -> None:
+    f = terminal_features({}, T0, delay_days=7)
+    assert all(f[k] == 0.0 for k in f)
+
+
+def test_label_before_its_transaction_is_held_and_counted_once() -> None:
+    state: dict[str, list[int]] = {}
+    when = T0 - 10 * DAY_S
+    assert apply_label(state, "x", when, True) is True  # label first
+    assert observe_terminal(state, tx("x", when)) is False  # then its transaction: no second entry
+    assert apply_label(state, "x", when, True) is False  # the same label again: applied once
+    f = terminal_features(state, T0, delay_days=7)
+    assert f["TERMINAL_ID_NB_TX_7DAY_WINDOW"] == 1
+    assert f["TERMINAL_ID_RISK_7DAY_WINDOW"] == 1.0
+
+
+def test_late_label_changes_risk_after_the_fact() -> None:
+    state: dict[str, list[int]] = {}
+    when = T0 - 9 * DAY_S
+    observe_terminal(state, tx("x", when))
+    assert terminal_features(state, T0, 7)["TERMINAL_ID_RISK_7DAY_WINDOW"] == 0.0  # unlabelled yet
+    apply_label(state, "x", when, True)
+    assert terminal_features(state, T0, 7)["TERMINAL_ID_RISK_7DAY_WINDOW"] == 1.0
+
+
+def test_pruning_keeps_what_windows_and_lateness_can_reach() -> None:
+    state: list[list[float | int | str]] = [
+        [T0 - 40 * DAY_S, 1.0, "old"],
+        [T0 - 30 * DAY_S, 1.0, "edge"],
+        [T0, 1.0, "new"],
+    ]
+    kept = prune_customer(state, lateness_s=DAY_S)
+    assert [e[2] for e in kept] == ["edge", "new"]
+    terminal = {"old": [T0 - 39 * DAY_S, 0], "kept": [T0 - 37 * DAY_S, 1]}
+    assert set(prune_terminal(terminal, T0, 7, DAY_S)) == {"kept"}
+
+
+def test_rank_orders_rows_of_one_second() -> None:
+    entries = [("a", T0), ("b", T0 - 1), ("c", T0)]
+    assert rank_in_second(entries, tx("a", T0)) == 0
+    assert rank_in_second(entries, tx("c", T0)) == 1
+
+
+def test_waves_put_each_entity_once_and_keep_order() -> None:
+    items = [("c1", "t1"), ("c2", "t1"), ("c1", "t2"), ("c3", "t3")]
+    out = waves(items, lambda i: i[0], lambda i: i[1])
+    assert out == [[("c1", "t1"), ("c3", "t3")], [("c2", "t1"), ("c1", "t2")]]
+    for wave in out:
+        assert len({i[0] for i in wave}) == len(wave) and len({i[1] for i in wave}) == len(wave)
