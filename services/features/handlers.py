@@ -67,17 +67,17 @@ class FeatureEngine:
     ) -> None:
         self.customers, self.terminals = customers, terminals
         self.delay_days, self.lateness_s = delay_days, lateness_days * DAY_S
-        self.source_time: dict[int, int] = {}
+        self.stream_time: dict[tuple[int, int], int] = {}
 
     def low_watermark(self) -> int | None:
-        """The earliest of the source partitions' latest event times (None before any event).
+        """The earliest latest-event-time over the ordered sub-streams seen (None before any).
 
-        A terminal's state is shared by every customer, and the sources advance unevenly (during a
-        backlog one raw partition can be days of event time ahead of another, and a clean
-        partition interleaves several of them), so it is pruned only behind the slowest source
-        partition seen: the raw partition each clean event names (`source_partition`), whose
-        events are in event-time order."""
-        return min(self.source_time.values()) if self.source_time else None
+        A terminal's state is shared by every customer and the inputs advance unevenly: during a
+        backlog one raw partition can be days of event time ahead of another, each clean partition
+        interleaves several raw ones, and the clean partitions are consumed unevenly. Events are in
+        order only within a (clean partition, raw `source_partition`) pair, so the state is pruned
+        only behind the slowest such pair."""
+        return min(self.stream_time.values()) if self.stream_time else None
 
     def transactions(self, batch: Sequence[tuple[CleanTransactionV1, int, int]]) -> list[Computed]:
         """Apply a batch of (event, partition, offset) in order; each counts once (by tx_id)."""
@@ -92,8 +92,8 @@ class FeatureEngine:
             t = term.get(tx.terminal_id)
             if t is None:
                 t = term[tx.terminal_id] = dict(self.terminals.get(tx.terminal_id) or {})
-            source = event.source_partition
-            self.source_time[source] = max(self.source_time.get(source, tx.ts), tx.ts)
+            stream = (partition, event.source_partition)
+            self.stream_time[stream] = max(self.stream_time.get(stream, tx.ts), tx.ts)
             observe_customer(c, tx)
             observe_terminal(t, tx)
             features = customer_features(c, tx) | terminal_features(t, tx.ts, self.delay_days)

@@ -14,6 +14,7 @@ import faust
 from faust.types import EventT
 
 from services.common.contracts import CleanTransactionV1, FeaturizedTransactionV1, encode
+from services.common.kafka.clients import make_producer
 from services.common.kafka.dlq import dead_letter
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.sinks import FeatureSinks, Written
@@ -26,22 +27,37 @@ log = logging.getLogger(__name__)
 
 
 class Outputs:
-    """Sends through Faust's producer and waits for every acknowledgement."""
+    """Outputs through librdkafka (idempotent, acks=all), off the event loop: producing is a C call,
+    and waiting for the acknowledgements releases the GIL. Faust's own producer (pure Python)
+    is left to the state changelogs."""
 
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
-        self.pending: list[Awaitable[Any]] = []
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer
+        self.failed: list[str] = []
+        self.pending = 0
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self.failed.append(str(err))
 
     async def send(self, topic: str, key: bytes | None, value: bytes, headers: Sequence[Any]) -> None:
-        fut = await self.app.producer.send(
-            topic, key, value, partition=None, timestamp=None, headers=list(headers)
-        )
-        self.pending.append(fut)
+        while True:
+            try:
+                self.producer.produce(topic, value, key, headers=list(headers), on_delivery=self._delivered)
+                break
+            except BufferError:
+                await asyncio.to_thread(self.producer.poll, 0.05)
+        self.pending += 1
 
     async def flush(self) -> None:
-        if self.pending:
-            await asyncio.gather(*self.pending)
-            self.pending.clear()
+        """Return once every message sent so far is acknowledged; raise if any was not."""
+        if not self.pending:
+            return
+        left = await asyncio.to_thread(self.producer.flush, 60)
+        self.pending = 0
+        if left or self.failed:
+            failed, self.failed = self.failed[:3], []
+            raise RuntimeError(f"features: {left} outputs unacknowledged, delivery errors {failed}")
 
 
 async def dead_letter_event(
@@ -138,7 +154,7 @@ class Pipeline:
         await self._guard(step)
 
     async def run_lake(self) -> None:
-        out = Outputs(self.app)
+        out = Outputs(make_producer(self.settings.kafka))
 
         async def step() -> None:
             batch = _merge(await _drain(self.lake_q))

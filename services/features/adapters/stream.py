@@ -17,6 +17,7 @@ from services.common.contracts import (
     LabelV1,
     decoder_for,
 )
+from services.common.kafka.clients import make_producer
 from services.features.adapters.gate import LabelGate
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.pipeline import Batch, Outputs, Pipeline, dead_letter_event
@@ -138,7 +139,7 @@ def build_app(
 
     @app.agent(labels_topic)
     async def apply_labels(stream: faust.StreamT[bytes]) -> None:
-        out = Outputs(app)
+        out = Outputs(make_producer(settings.kafka))
         async for events in stream.take_events(5000, within=0.005):
             labels = await _decode_all(events, _decode_label, out, settings, metrics)
             for label, event in labels:
@@ -152,7 +153,7 @@ def build_app(
 
     @app.agent(clean_topic)
     async def featurize(stream: faust.StreamT[bytes]) -> None:
-        dlq = Outputs(app)
+        dlq = Outputs(make_producer(settings.kafka))
         async for events in stream.take_events(
             settings.max_batch_size, within=settings.max_batch_wait_ms / 1000
         ):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from services.features.config import FeaturesSettings
 
 from services.tools.cli.app import app, console, friendly
 
@@ -19,7 +22,7 @@ features_app = typer.Typer(
 app.add_typer(features_app, name="features")
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> FeaturesSettings:
     from services.common.config import load_settings
     from services.features.config import FeaturesSettings
 
