@@ -16,7 +16,8 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import NewTopic
 
 from services.common.config import KafkaSettings
-from services.common.feast_online import open_reader, open_writer
+from services.common.feast_online import open_reader
+from services.common.feast_online_writers import open_writer
 from services.common.kafka.clients import make_admin
 from services.features.adapters.feast_repo import apply, online_store_config
 from services.features.adapters.sinks import CUSTOMER_SPEC, TERMINAL_SPEC

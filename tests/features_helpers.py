@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from services.features.transforms import FEATURE_NAMES
-from tests.kafka_helpers import ROOT, Broker
+from tests.kafka_helpers import ROOT, Broker, ServiceProcess
 
 __all__ = ["FeaturesRun", "batch_features", "compare", "read_featurized"]
 
@@ -109,7 +107,7 @@ def read_featurized(
 
 
 @dataclass
-class FeaturesRun:
+class FeaturesRun(ServiceProcess):
     """One features deployment against the test broker: its topics, state, lake and process."""
 
     broker: Broker
@@ -120,10 +118,10 @@ class FeaturesRun:
     root: Path
     redis_url: str | None = None
     proc: subprocess.Popen[bytes] | None = None
+    name = "features"
 
-    @property
-    def log(self) -> Path:
-        return self.root / "features.log"
+    def __post_init__(self) -> None:
+        self.log = self.root / "features.log"
 
     def start(self) -> None:
         env = self.broker.process_env(
@@ -149,19 +147,3 @@ class FeaturesRun:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
-
-    def alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            tail = self.log.read_text(errors="replace")[-4000:]
-            raise AssertionError(f"features exited with {self.proc.returncode}:\n{tail}")

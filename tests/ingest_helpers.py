@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tests.kafka_helpers import ROOT, Broker, consume
+from tests.kafka_helpers import ROOT, Broker, ServiceProcess, consume
 
 __all__ = ["IngestRun", "corrupted_coordinates", "delta_table"]
 
@@ -29,7 +27,7 @@ def delta_table(path: Path) -> pa.Table | None:
 
 
 @dataclass
-class IngestRun:
+class IngestRun(ServiceProcess):
     """One ingest deployment: its topics, lake and process."""
 
     broker: Broker
@@ -39,6 +37,7 @@ class IngestRun:
     lake: Path
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    name = "ingest"
 
     def start(self) -> None:
         env = self.broker.process_env(
@@ -59,24 +58,6 @@ class IngestRun:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: the Python driver and its JVM."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> int:
-        """SIGTERM to the driver only (as a container runtime does) and wait for its exit."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(60)
-
-    def alive(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            tail = self.log.read_text(errors="replace")[-4000:]
-            raise AssertionError(f"ingest exited with {self.proc.returncode}:\n{tail}")
 
     def wait_lake(self, valid: int, rejected: int, timeout_s: float = 420) -> tuple[pa.Table, pa.Table]:
         """Until both Delta tables hold the expected numbers of rows (or fail after the timeout)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -81,3 +82,30 @@ def consume(kafka: KafkaSettings, topic: str, expected: int, timeout_s: float = 
     finally:
         consumer.close()
     return found
+
+
+class ServiceProcess:
+    """Process control shared by the service runners of the tests (`proc` and `log` are set by them)."""
+
+    proc: subprocess.Popen[bytes] | None
+    log: Path
+    name = "service"
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (a Python driver and anything it started, e.g. a JVM)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> int:
+        """SIGTERM to the main process only (as a container runtime does) and wait for its exit."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(60)
+
+    def alive(self) -> None:
+        """Fail with the log's tail when the process has exited."""
+        if self.proc is not None and self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-4000:]
+            raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")

@@ -8,7 +8,7 @@ import faust
 
 from services.common.config import load_settings
 from services.common.errors import ConfigError
-from services.common.feast_online import open_writer
+from services.common.feast_online_writers import open_writer
 from services.common.health import HealthServer, HealthState
 from services.common.kafka.clients import make_admin, wait_reachable
 from services.common.service import configure_logging

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from services.common.feast_online import OnlineWriter, ViewSpec, WriteOp
+from services.common.feast_online import ViewSpec
+from services.common.feast_online_writers import OnlineWriter, WriteOp
 from services.features.adapters.delta_rows import DeltaRows
 from services.features.adapters.feast_repo import CUSTOMER_VIEW, TERMINAL_VIEW
 from services.features.handlers import Computed, customer_rows, terminal_rows

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.feast_online import open_reader, open_writer
+from services.common.feast_online import open_reader
+from services.common.feast_online_writers import open_writer
 from services.features.adapters.feast_repo import apply, online_store_config
 from services.features.adapters.sinks import CUSTOMER_SPEC, TERMINAL_SPEC
 from services.features.config import FeaturesSettings

@@ -53,6 +53,12 @@ def cleaned(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     yield Slice(table, clean, labels)
 
 
+def _features(broker: Broker, cleaned: Slice, root: Path, redis_url: str | None) -> FeaturesRun:
+    """A features deployment on the slice's topics with its own output topics and state."""
+    feats, dlq = broker.topic("features", PARTITIONS), broker.topic("dlq", PARTITIONS)
+    return FeaturesRun(broker, cleaned.clean, cleaned.labels, feats, dlq, root, redis_url=redis_url)
+
+
 def _check(expected: object, seen: dict[str, list[dict[str, float | None]]]) -> None:
     import pandas as pd
 
@@ -70,15 +76,7 @@ def test_online_features_equal_batch_definitions_on_redis(
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
-    run = FeaturesRun(
-        broker,
-        cleaned.clean,
-        cleaned.labels,
-        broker.topic("features", PARTITIONS),
-        broker.topic("dlq", PARTITIONS),
-        tmp_path,
-        redis_url=redis_url,
-    )
+    run = _features(broker, cleaned, tmp_path, redis_url)
     run.start()
     try:
         seen = read_featurized(broker, run.features, cleaned.table.num_rows, 600, run)
@@ -94,14 +92,7 @@ def test_sigkill_mid_replay_then_restart_keeps_parity_on_sqlite(
 
     from services.tools.offsets import end_offsets as ends
 
-    run = FeaturesRun(
-        broker,
-        cleaned.clean,
-        cleaned.labels,
-        broker.topic("features", PARTITIONS),
-        broker.topic("dlq", PARTITIONS),
-        tmp_path,
-    )
+    run = _features(broker, cleaned, tmp_path, None)
     run.start()
     n = cleaned.table.num_rows
     deadline = time.monotonic() + 300
