@@ -24,17 +24,30 @@ def reset_topics(settings: ToolSettings) -> None:
     specs = load_topics(settings.topics_file)
     existing = admin.list_topics(timeout=10).topics
     doomed = [s.name for s in specs if s.name in existing]
+    deadline = time.monotonic() + 30
     if doomed:
         for fut in admin.delete_topics(doomed, operation_timeout=30).values():
             fut.result()
-    deadline = time.monotonic() + 30
+        # a deleted topic can still show in the metadata for a moment: apply would then skip it
+        while any(t in admin.list_topics(timeout=10).topics for t in doomed):
+            if time.monotonic() > deadline:
+                raise RtloopError("deleted topics still listed after 30s")
+            time.sleep(0.2)
     while time.monotonic() < deadline:
         try:
             apply_topics(admin, specs)
-            return
+            break
         except Exception:  # topics still being deleted
             time.sleep(0.5)
-    raise RtloopError("topics could not be re-created within 30s")
+    else:
+        raise RtloopError("topics could not be re-created within 30s")
+    # created is not yet visible: wait until every topic's partitions show in the metadata
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=10).topics
+        if all(s.name in topics and len(topics[s.name].partitions) >= s.partitions for s in specs):
+            return
+        time.sleep(0.2)
+    raise RtloopError("re-created topics did not become visible within 30s")
 
 
 def wipe_lake(lake: Path, tables: tuple[str, ...]) -> None:

@@ -24,7 +24,7 @@ def _show_features(events: list[dict[str, object]]) -> None:
         ("TX_DURING_NIGHT", "night"),
     ]
     table = Table(title="7/7 features read back from the online store (Feast fraud_v1, 6 of 15 inputs)")
-    for col in ("tx_id", "customer", "terminal", "event time", *(label for _, label in shown)):
+    for col in ("tx_id", "customer", "terminal", *(label for _, label in shown)):
         table.add_column(col, justify="right")
     for e in events:
         online = e["online"]
@@ -34,6 +34,10 @@ def _show_features(events: list[dict[str, object]]) -> None:
             str(e["tx_id"]), str(e["customer_id"]), str(e["terminal_id"]), str(e["event_time"]), *cells
         )
     console.print(table)
+    console.print(
+        "terminal windows look back from 7 days before each event (labels arrive 7 days late): "
+        "a demo shorter than 8 days shows none yet (try --days 21)"
+    )
 
 
 @app.command("demo")
@@ -126,7 +130,7 @@ def demo_cmd(
     after = snapshot(s, topics)
     delta = {t: after[t] - before[t] for t in topics}
     (tx_rows, tx_version), (bad_rows, bad_version) = _rows(lake_tx), _rows(lake_bad)
-    summary = Table(title="rtloop demo: replay → ingest")
+    summary = Table(title="rtloop demo: replay → ingest → features")
     summary.add_column("what")
     summary.add_column("count", justify="right")
     summary.add_row("transactions → transactions.raw", f"{delta['transactions.raw']:,}")
