@@ -30,9 +30,7 @@ def _show_features(events: list[dict[str, object]]) -> None:
         online = e["online"]
         assert isinstance(online, dict)
         cells = [f"{online.get(name, float('nan')) or 0:.2f}" for name, _ in shown]
-        table.add_row(
-            str(e["tx_id"]), str(e["customer_id"]), str(e["terminal_id"]), str(e["event_time"]), *cells
-        )
+        table.add_row(str(e["tx_id"]), str(e["customer_id"]), str(e["terminal_id"]), *cells)
     console.print(table)
     console.print(
         "terminal windows look back from 7 days before each event (labels arrive 7 days late): "
