@@ -15,7 +15,9 @@ from faust.types import EventT
 
 from services.common.contracts import CleanTransactionV1, FeaturizedTransactionV1, encode
 from services.common.kafka.clients import make_producer
+from services.common.kafka.delivery import deliver
 from services.common.kafka.dlq import dead_letter
+from services.common.kafka.envelope import Output
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.sinks import FeatureSinks, Written
 from services.features.config import FeaturesSettings
@@ -27,37 +29,25 @@ log = logging.getLogger(__name__)
 
 
 class Outputs:
-    """Outputs through librdkafka (idempotent, acks=all), off the event loop: producing is a C call,
-    and waiting for the acknowledgements releases the GIL. Faust's own producer (pure Python)
-    is left to the state changelogs."""
+    """Collects outputs and delivers them with the shared `deliver` (librdkafka, idempotent,
+    acks=all) in a worker thread: waiting for the acknowledgements releases the GIL."""
 
     def __init__(self, producer: Any) -> None:
         self.producer = producer
-        self.failed: list[str] = []
-        self.pending = 0
-
-    def _delivered(self, err: Any, _msg: Any) -> None:
-        if err is not None:
-            self.failed.append(str(err))
+        self.pending: list[Output] = []
 
     async def send(self, topic: str, key: bytes | None, value: bytes, headers: Sequence[Any]) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, value, key, headers=list(headers), on_delivery=self._delivered)
-                break
-            except BufferError:
-                await asyncio.to_thread(self.producer.poll, 0.05)
-        self.pending += 1
+        self.pending.append(Output(topic=topic, value=value, key=key, headers=tuple(headers)))
 
     async def flush(self) -> None:
-        """Return once every message sent so far is acknowledged; raise if any was not."""
+        """Return once every output sent so far is acknowledged; raise if any was not."""
         if not self.pending:
             return
-        left = await asyncio.to_thread(self.producer.flush, 60)
-        self.pending = 0
-        if left or self.failed:
-            failed, self.failed = self.failed[:3], []
-            raise RuntimeError(f"features: {left} outputs unacknowledged, delivery errors {failed}")
+        outputs, self.pending = self.pending, []
+        failures = await asyncio.to_thread(deliver, self.producer, outputs, timeout_s=60, service="features")
+        if failures:
+            first = [f"{f.output.topic}: {f.error}" for f in failures[:3]]
+            raise RuntimeError(f"features: {len(failures)} outputs refused by Kafka, e.g. {first}")
 
 
 async def dead_letter_event(
