@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from services.common.config import ServiceSettings
 from services.common.health import HealthServer, HealthState
@@ -14,7 +15,7 @@ from services.common.kafka.runner import Handler, Runner, RunnerConfig
 from services.common.metrics import RunnerMetrics
 from services.common.telemetry import setup_tracing
 
-__all__ = ["configure_logging", "run_service"]
+__all__ = ["configure_logging", "run_service", "serve_health"]
 
 log = logging.getLogger(__name__)
 
@@ -28,26 +29,46 @@ def configure_logging(level: str) -> None:
     )
 
 
+def serve_health(
+    name: str, settings: ServiceSettings, metrics: RunnerMetrics, health: HealthState
+) -> HealthServer:
+    """Start the health and metrics endpoint (before slow start-up work, so probes see "not ready")."""
+    server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port)
+    server.start()
+    log.info("%s: health and metrics on http://%s:%d", name, settings.health_host, server.port)
+    return server
+
+
 def run_service(
     name: str,
     settings: ServiceSettings,
     decoders: Mapping[str, Decoder],
     handler: Handler,
+    *,
+    metrics: RunnerMetrics | None = None,
+    health: HealthState | None = None,
+    server: HealthServer | None = None,
+    transactional_id: str | None = None,
+    producer_overrides: Mapping[str, Any] | None = None,
+    on_committed: Callable[[], None] | None = None,
+    on_aborted: Callable[[], None] | None = None,
 ) -> None:
-    """Build the clients from settings, serve health and metrics, and run the loop until stopped."""
+    """Build the clients from settings, serve health and metrics, and run the loop until stopped. With a
+    `transactional_id`, each batch's outputs and offsets are one Kafka transaction (exactly once)."""
     setup_tracing(settings.telemetry, name)
     wait_reachable(settings.kafka)
-    health = HealthState()
-    metrics = RunnerMetrics(name)
-    server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port)
-    server.start()
-    log.info("%s: health and metrics on http://%s:%d", name, settings.health_host, server.port)
+    health = health or HealthState()
+    metrics = metrics or RunnerMetrics(name)
+    server = server or serve_health(name, settings, metrics, health)
 
     def on_error(err: object) -> None:
         log.warning("%s: kafka: %s", name, err)
 
     consumer = make_consumer(settings.kafka, settings.group_id, error_cb=on_error)
-    producer = make_producer(settings.kafka, error_cb=on_error)
+    overrides = dict(producer_overrides or {})
+    if transactional_id:
+        overrides["transactional.id"] = transactional_id
+    producer = make_producer(settings.kafka, error_cb=on_error, **overrides)
     runner = Runner(
         RunnerConfig(
             service=name,
@@ -55,6 +76,7 @@ def run_service(
             max_batch_size=settings.max_batch_size,
             max_batch_wait_s=settings.max_batch_wait_ms / 1000,
             max_value_bytes=settings.max_value_bytes,
+            transactional=transactional_id is not None,
         ),
         consumer=consumer,
         producer=producer,
@@ -62,6 +84,8 @@ def run_service(
         handler=handler,
         metrics=metrics,
         health=health,
+        on_committed=on_committed,
+        on_aborted=on_aborted,
     )
     runner.install_signal_handlers()
     try:

@@ -1,1 +1,1 @@
-"""scorer service: arrives with its own issue; the shared runtime it will use is services/common."""
+"""scorer: micro-batches of featurized transactions → one online lookup → ONNX Runtime → predictions."""

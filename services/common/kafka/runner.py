@@ -22,6 +22,7 @@ from services.common.kafka.delivery import DeliveryFailure, ProducerLike, delive
 from services.common.kafka.dlq import dead_letter
 from services.common.kafka.envelope import Envelope, KafkaMessage, Output
 from services.common.kafka.retry import Backoff, Interrupted, retry_transient
+from services.common.kafka.transactions import Transactions, batch_offsets
 from services.common.metrics import RunnerMetrics
 
 __all__ = ["ConsumerLike", "Handler", "Runner", "RunnerConfig"]
@@ -52,6 +53,9 @@ class RunnerConfig:
     # Commits are always issued after the batch's outputs are acknowledged; asynchronous ones let
     # the next batch start meanwhile (a lost commit only means redelivery). close() commits synchronously.
     sync_commit: bool = False
+    # Exactly once: each batch's outputs and its consumer offsets go in one Kafka transaction (the
+    # producer must have a transactional.id); downstream read_committed consumers see each batch once.
+    transactional: bool = False
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -68,8 +72,11 @@ class Runner:
         handler: Handler,
         metrics: RunnerMetrics | None = None,
         health: HealthState | None = None,
+        on_committed: Callable[[], None] | None = None,
+        on_aborted: Callable[[], None] | None = None,
     ) -> None:
         self.config, self.consumer, self.producer = config, consumer, producer
+        self._transaction = Transactions(self, on_committed, on_aborted) if config.transactional else None
         self.decoders, self.handler = dict(decoders), handler
         self.metrics = metrics or RunnerMetrics(config.service)
         self.health = health or HealthState()
@@ -94,6 +101,8 @@ class Runner:
     def run(self) -> None:
         """Subscribe and loop until stopped; then commit what was processed and close."""
         topics = list(self.decoders)
+        if self._transaction is not None:
+            self._transaction.init()
         self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("%s: consuming %s", self.config.service, ", ".join(topics))
         try:
@@ -114,7 +123,7 @@ class Runner:
         """Flush the producer and leave the group."""
         self.health.ready = False
         self.producer.flush(self.config.delivery_timeout_s)
-        if self._last_commit:
+        if self._last_commit and self._transaction is None:
             try:
                 self.consumer.commit(offsets=self._last_commit, asynchronous=False)
             except KafkaException as exc:
@@ -135,8 +144,11 @@ class Runner:
         self.metrics.handler_seconds.observe(time.perf_counter() - started)
         failed = decoded.failed + handler_failed
         dlq = [self._dead_letter(env, exc) for env, exc in failed]
-        self._deliver_all(list(outputs) + dlq)
-        self._commit(messages)
+        if self._transaction is not None:
+            self._transaction.run(messages, list(outputs) + dlq)
+        else:
+            self._deliver_all(list(outputs) + dlq)
+            self._commit(messages)
         self.metrics.batch_size.observe(len(messages))
 
     def _usable(self, msg: KafkaMessage) -> bool:
@@ -245,14 +257,9 @@ class Runner:
         return again
 
     def _commit(self, messages: Sequence[KafkaMessage]) -> None:
-        ends: dict[tuple[str, int], int] = {}
-        for m in messages:
-            if m.error() is None:
-                tp = (m.topic() or "", m.partition() or 0)
-                ends[tp] = max(ends.get(tp, -1), (m.offset() or 0) + 1)
-        if not ends:
+        offsets = batch_offsets(messages, end=True)
+        if not offsets:
             return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in ends.items()]
         self._last_commit = offsets
         try:
             result = self.consumer.commit(offsets=offsets, asynchronous=not self.config.sync_commit)

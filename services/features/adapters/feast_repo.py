@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import yaml
 from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, PushSource, ValueType
@@ -13,7 +12,7 @@ from feast.data_format import DeltaFormat
 from feast.repo_config import RepoConfig
 from feast.types import Float64
 
-from services.common.errors import ConfigError
+from services.common.feature_services import online_store_config as _online_store_config
 from services.features.config import FeaturesSettings
 from services.features.transforms import CUSTOMER_FEATURES, TERMINAL_FEATURES
 
@@ -33,17 +32,7 @@ CUSTOMER_VIEW, TERMINAL_VIEW = "customer_spending", "terminal_risk"
 
 def online_store_config(settings: FeaturesSettings) -> dict[str, Any]:
     """Redis when REDIS_URL is set (redis://[:password@]host:port[/db]), sqlite otherwise."""
-    if not settings.redis_url:
-        return {"type": "sqlite", "path": str(settings.feast_data / "online.db")}
-    url = urlparse(settings.redis_url)
-    if url.scheme not in {"redis", "rediss"} or not url.hostname:
-        raise ConfigError(f"REDIS_URL must look like redis://host:6379/0, got {settings.redis_url!r}")
-    parts = [f"{url.hostname}:{url.port or 6379}", f"db={(url.path or '/0').strip('/') or '0'}"]
-    if url.password:
-        parts.append(f"password={url.password}")
-    if url.scheme == "rediss":
-        parts.append("ssl=true")
-    return {"type": "redis", "connection_string": ",".join(parts)}
+    return _online_store_config(settings.redis_url, settings.feast_data)
 
 
 def _config_dict(settings: FeaturesSettings) -> dict[str, Any]:

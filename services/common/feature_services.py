@@ -1,0 +1,66 @@
+"""Feature services as data: which online views a model reads, in model input order, and where."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from services.common.errors import ConfigError
+from services.common.feast_online import ViewSpec
+
+__all__ = ["FRAUD_V1", "FeatureServiceSpec", "online_store_config"]
+
+_WINDOWS = (1, 7, 30)
+
+
+@dataclass(frozen=True)
+class FeatureServiceSpec:
+    """A Feast feature service: its views; the model's inputs are the views' features in order."""
+
+    name: str
+    views: tuple[ViewSpec, ...]
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Model input order: every view's features, view after view."""
+        return [f for view in self.views for f in view.features]
+
+
+FRAUD_V1 = FeatureServiceSpec(
+    "fraud_v1",
+    (
+        ViewSpec(
+            "customer_spending",
+            "customer_id",
+            (
+                "TX_AMOUNT",
+                "TX_DURING_WEEKEND",
+                "TX_DURING_NIGHT",
+                *(f"CUSTOMER_ID_{k}_{n}DAY_WINDOW" for n in _WINDOWS for k in ("NB_TX", "AVG_AMOUNT")),
+            ),
+        ),
+        ViewSpec(
+            "terminal_risk",
+            "terminal_id",
+            tuple(f"TERMINAL_ID_{k}_{n}DAY_WINDOW" for n in _WINDOWS for k in ("NB_TX", "RISK")),
+        ),
+    ),
+)
+
+
+def online_store_config(redis_url: str | None, data_dir: Path) -> dict[str, Any]:
+    """Feast's online store block: Redis when REDIS_URL is set (redis://[:password@]host:port[/db]),
+    sqlite under `data_dir` otherwise."""
+    if not redis_url:
+        return {"type": "sqlite", "path": str(data_dir / "online.db")}
+    url = urlparse(redis_url)
+    if url.scheme not in {"redis", "rediss"} or not url.hostname:
+        raise ConfigError(f"REDIS_URL must look like redis://host:6379/0, got {redis_url!r}")
+    parts = [f"{url.hostname}:{url.port or 6379}", f"db={(url.path or '/0').strip('/') or '0'}"]
+    if url.password:
+        parts.append(f"password={url.password}")
+    if url.scheme == "rediss":
+        parts.append("ssl=true")
+    return {"type": "redis", "connection_string": ",".join(parts)}

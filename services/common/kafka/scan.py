@@ -1,0 +1,51 @@
+"""Read a whole topic once, from its start to the end offsets seen when the scan begins."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+
+from services.common.config import KafkaSettings
+
+__all__ = ["scan_topic"]
+
+
+def scan_topic(
+    kafka: KafkaSettings, topic: str, batch: int = 10_000, idle_timeout_s: float = 10.0
+) -> Iterator[Any]:
+    """Every committed message of `topic` (confluent_kafka Messages), partition by partition; joins no
+    consumer group and commits nothing. A partition that makes no progress for `idle_timeout_s` (an
+    open transaction) ends there."""
+    consumer = Consumer(
+        kafka.librdkafka()
+        | {
+            "group.id": f"rtloop-scan-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "fetch.max.bytes": 64 * 1024 * 1024,
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            raise LookupError(f"topic {topic!r} does not exist: create it with `rtloop topics apply`")
+        for p in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, p, low)])
+            position, idle_since = low, time.monotonic()
+            while position < high and time.monotonic() - idle_since < idle_timeout_s:
+                for msg in consumer.consume(batch, 1.0):
+                    if msg.error() is None and (msg.offset() or 0) < high:
+                        yield msg
+                # transaction markers take offsets too: follow the fetch position, not the last message
+                now = consumer.position([TopicPartition(topic, p)])[0].offset or 0
+                if now > position:
+                    position, idle_since = now, time.monotonic()
+    finally:
+        consumer.close()

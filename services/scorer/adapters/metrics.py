@@ -1,0 +1,41 @@
+"""Prometheus metrics of the scorer, in the runner's registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["ScorerMetrics"]
+
+_FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class ScorerMetrics:
+    """Predictions, lookup and inference time, imputed inputs, duplicates, model reloads and refusals."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.predictions = Counter("rtloop_scorer_predictions", "Predictions made", ["stage"], registry=r)
+        self.duplicates = Counter(
+            "rtloop_scorer_duplicates", "Inputs skipped: tx_id already scored", registry=r
+        )
+        self.imputed = Counter(
+            "rtloop_scorer_imputed", "Transactions scored with a missing online input (as 0)", registry=r
+        )
+        self.lookup_seconds = Histogram(
+            "rtloop_scorer_lookup_seconds", "Online lookup per micro-batch", buckets=_FAST, registry=r
+        )
+        self.inference_seconds = Histogram(
+            "rtloop_scorer_inference_seconds", "ONNX Runtime per micro-batch", buckets=_FAST, registry=r
+        )
+        self.reloads = Counter(
+            "rtloop_scorer_model_reloads", "Model versions swapped in", ["stage"], registry=r
+        )
+        self.refused = Counter(
+            "rtloop_scorer_models_refused", "Model versions refused", ["reason"], registry=r
+        )
+        self.model = Gauge(
+            "rtloop_scorer_model_info",
+            "The serving model",
+            ["stage", "name", "version", "provider"],
+            registry=r,
+        )

@@ -1,0 +1,124 @@
+"""Follows the compacted models topic: verifies, loads and warms each new version off the scoring thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, TopicPartition
+from pydantic import ValidationError
+
+from services.common.config import KafkaSettings
+from services.common.contracts import ModelVersionV1, decoder_for
+from services.common.errors import DecodeError
+from services.common.registry import ModelRejected, verify_model
+from services.scorer.adapters.onnx_runtime import LoadedModel, load_model
+
+__all__ = ["ModelWatcher", "Refusal"]
+
+log = logging.getLogger(__name__)
+Refusal = Callable[[ModelVersionV1 | None, ModelRejected], None]
+_decode = decoder_for(ModelVersionV1)
+
+
+class ModelWatcher(threading.Thread):
+    """Reads `models` from the start (no group, no commits). The newest production and shadow versions
+    of `name` are loaded here and handed over with `take()` between batches; a version that fails a
+    check is refused through `on_refused` and the serving model stays."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        topic: str,
+        name: str,
+        features: list[str],
+        providers: list[str],
+        on_refused: Refusal,
+        intra_op_threads: int = 0,
+    ) -> None:
+        super().__init__(name="model-watcher", daemon=True)
+        self.kafka, self.topic, self.model_name = kafka, topic, name
+        self.features, self.providers, self.threads = features, providers, intra_op_threads
+        self.on_refused = on_refused
+        self.caught_up = threading.Event()
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._pending: dict[str, LoadedModel | None] = {}
+        self._latest: dict[str, tuple[str, str]] = {}  # stage → (version, sha256) last accepted
+
+    def stop(self) -> None:
+        """End the thread after its current poll."""
+        self._stop_event.set()
+
+    def take(self) -> dict[str, LoadedModel | None]:
+        """Models loaded since the last call, by stage (None: the shadow was withdrawn)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        return pending
+
+    def run(self) -> None:
+        """Follow the topic until stopped."""
+        consumer = Consumer(
+            self.kafka.librdkafka()
+            | {"group.id": f"rtloop-models-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
+        )
+        try:
+            meta = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+            parts = [TopicPartition(self.topic, p, -2) for p in meta.partitions]  # -2: from the beginning
+            ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
+            consumer.assign(parts)
+            while not self._stop_event.is_set():
+                msg = consumer.poll(0.5)
+                if msg is not None and msg.error() is None:
+                    self._on_message(msg.key(), msg.value())
+                if not self.caught_up.is_set():
+                    positions = consumer.position(parts)
+                    if all((p.offset if p.offset >= 0 else 0) >= ends[p.partition] for p in positions):
+                        self.caught_up.set()
+        except Exception:
+            log.exception("model watcher stopped")
+            raise
+        finally:
+            consumer.close()
+
+    def _on_message(self, key: bytes | None, value: bytes | None) -> None:
+        stage = {self.model_name.encode(): "production", f"{self.model_name}/shadow".encode(): "shadow"}.get(
+            key or b""
+        )
+        if stage is None:
+            return
+        if not value:  # a tombstone withdraws the shadow; production is never withdrawn this way
+            if stage == "shadow":
+                self._hand_over(stage, None, None)
+            return
+        try:
+            version = _decode(value)
+        except (DecodeError, ValidationError) as exc:
+            self.on_refused(
+                None, ModelRejected("invalid_message", f"unreadable ModelVersion on {self.topic}: {exc}")
+            )
+            return
+        if version.stage != stage:
+            if stage == "shadow":
+                self._hand_over(stage, None, None)
+            return
+        if self._latest.get(stage) == (version.version, version.sha256):
+            return
+        try:
+            data = verify_model(version, self.features)
+            model = load_model(version, data, self.providers, self.threads)
+        except ModelRejected as exc:
+            log.error("refused %s %s (%s): %s", version.name, version.version, exc.reason, exc)
+            self.on_refused(version, exc)
+            return
+        self._hand_over(stage, model, (version.version, version.sha256))
+
+    def _hand_over(self, stage: str, model: LoadedModel | None, ident: tuple[str, str] | None) -> None:
+        with self._lock:
+            self._pending[stage] = model
+        if ident is None:
+            self._latest.pop(stage, None)
+        else:
+            self._latest[stage] = ident

@@ -1,0 +1,50 @@
+"""Batch scoring with the stream's core: a Parquet file or Delta table of inputs → predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from services.common.errors import ConfigError
+from services.scorer.core import Predictor, score
+from services.scorer.transforms import FeatureBatch, ScoreRequest
+
+__all__ = ["read_inputs", "score_frame"]
+
+
+def read_inputs(path: Path) -> pd.DataFrame:
+    """A Parquet file (or folder) or a Delta table."""
+    if (path / "_delta_log").is_dir():
+        from deltalake import DeltaTable
+
+        return DeltaTable(str(path)).to_pandas()
+    if path.exists():
+        return pd.read_parquet(path)
+    raise ConfigError(f"{path} is neither a Parquet file nor a Delta table")
+
+
+def score_frame(frame: pd.DataFrame, model: Predictor, shadow: Predictor | None = None) -> pd.DataFrame:
+    """One Prediction v1 row per input row (tx_id, customer_id, terminal_id, event time and the inputs)."""
+    missing = [c for c in ("tx_id", "customer_id", *model.features) if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"the input lacks columns {missing} (`rtloop features history --out` writes them)")
+    times = pd.to_datetime(frame.get("event_timestamp", frame.get("event_time")), utc=True)
+    requests = [
+        ScoreRequest(str(t), str(c), str(m), w.isoformat())
+        for t, c, m, w in zip(
+            frame["tx_id"],
+            frame["customer_id"],
+            frame.get("terminal_id", frame["customer_id"]),
+            times,
+            strict=True,
+        )
+    ]
+    values = frame[model.features].to_numpy(dtype=np.float64)
+    holes = np.isnan(values)
+    batch = FeatureBatch(
+        requests, np.where(holes, 0.0, values).astype(np.float32), holes.any(axis=1), list(model.features)
+    )
+    scored = score(batch, model, shadow)
+    return pd.DataFrame(scored.primary + scored.shadow)

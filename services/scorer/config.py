@@ -1,0 +1,59 @@
+"""Settings of the scorer (prefix SCORER_; REDIS_URL picks the online store)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.config import ServiceSettings
+
+__all__ = ["ScorerSettings"]
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ScorerSettings(ServiceSettings):
+    """Topics, the model to serve, execution providers, micro-batching and the online store."""
+
+    model_config = SettingsConfigDict(env_prefix="SCORER_", extra="ignore")
+
+    group_id: str = "rtloop-scorer"
+    features_topic: str = "transactions.features"
+    predictions_topic: str = "predictions"
+    models_topic: str = "models"
+    alerts_topic: str = "alerts"
+    model_name: str = "fraud"
+    feature_service: str = "fraud_v1"
+    providers: list[str] = Field(
+        default=["CUDAExecutionProvider", "CPUExecutionProvider"],
+        description="ONNX Runtime execution providers in order of preference (JSON list)",
+    )
+    intra_op_threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = its default")
+    max_batch_size: int = Field(default=5000, ge=1, le=100_000, description="micro-batch: at most this many")
+    max_batch_wait_ms: int = Field(default=20, ge=1, le=60_000, description="micro-batch: at most this long")
+    model_wait_s: float = Field(
+        default=0, ge=0, description="give up if no production model after this (0: wait)"
+    )
+    feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$")
+    feast_data: Path = Field(default=_ROOT / "data" / "feast", description="where the sqlite online store is")
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "SCORER_REDIS_URL"),
+        description="redis://host:port/db: Redis online store; unset: sqlite under feast_data",
+    )
+    transactional_id: str | None = Field(
+        default=None,
+        description="Kafka transactional.id of this instance; default <group>-<host>-<instance>. Keep it "
+        "stable across restarts of one instance and unique between instances.",
+    )
+    instance: str = Field(default="0", description="distinguishes instances on one host")
+    transaction_timeout_ms: int = Field(default=15_000, ge=1000)
+    dedup_capacity: int = Field(default=2_000_000, ge=0, description="recent tx_ids remembered per process")
+
+    @property
+    def transactional_id_or_default(self) -> str:
+        """The transactional.id this instance uses."""
+        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}-{self.instance}"

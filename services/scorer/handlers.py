@@ -1,0 +1,117 @@
+"""The scorer's handler (thin): swap models between batches, skip repeats, look up, score, emit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from services.common.kafka.envelope import Envelope, Output, header
+from services.scorer.adapters.lookup import OnlineLookup
+from services.scorer.adapters.metrics import ScorerMetrics
+from services.scorer.adapters.onnx_runtime import LoadedModel
+from services.scorer.core import score
+from services.scorer.transforms import ScoreRequest
+
+__all__ = ["RecentIds", "ScoreHandler"]
+
+log = logging.getLogger(__name__)
+
+
+class RecentIds:
+    """tx_ids already scored (bounded, oldest forgotten first). Ids of the batch in flight stay pending
+    until its transaction commits, and are forgotten if it aborts (the batch comes again)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._seen: dict[str, None] = {}
+        self._pending: dict[str, None] = {}
+
+    def fresh(self, tx_id: str) -> bool:
+        """True the first time an id is offered (and remembers it as pending)."""
+        if tx_id in self._seen or tx_id in self._pending:
+            return False
+        self._pending[tx_id] = None
+        return True
+
+    def commit(self) -> None:
+        """The pending ids are now durable predictions."""
+        self._seen.update(self._pending)
+        self._pending = {}
+        overflow = len(self._seen) - self.capacity
+        if overflow > 0:
+            for key in list(self._seen)[:overflow]:
+                del self._seen[key]
+
+    def abort(self) -> None:
+        """The pending ids were not published."""
+        self._pending = {}
+
+
+class ScoreHandler:
+    """Runs the core on each micro-batch; the runner publishes the outputs and the offsets atomically."""
+
+    def __init__(
+        self,
+        lookup: OnlineLookup,
+        model: LoadedModel,
+        take_models: Callable[[], dict[str, LoadedModel | None]],
+        predictions_topic: str,
+        recent: RecentIds,
+        metrics: ScorerMetrics,
+        shadow: LoadedModel | None = None,
+    ) -> None:
+        self.lookup, self.model, self.shadow = lookup, model, shadow
+        self.take_models, self.topic = take_models, predictions_topic
+        self.recent, self.metrics = recent, metrics
+        self._show("production", model)
+
+    def _show(self, stage: str, model: LoadedModel | None) -> None:
+        if model is not None:
+            self.metrics.model.labels(stage, model.info.name, model.info.version, model.provider).set(1)
+
+    def swap(self) -> None:
+        """Put in the models the watcher loaded since the last batch (between batches only)."""
+        for stage, model in self.take_models().items():
+            old = self.model if stage == "production" else self.shadow
+            if old is not None:
+                self.metrics.model.remove(stage, old.info.name, old.info.version, old.provider)
+            if stage == "production" and model is not None:
+                self.model = model
+            elif stage == "shadow":
+                self.shadow = model
+            self.metrics.reloads.labels(stage).inc()
+            self._show(stage, model)
+            log.info(
+                "now serving %s: %s", stage, f"{model.info.version} on {model.provider}" if model else "none"
+            )
+
+    def __call__(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
+        """Predictions for the batch's transactions not scored before."""
+        started = time.perf_counter()
+        self.swap()
+        todo = [e for e in envs if self.recent.fresh(e.value.tx_id)]
+        if len(todo) < len(envs):
+            self.metrics.duplicates.inc(len(envs) - len(todo))
+        if not todo:
+            return []
+        requests: list[ScoreRequest] = [e.value for e in todo]
+        batch = self.lookup.batch(requests)
+        scored = score(batch, self.model, self.shadow, started=started)
+        self.metrics.lookup_seconds.observe(batch.lookup_ms / 1000)
+        self.metrics.inference_seconds.observe(scored.inference_ms / 1000)
+        self.metrics.imputed.inc(int(batch.missing.sum()))
+        self.metrics.predictions.labels("production").inc(len(scored.primary))
+        outputs = [self._output(env, doc) for env, doc in zip(todo, scored.primary, strict=True)]
+        if scored.shadow:
+            self.metrics.predictions.labels("shadow").inc(len(scored.shadow))
+            outputs += [self._output(env, doc) for env, doc in zip(todo, scored.shadow, strict=True)]
+        return outputs
+
+    def _output(self, env: Envelope[Any], doc: dict[str, Any]) -> Output:
+        trace = header(env.headers, "traceparent")
+        headers = (("traceparent", trace),) if trace is not None else ()
+        return Output(self.topic, orjson.dumps(doc), key=env.key, headers=headers)

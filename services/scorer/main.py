@@ -1,0 +1,135 @@
+"""Composition root of the scorer: settings → online reader, model watcher → handler → exactly-once runner."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+
+from services.common.config import load_settings
+from services.common.contracts import AlertV1, ModelVersionV1, encode
+from services.common.errors import ConfigError
+from services.common.feast_online import open_reader
+from services.common.feature_services import FRAUD_V1, online_store_config
+from services.common.health import HealthState
+from services.common.kafka.clients import make_producer, wait_reachable
+from services.common.metrics import RunnerMetrics
+from services.common.registry import ModelRejected
+from services.common.service import configure_logging, run_service, serve_health
+from services.scorer.adapters.lookup import OnlineLookup
+from services.scorer.adapters.metrics import ScorerMetrics
+from services.scorer.adapters.models_topic import ModelWatcher, Refusal
+from services.scorer.adapters.onnx_runtime import LoadedModel
+from services.scorer.config import ScorerSettings
+from services.scorer.handlers import RecentIds, ScoreHandler
+from services.scorer.transforms import parse_featurized
+
+__all__ = ["main"]
+
+log = logging.getLogger(__name__)
+
+
+def _alerting(settings: ScorerSettings, metrics: ScorerMetrics) -> Refusal:
+    producer = make_producer(settings.kafka)
+
+    def refuse(version: ModelVersionV1 | None, exc: ModelRejected) -> None:
+        metrics.refused.labels(exc.reason).inc()
+        alert = AlertV1(
+            alert_id=uuid.uuid4().hex,
+            kind="model",
+            severity="critical",
+            message=f"model refused ({exc.reason}): {exc}; the serving model keeps serving",
+            model_name=version.name if version else settings.model_name,
+            model_version=version.version if version else None,
+            metrics={},
+            raised_at=datetime.now(UTC),
+        )
+        producer.produce(settings.alerts_topic, value=encode(alert), key=b"model")
+        producer.flush(10)
+
+    return refuse
+
+
+def _first_model(
+    watcher: ModelWatcher, settings: ScorerSettings, health: HealthState
+) -> dict[str, LoadedModel | None]:
+    """Block until the models topic was read and a production model is loaded."""
+    started, warned = time.monotonic(), False
+    models: dict[str, LoadedModel | None] = {}
+    while True:
+        if watcher.caught_up.is_set():
+            models |= watcher.take()
+            if models.get("production") is not None:
+                return models
+            if not warned:
+                log.warning(
+                    "no production model %r on %r yet: train one with `rtloop train` (waiting)",
+                    settings.model_name,
+                    settings.models_topic,
+                )
+                warned = True
+        health.beat()
+        health.detail = f"waiting for a production model {settings.model_name!r}"
+        if settings.model_wait_s and time.monotonic() - started > settings.model_wait_s:
+            raise ConfigError(
+                f"no production model {settings.model_name!r} within {settings.model_wait_s:.0f}s"
+            )
+        if not watcher.is_alive():
+            raise ConfigError(f"cannot read the models topic {settings.models_topic!r}: see the log above")
+        time.sleep(0.2)
+
+
+def main() -> None:
+    """Run the scorer until SIGTERM/SIGINT."""
+    settings = load_settings(ScorerSettings)
+    configure_logging(settings.log_level)
+    if settings.feature_service != FRAUD_V1.name:
+        raise ConfigError(f"SCORER_FEATURE_SERVICE: only {FRAUD_V1.name!r} is declared")
+    wait_reachable(settings.kafka)
+    health, runner_metrics = HealthState(), RunnerMetrics("scorer")
+    metrics = ScorerMetrics(runner_metrics.registry)
+    server = serve_health("scorer", settings, runner_metrics, health)
+    watcher = ModelWatcher(
+        settings.kafka,
+        settings.models_topic,
+        settings.model_name,
+        FRAUD_V1.feature_names,
+        settings.providers,
+        _alerting(settings, metrics),
+        settings.intra_op_threads,
+    )
+    watcher.start()
+    models = _first_model(watcher, settings, health)
+    production = models["production"]
+    assert production is not None
+    reader = open_reader(online_store_config(settings.redis_url, settings.feast_data), settings.feast_project)
+    recent = RecentIds(settings.dedup_capacity)
+    handler = ScoreHandler(
+        OnlineLookup(reader, FRAUD_V1),
+        production,
+        watcher.take,
+        settings.predictions_topic,
+        recent,
+        metrics,
+        shadow=models.get("shadow"),
+    )
+    tid = settings.transactional_id_or_default
+    log.info("scorer: exactly once with transactional.id %s", tid)
+    try:
+        run_service(
+            "scorer",
+            settings,
+            {settings.features_topic: parse_featurized},
+            handler,
+            metrics=runner_metrics,
+            health=health,
+            server=server,
+            transactional_id=tid,
+            producer_overrides={"transaction.timeout.ms": settings.transaction_timeout_ms, "linger.ms": 5},
+            on_committed=recent.commit,
+            on_aborted=recent.abort,
+        )
+    finally:
+        watcher.stop()
+        reader.close()

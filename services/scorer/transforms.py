@@ -1,0 +1,143 @@
+"""Pure parts of scoring: the featurized event as the scorer needs it, the input matrix, Prediction v1."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from services.common.errors import DecodeError
+
+__all__ = ["FeatureBatch", "ModelInfo", "ScoreRequest", "assemble", "parse_featurized", "prediction_dicts"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRequest:
+    """The fields of a FeaturizedTransaction v1 the scorer uses."""
+
+    tx_id: str
+    customer_id: str
+    terminal_id: str
+    event_time: str
+    ingest_time: str | None = None
+
+
+def _text(doc: dict[str, Any], name: str) -> str:
+    value = doc.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise DecodeError("invalid_field", f"{name}: a non-empty string is required, got {value!r:.40}")
+    return value.strip()
+
+
+def parse_featurized(raw: bytes) -> ScoreRequest:
+    """Decode the fields scoring needs (the features service validated the rest); DecodeError otherwise."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("invalid_json", f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise DecodeError("invalid_json", "a JSON object is required")
+    event_time = _text(doc, "event_time")
+    try:
+        datetime.fromisoformat(event_time)
+    except ValueError:
+        raise DecodeError("invalid_field", f"event_time: not RFC 3339: {event_time!r:.40}") from None
+    ingest = doc.get("ingest_time")
+    return ScoreRequest(
+        _text(doc, "tx_id"),
+        _text(doc, "customer_id"),
+        _text(doc, "terminal_id"),
+        event_time,
+        ingest if isinstance(ingest, str) else None,
+    )
+
+
+@dataclass(frozen=True)
+class FeatureBatch:
+    """Transactions and their model inputs, row for row; `missing` marks rows with an imputed input."""
+
+    requests: Sequence[ScoreRequest]
+    x: NDArray[np.float32]
+    missing: NDArray[np.bool_]
+    features: list[str]
+    lookup_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a prediction says about the model that made it."""
+
+    name: str
+    version: str
+    threshold: float
+
+
+def assemble(
+    rows_per_view: Sequence[Sequence[dict[str, float | None] | None]],
+    view_features: Sequence[Sequence[str]],
+    n: int,
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """The input matrix from each view's looked-up rows (view after view, features in view order).
+    A missing row or value becomes 0 and marks its transaction in `missing`."""
+    width = sum(len(f) for f in view_features)
+    x = np.zeros((n, width), dtype=np.float32)
+    missing = np.zeros(n, dtype=bool)
+    col = 0
+    for rows, names in zip(rows_per_view, view_features, strict=True):
+        k = len(names)
+        values = [[row.get(f) for f in names] if row is not None else [None] * k for row in rows]
+        block = np.array(values, dtype=np.float64) if values else np.zeros((0, k))
+        holes = np.isnan(block)
+        missing |= holes.any(axis=1)
+        x[:, col : col + k] = np.where(holes, 0.0, block)
+        col += k
+    return x, missing
+
+
+def prediction_dicts(
+    batch: FeatureBatch,
+    scores: NDArray[np.float64],
+    model: ModelInfo,
+    *,
+    latency_ms: dict[str, float],
+    scored_at: datetime,
+    shadow: bool = False,
+) -> list[dict[str, Any]]:
+    """Prediction v1 documents, one per transaction, in batch order."""
+    stamp = scored_at.isoformat()
+    scores = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, 1.0)
+    decisions = (scores >= model.threshold).tolist()
+    values = batch.x.astype(np.float64).tolist()
+    names = batch.features
+    out = []
+    for i, req in enumerate(batch.requests):
+        latency = dict(latency_ms)
+        if req.ingest_time is not None:
+            try:
+                ingest = datetime.fromisoformat(req.ingest_time)
+                latency["end_to_end"] = max((scored_at - ingest).total_seconds() * 1000, 0.0)
+            except (ValueError, TypeError):
+                pass
+        out.append(
+            {
+                "tx_id": req.tx_id,
+                "customer_id": req.customer_id,
+                "terminal_id": req.terminal_id,
+                "event_time": req.event_time,
+                "score": float(scores[i]),
+                "decision": bool(decisions[i]) and not shadow,
+                "threshold": model.threshold,
+                "model_name": model.name,
+                "model_version": model.version,
+                "features": dict(zip(names, values[i], strict=True)),
+                "latency_ms": latency,
+                "scored_at": stamp,
+                "shadow": shadow,
+            }
+        )
+    return out

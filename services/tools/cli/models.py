@@ -1,0 +1,162 @@
+"""`rtloop train`, `rtloop models list|publish`, `rtloop score`: the model side of the loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from services.tools.cli.app import app, console, friendly
+from services.tools.cli.features import _when
+
+if TYPE_CHECKING:
+    from services.training.config import TrainSettings
+    from services.training.job import Report
+
+__all__ = ["models_app"]
+
+models_app = typer.Typer(help="The model registry and the models topic.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+def _train_settings() -> TrainSettings:
+    from services.common.config import load_settings
+    from services.training.config import TrainSettings
+
+    return load_settings(TrainSettings)
+
+
+def _report_table(report: Report, gate: str) -> Table:
+    from services.training.evaluate import BOOK_BASELINES
+
+    table = Table(title=f"candidates on the book's test week (gate: {gate})")
+    for col in ("model", "AUC ROC", "AP", "CP@100", "ONNX Δ", "fit s", "registered as"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    rows = [*report.outcomes, *([report.production_before] if report.production_before else [])]
+    for o in rows:
+        m = o.metrics
+        cells = (
+            [f"{v:.3f}" for v in (m.auc_roc, m.average_precision, m.card_precision_at_100)]
+            if m
+            else ["-"] * 3
+        )
+        parity = f"{o.parity:.1e}" if o.parity is not None else "-"
+        where = o.version.version if o.version else f"[red]{o.error}[/red]" if o.error else "-"
+        table.add_row(o.title, *cells, parity, f"{o.seconds:.1f}", where)
+    for name, (auc, ap, cp) in BOOK_BASELINES.items():
+        table.add_row(f"[dim]{name}[/dim]", f"{auc:.3f}", f"{ap:.3f}", f"{cp:.3f}", "", "", "")
+    return table
+
+
+@app.command("train")
+@friendly
+def train_cmd(
+    start: Annotated[
+        str, typer.Option("--from", help="first training day (inclusive), ISO date")
+    ] = "2018-07-25",
+    end: Annotated[str, typer.Option("--to", help="end of training (exclusive), ISO date")] = "2018-08-01",
+) -> None:
+    """Train the candidates on [from, to) from the features history, evaluate them on the book's test week
+    (D days later), register them, and promote + publish the best if it beats production."""
+    from services.common.config import load_settings
+    from services.features.config import FeaturesSettings
+    from services.training.main import run_training
+
+    s, fs = _train_settings(), load_settings(FeaturesSettings)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("loading history…", total=None)
+        report = run_training(
+            s, fs, _when(start), _when(end), lambda text: bar.update(task, description=text)
+        )
+    console.print(_report_table(report, s.gate_metric))
+    if report.promoted:
+        console.print(
+            f"[green]{report.reason}[/green]: {report.promoted.version} published on {s.models_topic!r}"
+        )
+    else:
+        console.print(f"[yellow]{report.reason}[/yellow]")
+
+
+@models_app.command("list")
+@friendly
+def list_cmd() -> None:
+    """Every registered version with its stage and test-week metrics."""
+    from services.common.registry import Registry
+
+    s = _train_settings()
+    reg = Registry(s.registry_root)
+    table = Table(title=f"{s.model_name} in {s.registry_root}")
+    for col in ("version", "stage", "AUC ROC", "AP", "CP@100", "threshold", "sha256"):
+        table.add_column(col)
+    production = reg.production(s.model_name)
+    for v in reg.versions(s.model_name):
+        card = reg.card(s.model_name, v)
+        m = card.get("metrics", {})
+        stage = "production" if v == production else card.get("stage", "?")
+        cells = [
+            f"{m.get(k, float('nan')):.3f}" for k in ("auc_roc", "average_precision", "card_precision_at_100")
+        ]
+        table.add_row(v, stage, *cells, f"{card['threshold']:.4f}", card["sha256"][:12])
+    console.print(table)
+
+
+@models_app.command("publish")
+@friendly
+def publish_cmd(
+    version: Annotated[str, typer.Argument(help="a registered version (rtloop models list)")],
+    stage: Annotated[str, typer.Option(help="production or shadow")] = "production",
+) -> None:
+    """Publish a registered version on the models topic: scorers verify it and swap it in."""
+    from services.common.registry import Registry
+    from services.training.adapters.kafka_io import publish_version
+
+    if stage not in {"production", "shadow"}:
+        raise typer.BadParameter("--stage is production or shadow")
+    s = _train_settings()
+    published = Registry(s.registry_root).set_stage(s.model_name, version, stage)
+    publish_version(s.kafka, s.models_topic, published)
+    console.print(f"[green]{published.name} {published.version} published as {stage}[/green]")
+
+
+@app.command("score")
+@friendly
+def score_cmd(
+    input_path: Annotated[Path, typer.Option("--input", help="Parquet file or Delta table with the inputs")],
+    out: Annotated[Path | None, typer.Option(help="write predictions here (.parquet)")] = None,
+    version: Annotated[str | None, typer.Option(help="registered version; default production")] = None,
+) -> None:
+    """Batch scoring with the scorer's core (same code as the stream)."""
+    from services.common.feature_services import FRAUD_V1
+    from services.common.registry import Registry, verify_model
+    from services.scorer.adapters.onnx_runtime import load_model
+    from services.scorer.batch import read_inputs, score_frame
+
+    s = _train_settings()
+    reg = Registry(s.registry_root)
+    chosen = version or reg.production(s.model_name)
+    if chosen is None:
+        raise typer.BadParameter(f"no production {s.model_name!r} in {s.registry_root}: run `rtloop train`")
+    mv = Registry.version_of(reg.card(s.model_name, chosen))
+    model = load_model(mv, verify_model(mv, FRAUD_V1.feature_names), ["CPUExecutionProvider"])
+    frame = read_inputs(input_path)
+    with console.status(f"scoring {len(frame):,} rows with {chosen}…"):
+        predictions = score_frame(frame, model)
+    if out is not None:
+        predictions.assign(
+            features=predictions["features"].map(str), latency_ms=predictions["latency_ms"].map(str)
+        ).to_parquet(out, index=False)
+    table = Table(title=f"{len(predictions):,} predictions by {model.info.name} {model.info.version}")
+    for col in ("flagged", "mean score", "threshold", "written to"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        f"{int(predictions['decision'].sum()):,}",
+        f"{predictions['score'].mean():.4f}",
+        f"{model.info.threshold:.4f}",
+        str(out or "-"),
+    )
+    console.print(table)

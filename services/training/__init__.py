@@ -1,0 +1,1 @@
+"""Training: point-in-time history → candidate models → evaluation → ONNX → registry → models topic."""

@@ -1,0 +1,1 @@
+"""I/O of the training job: labels from Kafka, ModelVersion publishing."""

@@ -1,0 +1,189 @@
+"""`rtloop train`: history → candidates → the book's evaluation → ONNX (checked) → registry → gate."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from services.common.contracts import ModelVersionV1
+from services.common.errors import ConfigError, RtloopError
+from services.common.registry import ModelRejected, Registry, verify_model
+from services.training.candidates import CANDIDATES, decision_threshold, fit
+from services.training.evaluate import Metrics, book_test_set, evaluate
+from services.training.export import onnx_scores, to_onnx_bytes, verify_parity
+
+__all__ = ["Datasets", "Outcome", "Report", "labelled", "train_candidates"]
+
+log = logging.getLogger(__name__)
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Datasets:
+    """Training and test frames (tx_id, customer_id, event_time, the inputs, is_fraud) and their window."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    features: list[str]
+    train_start: datetime
+    train_end: datetime
+    test_start: datetime
+    test_end: datetime
+
+
+@dataclass
+class Outcome:
+    """One candidate's result."""
+
+    kind: str
+    title: str
+    metrics: Metrics | None = None
+    version: ModelVersionV1 | None = None
+    parity: float | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    """All candidates, the current production model on the same test set, and what was promoted."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    production_before: Outcome | None = None
+    promoted: ModelVersionV1 | None = None
+    reason: str = ""
+
+
+def labelled(history: pd.DataFrame, labels: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """History rows with all inputs and a label (rows without either are left out, and logged)."""
+    frame = history.merge(labels[["tx_id", "is_fraud"]], on="tx_id", how="inner")
+    complete = frame.dropna(subset=features)
+    dropped = len(history) - len(complete)
+    if dropped:
+        log.warning(
+            "%d of %d transactions left out: no label yet or incomplete inputs", dropped, len(history)
+        )
+    out = complete.rename(columns={"event_timestamp": "event_time"})
+    out["event_time"] = pd.to_datetime(out["event_time"], utc=True)
+    return out.reset_index(drop=True)
+
+
+def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    return np.ascontiguousarray(frame[features].to_numpy(dtype=np.float32))
+
+
+def _score_frame(test: pd.DataFrame, scores: np.ndarray[Any, Any]) -> pd.DataFrame:
+    return test[["customer_id", "event_time", "is_fraud"]].assign(score=scores)
+
+
+def train_candidates(
+    data: Datasets, kinds: list[str], registry: Registry, name: str, tolerance: float, seed: int, step: Step
+) -> list[Outcome]:
+    """Fit, evaluate, export and register every candidate kind (a failing one is reported, not fatal)."""
+    x_train, y_train = _matrix(data.train, data.features), data.train["is_fraud"].astype(int).to_numpy()
+    x_test = _matrix(data.test, data.features)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    outcomes = []
+    for kind in kinds:
+        candidate = CANDIDATES[kind]
+        outcome, started = Outcome(kind, candidate.title), datetime.now(UTC)
+        step(f"{kind}: fit on {len(x_train):,} transactions")
+        try:
+            model = fit(candidate, x_train, y_train, seed)
+            native = model.predict_proba(x_test)[:, 1].astype(np.float64)
+            outcome.metrics = evaluate(_score_frame(data.test, native))
+            step(f"{kind}: ONNX export and parity check")
+            onnx_bytes = to_onnx_bytes(model, len(data.features))
+            outcome.parity = verify_parity(onnx_bytes, native, x_test, tolerance)
+            threshold = decision_threshold(y_train, model.predict_proba(x_train)[:, 1])
+            card = _card(name, f"{stamp}-{kind}", kind, data, outcome, threshold)
+            outcome.version = registry.write(card, onnx_bytes)
+        except RtloopError as exc:
+            outcome.error = str(exc)
+        outcome.seconds = (datetime.now(UTC) - started).total_seconds()
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _card(name: str, version: str, kind: str, data: Datasets, o: Outcome, threshold: float) -> dict[str, Any]:
+    assert o.metrics is not None
+    return {
+        "name": name,
+        "version": version,
+        "kind": kind,
+        "title": o.title,
+        "features": data.features,
+        "threshold": threshold,
+        "threshold_rule": "best F1 on the training week",
+        "metrics": o.metrics.as_dict() | {"onnx_max_abs_diff": o.parity or 0.0},
+        "data_window": {
+            "train": [data.train_start.isoformat(), data.train_end.isoformat()],
+            "test": [data.test_start.isoformat(), data.test_end.isoformat()],
+            "train_transactions": len(data.train),
+            "train_frauds": int(data.train["is_fraud"].sum()),
+            "evaluation": "HANDBOOK.md §3: known-compromised cards removed per test day",
+        },
+        "input": {"name": "features", "dtype": "float32", "shape": [None, len(data.features)]},
+        "output": {"name": "probabilities", "column": 1},
+        "stage": "candidate",
+    }
+
+
+def evaluate_production(registry: Registry, name: str, data: Datasets) -> Outcome | None:
+    """The current production model scored on the same test set (None when there is none)."""
+    version = registry.production(name)
+    if version is None:
+        return None
+    card = registry.card(name, version)
+    outcome = Outcome(card.get("kind", "?"), f"production {version}")
+    try:
+        onnx_bytes = verify_model(Registry.version_of(card), data.features)
+        scores = onnx_scores(onnx_bytes, _matrix(data.test, data.features))
+        outcome.metrics = evaluate(_score_frame(data.test, scores))
+        outcome.version = Registry.version_of(card)
+    except ModelRejected as exc:
+        outcome.error = str(exc)
+    return outcome
+
+
+def choose(outcomes: list[Outcome], production: Outcome | None, gate: str) -> tuple[Outcome | None, str]:
+    """The best candidate by the gate metric, if it beats production (strictly)."""
+    ranked = [o for o in outcomes if o.metrics is not None and o.version is not None and o.error is None]
+    if not ranked:
+        return None, "no candidate finished"
+    best = max(ranked, key=lambda o: o.metrics.as_dict()[gate] if o.metrics else float("-inf"))
+    assert best.metrics is not None
+    value = best.metrics.as_dict()[gate]
+    if production is None or production.metrics is None:
+        return best, f"{best.kind} promoted: no usable production model"
+    current = production.metrics.as_dict()[gate]
+    if value > current:
+        return best, f"{best.kind} promoted: {gate} {value:.4f} > production {current:.4f}"
+    return None, f"kept production: best candidate {best.kind} {gate} {value:.4f} <= {current:.4f}"
+
+
+def windows(start: datetime, end: datetime, delay_days: int) -> tuple[datetime, datetime]:
+    """The test window: as long as the training window, `delay_days` after it."""
+    if end <= start:
+        raise ConfigError(f"--to ({end:%Y-%m-%d}) must come after --from ({start:%Y-%m-%d})")
+    test_start = end + timedelta(days=delay_days)
+    return test_start, test_start + (end - start)
+
+
+def test_frame(
+    history: pd.DataFrame,
+    labels: pd.DataFrame,
+    data_features: list[str],
+    start: datetime,
+    end: datetime,
+    delay_days: int,
+) -> pd.DataFrame:
+    """The labelled test history without the cards known to be compromised (HANDBOOK.md §3)."""
+    test = labelled(history, labels, data_features)
+    return book_test_set(test, labels, start.date(), end.date(), delay_days)

@@ -1,0 +1,1 @@
+"""Scorer integration tests (real broker, Redis)."""
