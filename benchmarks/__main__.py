@@ -31,7 +31,7 @@ def main(only: set[str]) -> None:
     """Run the benchmarks (all, or the groups named: foundation, ingest, features) and print a table and a
     last `BENCH {json}` line."""
     results: dict[str, float] = {}
-    wanted = only or {"foundation", "ingest", "features"}
+    wanted = only or {"foundation", "ingest", "features", "scorer"}
     with tempfile.TemporaryDirectory(prefix="rtloop-bench-") as tmp:
         settings = ToolSettings(
             cache_dir=Path(tmp),
@@ -58,6 +58,8 @@ def main(only: set[str]) -> None:
                 with console.status("features: events/s, freshness at 2k/s, 500-entity online reads…"):
                     env = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port)}
                     results |= bench_features(settings.kafka, env)
+            if "quality" in wanted:  # ~30 min: only when asked for (make quality)
+                results |= _quality(settings, Path(tmp))
         finally:
             gc.collect()  # drop the benchmark clients before their broker goes away
             broker.stop()
@@ -68,6 +70,25 @@ def main(only: set[str]) -> None:
         table.add_row(name, f"{value:,.2f}" if value < 100 else f"{value:,.0f}")
     console.print(table)
     print("BENCH " + json.dumps({k: round(v, 3) for k, v in results.items()}))
+
+
+def _quality(settings: ToolSettings, work: Path) -> dict[str, float]:
+    import os
+
+    from benchmarks.quality import bench_quality
+    from services.tools.redis_server import start_redis
+
+    url = os.environ.get("REDIS_URL")
+    redis = None
+    if not url:
+        port = free_port()
+        redis = start_redis(port, work / "redis")
+        url = f"redis://127.0.0.1:{port}/0"
+    try:
+        return bench_quality(settings, url, work)
+    finally:
+        if redis is not None:
+            redis.terminate()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from tests.scorer_helpers import counts, featurized, predictions_of, produce_all
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_hot_reload_under_load_and_a_corrupt_model_refused(broker: Broker, tmp_path: Path, redis_url: str) -> None:
+def test_hot_reload_under_load_and_a_corrupt_model_refused(
+    broker: Broker, tmp_path: Path, redis_url: str
+) -> None:
     run = make_run(broker, tmp_path, redis_url)  # serves v1
     v2 = register_model(tmp_path / "models", "fraud", "v2", kind="lgbm", seed=1)
     bad = register_model(tmp_path / "models", "fraud", "v3-corrupt", seed=2)

@@ -1,0 +1,209 @@
+"""Quality through the stream (HANDBOOK §3): history → ingest → features; train on the book's training
+week; the test week replayed through ingest → features → one scorer per candidate; metrics from the
+`predictions` topic next to the offline evaluation of the same candidates."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import Consumer, TopicPartition
+from rich.console import Console
+
+from services.common.config import KafkaSettings
+from services.common.feature_services import FRAUD_V1
+from services.common.kafka.scan import scan_topic
+from services.common.registry import Registry
+from services.features.config import FeaturesSettings
+from services.tools.config import ToolSettings
+from services.tools.demo import reset_topics, snapshot, start_service, wait_until
+from services.tools.offsets import end_offsets
+from services.tools.replay import build_stream
+from services.tools.replay.producer import ReplayOptions, replay
+from services.tools.simulator import SimulationConfig, simulate
+from services.training.adapters.kafka_io import load_labels, publish_version
+from services.training.candidates import CANDIDATES, decision_threshold, fit
+from services.training.config import TrainSettings
+from services.training.evaluate import book_test_set, evaluate
+from services.training.export import to_onnx_bytes
+from services.training.job import labelled
+from services.training.main import run_training
+
+__all__ = ["bench_quality"]
+
+console = Console()
+HISTORY, TRAIN, TEST = (
+    date(2018, 6, 18),
+    (date(2018, 7, 25), date(2018, 8, 1)),
+    (date(2018, 8, 8), date(2018, 8, 15)),
+)
+
+
+def _at(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _window(table: pa.Table, start: date, end: date) -> pa.Table:
+    t = table.column("tx_datetime").cast(pa.timestamp("us"))
+    keep = pc.and_(
+        pc.greater_equal(t, pa.scalar(_at(start).replace(tzinfo=None), pa.timestamp("us"))),
+        pc.less(t, pa.scalar(_at(end).replace(tzinfo=None), pa.timestamp("us"))),
+    )
+    return table.filter(keep)
+
+
+def _caught_up(s: ToolSettings, before: dict[str, int], n: int, ingest: Any, features: Any) -> float:
+    """Seconds until ingest cleaned `n` more transactions and features emitted as many."""
+    started = time.monotonic()
+
+    def grown(topic: str) -> int:
+        return snapshot(s, [topic])[topic] - before[topic]
+
+    wait_until(lambda: grown("transactions.clean") >= n, ingest, "ingest", timeout_s=7200)
+    wait_until(
+        lambda: grown("transactions.features") >= grown("transactions.clean"), features, "features", 7200
+    )
+    return time.monotonic() - started
+
+
+def _register_candidates(train: TrainSettings, fs: FeaturesSettings, names: list[str]) -> dict[str, Any]:
+    from services.features.adapters.feast_repo import apply
+    from services.features.history import training_set
+
+    hist = training_set(apply(fs), fs, _at(TRAIN[0]), _at(TRAIN[1])).frame
+    labels = load_labels(train.kafka, train.labels_topic, _at(TRAIN[0]), _at(TRAIN[1]))
+    frame = labelled(hist, labels, names)
+    x, y = frame[names].to_numpy(dtype="float32"), frame["is_fraud"].astype(int).to_numpy()
+    reg, published = Registry(train.registry_root), {}
+    for kind in train.candidates:
+        model = fit(CANDIDATES[kind], x, y, train.seed)
+        card = {
+            "name": f"quality-{kind}",
+            "version": f"{kind}-{int(time.time())}",
+            "kind": kind,
+            "features": names,
+            "threshold": decision_threshold(y, model.predict_proba(x)[:, 1]),
+        }
+        version = reg.write(card, to_onnx_bytes(model, len(names))).model_copy(update={"stage": "production"})
+        publish_version(train.kafka, train.models_topic, version)
+        published[kind] = version
+    console.print(f"trained on {len(frame):,} labelled transactions ({int(y.sum())} frauds)")
+    return published
+
+
+def _start_at_end(kafka: KafkaSettings, group: str, topic: str) -> None:
+    """Commit the group's offsets at the topic's end: the scorer starts with the test week."""
+    consumer = Consumer(kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False})
+    ends = end_offsets(kafka, topic)
+    consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in ends.items()], asynchronous=False)
+    consumer.close()
+
+
+def _stream_metrics(kafka: KafkaSettings, labels: pd.DataFrame) -> dict[str, dict[str, float]]:
+    rows = []
+    for msg in scan_topic(kafka, "predictions"):
+        p = orjson.loads(msg.value())
+        rows.append((p["model_name"], p["tx_id"], p["score"]))
+    preds = pd.DataFrame(rows, columns=["model", "tx_id", "score"])
+    test = labels[
+        (labels["event_time"] >= pd.Timestamp(_at(TEST[0])))
+        & (labels["event_time"] < pd.Timestamp(_at(TEST[1])))
+    ]
+    test = book_test_set(test, labels, TRAIN[0], TRAIN[1])
+    out = {}
+    for model, part in preds.groupby("model"):
+        joined = test.merge(part.drop_duplicates("tx_id"), on="tx_id", how="left")
+        missing = int(joined["score"].isna().sum())
+        out[str(model)] = evaluate(joined.fillna({"score": 0.0})).as_dict() | {"unscored": float(missing)}
+    return out
+
+
+def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, float]:
+    """Run the whole protocol; returns flat figures (and prints the two tables)."""
+    env = {"REDIS_URL": redis_url}
+    lake, feast = work / "lake", work / "feast"
+    fenv = env | {
+        "FEATURES_GROUP_ID": f"quality-{int(time.time())}",
+        "FEATURES_LAKE_ROOT": str(lake),
+        "FEATURES_FEAST_DATA": str(feast),
+        "FEATURES_STATE_DIR": str(work / "state"),
+    }
+    reset_topics(s)
+    with console.status("simulating 183 days…"):
+        table = simulate(SimulationConfig())
+    t0 = time.monotonic()
+    ingest = start_service("services.ingest", work / "ingest.log", s, INGEST_LAKE_ROOT=str(lake), **env)
+    features = start_service("services.features", work / "features.log", s, **fenv)
+    scorers = []
+    try:
+        before = snapshot(s, ["transactions.clean", "transactions.features"])
+        history = _window(table, HISTORY, TEST[0])
+        replay(s.kafka, build_stream(history), ReplayOptions())
+        with console.status(f"history: {history.num_rows:,} transactions through ingest → features…"):
+            took = _caught_up(s, before, history.num_rows, ingest, features)
+        console.print(
+            f"history {HISTORY} .. {TEST[0]}: {history.num_rows:,} transactions, {time.monotonic() - t0:.0f}s"
+        )
+        train = TrainSettings(registry_root=work / "models", kafka=s.kafka)
+        fs = FeaturesSettings(lake_root=lake, feast_data=feast, redis_url=redis_url)
+        published = _register_candidates(train, fs, FRAUD_V1.feature_names)
+        for kind, version in published.items():
+            group = f"quality-scorer-{kind}-{int(time.time())}"
+            _start_at_end(s.kafka, group, "transactions.features")
+            scorers.append(
+                start_service(
+                    "services.scorer",
+                    work / f"scorer-{kind}.log",
+                    s,
+                    **env,
+                    SCORER_MODEL_NAME=version.name,
+                    SCORER_GROUP_ID=group,
+                    SCORER_INSTANCE=kind,
+                    SCORER_FEAST_DATA=str(feast),
+                )
+            )
+        time.sleep(15)
+        before = snapshot(s, ["transactions.clean", "transactions.features", "predictions"])
+        test = _window(table, TEST[0], TEST[1])
+        replay(s.kafka, build_stream(test), ReplayOptions())
+        with console.status(
+            f"test week: {test.num_rows:,} transactions through ingest → features → scorers…"
+        ):
+            _caught_up(s, before, test.num_rows, ingest, features)
+            featurized = (
+                snapshot(s, ["transactions.features"])["transactions.features"]
+                - before["transactions.features"]
+            )
+            wait_until(
+                lambda: (
+                    snapshot(s, ["predictions"])["predictions"] - before["predictions"]
+                    >= featurized * len(scorers)
+                ),
+                scorers[0],
+                "the scorers",
+                timeout_s=1800,
+            )
+        labels = load_labels(s.kafka, "labels", _at(TRAIN[0]), _at(TEST[1]))
+        stream = _stream_metrics(s.kafka, labels)
+    finally:
+        for proc in [ingest, features, *scorers]:
+            proc.terminate()
+        for proc in [ingest, features, *scorers]:
+            proc.wait(60)
+    report = run_training(
+        train.model_copy(update={"model_name": "fraud"}), fs, _at(TRAIN[0]), _at(TRAIN[1]), lambda _t: None
+    )
+    figures: dict[str, float] = {"quality_history_seconds": took}
+    for o in report.outcomes:
+        for k, v in (o.metrics.as_dict() if o.metrics else {}).items():
+            figures[f"offline_{o.kind}_{k}"] = v
+    for model, metrics in stream.items():
+        for k, v in metrics.items():
+            figures[f"stream_{model.removeprefix('quality-')}_{k}"] = v
+    return figures

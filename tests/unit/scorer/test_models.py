@@ -1,0 +1,73 @@
+"""Model checks before serving: providers with CPU fallback, sha256, input list, loadability; de-dup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.common.feature_services import FRAUD_V1
+from services.common.registry import ModelRejected, verify_model
+from services.scorer.adapters.onnx_runtime import load_model, resolve_providers
+from services.scorer.handlers import RecentIds
+from tests.scorer_helpers import register_model
+
+
+def test_providers_fall_back_to_cpu() -> None:
+    assert resolve_providers(["CUDAExecutionProvider", "CPUExecutionProvider"], ["CPUExecutionProvider"]) == [
+        "CPUExecutionProvider"
+    ]
+    assert resolve_providers(
+        ["CUDAExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    ) == [
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+
+
+def test_a_session_asking_for_cuda_reports_the_provider_it_really_uses(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    version = register_model(tmp_path, "fraud", "v1")
+    model = load_model(version, verify_model(version, FRAUD_V1.feature_names), ["CUDAExecutionProvider"])
+    assert model.provider in ort.get_available_providers()
+    assert model.provider == model.session.get_providers()[0]
+    scores = model.predict(np.zeros((3, 15), dtype=np.float32))
+    assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_checksum_inputs_and_readability_are_checked(tmp_path: Path) -> None:
+    version = register_model(tmp_path, "fraud", "v1")
+    names = FRAUD_V1.feature_names
+    assert verify_model(version, names) == Path(version.uri).read_bytes()
+    with pytest.raises(ModelRejected) as err:
+        verify_model(version, list(reversed(names)))
+    assert err.value.reason == "feature_mismatch"
+    with pytest.raises(ModelRejected) as err:
+        verify_model(version.model_copy(update={"uri": str(tmp_path / "nope.onnx")}), names)
+    assert err.value.reason == "unreadable"
+    Path(version.uri).write_bytes(Path(version.uri).read_bytes() + b"\0")
+    with pytest.raises(ModelRejected) as err:
+        verify_model(version, names)
+    assert err.value.reason == "checksum"
+
+
+def test_bytes_that_are_not_a_model_are_refused(tmp_path: Path) -> None:
+    version = register_model(tmp_path, "fraud", "v1")
+    with pytest.raises(ModelRejected) as err:
+        load_model(version, b"not an onnx graph", ["CPUExecutionProvider"])
+    assert err.value.reason == "invalid_model"
+
+
+def test_recent_ids_forget_an_aborted_batch_and_keep_a_committed_one() -> None:
+    recent = RecentIds(capacity=3)
+    assert recent.fresh("a") and recent.fresh("b") and not recent.fresh("a")
+    recent.abort()
+    assert recent.fresh("a"), "an aborted batch comes again and must be scored"
+    recent.commit()
+    assert not recent.fresh("a")
+    for tx in ("c", "d", "e"):
+        assert recent.fresh(tx)
+    recent.commit()
+    assert recent.fresh("a"), "the oldest id is forgotten beyond the capacity"

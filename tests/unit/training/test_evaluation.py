@@ -1,0 +1,89 @@
+"""The handbook's protocol: known-compromised cards, Card Precision@k, and the gate."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from services.training.evaluate import book_test_set, card_precision_at_k, evaluate
+from services.training.job import Outcome, choose
+
+
+def _frame(rows: list[tuple[str, str, int, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["customer_id", "event_time", "is_fraud", "score"]).assign(
+        event_time=lambda f: pd.to_datetime(f["event_time"], utc=True)
+    )
+
+
+def test_card_precision_takes_the_max_per_card_and_drops_cards_found_earlier() -> None:
+    day1 = [
+        ("a", "2018-08-08T01:00Z", 1, 0.9),
+        ("a", "2018-08-08T02:00Z", 0, 0.1),
+        ("b", "2018-08-08T03:00Z", 0, 0.8),
+    ]
+    day1 += [("c", "2018-08-08T04:00Z", 1, 0.2)]
+    day2 = [
+        ("a", "2018-08-09T01:00Z", 1, 0.99),
+        ("c", "2018-08-09T02:00Z", 1, 0.5),
+        ("b", "2018-08-09T03:00Z", 0, 0.4),
+    ]
+    frame = _frame(day1 + day2)
+    # day 1, k=2: a (max .9, fraud) and b (.8) → 1/2; a is detected. day 2 without a: c (.5, fraud), b → 1/2
+    assert card_precision_at_k(frame, k=2) == pytest.approx(0.5)
+    # k=1: day 1 a → 1; day 2 without a: c → 1
+    assert card_precision_at_k(frame, k=1) == pytest.approx(1.0)
+
+
+def test_known_compromised_cards_leave_the_test_set_day_by_day() -> None:
+    known = _frame(
+        [
+            ("x", "2018-07-26T10:00Z", 1, 0),  # fraud in the training week: gone from every test day
+            ("y", "2018-08-01T10:00Z", 1, 0),  # fraud on Aug 1 = t − 8 for t = Aug 9: gone from Aug 9 on
+            ("z", "2018-08-05T10:00Z", 1, 0),  # known only from Aug 13
+        ]
+    ).drop(columns="score")
+    test = _frame([(c, f"2018-08-{d:02d}T12:00Z", 0, 0.0) for c in "xyzw" for d in (8, 9, 13)])
+    kept = book_test_set(test, known, date(2018, 7, 25), date(2018, 8, 1))
+    got = {(r.customer_id, r.event_time.day) for r in kept.itertuples()}
+    assert got == {("y", 8), ("z", 8), ("z", 9), ("w", 8), ("w", 9), ("w", 13)}
+
+
+def test_metrics_of_a_perfect_and_a_useless_ranking() -> None:
+    rows = [(f"c{i}", "2018-08-08T10:00Z", int(i < 5), 1.0 - i / 100) for i in range(50)]
+    perfect = evaluate(_frame(rows))
+    assert perfect.auc_roc == 1.0 and perfect.average_precision == 1.0
+    assert perfect.card_precision_at_100 == pytest.approx(5 / 100)
+    flipped = evaluate(_frame([(c, t, y, 1 - s) for c, t, y, s in rows]))
+    assert flipped.auc_roc == 0.0
+
+
+def _outcome(kind: str, ap: float) -> Outcome:
+    from services.common.contracts import ModelVersionV1
+    from services.training.evaluate import Metrics
+
+    version = ModelVersionV1(
+        name="fraud",
+        version=kind,
+        uri="/m.onnx",
+        sha256="0" * 64,
+        features=["x"],
+        threshold=0.5,
+        stage="candidate",
+        created_at="2018-08-15T00:00:00Z",
+    )
+    return Outcome(kind, kind, metrics=Metrics(0.8, ap, 0.2, 100, 5), version=version)
+
+
+def test_the_gate_promotes_only_a_strictly_better_candidate() -> None:
+    candidates = [_outcome("logreg", 0.60), _outcome("lgbm", 0.68)]
+    best, why = choose(candidates, None, "average_precision")
+    assert best is not None and best.kind == "lgbm" and "no usable production" in why
+    best, why = choose(candidates, _outcome("prod", 0.65), "average_precision")
+    assert best is not None and best.kind == "lgbm"
+    best, why = choose(candidates, _outcome("prod", 0.68), "average_precision")
+    assert best is None and "kept production" in why
+    failed = Outcome("mlp", "mlp", error="parity")
+    best, _ = choose([failed], None, "average_precision")
+    assert best is None
