@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
@@ -20,6 +23,7 @@ from benchmarks.foundation import (
     bench_replay,
 )
 from benchmarks.ingest import bench_ingest
+from benchmarks.scorer import bench_onnx, bench_scorer
 from services.common.config import KafkaSettings
 from services.tools.broker import EmbeddedBroker, free_port
 from services.tools.config import PROJECT_ROOT, ToolSettings
@@ -58,6 +62,14 @@ def main(only: set[str]) -> None:
                 with console.status("features: events/s, freshness at 2k/s, 500-entity online reads…"):
                     env = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port)}
                     results |= bench_features(settings.kafka, env)
+            if "scorer" in wanted:
+                with _redis(Path(tmp)) as url, console.status("scorer: process vs naive loop; ONNX batches…"):
+                    results |= bench_scorer(settings.kafka, url)
+                    results |= bench_onnx(Path(tmp) / "onnx-models")
+                if "passthrough_runner_msgs_per_s" in results:
+                    results["scorer_vs_passthrough"] = (
+                        results["scorer_events_per_s"] / results["passthrough_runner_msgs_per_s"]
+                    )
             if "quality" in wanted:  # ~30 min: only when asked for (make quality)
                 results |= _quality(settings, Path(tmp))
         finally:
@@ -72,23 +84,28 @@ def main(only: set[str]) -> None:
     print("BENCH " + json.dumps({k: round(v, 3) for k, v in results.items()}))
 
 
-def _quality(settings: ToolSettings, work: Path) -> dict[str, float]:
-    import os
-
-    from benchmarks.quality import bench_quality
+@contextlib.contextmanager
+def _redis(work: Path) -> Iterator[str]:
+    """REDIS_URL if set, else a private redis-server on a free port."""
     from services.tools.redis_server import start_redis
 
-    url = os.environ.get("REDIS_URL")
-    redis = None
-    if not url:
-        port = free_port()
-        redis = start_redis(port, work / "redis")
-        url = f"redis://127.0.0.1:{port}/0"
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    port = free_port()
+    proc = start_redis(port, work / f"redis-{port}")
     try:
-        return bench_quality(settings, url, work)
+        yield f"redis://127.0.0.1:{port}/0"
     finally:
-        if redis is not None:
-            redis.terminate()
+        proc.terminate()
+        proc.wait(10)
+
+
+def _quality(settings: ToolSettings, work: Path) -> dict[str, float]:
+    from benchmarks.quality import bench_quality
+
+    with _redis(work) as url:
+        return bench_quality(settings, url, work)
 
 
 if __name__ == "__main__":

@@ -3,54 +3,15 @@ read back from the online store right after its write, equal the pandas batch de
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
-from services.tools.offsets import end_offsets
-from services.tools.replay import build_stream
-from services.tools.replay.producer import ReplayOptions, replay
-from services.tools.simulator import SimulationConfig, simulate
 from tests.features_helpers import FeaturesRun, batch_features, compare, read_featurized
-from tests.ingest_helpers import IngestRun
+from tests.integration.conftest import PARTITIONS, History, Slice
 from tests.kafka_helpers import Broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-PARTITIONS = 6
-
-
-@dataclass
-class Slice:
-    table: pa.Table
-    clean: str
-    labels: str
-
-
-@pytest.fixture(scope="module")
-def cleaned(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slice]:
-    """A 40-day slice (600 customers, 1,200 terminals) replayed through ingest once."""
-    table = simulate(SimulationConfig(n_customers=600, n_terminals=1200, n_days=40))
-    raw, clean, labels, dlq = (broker.topic(p, PARTITIONS) for p in ("raw", "clean", "labels", "dlq"))
-    result = replay(broker.kafka, build_stream(table), ReplayOptions(raw_topic=raw, labels_topic=labels))
-    assert result.failed == 0
-    root = tmp_path_factory.mktemp("ingest")
-    ingest = IngestRun(broker, raw, clean, dlq, root / "lake", root / "ingest.log")
-    ingest.start()
-    try:
-        import time
-
-        deadline = time.monotonic() + 300
-        while sum(end_offsets(broker.kafka, clean).values()) < table.num_rows:
-            ingest.alive()
-            assert time.monotonic() < deadline, "ingest did not clean the slice in 300 s"
-            time.sleep(1)
-    finally:
-        ingest.stop()
-    yield Slice(table, clean, labels)
 
 
 def _features(broker: Broker, cleaned: Slice, root: Path, redis_url: str | None) -> FeaturesRun:
@@ -70,19 +31,8 @@ def _check(expected: object, seen: dict[str, list[dict[str, float | None]]]) -> 
         assert not problems, f"{len(problems)} mismatches (copy {copy}), first: {problems[:5]}"
 
 
-def test_online_features_equal_batch_definitions_on_redis(
-    broker: Broker, cleaned: Slice, redis_url: str, tmp_path: Path
-) -> None:
-    import redis
-
-    redis.Redis.from_url(redis_url).flushdb()
-    run = _features(broker, cleaned, tmp_path, redis_url)
-    run.start()
-    try:
-        seen = read_featurized(broker, run.features, cleaned.table.num_rows, 600, run)
-    finally:
-        run.stop()
-    _check(batch_features(cleaned.table), seen)
+def test_online_features_equal_batch_definitions_on_redis(cleaned: Slice, history: History) -> None:
+    _check(batch_features(cleaned.table), history.seen)
 
 
 def test_sigkill_mid_replay_then_restart_keeps_parity_on_sqlite(

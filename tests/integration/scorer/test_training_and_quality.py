@@ -1,0 +1,127 @@
+"""Training from the features history of a 40-day slice, the gate, and quality measured through the
+stream (features → scorer → predictions) against the offline evaluation of the same model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from services.common.kafka.scan import scan_topic
+from services.common.registry import Registry
+from services.features.config import FeaturesSettings
+from services.training.adapters.kafka_io import load_labels
+from services.training.config import TrainSettings
+from services.training.evaluate import book_test_set, evaluate
+from services.training.job import Report
+from services.training.main import run_training
+from tests.features_helpers import FeaturesRun
+from tests.integration.conftest import PARTITIONS, History, Slice
+from tests.kafka_helpers import Broker
+from tests.scorer_helpers import ScorerRun, counts, predictions_of
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TRAIN = (datetime(2018, 4, 18, tzinfo=UTC), datetime(2018, 4, 25, tzinfo=UTC))  # test: May 2 .. 8
+
+
+@dataclass
+class Trained:
+    report: Report
+    settings: TrainSettings
+    features: FeaturesSettings
+
+
+@pytest.fixture(scope="module")
+def trained(
+    broker: Broker, cleaned: Slice, history: History, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Trained:
+    settings = TrainSettings(
+        registry_root=tmp_path_factory.mktemp("registry"),
+        labels_topic=cleaned.labels,
+        models_topic=broker.topic("models", 1, **{"cleanup.policy": "compact"}),
+        kafka=broker.kafka,
+    )
+    fs = FeaturesSettings(
+        lake_root=cleaned.root / "lake", feast_data=cleaned.root / "feast", redis_url=redis_url
+    )
+    steps: list[str] = []
+    report = run_training(settings, fs, *TRAIN, steps.append)
+    assert steps, "progress was reported"
+    return Trained(report, settings, fs)
+
+
+def test_training_evaluates_exports_registers_and_publishes(broker: Broker, trained: Trained) -> None:
+    report = trained.report
+    assert [o.kind for o in report.outcomes] == ["logreg", "lgbm", "mlp"]
+    for o in report.outcomes:
+        assert o.error is None and o.metrics is not None and o.version is not None, o
+        assert o.parity is not None and o.parity <= 1e-5
+        assert o.metrics.auc_roc > 0.75, f"{o.kind} learned nothing: {o.metrics}"
+        card = Registry(trained.settings.registry_root).card("fraud", o.version.version)
+        assert card["features"] == o.version.features and len(card["sha256"]) == 64
+        assert card["data_window"]["train"][0].startswith("2018-04-18")
+    assert report.promoted is not None and report.production_before is None
+    published = [orjson.loads(m.value()) for m in scan_topic(broker.kafka, trained.settings.models_topic)]
+    assert published[-1]["version"] == report.promoted.version and published[-1]["stage"] == "production"
+
+
+def test_the_gate_keeps_production_when_no_candidate_beats_it(trained: Trained) -> None:
+    again = run_training(
+        trained.settings.model_copy(update={"candidates": ["logreg"]}), trained.features, *TRAIN, print
+    )
+    assert again.production_before is not None and again.production_before.metrics is not None
+    assert again.promoted is None and "kept production" in again.reason
+
+
+def test_quality_through_the_stream_matches_the_offline_evaluation(
+    broker: Broker, cleaned: Slice, trained: Trained, redis_url: str, tmp_path: Path
+) -> None:
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()  # a fresh online store: features rebuild it live
+    promoted = trained.report.promoted
+    assert promoted is not None
+    feats = broker.topic("features", PARTITIONS)
+    scorer = ScorerRun(
+        broker,
+        feats,
+        broker.topic("predictions", PARTITIONS),
+        trained.settings.models_topic,
+        broker.topic("alerts", 1),
+        broker.topic("dlq", 1),
+        tmp_path,
+        "rtloop",
+        redis_url,
+    )
+    scorer.start()  # loads the production model, then waits for featurized events
+    run = FeaturesRun(
+        broker, cleaned.clean, cleaned.labels, feats, broker.topic("dlq", 1), tmp_path, redis_url=redis_url
+    )
+    run.start()
+    n = cleaned.table.num_rows
+    try:
+        preds = predictions_of(broker, scorer.predictions, n, timeout_s=600)
+        scorer.alive()
+    finally:
+        run.stop()
+        scorer.stop()
+    per_tx = counts(preds)
+    assert len(per_tx) == n and max(per_tx.values()) == 1
+    labels = load_labels(broker.kafka, cleaned.labels, TRAIN[0], datetime(2018, 5, 10, tzinfo=UTC))
+    test = labels[(labels["event_time"] >= "2018-05-02") & (labels["event_time"] < "2018-05-09")]
+    test = book_test_set(test, labels, date(2018, 4, 18), date(2018, 4, 25))
+    scores = pd.DataFrame([(p["tx_id"], p["score"]) for p in preds], columns=["tx_id", "score"])
+    stream = evaluate(test.merge(scores, on="tx_id", how="inner"))
+    offline = next(
+        o.metrics for o in trained.report.outcomes if o.version and o.version.version == promoted.version
+    )
+    assert offline is not None
+    print(f"stream {stream}\noffline {offline}")
+    assert stream.transactions == offline.transactions
+    assert abs(stream.auc_roc - offline.auc_roc) < 0.01
+    assert abs(stream.average_precision - offline.average_precision) < 0.03

@@ -1,0 +1,95 @@
+"""Micro-batches are bounded by size and by a maximum wait; the transactional mode publishes a batch and
+its offsets atomically (read_committed readers never see an aborted batch)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from services.common.kafka import Envelope, Output, Runner, RunnerConfig
+from services.common.kafka.clients import make_consumer, make_producer
+from tests.integration.test_runner_process import committed, produce
+from tests.kafka_helpers import Broker, consume, unique
+
+pytestmark = pytest.mark.integration
+
+
+def _runner(broker: Broker, src: str, out: str, group: str, handler: Any, **config: Any) -> Runner:
+    transactional = config.get("transactional", False)
+    producer = make_producer(broker.kafka, **({"transactional.id": unique("tx")} if transactional else {}))
+    return Runner(
+        RunnerConfig(service="batching", dlq_topic=out, **config),
+        consumer=make_consumer(broker.kafka, group),
+        producer=producer,
+        decoders={src: lambda raw: raw},
+        handler=handler,
+    )
+
+
+def _run_until(runner: Runner, done: threading.Event, timeout_s: float = 60) -> None:
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    assert done.wait(timeout_s), "the handler did not see every message in time"
+    runner.stop()
+    thread.join(30)
+
+
+def test_batches_close_at_the_size_limit_and_at_the_deadline(broker: Broker) -> None:
+    src, out = broker.topic("batch-in", 1), broker.topic("batch-out", 1)
+    produce(broker, src, [b"x"] * 10)
+    seen: list[tuple[int, float]] = []
+    done = threading.Event()
+
+    def late() -> None:  # three more, well after the first ten were consumed
+        time.sleep(4)
+        produce(broker, src, [b"y"] * 3)
+
+    def handler(envs: Sequence[Envelope[Any]]) -> list[Output]:
+        seen.append((len(envs), time.monotonic()))
+        if len(seen) == 1:
+            threading.Thread(target=late, daemon=True).start()
+        if sum(n for n, _ in seen) >= 13:
+            done.set()
+        return []
+
+    runner = _runner(broker, src, out, unique("g"), handler, max_batch_size=4, max_batch_wait_s=1.5)
+
+    _run_until(runner, done)
+    sizes = [n for n, _ in seen]
+    assert sizes[:2] == [4, 4], "full batches close at the size limit"
+    assert sizes[2] == 2, "the rest of the backlog closes at the deadline, not full"
+    assert sizes[3:] == [3]
+    assert seen[3][1] - seen[2][1] >= 1.5, "a partial batch waited for the deadline"
+
+
+def test_an_aborted_transaction_is_invisible_and_its_batch_comes_again(broker: Broker) -> None:
+    src, out = broker.topic("txn-in", 2), broker.topic("txn-out", 2)
+    group = unique("g")
+    produce(broker, src, [str(i).encode() for i in range(200)])
+    calls = {"n": 0}
+    done = threading.Event()
+    delivered: list[bytes] = []
+
+    def handler(envs: Sequence[Envelope[Any]]) -> list[Output]:
+        calls["n"] += 1
+        outputs = [Output(out, e.raw, key=e.key) for e in envs]
+        if calls["n"] == 1:  # the first batch has an output the producer refuses: the txn aborts
+            outputs.insert(len(outputs) // 2, Output(out, b"x" * (9 << 20)))
+        delivered.extend(e.raw for e in envs)
+        if len(set(delivered)) >= 200 and calls["n"] > 1:
+            done.set()
+        return outputs
+
+    runner = _runner(
+        broker, src, out, group, handler, max_batch_size=50, transactional=True, delivery_timeout_s=5
+    )
+    _run_until(runner, done, timeout_s=120)
+    assert runner._transaction is not None and runner._transaction.aborts == 1
+    assert calls["n"] >= 5, "the aborted batch was handled again"
+    values = sorted(int(m.value()) for m in consume(broker.kafka, out, 200, timeout_s=30))
+    assert values == list(range(200)), "each input exactly once among committed outputs"
+    assert sum(committed(broker, group, src, 2).values()) == 200, "offsets committed in the transactions"
