@@ -44,6 +44,14 @@ def entity_rows(transactions: pa.Table) -> pd.DataFrame:
     return df[["tx_id", "customer_id", "terminal_id", "event_timestamp"]].reset_index(drop=True)
 
 
+def _delta_extension() -> None:
+    """Feast's duckdb offline store reads Delta through DuckDB's `delta` extension; install it from the
+    bundled wheel (duckdb-extension-delta) so nothing is downloaded at run time."""
+    import duckdb_extensions
+
+    duckdb_extensions.import_extension("delta")
+
+
 def training_set(store: FeatureStore, settings: FeaturesSettings, start: datetime, end: datetime) -> History:
     """Every transaction of ingest's `transactions` table with start <= event_time < end and its 15
     inputs. Feast's file offline store drops an entity row with no feature row inside the TTL: such
@@ -61,6 +69,7 @@ def training_set(store: FeatureStore, settings: FeaturesSettings, start: datetim
         pc.less(times, pa.scalar(end, pa.timestamp("us", tz="UTC"))),
     )
     entities = entity_rows(table.filter(keep))
+    _delta_extension()
     if entities.empty:
         return History(pd.DataFrame(columns=["tx_id", "event_timestamp", *FEATURE_NAMES]), 0, 0)
     joined = store.get_historical_features(

@@ -37,7 +37,7 @@ class IngestSettings(ServiceSettings):
     )
     lake_trigger: str = Field(default="2 seconds", description="micro-batch interval of the lake query")
     lake_max_offsets_per_trigger: int = Field(default=500_000, ge=1)
-    dedup_watermark: str = Field(default="2 days", description="event-time delay for de-duplication")
+    dedup_watermark: str = Field(default="2 days", description="de-duplication window, on Kafka arrival time")
     max_amount: float = Field(default=1_000_000.0, gt=0)
     max_future_skew_s: float = Field(default=300.0, ge=0)
     max_event_age_days: float = Field(default=10_000.0, gt=0)

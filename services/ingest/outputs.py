@@ -97,9 +97,14 @@ def _rejected_fields(max_value_bytes: int) -> list[Column]:
 
 
 def lake_rows(classified: DataFrame, watermark: str, max_value_bytes: int) -> DataFrame:
-    """One stream for the lake query, de-duplicated within the event-time watermark: a valid row
-    keys on its tx_id, a rejected row on its Kafka coordinates (so only a re-read of the same
-    record collapses). `kind` says which table a row belongs to; `tx` / `rejected` hold it.
+    """One stream for the lake query, de-duplicated within the watermark: a valid row keys on its
+    tx_id, a rejected row on its Kafka coordinates (so only a re-read of the same record collapses).
+    `kind` says which table a row belongs to; `tx` / `rejected` hold it.
+
+    The watermark runs on the Kafka record timestamp of every row (valid or not), so a copy of a
+    tx_id that arrives within the window after the first is dropped. It must not run on event time:
+    rejected rows have none, and mixing their arrival time with replayed history's event times moved
+    the watermark years past the history, so every later valid row was silently dropped as late.
 
     A single projection, with no filter or union, keeps Spark from evaluating the rules twice.
     """
@@ -109,7 +114,7 @@ def lake_rows(classified: DataFrame, watermark: str, max_value_bytes: int) -> Da
         classified.select(
             F.when(valid, F.lit("valid")).otherwise(F.lit("rejected")).alias("kind"),
             F.when(valid, F.col("tx_id")).otherwise(coordinates).alias("dedup_key"),
-            F.when(valid, F.col("event_time")).otherwise(F.col("timestamp")).alias("dedup_time"),
+            F.col("timestamp").alias("dedup_time"),
             F.when(valid, F.struct(*_transaction_fields())).alias("tx"),
             F.when(~valid, F.struct(*_rejected_fields(max_value_bytes))).alias("rejected"),
         )

@@ -86,7 +86,29 @@ def fit(candidate: Candidate, x: NDArray[np.float32], y: NDArray[np.int_], seed:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x, y)
+    if candidate.kind == "lgbm":
+        float32_thresholds(model)
     return model
+
+
+def float32_thresholds(model: Any) -> None:
+    """Replace every split threshold t of a fitted LightGBM model by the largest float32 <= t. For float32
+    inputs `x <= t` and `x <= that` agree, and ONNX's TreeEnsemble (float32 thresholds) then compares
+    exactly as LightGBM does — without it, a value that equals float32(t) rounded up goes the other way."""
+    import re
+
+    import lightgbm
+
+    def floor32(match: re.Match[str]) -> str:
+        values = np.array(match.group(1).split(), dtype=np.float64)
+        down = values.astype(np.float32)
+        too_high = down.astype(np.float64) > values
+        down[too_high] = np.nextafter(down[too_high], np.float32(-np.inf))
+        return "threshold=" + " ".join(repr(float(v)) for v in down.astype(np.float64))
+
+    text = re.sub(r"^threshold=(.*)$", floor32, model.booster_.model_to_string(), flags=re.MULTILINE)
+    text = re.sub(r"^tree_sizes=.*\n", "", text, flags=re.MULTILINE)  # byte offsets: they change
+    model._Booster = lightgbm.Booster(model_str=text)
 
 
 def decision_threshold(y: NDArray[np.int_], scores: NDArray[np.float64]) -> float:

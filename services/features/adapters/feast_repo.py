@@ -41,7 +41,7 @@ def _config_dict(settings: FeaturesSettings) -> dict[str, Any]:
         "provider": "local",
         "registry": str(settings.feast_data / "registry.db"),
         "online_store": online_store_config(settings),
-        "offline_store": {"type": "file"},
+        "offline_store": {"type": "duckdb"},  # Delta-aware (the file store reads the folder as plain Parquet)
         "entity_key_serialization_version": 3,
     }
 

@@ -1,52 +1,33 @@
-"""`rtloop demo`: the loop so far on the embedded default — Kafka, simulator, replay, ingest, features."""
+"""`rtloop demo`: the whole loop on the embedded default — Kafka, simulator, replay, ingest, features,
+training on the book's week, the scorer, and quality measured on the stream."""
 
 from __future__ import annotations
 
 import signal
 import time
+from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from services.tools.cli.app import app, console, friendly, settings
+from services.tools.cli.demo_tables import show_features, show_predictions, show_quality, summary_table
 
 __all__ = ["demo_cmd"]
-
-
-def _show_features(events: list[dict[str, object]]) -> None:
-    shown = [
-        ("TX_AMOUNT", "amount"),
-        ("CUSTOMER_ID_NB_TX_7DAY_WINDOW", "cust n 7d"),
-        ("CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW", "cust avg 7d"),
-        ("TERMINAL_ID_NB_TX_7DAY_WINDOW", "term n 7d"),
-        ("TERMINAL_ID_RISK_7DAY_WINDOW", "term risk 7d"),
-        ("TX_DURING_NIGHT", "night"),
-    ]
-    table = Table(title="7/7 features read back from the online store (Feast fraud_v1, 6 of 15 inputs)")
-    for col in ("tx_id", "customer", "terminal", *(label for _, label in shown)):
-        table.add_column(col, justify="right")
-    for e in events:
-        online = e["online"]
-        assert isinstance(online, dict)
-        cells = [f"{online.get(name, float('nan')) or 0:.2f}" for name, _ in shown]
-        table.add_row(str(e["tx_id"]), str(e["customer_id"]), str(e["terminal_id"]), *cells)
-    console.print(table)
-    console.print(
-        "terminal windows look back from 7 days before each event (labels arrive 7 days late): "
-        "a demo shorter than 8 days shows none yet (try --days 21)"
-    )
 
 
 @app.command("demo")
 @friendly
 def demo_cmd(
-    days: Annotated[int, typer.Option(min=1, help="days to simulate and replay")] = 7,
+    history_days: Annotated[int, typer.Option(min=0, help="days replayed before the training week")] = 14,
+    customers: Annotated[int, typer.Option(min=10, help="simulated customers (the book: 5000)")] = 5000,
+    terminals: Annotated[int, typer.Option(min=10, help="simulated terminals (the book: 10000)")] = 10000,
     corrupt: Annotated[float, typer.Option(help="share of corrupted transactions")] = 0.002,
     keep_broker: Annotated[bool, typer.Option(help="leave the broker running")] = False,
 ) -> None:
-    """Start Kafka, simulate, replay through ingest (Spark → Delta + transactions.clean) and features
-    (windows → Feast online store + Delta → transactions.features), summarise."""
+    """Replay the book's weeks through ingest (Spark → Delta + transactions.clean) and features (windows
+    → Feast online + Delta), train and promote a model on the training week (evaluated on the test week),
+    then score the following week live (features → scorer → predictions) and measure its quality."""
     from deltalake import write_deltalake
 
     from services.tools.broker import EmbeddedBroker
@@ -56,12 +37,10 @@ def demo_cmd(
         sample_features,
         snapshot,
         start_service,
-        wait_until,
         wipe_lake,
     )
-    from services.tools.lake import rows_and_version as _rows
-    from services.tools.replay import build_stream
-    from services.tools.replay.producer import ReplayOptions, replay
+    from services.tools.demo_loop import TEST_END, TRAIN_START, demo_registry, stream_quality, window
+    from services.tools.demo_steps import replay_through, start_at_end, train_and_publish
     from services.tools.simulator import SimulationConfig, simulate
 
     s = settings()
@@ -69,86 +48,84 @@ def demo_cmd(
     t0 = time.monotonic()
     with console.status("starting Kafka…"):
         bootstrap = broker.start() if broker else s.kafka.bootstrap
-    console.print(f"1/7 Kafka ready at {bootstrap} in {time.monotonic() - t0:.1f}s")
+    console.print(f"1/8 Kafka ready at {bootstrap} in {time.monotonic() - t0:.1f}s")
     if broker:
         reset_topics(s)
-        console.print("2/7 topics re-created empty (embedded broker), lake tables reset")
+        console.print("2/8 topics re-created empty (embedded broker), lake tables and demo registry reset")
     else:
         from services.common.kafka.clients import make_admin
         from services.tools.topics import apply_topics, load_topics
 
         apply_topics(make_admin(s.kafka), load_topics(s.topics_file))
-        console.print("2/7 topics applied (external cluster: existing messages are kept)")
+        console.print("2/8 topics applied (external cluster: existing messages are kept)")
     wipe_lake(
         s.lake_root, ("transactions", "transactions_rejected", "customer_features", "terminal_features")
     )
+    registry = demo_registry(s.lake_root)
+    import shutil
+
+    shutil.rmtree(registry, ignore_errors=True)
     t1 = time.monotonic()
-    table = simulate(SimulationConfig(n_days=days))
+    days = (TEST_END + timedelta(days=7) - SimulationConfig.start_date).days
+    table = simulate(SimulationConfig(n_customers=customers, n_terminals=terminals, n_days=days))
     write_deltalake(str(s.simulated_table), table, mode="overwrite", schema_mode="overwrite")
+    first = TRAIN_START - timedelta(days=history_days)
+    history, live = window(table, first, TEST_END), window(table, TEST_END, TEST_END + timedelta(days=7))
     console.print(
-        f"3/7 simulated {table.num_rows:,} transactions over {days} days in {time.monotonic() - t1:.1f}s"
+        f"3/8 simulated {table.num_rows:,} transactions ({customers:,} customers, {days} days) in "
+        f"{time.monotonic() - t1:.1f}s; replaying {first} .. {TEST_END - timedelta(days=1)} "
+        f"({history.num_rows:,}), then {TEST_END} .. {TEST_END + timedelta(days=6)} live ({live.num_rows:,})"
     )
     topics = ["transactions.raw", "labels", "transactions.clean", "transactions.dlq", "transactions.features"]
-    before = snapshot(s, topics)
-    log = s.cache_dir / "logs" / "ingest.log"
+    before = snapshot(s, [*topics, "predictions"])
+    log_dir = s.cache_dir / "logs"
     ingest = start_service(
-        "services.ingest", log, s, INGEST_LAKE_ROOT=str(s.lake_root), INGEST_LAKE_TRIGGER="1 second"
+        "services.ingest",
+        log_dir / "ingest.log",
+        s,
+        INGEST_LAKE_ROOT=str(s.lake_root),
+        INGEST_LAKE_TRIGGER="1 second",
     )
-    fenv = features_env(s, str(int(time.time())))
-    features = start_service("services.features", s.cache_dir / "logs" / "features.log", s, **fenv)
-    lake_tx, lake_bad = s.lake_root / "transactions", s.lake_root / "transactions_rejected"
+    run_id = str(int(time.time()))
+    fenv = features_env(s, run_id)
+    features = start_service("services.features", log_dir / "features.log", s, **fenv)
+    procs = [ingest, features]
     try:
-        result = replay(s.kafka, build_stream(table), ReplayOptions(corrupt_share=corrupt))
-        console.print(f"4/7 replayed {result.events:,} events at {result.rate:,.0f}/s")
-        bad = sum(result.corrupted.values())
-        with console.status("ingest: Spark is cleaning into Delta and transactions.clean…"):
-            took = wait_until(
-                lambda: _rows(lake_tx)[0] >= result.transactions - bad and _rows(lake_bad)[0] >= bad,
-                ingest,
-                "the lake to hold every replayed transaction",
-            )
-        console.print(f"5/7 ingest caught up {took:.1f}s after the replay (Spark start included)")
-        clean_now = snapshot(s, ["transactions.clean"])["transactions.clean"]
-        with console.status("features: windows → Feast online store + Delta → transactions.features…"):
-            took = wait_until(
-                lambda: (
-                    snapshot(s, ["transactions.features"])["transactions.features"]
-                    - before["transactions.features"]
-                    >= clean_now - before["transactions.clean"]
-                ),
-                features,
-                "transactions.features to hold every clean event",
-            )
-        console.print(f"6/7 features caught up {took:.1f}s after ingest")
+        first_pass = replay_through(s, history, corrupt, ingest, features, "4/8")
+        report = train_and_publish(s, fenv, registry, "5/8")
+        group = f"rtloop-scorer-demo-{run_id}"
+        start_at_end(s, group, "transactions.features")
+        scorer = start_service(
+            "services.scorer",
+            log_dir / "scorer.log",
+            s,
+            SCORER_GROUP_ID=group,
+            SCORER_FEAST_DATA=fenv["FEATURES_FEAST_DATA"],
+            SCORER_INSTANCE=run_id,
+        )
+        procs.append(scorer)
+        console.print("6/8 scorer started (it serves the published model; see its log for the provider)")
+        second_pass = replay_through(
+            s, live, corrupt, ingest, features, "7/8", scorer=scorer, scorer_group=group
+        )
     finally:
-        for proc in (ingest, features):
+        for proc in procs:
             proc.send_signal(signal.SIGTERM)
-        ingest.wait(60)
-        features.wait(60)
-    after = snapshot(s, topics)
-    delta = {t: after[t] - before[t] for t in topics}
-    (tx_rows, tx_version), (bad_rows, bad_version) = _rows(lake_tx), _rows(lake_bad)
-    summary = Table(title="rtloop demo: replay → ingest → features")
-    summary.add_column("what")
-    summary.add_column("count", justify="right")
-    summary.add_row("transactions → transactions.raw", f"{delta['transactions.raw']:,}")
-    summary.add_row("labels → labels", f"{delta['labels']:,}")
-    summary.add_row("corrupted on purpose", f"{bad:,}")
-    summary.add_row("clean → transactions.clean", f"{delta['transactions.clean']:,}")
-    summary.add_row("rejected → transactions.dlq", f"{delta['transactions.dlq']:,}")
-    summary.add_row("Delta transactions rows (version)", f"{tx_rows:,} (v{tx_version})")
-    summary.add_row("Delta transactions_rejected rows (version)", f"{bad_rows:,} (v{bad_version})")
-    summary.add_row("featurized → transactions.features", f"{delta['transactions.features']:,}")
-    summary.add_row(
-        "Delta customer_features / terminal_features rows",
-        f"{_rows(s.lake_root / 'customer_features')[0]:,} / {_rows(s.lake_root / 'terminal_features')[0]:,}",
+        for proc in procs:
+            proc.wait(60)
+    after = snapshot(s, [*topics, "predictions"])
+    results = [first_pass, second_pass]
+    console.print(summary_table(s, {t: after[t] - before[t] for t in after}, results))
+    show_features(sample_features(s, fenv))
+    metrics, sample, unscored = stream_quality(
+        s.kafka, "predictions", "labels", TEST_END, TEST_END + timedelta(days=7), TRAIN_START
     )
-    summary.add_row("replay rate", f"{result.rate:,.0f} events/s")
-    console.print(summary)
-    _show_features(sample_features(s, fenv))
-    lost = result.transactions - tx_rows - bad_rows
+    show_predictions(sample)
+    show_quality(report, metrics, unscored)
+    console.print("8/8 summary above")
+    lost = sum(r.lost for r in results)
     console.print("nothing lost" if lost == 0 else f"[red]{lost} transactions unaccounted for[/red]")
-    console.print(f"lake: {s.lake_root}   ingest log: {log}")
+    console.print(f"lake: {s.lake_root}   models: {registry}   logs: {log_dir}")
     if broker and not keep_broker:
         broker.stop()
         console.print("broker stopped (data kept in the cache folder)")

@@ -29,7 +29,7 @@ def _train_settings() -> TrainSettings:
     return load_settings(TrainSettings)
 
 
-def _report_table(report: Report, gate: str) -> Table:
+def report_table(report: Report, gate: str) -> Table:
     from services.training.evaluate import BOOK_BASELINES
 
     table = Table(title=f"candidates on the book's test week (gate: {gate})")
@@ -73,7 +73,7 @@ def train_cmd(
         report = run_training(
             s, fs, _when(start), _when(end), lambda text: bar.update(task, description=text)
         )
-    console.print(_report_table(report, s.gate_metric))
+    console.print(report_table(report, s.gate_metric))
     if report.promoted:
         console.print(
             f"[green]{report.reason}[/green]: {report.promoted.version} published on {s.models_topic!r}"

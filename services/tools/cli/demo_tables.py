@@ -1,0 +1,130 @@
+"""The tables `rtloop demo` prints: where every event went, features read back, predictions, quality."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+
+from services.tools.cli.app import console
+
+if TYPE_CHECKING:
+    from services.tools.config import ToolSettings
+    from services.tools.demo_steps import Pass
+    from services.training.evaluate import Metrics
+    from services.training.job import Report
+
+__all__ = ["show_features", "show_predictions", "show_quality", "summary_table"]
+
+
+def summary_table(s: ToolSettings, delta: dict[str, int], passes: list[Pass]) -> Table:
+    """Counts per topic and table: every replayed transaction accounted for."""
+    from services.tools.lake import rows_and_version as rows
+
+    replayed = sum(p.replayed.transactions for p in passes)
+    corrupted = sum(sum(p.replayed.corrupted.values()) for p in passes)
+    table = Table(title="rtloop demo: replay → ingest → features → scorer")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    lake = s.lake_root
+    (tx_rows, tx_v), (bad_rows, bad_v) = rows(lake / "transactions"), rows(lake / "transactions_rejected")
+    for label, value in (
+        ("transactions → transactions.raw", replayed),
+        ("labels → labels", delta["labels"]),
+        ("corrupted on purpose", corrupted),
+        ("clean → transactions.clean", delta["transactions.clean"]),
+        ("rejected → transactions.dlq", delta["transactions.dlq"]),
+        ("Delta transactions rows (version)", f"{tx_rows:,} (v{tx_v})"),
+        ("Delta transactions_rejected rows (version)", f"{bad_rows:,} (v{bad_v})"),
+        ("featurized → transactions.features", delta["transactions.features"]),
+        (
+            "Delta customer_features / terminal_features rows",
+            f"{rows(lake / 'customer_features')[0]:,} / {rows(lake / 'terminal_features')[0]:,}",
+        ),
+        ("predictions → predictions (offsets, incl. transaction markers)", delta["predictions"]),
+    ):
+        table.add_row(label, f"{value:,}" if isinstance(value, int) else value)
+    return table
+
+
+def show_features(events: list[dict[str, object]]) -> None:
+    """A few featurized events with 6 of their 15 inputs as read back online."""
+    shown = [
+        ("TX_AMOUNT", "amount"),
+        ("CUSTOMER_ID_NB_TX_7DAY_WINDOW", "cust n 7d"),
+        ("CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW", "cust avg 7d"),
+        ("TERMINAL_ID_NB_TX_7DAY_WINDOW", "term n 7d"),
+        ("TERMINAL_ID_RISK_7DAY_WINDOW", "term risk 7d"),
+        ("TX_DURING_NIGHT", "night"),
+    ]
+    table = Table(title="features read back from the online store now (Feast fraud_v1, 6 of 15 inputs)")
+    for col in ("tx_id", "customer", "terminal", *(label for _, label in shown)):
+        table.add_column(col, justify="right")
+    for e in events:
+        online = e["online"]
+        assert isinstance(online, dict)
+        cells = [f"{online.get(name, float('nan')) or 0:.2f}" for name, _ in shown]
+        table.add_row(str(e["tx_id"]), str(e["customer_id"]), str(e["terminal_id"]), *cells)
+    console.print(table)
+
+
+def show_predictions(sample: list[dict[str, Any]]) -> None:
+    """A few predictions as subscribers receive them."""
+    table = Table(title="predictions (a few, some flagged)")
+    for col in (
+        "tx_id",
+        "customer",
+        "score",
+        "flagged",
+        "model",
+        "lookup ms",
+        "inference ms",
+        "end to end ms",
+    ):
+        table.add_column(col, justify="right")
+    for p in sample:
+        lat = p["latency_ms"]
+        e2e = lat.get("end_to_end")
+        table.add_row(
+            p["tx_id"],
+            p["customer_id"],
+            f"{p['score']:.4f}",
+            "yes" if p["decision"] else "no",
+            f"{p['model_name']} {p['model_version']}",
+            f"{lat['lookup']:.1f}",
+            f"{lat['inference']:.2f}",
+            f"{e2e:.0f}" if e2e is not None else "-",
+        )
+    console.print(table)
+
+
+def show_quality(report: Report, stream: Metrics, unscored: int) -> None:
+    """The promoted model offline (book's test week) next to what the stream measured a week later."""
+    table = Table(title="quality: offline on the book's test week vs measured on the predictions topic")
+    for col in ("measured", "transactions", "frauds", "AUC ROC", "AP", "CP@100"):
+        table.add_column(col, justify="right")
+    promoted = report.promoted
+    offline = next(
+        (
+            o.metrics
+            for o in report.outcomes
+            if promoted and o.version and o.version.version == promoted.version
+        ),
+        None,
+    )
+    for label, m in (
+        ("offline, test week (Aug 8–14)", offline),
+        ("stream, the week after (Aug 15–21)", stream),
+    ):
+        if m is not None:
+            table.add_row(
+                label,
+                f"{m.transactions:,}",
+                f"{m.frauds:,}",
+                f"{m.auc_roc:.3f}",
+                f"{m.average_precision:.3f}",
+                f"{m.card_precision_at_100:.3f}",
+            )
+    console.print(table)
+    if unscored:
+        console.print(f"[red]{unscored} transactions of the week had no prediction[/red]")

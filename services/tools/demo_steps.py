@@ -1,0 +1,155 @@
+"""Steps of `rtloop demo`: replay a window through the running services and wait for each; train."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+from confluent_kafka import Consumer, TopicPartition
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from services.common.errors import RtloopError
+from services.tools.cli.app import console
+from services.tools.config import ToolSettings
+from services.tools.demo import snapshot
+from services.tools.lake import rows_and_version
+from services.tools.offsets import end_offsets
+from services.tools.replay import build_stream
+from services.tools.replay.producer import ReplayOptions, ReplayResult, replay
+from services.training.job import Report
+
+__all__ = ["Pass", "replay_through", "start_at_end", "train_and_publish"]
+
+
+@dataclass
+class Pass:
+    """One replayed window and where its transactions went."""
+
+    replayed: ReplayResult
+    lake_rows: int
+    rejected_rows: int
+
+    @property
+    def lost(self) -> int:
+        """Replayed transactions found neither in Delta `transactions` nor in `transactions_rejected`."""
+        return self.replayed.transactions - self.lake_rows - self.rejected_rows
+
+
+def _wait(label: str, total: int, current: Callable[[], int], procs: list[subprocess.Popen[bytes]]) -> float:
+    started = time.monotonic()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        while (done := current()) < total:
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise RtloopError(
+                        f"{proc.args!r} exited with {proc.returncode} during: {label}; see its log"
+                    )
+            bar.update(task, completed=done)
+            if time.monotonic() - started > 7200:
+                raise RtloopError(f"timed out: {label}")
+            time.sleep(1.0)
+    return time.monotonic() - started
+
+
+def _group_done(s: ToolSettings, group: str, topic: str) -> int:
+    """Messages of `topic` the group has committed (for a transactional scorer: scored and published)."""
+    consumer = Consumer(s.kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False})
+    try:
+        parts = [TopicPartition(topic, p) for p in end_offsets(s.kafka, topic)]
+        return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
+    finally:
+        consumer.close()
+
+
+def start_at_end(s: ToolSettings, group: str, topic: str) -> None:
+    """Commit `group`'s offsets at the end of `topic`: a new scorer scores what comes next, not the
+    history already featurized (whose online rows have moved on since)."""
+    consumer = Consumer(s.kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False})
+    try:
+        ends = end_offsets(s.kafka, topic)
+        consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in ends.items()], asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def replay_through(
+    s: ToolSettings,
+    table: pa.Table,
+    corrupt: float,
+    ingest: subprocess.Popen[bytes],
+    features: subprocess.Popen[bytes],
+    step: str,
+    scorer: subprocess.Popen[bytes] | None = None,
+    scorer_group: str | None = None,
+) -> Pass:
+    """Replay `table` (and its labels), then wait for ingest, features and (if given) the scorer."""
+    lake_tx, lake_bad = s.lake_root / "transactions", s.lake_root / "transactions_rejected"
+    rows0, bad0 = rows_and_version(lake_tx)[0], rows_and_version(lake_bad)[0]
+    before = snapshot(s, ["transactions.clean", "transactions.features"])
+    result = replay(s.kafka, build_stream(table), ReplayOptions(corrupt_share=corrupt))
+    bad = sum(result.corrupted.values())
+    console.print(
+        f"{step} replayed {result.events:,} events ({bad} corrupted on purpose) at {result.rate:,.0f}/s"
+    )
+    procs = [ingest, features, *([scorer] if scorer else [])]
+    took = _wait(
+        "ingest: Spark → Delta + transactions.clean",
+        result.transactions,
+        lambda: rows_and_version(lake_tx)[0] - rows0 + rows_and_version(lake_bad)[0] - bad0,
+        procs,
+    )
+    clean = snapshot(s, ["transactions.clean"])["transactions.clean"] - before["transactions.clean"]
+    took_f = _wait(
+        "features: windows → Feast online + Delta → transactions.features",
+        clean,
+        lambda: (
+            snapshot(s, ["transactions.features"])["transactions.features"] - before["transactions.features"]
+        ),
+        procs,
+    )
+    line = f"{step} ingest took {took:.0f}s, features {took_f:.0f}s more"
+    if scorer is not None and scorer_group is not None:
+        total = snapshot(s, ["transactions.features"])["transactions.features"]
+        took_s = _wait(
+            "scorer: lookup + ONNX → predictions",
+            total,
+            lambda: _group_done(s, scorer_group, "transactions.features"),
+            procs,
+        )
+        line += f", the scorer {took_s:.0f}s more"
+    console.print(line)
+    return Pass(result, rows_and_version(lake_tx)[0] - rows0, rows_and_version(lake_bad)[0] - bad0)
+
+
+def train_and_publish(s: ToolSettings, fenv: dict[str, str], registry: Path, step: str) -> Report:
+    """`rtloop train` on the book's training week, with the demo's lake and registry."""
+    from services.common.config import load_settings
+    from services.features.config import FeaturesSettings
+    from services.tools.cli.models import report_table
+    from services.tools.demo_loop import TRAIN_START, at
+    from services.training.config import TrainSettings
+    from services.training.main import run_training
+
+    train = load_settings(TrainSettings).model_copy(update={"registry_root": registry, "kafka": s.kafka})
+    fs = load_settings(FeaturesSettings).model_copy(
+        update={
+            "lake_root": Path(fenv["FEATURES_LAKE_ROOT"]),
+            "feast_data": Path(fenv["FEATURES_FEAST_DATA"]),
+        }
+    )
+    with console.status("training: history → candidates → ONNX → registry…") as status:
+        report = run_training(train, fs, at(TRAIN_START), at(TRAIN_START + timedelta(days=7)), status.update)
+    console.print(report_table(report, train.gate_metric))
+    if report.promoted is None:
+        raise RtloopError(f"no model promoted ({report.reason}): the scorer would have nothing to serve")
+    console.print(
+        f"{step} trained; {report.reason}; {report.promoted.version} published on {train.models_topic!r}"
+    )
+    return report
