@@ -10,7 +10,7 @@ RUN := $(VENV)/bin/
 EXTRAS ?= --extra dev --extra ingest --extra features --extra scorer --extra train
 MVN := mvn -q -B -s infra/jvm/settings.xml
 
-.PHONY: help venv jars up down status topics schemas feast-apply lint test test-unit test-integration demo bench clean
+.PHONY: help venv jars up down status topics schemas feast-apply lint test test-unit test-integration demo bench quality clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -70,11 +70,14 @@ test-integration: venv jars ## integration tests against a real Kafka broker
 test: lint venv jars ## everything CI runs: lint, unit, integration and slow tests
 	$(RUN)pytest -q
 
-demo: venv jars ## the loop on the embedded default: broker, simulate, replay, echo, summary
+demo: venv jars ## the whole loop on the embedded default: replay → ingest → features → train → scorer, summary
 	$(RUN)rtloop demo
 
 bench: venv jars ## benchmarks; figures on stdout, last line BENCH {json}
 	$(RUN)python -m benchmarks
+
+quality: venv jars ## the book's protocol through the stream at full scale (~40 min on 2 cores); figures only
+	$(RUN)python -m benchmarks quality
 
 clean: ## remove the venv, caches and the lake (jars stay)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data

@@ -30,12 +30,14 @@ class RecentIds:
         self._seen: dict[str, None] = {}
         self._pending: dict[str, None] = {}
 
-    def fresh(self, tx_id: str) -> bool:
-        """True the first time an id is offered (and remembers it as pending)."""
-        if tx_id in self._seen or tx_id in self._pending:
-            return False
-        self._pending[tx_id] = None
-        return True
+    def known(self, tx_id: str) -> bool:
+        """True for an id already scored (committed or in the batch in flight)."""
+        return tx_id in self._seen or tx_id in self._pending
+
+    def mark(self, tx_ids: list[str]) -> None:
+        """Remember ids as scored in the batch in flight (call once its predictions exist: a handler
+        retried after a transient error must not skip what its failed attempt never published)."""
+        self._pending.update(dict.fromkeys(tx_ids))
 
     def commit(self) -> None:
         """The pending ids are now durable predictions."""
@@ -93,7 +95,12 @@ class ScoreHandler:
         """Predictions for the batch's transactions not scored before."""
         started = time.perf_counter()
         self.swap()
-        todo = [e for e in envs if self.recent.fresh(e.value.tx_id)]
+        todo, ids = [], set()
+        for env in envs:
+            tx_id = env.value.tx_id
+            if tx_id not in ids and not self.recent.known(tx_id):
+                ids.add(tx_id)
+                todo.append(env)
         if len(todo) < len(envs):
             self.metrics.duplicates.inc(len(envs) - len(todo))
         if not todo:
@@ -109,6 +116,7 @@ class ScoreHandler:
         if scored.shadow:
             self.metrics.predictions.labels("shadow").inc(len(scored.shadow))
             outputs += [self._output(env, doc) for env, doc in zip(todo, scored.shadow, strict=True)]
+        self.recent.mark([e.value.tx_id for e in todo])
         return outputs
 
     def _output(self, env: Envelope[Any], doc: dict[str, Any]) -> Output:

@@ -62,12 +62,14 @@ def test_bytes_that_are_not_a_model_are_refused(tmp_path: Path) -> None:
 
 def test_recent_ids_forget_an_aborted_batch_and_keep_a_committed_one() -> None:
     recent = RecentIds(capacity=3)
-    assert recent.fresh("a") and recent.fresh("b") and not recent.fresh("a")
+    recent.mark(["a", "b"])
+    assert recent.known("a") and not recent.known("c")
     recent.abort()
-    assert recent.fresh("a"), "an aborted batch comes again and must be scored"
+    assert not recent.known("a"), "an aborted batch comes again and must be scored"
+    recent.mark(["a"])
     recent.commit()
-    assert not recent.fresh("a")
-    for tx in ("c", "d", "e"):
-        assert recent.fresh(tx)
+    assert recent.known("a")
+    recent.mark(["c", "d", "e"])
     recent.commit()
-    assert recent.fresh("a"), "the oldest id is forgotten beyond the capacity"
+    assert not recent.known("a"), "the oldest id is forgotten beyond the capacity"
+    assert recent.known("e")

@@ -1,0 +1,83 @@
+"""The scorer's handler in the shared runner (stub clients): a lookup that fails once is retried and
+every transaction is still scored once; repeats of a tx_id are skipped; models swap between batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from prometheus_client import CollectorRegistry
+
+from services.common.errors import TransientError
+from services.common.feature_services import FRAUD_V1
+from services.common.kafka import Runner, RunnerConfig
+from services.common.kafka.retry import Backoff
+from services.scorer.adapters.metrics import ScorerMetrics
+from services.scorer.handlers import RecentIds, ScoreHandler
+from services.scorer.transforms import FeatureBatch, ModelInfo, parse_featurized
+from tests.unit.stubs import StubConsumer, StubMessage, StubProducer
+
+NAMES = FRAUD_V1.feature_names
+
+
+class Model:
+    def __init__(self, version: str) -> None:
+        self.info, self.features, self.provider = ModelInfo("fraud", version, 0.5), list(NAMES), "CPU"
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.full(len(x), 0.25)
+
+
+class FlakyLookup:
+    """Fails its first call like a Redis connection reset, then returns ones."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def batch(self, requests: Any) -> FeatureBatch:
+        self.calls += 1
+        if self.calls == 1:
+            raise TransientError("redis: connection reset")
+        n = len(requests)
+        return FeatureBatch(requests, np.ones((n, 15), np.float32), np.zeros(n, bool), list(NAMES))
+
+
+def _event(i: int) -> bytes:
+    return orjson.dumps(
+        {"tx_id": f"tx{i % 4}", "customer_id": "c", "terminal_id": "t", "event_time": "2018-08-08T00:00:00Z"}
+    )
+
+
+def test_a_retried_batch_is_scored_once_per_tx_id_and_models_swap_between_batches() -> None:
+    log: list[str] = []
+    consumer, producer = StubConsumer(log), StubProducer(log)
+    pending: dict[str, Any] = {}
+    recent = RecentIds(100)
+    handler = ScoreHandler(
+        FlakyLookup(),  # type: ignore[arg-type]
+        Model("v1"),  # type: ignore[arg-type]
+        lambda: pending.pop("next", {}),
+        "predictions",
+        recent,
+        ScorerMetrics(CollectorRegistry()),
+    )
+    runner = Runner(
+        RunnerConfig(service="scorer", dlq_topic="dlq", backoff=Backoff(0.001, 0.002)),
+        consumer=consumer,
+        producer=producer,
+        decoders={"in": parse_featurized},
+        handler=handler,
+        on_committed=recent.commit,
+    )
+    runner.process([StubMessage(_event(i), i) for i in range(6)])  # tx0..tx3, then tx0, tx1 again
+    recent.commit()  # the non-transactional stub runner has no commit hook call
+    first = [orjson.loads(m["value"]) for m in producer.produced]
+    assert sorted(p["tx_id"] for p in first) == ["tx0", "tx1", "tx2", "tx3"], "retried, none lost, none twice"
+    pending["next"] = {"production": Model("v2")}
+    runner.process([StubMessage(_event(i), 10 + i) for i in (2, 4, 5)])  # tx2, tx0, tx1: all scored before
+    later = [orjson.loads(m["value"]) for m in producer.produced[len(first) :]]
+    assert later == [], "every tx_id of the second batch was already scored"
+    runner.process([StubMessage(orjson.dumps({**orjson.loads(_event(0)), "tx_id": "new"}), 20)])
+    newest = orjson.loads(producer.produced[-1]["value"])
+    assert newest["tx_id"] == "new" and newest["model_version"] == "v2", "swapped in between batches"
