@@ -9,8 +9,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, TopicPartition
@@ -18,7 +16,6 @@ from rich.console import Console
 
 from services.common.config import KafkaSettings
 from services.common.feature_services import FRAUD_V1
-from services.common.kafka.scan import scan_topic
 from services.common.registry import Registry
 from services.features.config import FeaturesSettings
 from services.tools.config import ToolSettings
@@ -30,12 +27,13 @@ from services.tools.simulator import SimulationConfig, simulate
 from services.training.adapters.kafka_io import load_labels, publish_version
 from services.training.candidates import CANDIDATES, decision_threshold, fit
 from services.training.config import TrainSettings
-from services.training.evaluate import book_test_set, evaluate
 from services.training.export import to_onnx_bytes
 from services.training.job import labelled
 from services.training.main import run_training
 
 __all__ = ["bench_quality"]
+
+LIVE_RATE = 600.0  # events/s (transactions + labels) of the test week: what features sustains with room
 
 console = Console()
 HISTORY, TRAIN, TEST = (
@@ -105,22 +103,13 @@ def _start_at_end(kafka: KafkaSettings, group: str, topic: str) -> None:
     consumer.close()
 
 
-def _stream_metrics(kafka: KafkaSettings, labels: pd.DataFrame) -> dict[str, dict[str, float]]:
-    rows = []
-    for msg in scan_topic(kafka, "predictions"):
-        p = orjson.loads(msg.value())
-        rows.append((p["model_name"], p["tx_id"], p["score"]))
-    preds = pd.DataFrame(rows, columns=["model", "tx_id", "score"])
-    test = labels[
-        (labels["event_time"] >= pd.Timestamp(_at(TEST[0])))
-        & (labels["event_time"] < pd.Timestamp(_at(TEST[1])))
-    ]
-    test = book_test_set(test, labels, TRAIN[0], TRAIN[1])
+def _stream_metrics(kafka: KafkaSettings, lake: Path, models: list[str]) -> dict[str, dict[str, float]]:
+    from services.tools.demo_loop import stream_quality
+
     out = {}
-    for model, part in preds.groupby("model"):
-        joined = test.merge(part.drop_duplicates("tx_id"), on="tx_id", how="left")
-        missing = int(joined["score"].isna().sum())
-        out[str(model)] = evaluate(joined.fillna({"score": 0.0})).as_dict() | {"unscored": float(missing)}
+    for name in models:
+        q = stream_quality(kafka, lake, "labels", TEST[0], TEST[1], TRAIN[0], model_name=name)
+        out[name] = q.metrics.as_dict() | {"unscored": float(q.unscored), "newer_rows_share": q.newer_rows}
     return out
 
 
@@ -171,7 +160,7 @@ def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, floa
         time.sleep(15)
         before = snapshot(s, ["transactions.clean", "transactions.features", "predictions"])
         test = _window(table, TEST[0], TEST[1])
-        replay(s.kafka, build_stream(test), ReplayOptions())
+        replay(s.kafka, build_stream(test), ReplayOptions(rate=LIVE_RATE))  # live: small batches
         with console.status(
             f"test week: {test.num_rows:,} transactions through ingest → features → scorers…"
         ):
@@ -189,8 +178,7 @@ def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, floa
                 "the scorers",
                 timeout_s=1800,
             )
-        labels = load_labels(s.kafka, "labels", _at(TRAIN[0]), _at(TEST[1]))
-        stream = _stream_metrics(s.kafka, labels)
+        stream = _stream_metrics(s.kafka, lake, [v.name for v in published.values()])
     finally:
         for proc in [ingest, features, *scorers]:
             proc.terminate()
@@ -199,6 +187,9 @@ def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, floa
     report = run_training(
         train.model_copy(update={"model_name": "fraud"}), fs, _at(TRAIN[0]), _at(TRAIN[1]), lambda _t: None
     )
+    from services.tools.cli.models import report_table
+
+    console.print(report_table(report, train.gate_metric))
     figures: dict[str, float] = {"quality_history_seconds": took}
     for o in report.outcomes:
         for k, v in (o.metrics.as_dict() if o.metrics else {}).items():

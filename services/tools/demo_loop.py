@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from services.common.config import KafkaSettings
 from services.common.kafka.scan import scan_topic
 from services.training.evaluate import Metrics
 
-__all__ = ["TEST_END", "TRAIN_START", "at", "demo_registry", "stream_quality", "window"]
+__all__ = ["TEST_END", "TRAIN_START", "StreamQuality", "at", "demo_registry", "stream_quality", "window"]
 
 TRAIN_START, TEST_END = (
     date(2018, 7, 25),
@@ -36,32 +37,51 @@ def window(table: pa.Table, start: date, end: date) -> pa.Table:
     return table.filter(pc.and_(pc.greater_equal(times, lo), pc.less(times, hi)))
 
 
+@dataclass(frozen=True)
+class StreamQuality:
+    """What the predictions topic says about a week: metrics, a few predictions, and checks."""
+
+    metrics: Metrics
+    sample: list[dict[str, Any]]
+    unscored: int  # accepted transactions of the week without a prediction
+    newer_rows: float  # share of predictions whose customer row was a later transaction's
+
+
 def stream_quality(
-    kafka: KafkaSettings, predictions_topic: str, labels_topic: str, start: date, end: date, known_from: date
-) -> tuple[Metrics, list[dict[str, Any]], int]:
-    """AUC ROC, AP and CP@100 of the primary predictions on the `predictions` topic for transactions of
-    [start, end), joined with their labels; cards with a fraud known since `known_from` (up to t − 8 days)
-    left out as in HANDBOOK §3. Also a few predictions to show and how many test transactions had none."""
+    kafka: KafkaSettings,
+    lake: Path,
+    labels_topic: str,
+    start: date,
+    end: date,
+    known_from: date,
+    model_name: str | None = None,
+) -> StreamQuality:
+    """AUC ROC, AP and CP@100 of the primary predictions on `predictions` for the transactions ingest
+    accepted in [start, end), joined with their labels; cards with a fraud known since `known_from` (up
+    to t − 8 days) left out as in HANDBOOK §3."""
+    from deltalake import DeltaTable
+
     from services.training.adapters.kafka_io import load_labels
     from services.training.evaluate import book_test_set, evaluate
 
-    rows: list[tuple[str, float]] = []
+    rows: list[tuple[str, float, float]] = []
     sample: list[dict[str, Any]] = []
-    for msg in scan_topic(kafka, predictions_topic):
+    for msg in scan_topic(kafka, "predictions"):
         p = orjson.loads(msg.value())
-        if not p.get("shadow"):
-            rows.append((p["tx_id"], p["score"]))
+        if not p.get("shadow") and model_name in (None, p["model_name"]):
+            rows.append((p["tx_id"], p["score"], p["features"]["TX_AMOUNT"]))
             if len(sample) < 5 or (p["decision"] and len(sample) < 8):
                 sample.append(p)
-    preds = pd.DataFrame(rows, columns=["tx_id", "score"]).drop_duplicates("tx_id")
+    preds = pd.DataFrame(rows, columns=["tx_id", "score", "seen_amount"]).drop_duplicates("tx_id")
+    accepted = DeltaTable(str(lake / "transactions")).to_pandas(columns=["tx_id", "amount"])
     labels = load_labels(kafka, labels_topic, at(known_from), at(end))
-    test = labels[
-        (labels["event_time"] >= pd.Timestamp(at(start))) & (labels["event_time"] < pd.Timestamp(at(end)))
-    ]
+    week = (labels["event_time"] >= pd.Timestamp(at(start))) & (labels["event_time"] < pd.Timestamp(at(end)))
+    test = labels[week].merge(accepted, on="tx_id")
     test = book_test_set(test.reset_index(drop=True), labels, known_from, start - timedelta(days=7))
     joined = test.merge(preds, on="tx_id", how="left")
-    unscored = int(joined["score"].isna().sum())
-    return evaluate(joined.dropna(subset=["score"])), sample, unscored
+    scored = joined.dropna(subset=["score"])
+    newer = float((abs(scored["seen_amount"] - scored["amount"]) > 0.005).mean()) if len(scored) else 0.0
+    return StreamQuality(evaluate(scored), sample, int(joined["score"].isna().sum()), newer)
 
 
 def demo_registry(lake_root: Path) -> Path:

@@ -88,12 +88,16 @@ def replay_through(
     step: str,
     scorer: subprocess.Popen[bytes] | None = None,
     scorer_group: str | None = None,
+    rate: float | None = None,
 ) -> Pass:
-    """Replay `table` (and its labels), then wait for ingest, features and (if given) the scorer."""
+    """Replay `table` (and its labels; at `rate` events/s, or as fast as possible), then wait for
+    ingest, features and (if given) the scorer."""
     lake_tx, lake_bad = s.lake_root / "transactions", s.lake_root / "transactions_rejected"
     rows0, bad0 = rows_and_version(lake_tx)[0], rows_and_version(lake_bad)[0]
     before = snapshot(s, ["transactions.clean", "transactions.features"])
-    result = replay(s.kafka, build_stream(table), ReplayOptions(corrupt_share=corrupt))
+    if rate:
+        console.print(f"{step} replaying {2 * table.num_rows:,} events at {rate:,.0f}/s (live)…")
+    result = replay(s.kafka, build_stream(table), ReplayOptions(corrupt_share=corrupt, rate=rate))
     bad = sum(result.corrupted.values())
     console.print(
         f"{step} replayed {result.events:,} events ({bad} corrupted on purpose) at {result.rate:,.0f}/s"

@@ -23,6 +23,7 @@ def demo_cmd(
     customers: Annotated[int, typer.Option(min=10, help="simulated customers (the book: 5000)")] = 5000,
     terminals: Annotated[int, typer.Option(min=10, help="simulated terminals (the book: 10000)")] = 10000,
     corrupt: Annotated[float, typer.Option(help="share of corrupted transactions")] = 0.002,
+    live_rate: Annotated[float, typer.Option(help="events/s of the live week (transactions + labels)")] = 600,
     keep_broker: Annotated[bool, typer.Option(help="leave the broker running")] = False,
 ) -> None:
     """Replay the book's weeks through ingest (Spark → Delta + transactions.clean) and features (windows
@@ -117,11 +118,11 @@ def demo_cmd(
     results = [first_pass, second_pass]
     console.print(summary_table(s, {t: after[t] - before[t] for t in after}, results))
     show_features(sample_features(s, fenv))
-    metrics, sample, unscored = stream_quality(
-        s.kafka, "predictions", "labels", TEST_END, TEST_END + timedelta(days=7), TRAIN_START
+    quality = stream_quality(
+        s.kafka, s.lake_root, "labels", TEST_END, TEST_END + timedelta(days=7), TRAIN_START
     )
-    show_predictions(sample)
-    show_quality(report, metrics, unscored)
+    show_predictions(quality.sample)
+    show_quality(report, quality)
     console.print("8/8 summary above")
     lost = sum(r.lost for r in results)
     console.print("nothing lost" if lost == 0 else f"[red]{lost} transactions unaccounted for[/red]")

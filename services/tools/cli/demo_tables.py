@@ -10,8 +10,8 @@ from services.tools.cli.app import console
 
 if TYPE_CHECKING:
     from services.tools.config import ToolSettings
+    from services.tools.demo_loop import StreamQuality
     from services.tools.demo_steps import Pass
-    from services.training.evaluate import Metrics
     from services.training.job import Report
 
 __all__ = ["show_features", "show_predictions", "show_quality", "summary_table"]
@@ -98,7 +98,7 @@ def show_predictions(sample: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def show_quality(report: Report, stream: Metrics, unscored: int) -> None:
+def show_quality(report: Report, quality: StreamQuality) -> None:
     """The promoted model offline (book's test week) next to what the stream measured a week later."""
     table = Table(title="quality: offline on the book's test week vs measured on the predictions topic")
     for col in ("measured", "transactions", "frauds", "AUC ROC", "AP", "CP@100"):
@@ -112,6 +112,7 @@ def show_quality(report: Report, stream: Metrics, unscored: int) -> None:
         ),
         None,
     )
+    stream = quality.metrics
     for label, m in (
         ("offline, test week (Aug 8–14)", offline),
         ("stream, the week after (Aug 15–21)", stream),
@@ -126,5 +127,9 @@ def show_quality(report: Report, stream: Metrics, unscored: int) -> None:
                 f"{m.card_precision_at_100:.3f}",
             )
     console.print(table)
-    if unscored:
-        console.print(f"[red]{unscored} transactions of the week had no prediction[/red]")
+    console.print(
+        f"{quality.newer_rows:.1%} of the week's predictions read a customer row that a later transaction "
+        "of the same customer had already replaced (the scorer looks up after features' whole batch)"
+    )
+    if quality.unscored:
+        console.print(f"[red]{quality.unscored} accepted transactions of the week had no prediction[/red]")
