@@ -107,7 +107,7 @@ def demo_cmd(
         procs.append(scorer)
         console.print("6/8 scorer started (it serves the published model; see its log for the provider)")
         second_pass = replay_through(
-            s, live, corrupt, ingest, features, "7/8", scorer=scorer, scorer_group=group
+            s, live, corrupt, ingest, features, "7/8", scorer=scorer, scorer_group=group, rate=live_rate
         )
     finally:
         for proc in procs:
