@@ -123,7 +123,7 @@ class FeaturesRun(ServiceProcess):
     def __post_init__(self) -> None:
         self.log = self.root / "features.log"
 
-    def start(self) -> None:
+    def start(self, **extra: str) -> None:
         env = self.broker.process_env(
             FEATURES_CLEAN_TOPIC=self.clean,
             FEATURES_LABELS_TOPIC=self.labels,
@@ -135,6 +135,7 @@ class FeaturesRun(ServiceProcess):
             FEATURES_FEAST_DATA=str(self.root / "feast"),
             FEATURES_HEALTH_PORT="0",
             FEATURES_VERIFY_ONLINE="true",
+            **extra,
         )
         env.pop("REDIS_URL", None)
         if self.redis_url:

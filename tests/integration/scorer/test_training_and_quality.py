@@ -7,16 +7,21 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pandas as pd
 import pytest
 
+from services.common.feature_services import FRAUD_V1
 from services.common.kafka.scan import scan_topic
-from services.common.registry import Registry
+from services.common.registry import Registry, verify_model
+from services.features.adapters.feast_repo import apply
 from services.features.config import FeaturesSettings
+from services.features.history import training_set
 from services.training.adapters.kafka_io import load_labels
 from services.training.config import TrainSettings
 from services.training.evaluate import book_test_set, evaluate
+from services.training.export import onnx_scores
 from services.training.job import Report
 from services.training.main import run_training
 from tests.features_helpers import FeaturesRun
@@ -27,6 +32,7 @@ from tests.scorer_helpers import ScorerRun, counts, predictions_of
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TRAIN = (datetime(2018, 4, 18, tzinfo=UTC), datetime(2018, 4, 25, tzinfo=UTC))  # test: May 2 .. 8
+NAMES = FRAUD_V1.feature_names
 
 
 @dataclass
@@ -115,13 +121,30 @@ def test_quality_through_the_stream_matches_the_offline_evaluation(
     labels = load_labels(broker.kafka, cleaned.labels, TRAIN[0], datetime(2018, 5, 10, tzinfo=UTC))
     test = labels[(labels["event_time"] >= "2018-05-02") & (labels["event_time"] < "2018-05-09")]
     test = book_test_set(test, labels, date(2018, 4, 18), date(2018, 4, 25))
-    scores = pd.DataFrame([(p["tx_id"], p["score"]) for p in preds], columns=["tx_id", "score"])
-    stream = evaluate(test.merge(scores, on="tx_id", how="inner"))
+    stream = evaluate(
+        test.merge(pd.DataFrame([(p["tx_id"], p["score"]) for p in preds], columns=["tx_id", "score"]))
+    )
     offline = next(
         o.metrics for o in trained.report.outcomes if o.version and o.version.version == promoted.version
     )
     assert offline is not None
-    print(f"stream {stream}\noffline {offline}")
-    assert stream.transactions == offline.transactions
-    assert abs(stream.auc_roc - offline.auc_roc) < 0.01
-    assert abs(stream.average_precision - offline.average_precision) < 0.03
+    assert stream.transactions == offline.transactions, "every test transaction was scored on the stream"
+    assert stream.auc_roc > 0.75, f"stream {stream} vs offline {offline}"
+    # Point in time: where the lookup found exactly the inputs the history holds for that transaction,
+    # the stream's score is the offline score of the same model (a lookup after a later transaction of
+    # the same customer or terminal reads that one's row: the share is printed, not asserted).
+    hist = training_set(
+        apply(trained.features),
+        trained.features,
+        datetime(2018, 5, 2, tzinfo=UTC),
+        datetime(2018, 5, 9, tzinfo=UTC),
+    )
+    frame = hist.frame.dropna(subset=NAMES).reset_index(drop=True)
+    frame["offline"] = onnx_scores(verify_model(promoted, NAMES), frame[NAMES].to_numpy(np.float32))
+    by_tx = {p["tx_id"]: p for p in preds}
+    seen = np.array([[by_tx[t]["features"][f] for f in NAMES] for t in frame["tx_id"]])
+    same = np.isclose(seen, frame[NAMES].to_numpy(np.float64), rtol=1e-6, atol=1e-9).all(axis=1)
+    stream_scores = np.array([by_tx[t]["score"] for t in frame["tx_id"]])
+    print(f"stream {stream}\noffline {offline}\nlookups equal to the history row: {same.mean():.1%}")
+    assert same.sum() > 1000
+    assert np.abs(stream_scores[same] - frame["offline"].to_numpy()[same]).max() <= 1e-5
