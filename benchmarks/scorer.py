@@ -148,6 +148,7 @@ def _scorer_process(
             "SCORER_GROUP_ID": f"bench-scorer-{time.time_ns()}",
             "SCORER_HEALTH_PORT": "0",
             "SCORER_FEAST_DATA": str(work / "feast"),
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
         }
     )
     log = (work / "scorer.log").open("ab")
