@@ -5,13 +5,10 @@ week; the test week replayed through ingest → features → one scorer per cand
 from __future__ import annotations
 
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 
 from services.common.config import KafkaSettings
@@ -20,7 +17,8 @@ from services.common.registry import Registry
 from services.features.config import FeaturesSettings
 from services.tools.config import ToolSettings
 from services.tools.demo import reset_topics, snapshot, start_service, wait_until
-from services.tools.offsets import end_offsets
+from services.tools.demo_loop import at, window
+from services.tools.demo_steps import start_at_end
 from services.tools.replay import build_stream
 from services.tools.replay.producer import ReplayOptions, replay
 from services.tools.simulator import SimulationConfig, simulate
@@ -43,19 +41,6 @@ HISTORY, TRAIN, TEST = (
 )
 
 
-def _at(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _window(table: pa.Table, start: date, end: date) -> pa.Table:
-    t = table.column("tx_datetime").cast(pa.timestamp("us"))
-    keep = pc.and_(
-        pc.greater_equal(t, pa.scalar(_at(start).replace(tzinfo=None), pa.timestamp("us"))),
-        pc.less(t, pa.scalar(_at(end).replace(tzinfo=None), pa.timestamp("us"))),
-    )
-    return table.filter(keep)
-
-
 def _caught_up(s: ToolSettings, before: dict[str, int], n: int, ingest: Any, features: Any) -> float:
     """Seconds until ingest cleaned `n` more transactions and features emitted as many."""
     started = time.monotonic()
@@ -74,8 +59,8 @@ def _register_candidates(train: TrainSettings, fs: FeaturesSettings, names: list
     from services.features.adapters.feast_repo import apply
     from services.features.history import training_set
 
-    hist = training_set(apply(fs), fs, _at(TRAIN[0]), _at(TRAIN[1])).frame
-    labels = load_labels(train.kafka, train.labels_topic, _at(TRAIN[0]), _at(TRAIN[1]))
+    hist = training_set(apply(fs), fs, at(TRAIN[0]), at(TRAIN[1])).frame
+    labels = load_labels(train.kafka, train.labels_topic, at(TRAIN[0]), at(TRAIN[1]))
     frame = labelled(hist, labels, names)
     x, y = frame[names].to_numpy(dtype="float32"), frame["is_fraud"].astype(int).to_numpy()
     reg, published = Registry(train.registry_root), {}
@@ -93,14 +78,6 @@ def _register_candidates(train: TrainSettings, fs: FeaturesSettings, names: list
         published[kind] = version
     console.print(f"trained on {len(frame):,} labelled transactions ({int(y.sum())} frauds)")
     return published
-
-
-def _start_at_end(kafka: KafkaSettings, group: str, topic: str) -> None:
-    """Commit the group's offsets at the topic's end: the scorer starts with the test week."""
-    consumer = Consumer(kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False})
-    ends = end_offsets(kafka, topic)
-    consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in ends.items()], asynchronous=False)
-    consumer.close()
 
 
 def _stream_metrics(kafka: KafkaSettings, lake: Path, models: list[str]) -> dict[str, dict[str, float]]:
@@ -132,7 +109,7 @@ def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, floa
     scorers = []
     try:
         before = snapshot(s, ["transactions.clean", "transactions.features"])
-        history = _window(table, HISTORY, TEST[0])
+        history = window(table, HISTORY, TEST[0])
         replay(s.kafka, build_stream(history), ReplayOptions())
         with console.status(f"history: {history.num_rows:,} transactions through ingest → features…"):
             took = _caught_up(s, before, history.num_rows, ingest, features)
@@ -144,7 +121,7 @@ def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, floa
         published = _register_candidates(train, fs, FRAUD_V1.feature_names)
         for kind, version in published.items():
             group = f"quality-scorer-{kind}-{int(time.time())}"
-            _start_at_end(s.kafka, group, "transactions.features")
+            start_at_end(s, group, "transactions.features")
             scorers.append(
                 start_service(
                     "services.scorer",
@@ -159,7 +136,7 @@ def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, floa
             )
         time.sleep(15)
         before = snapshot(s, ["transactions.clean", "transactions.features", "predictions"])
-        test = _window(table, TEST[0], TEST[1])
+        test = window(table, TEST[0], TEST[1])
         replay(s.kafka, build_stream(test), ReplayOptions(rate=LIVE_RATE))  # live: small batches
         with console.status(
             f"test week: {test.num_rows:,} transactions through ingest → features → scorers…"
@@ -185,7 +162,7 @@ def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, floa
         for proc in [ingest, features, *scorers]:
             proc.wait(60)
     report = run_training(
-        train.model_copy(update={"model_name": "fraud"}), fs, _at(TRAIN[0]), _at(TRAIN[1]), lambda _t: None
+        train.model_copy(update={"model_name": "fraud"}), fs, at(TRAIN[0]), at(TRAIN[1]), lambda _t: None
     )
     from services.tools.cli.models import report_table
 

@@ -21,6 +21,8 @@ from services.common.feast_online import open_reader
 from services.common.feast_online_writers import open_writer
 from services.common.feature_services import FRAUD_V1, online_store_config
 from services.common.kafka.clients import make_producer
+from services.common.kafka.delivery import deliver
+from services.common.kafka.envelope import Output
 from services.common.registry import Registry, verify_model
 from services.scorer.adapters.onnx_runtime import LoadedModel, load_model
 from services.tools.config import PROJECT_ROOT
@@ -98,14 +100,7 @@ def _events(n: int) -> list[tuple[bytes, bytes]]:
 
 def _fill(kafka: KafkaSettings, topic: str, pairs: list[tuple[bytes, bytes]]) -> None:
     producer = Producer(kafka.librdkafka() | {"linger.ms": 20, "batch.size": 1_000_000})
-    for key, value in pairs:
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    producer.flush(60)
+    deliver(producer, [Output(topic, value, key) for key, value in pairs], timeout_s=60, service="bench")
 
 
 def _naive(

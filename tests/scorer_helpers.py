@@ -18,6 +18,8 @@ from confluent_kafka import Producer
 from services.common.contracts import ModelVersionV1
 from services.common.feast_online_writers import open_writer
 from services.common.feature_services import FRAUD_V1, online_store_config
+from services.common.kafka.delivery import deliver
+from services.common.kafka.envelope import Output
 from services.common.registry import Registry
 from services.training.adapters.kafka_io import publish_version
 from tests.kafka_helpers import ROOT, Broker, ServiceProcess, consume
@@ -84,14 +86,8 @@ def featurized(n: int, customers: int, terminals: int, start_id: int = 0) -> lis
 def produce_all(broker: Broker, topic: str, pairs: list[tuple[bytes, bytes]]) -> None:
     """Produce and wait for every message."""
     producer = Producer(broker.kafka.librdkafka() | {"linger.ms": 5, "acks": "all"})
-    for key, value in pairs:
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key)
-                break
-            except BufferError:
-                producer.poll(0.1)
-    assert producer.flush(60) == 0
+    outputs = [Output(topic, value, key) for key, value in pairs]
+    assert deliver(producer, outputs, timeout_s=60, service="test") == []
 
 
 def predictions_of(broker: Broker, topic: str, expected: int, timeout_s: float = 120) -> list[dict[str, Any]]:

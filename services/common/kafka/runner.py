@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import signal
@@ -17,6 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from services.common.errors import PermanentError
 from services.common.health import HealthState
+from services.common.kafka.assignment import Assignment
 from services.common.kafka.decode import Decoder, decode_batch
 from services.common.kafka.delivery import DeliveryFailure, ProducerLike, deliver
 from services.common.kafka.dlq import dead_letter
@@ -81,8 +81,7 @@ class Runner:
         self.metrics = metrics or RunnerMetrics(config.service)
         self.health = health or HealthState()
         self._stop = threading.Event()
-        self._assigned: set[tuple[str, int]] = set()
-        self._last_lag = 0.0
+        self.assignment = Assignment(config.service, self.metrics, self.health)
         self._last_commit: list[TopicPartition] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -103,7 +102,9 @@ class Runner:
         topics = list(self.decoders)
         if self._transaction is not None:
             self._transaction.init()
-        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.consumer.subscribe(
+            topics, on_assign=self.assignment.on_assign, on_revoke=self.assignment.on_revoke
+        )
         log.info("%s: consuming %s", self.config.service, ", ".join(topics))
         try:
             while not self._stop.is_set():
@@ -113,7 +114,7 @@ class Runner:
                 )
                 if messages:
                     self.process(messages)
-                self._update_lag()
+                self.assignment.update_lag(self.consumer)
         except Interrupted as exc:
             log.warning("%s: %s; the batch stays uncommitted", self.config.service, exc)
         finally:
@@ -274,33 +275,4 @@ class Runner:
                     tp.topic,
                     tp.partition,
                     tp.error,
-                )
-
-    # -- rebalance and lag ---------------------------------------------------------------------
-    def _on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        self._assigned |= {(p.topic, p.partition) for p in partitions}
-        self.health.ready, self.health.detail = True, f"assigned {len(self._assigned)} partitions"
-
-    def _on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
-        for p in partitions:
-            self._assigned.discard((p.topic, p.partition))
-            with contextlib.suppress(KeyError):
-                self.metrics.lag.remove(self.config.service, p.topic, str(p.partition))
-        self.health.detail = f"assigned {len(self._assigned)} partitions"
-
-    def _update_lag(self) -> None:
-        now = time.monotonic()
-        if now - self._last_lag < 1.0 or not self._assigned:
-            return
-        self._last_lag = now
-        position = getattr(self.consumer, "position", None)
-        watermarks = getattr(self.consumer, "get_watermark_offsets", None)
-        if position is None or watermarks is None:
-            return
-        parts = [TopicPartition(t, p) for t, p in sorted(self._assigned)]
-        for tp in position(parts):
-            _low, high = watermarks(tp, cached=True) or (-1, -1)
-            if high >= 0 and tp.offset >= 0:
-                self.metrics.lag.labels(self.config.service, tp.topic, str(tp.partition)).set(
-                    high - tp.offset
                 )
