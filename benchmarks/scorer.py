@@ -147,8 +147,10 @@ def _scorer_process(
         }
     )
     log = (work / "scorer.log").open("ab")
+    profile = os.environ.get("RTLOOP_BENCH_PROFILE")  # a path: the scorer runs under cProfile
+    prefix = ["-m", "cProfile", "-o", profile] if profile else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.scorer"],
+        [sys.executable, *prefix, "-m", "services.scorer"],
         cwd=PROJECT_ROOT,
         env=environ,
         stdout=log,

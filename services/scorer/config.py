@@ -34,6 +34,11 @@ class ScorerSettings(ServiceSettings):
     intra_op_threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = its default")
     max_batch_size: int = Field(default=5000, ge=1, le=100_000, description="micro-batch: at most this many")
     max_batch_wait_ms: int = Field(default=20, ge=1, le=60_000, description="micro-batch: at most this long")
+    lookup_chunk: int = Field(
+        default=1000,
+        ge=1,
+        description="rows per online lookup; the next chunk's lookup runs while this chunk is scored",
+    )
     model_wait_s: float = Field(
         default=0, ge=0, description="give up if no production model after this (0: wait)"
     )

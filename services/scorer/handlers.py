@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -13,8 +14,8 @@ from services.common.kafka.envelope import Envelope, Output, header
 from services.scorer.adapters.lookup import OnlineLookup
 from services.scorer.adapters.metrics import ScorerMetrics
 from services.scorer.adapters.onnx_runtime import LoadedModel
-from services.scorer.core import score
-from services.scorer.transforms import ScoreRequest
+from services.scorer.core import Scored, score
+from services.scorer.transforms import FeatureBatch
 
 __all__ = ["RecentIds", "ScoreHandler"]
 
@@ -65,8 +66,11 @@ class ScoreHandler:
         recent: RecentIds,
         metrics: ScorerMetrics,
         shadow: LoadedModel | None = None,
+        chunk: int = 1000,
     ) -> None:
         self.lookup, self.model, self.shadow = lookup, model, shadow
+        self.chunk = chunk
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="scorer-lookup")
         self.take_models, self.topic = take_models, predictions_topic
         self.recent, self.metrics = recent, metrics
         self._show("production", model)
@@ -105,18 +109,33 @@ class ScoreHandler:
             self.metrics.duplicates.inc(len(envs) - len(todo))
         if not todo:
             return []
-        requests: list[ScoreRequest] = [e.value for e in todo]
-        batch = self.lookup.batch(requests)
-        scored = score(batch, self.model, self.shadow, started=started)
+        outputs: list[Output] = []
+        chunks = [todo[i : i + self.chunk] for i in range(0, len(todo), self.chunk)]
+        ahead = self._pool.submit(self._lookup, chunks[0])
+        try:
+            for i, chunk in enumerate(chunks):
+                batch = ahead.result()
+                if i + 1 < len(chunks):  # the store works on the next chunk while this one is scored
+                    ahead = self._pool.submit(self._lookup, chunks[i + 1])
+                outputs += self._outputs(chunk, batch, score(batch, self.model, self.shadow, started=started))
+        finally:
+            if not ahead.cancel():
+                ahead.exception()  # wait: never leave a lookup running into the handler's next attempt
+        self.recent.mark([e.value.tx_id for e in todo])
+        return outputs
+
+    def _lookup(self, chunk: list[Envelope[Any]]) -> FeatureBatch:
+        return self.lookup.batch([e.value for e in chunk])
+
+    def _outputs(self, chunk: list[Envelope[Any]], batch: FeatureBatch, scored: Scored) -> list[Output]:
         self.metrics.lookup_seconds.observe(batch.lookup_ms / 1000)
         self.metrics.inference_seconds.observe(scored.inference_ms / 1000)
         self.metrics.imputed.inc(int(batch.missing.sum()))
         self.metrics.predictions.labels("production").inc(len(scored.primary))
-        outputs = [self._output(env, doc) for env, doc in zip(todo, scored.primary, strict=True)]
+        outputs = [self._output(env, doc) for env, doc in zip(chunk, scored.primary, strict=True)]
         if scored.shadow:
             self.metrics.predictions.labels("shadow").inc(len(scored.shadow))
-            outputs += [self._output(env, doc) for env, doc in zip(todo, scored.shadow, strict=True)]
-        self.recent.mark([e.value.tx_id for e in todo])
+            outputs += [self._output(env, doc) for env, doc in zip(chunk, scored.shadow, strict=True)]
         return outputs
 
     def _output(self, env: Envelope[Any], doc: dict[str, Any]) -> Output:

@@ -42,19 +42,30 @@ def parse_featurized(raw: bytes) -> ScoreRequest:
         raise DecodeError("invalid_json", f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise DecodeError("invalid_json", "a JSON object is required")
-    event_time = _text(doc, "event_time")
+    tx, customer, terminal, event_time = (
+        doc.get("tx_id"),
+        doc.get("customer_id"),
+        doc.get("terminal_id"),
+        doc.get("event_time"),
+    )
+    if not (  # the common case in one expression; _text names the first bad field otherwise
+        type(tx) is str
+        and type(customer) is str
+        and type(terminal) is str
+        and type(event_time) is str
+        and (tx := tx.strip())
+        and (customer := customer.strip())
+        and (terminal := terminal.strip())
+        and (event_time := event_time.strip())
+    ):
+        tx, customer, terminal = _text(doc, "tx_id"), _text(doc, "customer_id"), _text(doc, "terminal_id")
+        event_time = _text(doc, "event_time")
     try:
         datetime.fromisoformat(event_time)
     except ValueError:
         raise DecodeError("invalid_field", f"event_time: not RFC 3339: {event_time!r:.40}") from None
     ingest = doc.get("ingest_time")
-    return ScoreRequest(
-        _text(doc, "tx_id"),
-        _text(doc, "customer_id"),
-        _text(doc, "terminal_id"),
-        event_time,
-        ingest if isinstance(ingest, str) else None,
-    )
+    return ScoreRequest(tx, customer, terminal, event_time, ingest if type(ingest) is str else None)
 
 
 @dataclass(frozen=True)
@@ -109,18 +120,18 @@ def prediction_dicts(
     shadow: bool = False,
 ) -> list[dict[str, Any]]:
     """Prediction v1 documents, one per transaction, in batch order."""
-    stamp = scored_at.isoformat()
+    stamp, scored_s = scored_at.isoformat(), scored_at.timestamp()
     scores = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, 1.0)
-    decisions = (scores >= model.threshold).tolist()
+    decisions = ((scores >= model.threshold) & (not shadow)).tolist()
     values = batch.x.astype(np.float64).tolist()
-    names = batch.features
+    names, parse = batch.features, datetime.fromisoformat
     out = []
-    for i, req in enumerate(batch.requests):
-        latency = dict(latency_ms)
+    for req, score, decision, row in zip(batch.requests, scores.tolist(), decisions, values, strict=True):
+        latency = latency_ms
         if req.ingest_time is not None:
             try:
-                ingest = datetime.fromisoformat(req.ingest_time)
-                latency["end_to_end"] = max((scored_at - ingest).total_seconds() * 1000, 0.0)
+                end_to_end = (scored_s - parse(req.ingest_time).timestamp()) * 1000
+                latency = {**latency_ms, "end_to_end": end_to_end if end_to_end > 0 else 0.0}
             except (ValueError, TypeError):
                 pass
         out.append(
@@ -129,12 +140,12 @@ def prediction_dicts(
                 "customer_id": req.customer_id,
                 "terminal_id": req.terminal_id,
                 "event_time": req.event_time,
-                "score": float(scores[i]),
-                "decision": bool(decisions[i]) and not shadow,
+                "score": score,
+                "decision": decision,
                 "threshold": model.threshold,
                 "model_name": model.name,
                 "model_version": model.version,
-                "features": dict(zip(names, values[i], strict=True)),
+                "features": dict(zip(names, row, strict=True)),
                 "latency_ms": latency,
                 "scored_at": stamp,
                 "shadow": shadow,

@@ -14,7 +14,7 @@ from services.common.errors import TransientError
 from services.common.kafka.envelope import Output, header
 from services.common.telemetry import extract_context, inject_context
 
-__all__ = ["DeliveryFailure", "ProducerLike", "deliver"]
+__all__ = ["DeliveryFailure", "ProducerLike", "deliver", "flush_all", "produce_all"]
 
 _tracer = trace.get_tracer("rtloop.runner")
 
@@ -34,20 +34,20 @@ class DeliveryFailure(NamedTuple):
     error: KafkaError
 
 
-def _headers(out: Output, span_name: str) -> list[tuple[str, bytes]]:
-    headers = list(out.headers)
+def _headers(out: Output, span_name: str) -> list[tuple[str, bytes]] | None:
     src = out.source
     if src is not None and header(src.headers, "traceparent") is not None:
+        headers = list(out.headers)
         parent = extract_context(src.headers)
         with _tracer.start_as_current_span(span_name, context=parent, kind=SpanKind.CONSUMER):
             inject_context(headers)
-    return headers
+        return headers
+    return list(out.headers) if out.headers else None  # None: librdkafka skips the header conversion
 
 
-def deliver(
-    producer: ProducerLike, outputs: Sequence[Output], *, timeout_s: float, service: str
-) -> list[DeliveryFailure]:
-    """Produce all outputs, flush, and return the ones that failed; a timeout is transient."""
+def produce_all(producer: ProducerLike, outputs: Sequence[Output], *, service: str) -> list[DeliveryFailure]:
+    """Hand every output to the producer; the returned list fills with the failed ones as their delivery
+    reports are served (by flush or poll)."""
     failures: list[DeliveryFailure] = []
     span_name = f"{service} process"
     for out in outputs:
@@ -72,7 +72,20 @@ def deliver(
             except KafkaException as exc:
                 failures.append(DeliveryFailure(out, exc.args[0]))
                 break
+    return failures
+
+
+def flush_all(producer: ProducerLike, timeout_s: float) -> None:
+    """Wait until everything produced is acknowledged; a timeout is transient."""
     remaining = producer.flush(timeout_s)
     if remaining:
         raise TransientError(f"{remaining} outputs not acknowledged within {timeout_s:.0f}s")
+
+
+def deliver(
+    producer: ProducerLike, outputs: Sequence[Output], *, timeout_s: float, service: str
+) -> list[DeliveryFailure]:
+    """Produce all outputs, flush, and return the ones that failed; a timeout is transient."""
+    failures = produce_all(producer, outputs, service=service)
+    flush_all(producer, timeout_s)
     return failures

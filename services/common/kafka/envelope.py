@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -26,9 +25,9 @@ class KafkaMessage(Protocol):
     def timestamp(self) -> tuple[int, int]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope(Generic[T]):
-    """One decoded input message with its Kafka coordinates."""
+class Envelope(NamedTuple, Generic[T]):
+    """One decoded input message with its Kafka coordinates (a named tuple: immutable, and built per
+    message at less than half the cost of a frozen dataclass)."""
 
     value: T
     key: bytes | None
@@ -37,11 +36,10 @@ class Envelope(Generic[T]):
     partition: int
     offset: int
     timestamp_ms: int
-    raw: bytes = field(repr=False, default=b"")
+    raw: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class Output:
+class Output(NamedTuple):
     """One message a handler wants produced; `source` continues the input's trace context."""
 
     topic: str

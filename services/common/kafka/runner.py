@@ -102,9 +102,7 @@ class Runner:
         topics = list(self.decoders)
         if self._transaction is not None:
             self._transaction.init()
-        self.consumer.subscribe(
-            topics, on_assign=self.assignment.on_assign, on_revoke=self.assignment.on_revoke
-        )
+        self.consumer.subscribe(topics, on_assign=self.assignment.on_assign, on_revoke=self._on_revoke)
         log.info("%s: consuming %s", self.config.service, ", ".join(topics))
         try:
             while not self._stop.is_set():
@@ -114,15 +112,24 @@ class Runner:
                 )
                 if messages:
                     self.process(messages)
+                elif self._transaction is not None:
+                    self._transaction.settle()
                 self.assignment.update_lag(self.consumer)
         except Interrupted as exc:
             log.warning("%s: %s; the batch stays uncommitted", self.config.service, exc)
         finally:
             self.close()
 
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        if self._transaction is not None:  # its offsets may belong to the partitions going away
+            self._transaction.settle()
+        self.assignment.on_revoke(consumer, partitions)
+
     def close(self) -> None:
         """Flush the producer and leave the group."""
         self.health.ready = False
+        if self._transaction is not None:
+            self._transaction.close()
         self.producer.flush(self.config.delivery_timeout_s)
         if self._last_commit and self._transaction is None:
             try:
@@ -140,6 +147,8 @@ class Runner:
         )
         for topic, n in decoded.per_topic.items():
             self.metrics.count_consumed(topic, n)
+        if self._transaction is not None and not self._transaction.settle(messages):
+            return  # the previous batch aborted: it and this one were rewound and come again
         started = time.perf_counter()
         outputs, handler_failed = self._handle(decoded.good)
         self.metrics.handler_seconds.observe(time.perf_counter() - started)

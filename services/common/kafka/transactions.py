@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from services.common.errors import TransientError
-from services.common.kafka.delivery import deliver
+from services.common.kafka.delivery import DeliveryFailure, flush_all, produce_all
 from services.common.kafka.envelope import KafkaMessage, Output
 
 if TYPE_CHECKING:
@@ -23,21 +25,19 @@ log = logging.getLogger(__name__)
 
 def batch_offsets(messages: Sequence[KafkaMessage], *, end: bool) -> list[TopicPartition]:
     """Per partition of the batch: the offset after its last message (end) or its first offset."""
-    found: dict[tuple[str, int], int] = {}
-    for m in messages:
-        if m.error() is None:
-            tp, offset = (m.topic() or "", m.partition() or 0), m.offset() or 0
-            if end:
-                found[tp] = max(found.get(tp, -1), offset + 1)
-            else:
-                found[tp] = min(found.get(tp, offset), offset)
-    return [TopicPartition(t, p, o) for (t, p), o in found.items()]
+    # a batch holds each partition's messages in offset order: the last (first) one seen is the end (start)
+    ordered = reversed(messages) if not end else messages
+    found = {(m.topic() or "", m.partition() or 0): m.offset() or 0 for m in ordered if m.error() is None}
+    return [TopicPartition(t, p, o + 1 if end else o) for (t, p), o in found.items()]
 
 
 class Transactions:
-    """begin → produce → send offsets → commit per batch. An abortable failure aborts, rewinds the
-    consumer to the batch's first offsets and lets the loop consume the batch again; a fatal one (this
-    producer was fenced by a newer instance) stops the service."""
+    """begin → produce → send offsets → commit per batch. The produce happens on the loop's thread; the
+    wait for acknowledgements and the commit run on a helper thread while the loop consumes and decodes
+    the next batch, and `settle()` collects the outcome before that batch is handled (one transaction in
+    flight at most; handlers never see a batch before the previous one is settled). An abortable failure
+    aborts, rewinds the consumer to the first offsets of the batch (and of the batch consumed meanwhile)
+    and lets the loop consume them again; a fatal one (this producer was fenced) stops the service."""
 
     def __init__(
         self, runner: Runner, on_committed: Callable[[], None] | None, on_aborted: Callable[[], None] | None
@@ -45,48 +45,75 @@ class Transactions:
         self.runner = runner
         self.on_committed, self.on_aborted = on_committed, on_aborted
         self.commits = self.aborts = 0
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{runner.config.service}-commit")
+        self._in_flight: tuple[Future[None], Sequence[KafkaMessage], Counter[str]] | None = None
 
     def init(self) -> None:
         """Register the transactional id (aborting what a previous instance left open)."""
         self.runner.producer.init_transactions(self.runner.config.delivery_timeout_s)  # type: ignore[attr-defined]
 
     def run(self, messages: Sequence[KafkaMessage], outputs: list[Output]) -> None:
-        """One batch, exactly once."""
+        """Start one batch's transaction: produce here, finish it on the helper thread."""
+        self.settle()
         r = self.runner
         producer, timeout = r.producer, r.config.delivery_timeout_s
         offsets = batch_offsets(messages, end=True)
         try:
             producer.begin_transaction()  # type: ignore[attr-defined]
-            failures = deliver(producer, outputs, timeout_s=timeout, service=r.config.service)
-            if failures:
+            failures = produce_all(producer, outputs, service=r.config.service)
+            if failures:  # refused on the spot (too large, unknown topic)
                 raise KafkaException(failures[0].error)
-            if offsets:
-                metadata = r.consumer.consumer_group_metadata()  # type: ignore[attr-defined]
-                producer.send_offsets_to_transaction(offsets, metadata, timeout)  # type: ignore[attr-defined]
-            self._commit()
+            metadata = r.consumer.consumer_group_metadata() if offsets else None  # type: ignore[attr-defined]
         except (KafkaException, TransientError) as exc:
-            error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-            if isinstance(error, KafkaError) and error.fatal():
-                raise
-            self._abort(messages, exc)
+            self._failed(messages, exc)
             return
-        self.commits += 1
-        for out in outputs:
-            r.metrics.produced.labels(r.config.service, out.topic).inc()
-        if self.on_committed is not None:
-            self.on_committed()
+        future = self._pool.submit(self._finish, failures, offsets, metadata, timeout)
+        self._in_flight = (future, messages, Counter(out.topic for out in outputs))
 
-    def _commit(self) -> None:
+    def _finish(
+        self, failures: list[DeliveryFailure], offsets: list[TopicPartition], metadata: Any, timeout: float
+    ) -> None:
         producer = self.runner.producer
+        flush_all(producer, timeout)
+        if failures:
+            raise KafkaException(failures[0].error)
+        if offsets:
+            producer.send_offsets_to_transaction(offsets, metadata, timeout)  # type: ignore[attr-defined]
         for attempt in range(5):
             try:
-                producer.commit_transaction(self.runner.config.delivery_timeout_s)  # type: ignore[attr-defined]
+                producer.commit_transaction(timeout)  # type: ignore[attr-defined]
                 return
             except KafkaException as exc:
                 error = exc.args[0]
                 if not (isinstance(error, KafkaError) and error.retriable()) or attempt == 4:
                     raise
                 time.sleep(self.runner.config.backoff.initial_s)
+
+    def settle(self, upcoming: Sequence[KafkaMessage] = ()) -> bool:
+        """Wait for the transaction in flight. False when it aborted: its batch and `upcoming` (consumed
+        but not handled yet) were rewound and come again."""
+        if self._in_flight is None:
+            return True
+        future, messages, produced = self._in_flight
+        self._in_flight = None
+        try:
+            future.result()
+        except (KafkaException, TransientError) as exc:
+            self._failed([*messages, *upcoming], exc)
+            return False
+        self.commits += 1
+        r = self.runner
+        for topic, n in produced.items():
+            r.metrics.produced.labels(r.config.service, topic).inc(n)
+        if self.on_committed is not None:
+            self.on_committed()
+        return True
+
+    def _failed(self, messages: Sequence[KafkaMessage], exc: BaseException) -> None:
+        error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        if isinstance(error, KafkaError) and error.fatal():
+            raise exc
+        self._abort(messages, exc)
 
     def _abort(self, messages: Sequence[KafkaMessage], exc: BaseException) -> None:
         r = self.runner
@@ -104,3 +131,10 @@ class Transactions:
             except KafkaException as seek_exc:  # revoked meanwhile: its new owner resumes from the commit
                 log.info("%s: no rewind of %s[%d]: %s", r.config.service, tp.topic, tp.partition, seek_exc)
         time.sleep(r.config.backoff.initial_s)
+
+    def close(self) -> None:
+        """Settle the transaction in flight and stop the helper thread."""
+        try:
+            self.settle()
+        finally:
+            self._pool.shutdown(wait=True)

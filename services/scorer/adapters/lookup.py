@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import NDArray
+
 from services.common.feast_online import OnlineReader
 from services.common.feature_services import FeatureServiceSpec
-from services.scorer.transforms import FeatureBatch, ScoreRequest, assemble
+from services.scorer.transforms import FeatureBatch, ScoreRequest
 
 __all__ = ["OnlineLookup"]
 
@@ -22,12 +25,15 @@ class OnlineLookup:
         """The inputs of each transaction, as the online store holds them now."""
         started = time.perf_counter()
         views = self.service.views
-        rows = (
-            self.reader.read_views([(v, [getattr(r, v.join_key) for r in requests]) for v in views])
-            if requests
-            else [[] for _ in views]
-        )
-        x, missing = assemble(rows, [v.features for v in views], len(requests))
+        if requests:
+            ids = [(v, [getattr(r, v.join_key) for r in requests]) for v in views]
+            blocks = self.reader.read_matrices(ids)
+            values = np.hstack([b for b, _present in blocks])
+        else:
+            values = np.zeros((0, len(self.service.feature_names)))
+        holes = np.isnan(values)
+        missing: NDArray[np.bool_] = np.asarray(holes.any(axis=1), dtype=bool)
+        x = np.where(holes, 0.0, values).astype(np.float32)
         lookup_ms = (time.perf_counter() - started) * 1000
         return FeatureBatch(requests, x, missing, self.service.feature_names, lookup_ms)
 

@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from services.common.feast_online import open_reader
@@ -60,3 +61,11 @@ def test_fast_writes_and_reads_match_feast_sdk(settings: FeaturesSettings) -> No
             assert term[f] == sdk[f][i]
     assert sdk["TX_AMOUNT"][0] == 1.5
     assert all(sdk[f][-1] is None for f in FEATURE_NAMES)
+    # the scorer's array path reads the same values (NaN and not present for the unknown entity)
+    terminal_ids = [f"t{i}" for i in range(len(ids))]
+    (cv, cp), (tv, tp) = reader.read_matrices([(CUSTOMER_SPEC, ids), (TERMINAL_SPEC, terminal_ids)])
+    assert cp.tolist() == [True] * (len(ids) - 1) + [False] and tp.tolist() == cp.tolist()
+    assert np.isnan(cv[-1]).all() and np.isnan(tv[-1]).all()
+    for i in range(len(ids) - 1):
+        assert cv[i].tolist() == [sdk[f][i] for f in CUSTOMER_FEATURES]
+        assert tv[i].tolist() == [sdk[f][i] for f in TERMINAL_FEATURES]

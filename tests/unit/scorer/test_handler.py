@@ -81,3 +81,50 @@ def test_a_retried_batch_is_scored_once_per_tx_id_and_models_swap_between_batche
     runner.process([StubMessage(orjson.dumps({**orjson.loads(_event(0)), "tx_id": "new"}), 20)])
     newest = orjson.loads(producer.produced[-1]["value"])
     assert newest["tx_id"] == "new" and newest["model_version"] == "v2", "swapped in between batches"
+
+
+class RowLookup:
+    """Row i's inputs are all i (from its customer id); records chunk sizes; may fail on one call."""
+
+    def __init__(self, fail_on: int = 0) -> None:
+        self.sizes: list[int] = []
+        self.fail_on = fail_on
+
+    def batch(self, requests: Any) -> FeatureBatch:
+        self.sizes.append(len(requests))
+        if len(self.sizes) == self.fail_on:
+            raise TransientError("redis: connection reset")
+        x = np.array([[float(r.customer_id)] * 15 for r in requests], np.float32)
+        return FeatureBatch(requests, x, np.zeros(len(requests), bool), list(NAMES))
+
+
+def _distinct(i: int) -> bytes:
+    doc = {"tx_id": f"tx{i}", "customer_id": str(i), "terminal_id": "t", "event_time": "2018-08-08T00:00:00Z"}
+    return orjson.dumps(doc)
+
+
+def test_a_batch_is_looked_up_in_chunks_and_every_prediction_keeps_its_own_inputs_and_order() -> None:
+    log: list[str] = []
+    producer, recent = StubProducer(log), RecentIds(100)
+    lookup = RowLookup(fail_on=3)  # the first attempt fails at its third chunk
+    handler = ScoreHandler(
+        lookup,  # type: ignore[arg-type]
+        Model("v1"),  # type: ignore[arg-type]
+        dict,
+        "predictions",
+        recent,
+        ScorerMetrics(CollectorRegistry()),
+        chunk=3,
+    )
+    runner = Runner(
+        RunnerConfig(service="scorer", dlq_topic="dlq", backoff=Backoff(0.001, 0.002)),
+        consumer=StubConsumer(log),
+        producer=producer,
+        decoders={"in": parse_featurized},
+        handler=handler,
+    )
+    runner.process([StubMessage(_distinct(i), i) for i in range(10)])
+    assert lookup.sizes == [3, 3, 3, 3, 3, 3, 1], "chunks of 3; a failed attempt stops, its retry redoes all"
+    docs = [orjson.loads(m["value"]) for m in producer.produced]
+    assert [d["tx_id"] for d in docs] == [f"tx{i}" for i in range(10)], "one each, in input order"
+    assert all(set(d["features"].values()) == {float(d["customer_id"])} for d in docs), "its own inputs"
