@@ -7,7 +7,7 @@ CACHE ?= .cache/rtloop
 JARS := $(CACHE)/jars
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(VENV)/bin/
-EXTRAS ?= --extra dev --extra ingest --extra features --extra scorer --extra train
+EXTRAS ?= --extra dev --extra ingest --extra features --extra scorer --extra train --extra monitor
 MVN := mvn -q -B -s infra/jvm/settings.xml
 
 .PHONY: help venv jars up down status topics schemas feast-apply lint test test-unit test-integration demo bench quality clean

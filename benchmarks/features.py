@@ -42,7 +42,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _online_reads(settings: FeaturesSettings, rounds: int = 200) -> dict[str, float]:
-    """p50/p99 of one 500-entity lookup of fraud_v1 (both views): fast path vs Feast's SDK."""
+    """p50/p99 of one 500-entity lookup of fraud_v1 (both views): fast path (dicts, arrays) vs Feast's SDK."""
     store = apply(settings)
     row = dict.fromkeys(FEATURE_NAMES, 1.0)
     now = datetime.now(UTC)
@@ -53,11 +53,14 @@ def _online_reads(settings: FeaturesSettings, rounds: int = 200) -> dict[str, fl
     reader = open_reader(online_store_config(settings), settings.feast_project)
     service = store.get_feature_service(settings.feature_service)
     rows = [{"customer_id": i, "terminal_id": i} for i in ids]
-    fast, sdk = [], []
-    for _ in range(rounds):  # interleaved: both see the same machine noise
+    fast, array, sdk = [], [], []
+    for _ in range(rounds):  # interleaved: all see the same machine noise
         t = time.perf_counter()
         reader.read_views([(CUSTOMER_SPEC, ids), (TERMINAL_SPEC, ids)])
         fast.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()  # the scorer's path: the same read decoded into arrays
+        reader.read_matrices([(CUSTOMER_SPEC, ids), (TERMINAL_SPEC, ids)])
+        array.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         store.get_online_features(features=service, entity_rows=rows).to_dict()
         sdk.append((time.perf_counter() - t) * 1000)
@@ -65,6 +68,8 @@ def _online_reads(settings: FeaturesSettings, rounds: int = 200) -> dict[str, fl
     return {
         f"features_read500_{kind}_fast_p50_ms": _pct(fast, 0.5),
         f"features_read500_{kind}_fast_p99_ms": _pct(fast, 0.99),
+        f"features_read500_{kind}_array_p50_ms": _pct(array, 0.5),
+        f"features_read500_{kind}_array_p99_ms": _pct(array, 0.99),
         f"features_read500_{kind}_sdk_p50_ms": _pct(sdk, 0.5),
         f"features_read500_{kind}_sdk_p99_ms": _pct(sdk, 0.99),
     }
