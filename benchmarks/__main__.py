@@ -23,6 +23,7 @@ from benchmarks.foundation import (
     bench_replay,
 )
 from benchmarks.ingest import bench_ingest
+from benchmarks.monitor import bench_drift
 from benchmarks.scorer import bench_onnx, bench_scorer
 from services.common.config import KafkaSettings
 from services.tools.broker import EmbeddedBroker, free_port
@@ -35,7 +36,7 @@ def main(only: set[str]) -> None:
     """Run the benchmarks (all, or the groups named: foundation, ingest, features) and print a table and a
     last `BENCH {json}` line."""
     results: dict[str, float] = {}
-    wanted = only or {"foundation", "ingest", "features", "scorer"}
+    wanted = only or {"foundation", "ingest", "features", "scorer", "monitor"}
     with tempfile.TemporaryDirectory(prefix="rtloop-bench-") as tmp:
         settings = ToolSettings(
             cache_dir=Path(tmp),
@@ -70,6 +71,9 @@ def main(only: set[str]) -> None:
                     results["scorer_vs_passthrough"] = (
                         results["scorer_events_per_s"] / results["passthrough_runner_msgs_per_s"]
                     )
+            if "monitor" in wanted:
+                with console.status("monitor: drift check of a 10k x 15 window vs Evidently's preset…"):
+                    results |= bench_drift()
             if "quality" in wanted:  # ~30 min: only when asked for (make quality)
                 results |= _quality(settings, Path(tmp))
         finally:

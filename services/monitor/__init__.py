@@ -1,1 +1,1 @@
-"""monitor service: arrives with its own issue; the shared runtime it will use is services/common."""
+"""monitor: label-joined live quality, drift of inputs and score against a precomputed reference, alerts."""
