@@ -18,10 +18,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from services.common.evaluation import BOOK_BASELINES, Metrics, book_test_set, evaluate
 from services.features.transforms import FEATURE_NAMES
 from services.tools.simulator import SimulationConfig, simulate
 from services.training.candidates import CANDIDATES, fit
-from services.training.evaluate import BOOK_BASELINES, Metrics, book_test_set, evaluate
 from tests.features_helpers import batch_features
 
 __all__ = ["prequential"]

@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import orjson
 from numpy.typing import NDArray
 
 from services.common.errors import DecodeError
+from services.common.kafka.decode import json_object
 
 __all__ = ["FeatureBatch", "ModelInfo", "ScoreRequest", "assemble", "parse_featurized", "prediction_dicts"]
 
@@ -36,12 +36,7 @@ def _text(doc: dict[str, Any], name: str) -> str:
 
 def parse_featurized(raw: bytes) -> ScoreRequest:
     """Decode the fields scoring needs (the features service validated the rest); DecodeError otherwise."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError("invalid_json", f"not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise DecodeError("invalid_json", "a JSON object is required")
+    doc = json_object(raw)
     tx, customer, terminal, event_time = (
         doc.get("tx_id"),
         doc.get("customer_id"),

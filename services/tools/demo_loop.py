@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from services.common.config import KafkaSettings
+from services.common.evaluation import Metrics
 from services.common.kafka.scan import scan_topic
-from services.training.evaluate import Metrics
 
 __all__ = ["TEST_END", "TRAIN_START", "StreamQuality", "at", "demo_registry", "stream_quality", "window"]
 
@@ -61,8 +61,8 @@ def stream_quality(
     to t − 8 days) left out as in HANDBOOK §3."""
     from deltalake import DeltaTable
 
+    from services.common.evaluation import book_test_set, evaluate
     from services.training.adapters.kafka_io import load_labels
-    from services.training.evaluate import book_test_set, evaluate
 
     rows: list[tuple[str, float, float]] = []
     sample: list[dict[str, Any]] = []

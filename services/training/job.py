@@ -13,9 +13,9 @@ import pandas as pd
 
 from services.common.contracts import ModelVersionV1
 from services.common.errors import ConfigError, RtloopError
+from services.common.evaluation import Metrics, book_test_set, evaluate
 from services.common.registry import ModelRejected, Registry, verify_model
 from services.training.candidates import CANDIDATES, decision_threshold, fit
-from services.training.evaluate import Metrics, book_test_set, evaluate
 from services.training.export import onnx_scores, to_onnx_bytes, verify_parity
 
 __all__ = ["Datasets", "Outcome", "Report", "labelled", "train_candidates"]

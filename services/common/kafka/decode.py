@@ -6,13 +6,26 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from services.common.errors import DecodeError, PermanentError
 from services.common.kafka.envelope import Envelope, KafkaMessage
 
-__all__ = ["Decoded", "Decoder", "decode_batch"]
+__all__ = ["Decoded", "Decoder", "decode_batch", "json_object"]
 
 Decoder = Callable[[bytes], Any]
 Failed = list[tuple[Envelope[Any], BaseException]]
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A JSON object, or DecodeError (invalid_json) saying what it is instead."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("invalid_json", f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise DecodeError("invalid_json", "a JSON object is required")
+    return doc
 
 
 class Decoded:

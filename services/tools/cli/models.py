@@ -30,7 +30,7 @@ def _train_settings() -> TrainSettings:
 
 
 def report_table(report: Report, gate: str) -> Table:
-    from services.training.evaluate import BOOK_BASELINES
+    from services.common.evaluation import BOOK_BASELINES
 
     table = Table(title=f"candidates on the book's test week (gate: {gate})")
     for col in ("model", "AUC ROC", "AP", "CP@100", "ONNX Δ", "fit s", "registered as"):

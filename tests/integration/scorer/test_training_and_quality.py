@@ -12,6 +12,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from services.common.evaluation import book_test_set, evaluate
 from services.common.feature_services import FRAUD_V1
 from services.common.kafka.scan import scan_topic
 from services.common.registry import Registry, verify_model
@@ -20,7 +21,6 @@ from services.features.config import FeaturesSettings
 from services.features.history import training_set
 from services.training.adapters.kafka_io import load_labels
 from services.training.config import TrainSettings
-from services.training.evaluate import book_test_set, evaluate
 from services.training.export import onnx_scores
 from services.training.job import Report
 from services.training.main import run_training

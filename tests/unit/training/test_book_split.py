@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from services.common.evaluation import book_test_set
 from services.tools.simulator import SimulationConfig, simulate
-from services.training.evaluate import book_test_set
 
 pytestmark = pytest.mark.slow
 

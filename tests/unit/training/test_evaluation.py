@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from services.training.evaluate import book_test_set, card_precision_at_k, evaluate
+from services.common.evaluation import book_test_set, card_precision_at_k, evaluate
 from services.training.job import Outcome, choose
 
 
@@ -61,7 +61,7 @@ def test_metrics_of_a_perfect_and_a_useless_ranking() -> None:
 
 def _outcome(kind: str, ap: float) -> Outcome:
     from services.common.contracts import ModelVersionV1
-    from services.training.evaluate import Metrics
+    from services.common.evaluation import Metrics
 
     version = ModelVersionV1(
         name="fraud",

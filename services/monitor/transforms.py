@@ -1,0 +1,178 @@
+"""Pure parts of monitoring: predictions and labels as the monitor needs them, windows, and the checks
+that turn a closed window into findings (drift, live quality, dead-letter rate, freshness)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from services.common.contracts.alert import DriftedFeature
+from services.common.errors import DecodeError
+from services.common.evaluation import evaluate
+from services.common.kafka.decode import json_object
+from services.monitor.alerting import Finding
+from services.monitor.drift import Reference, drift
+from services.monitor.joins import Joined, Scored
+
+__all__ = ["Checks", "PredictionRow", "Window", "assess", "parse_label", "parse_prediction"]
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRow:
+    """A Prediction v1 as monitored: the scored inputs in the reference's order."""
+
+    scored: Scored
+    inputs: tuple[float, ...]
+    shadow: bool
+    end_to_end_ms: float | None
+
+
+def _epoch(text: Any, name: str) -> float:
+    try:
+        return datetime.fromisoformat(str(text)).timestamp()
+    except ValueError:
+        raise DecodeError("invalid_field", f"{name}: not RFC 3339: {text!r:.40}") from None
+
+
+def parse_prediction(raw: bytes, names: list[str]) -> PredictionRow:
+    """The fields the monitor reads; a missing input is NaN (left out of drift)."""
+    doc = json_object(raw)
+    try:
+        features = doc.get("features") or {}
+        scored = Scored(
+            str(doc["tx_id"]),
+            str(doc["customer_id"]),
+            _epoch(doc["event_time"], "event_time"),
+            float(doc["score"]),
+            str(doc.get("model_version", "")),
+        )
+        inputs = tuple(float(features.get(n, np.nan)) for n in names)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DecodeError("invalid_field", f"not a Prediction v1: {exc!r:.80}") from None
+    e2e = (doc.get("latency_ms") or {}).get("end_to_end")
+    return PredictionRow(scored, inputs, bool(doc.get("shadow")), float(e2e) if e2e is not None else None)
+
+
+def parse_label(raw: bytes) -> tuple[str, bool, float]:
+    """tx_id, is_fraud and the transaction's event time (epoch s) of a Label v1."""
+    doc = json_object(raw)
+    try:
+        return str(doc["tx_id"]), bool(doc["is_fraud"]), _epoch(doc["tx_event_time"], "tx_event_time")
+    except KeyError as exc:
+        raise DecodeError("invalid_field", f"not a Label v1: missing {exc}") from None
+
+
+@dataclass
+class Window:
+    """The events of one window: production predictions, label joins made, dead letters seen."""
+
+    index: int
+    rows: list[PredictionRow] = field(default_factory=list)
+    joined: list[Joined] = field(default_factory=list)
+    dead_letters: int = 0
+
+    @property
+    def count(self) -> int:
+        """Predictions in the window."""
+        return len(self.rows)
+
+    def span(self) -> tuple[datetime, datetime]:
+        """First and last event time of its predictions."""
+        times = [r.scored.event_time for r in self.rows] or [0.0]
+        return datetime.fromtimestamp(min(times), UTC), datetime.fromtimestamp(max(times), UTC)
+
+    def inputs(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Predictions × inputs."""
+        return np.array([r.inputs for r in self.rows], dtype=np.float64)
+
+    def scores(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """One column: the production scores."""
+        return np.array([[r.scored.score] for r in self.rows], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Checks:
+    """Thresholds of the checks (from the monitor's settings)."""
+
+    min_drifted_features: int = 1
+    quality_min_labelled: int = 2_000
+    quality_min_frauds: int = 5
+    min_auc: float = 0.75
+    min_average_precision: float = 0.25
+    max_dlq_rate: float = 0.05
+    max_end_to_end_p99_ms: float = 5_000.0
+
+
+def _drift_finding(kind: str, results: list[Any], checks: Checks) -> Finding:
+    drifted = [
+        DriftedFeature(name=c.name, score=c.score, method=c.method, threshold=c.threshold)
+        for c in results
+        if c.drifted
+    ]
+    share = len(drifted) / max(len(results), 1)
+    scores = {f"drift.{c.name}": c.score for c in results} | {"drift_share": share}
+    bad = len(drifted) >= (checks.min_drifted_features if kind == "data_drift" else 1)
+    names = ", ".join(f"{d.name} ({d.score:.2f})" for d in drifted)
+    return Finding(
+        kind,  # type: ignore[arg-type]
+        bad,
+        "critical" if share >= 0.5 and kind == "data_drift" else "warning",
+        scores,
+        drifted,
+        f"drifted: {names}" if drifted else "no drift",
+    )
+
+
+def assess(window: Window, inputs_ref: Reference, score_ref: Reference, checks: Checks) -> list[Finding]:
+    """Every check on a closed window; quality only once enough labelled predictions joined."""
+    findings = []
+    if window.count:
+        findings.append(_drift_finding("data_drift", drift(inputs_ref, window.inputs()), checks))
+        findings.append(_drift_finding("prediction_drift", drift(score_ref, window.scores()), checks))
+    total = window.count + window.dead_letters
+    rate = window.dead_letters / total if total else 0.0
+    findings.append(
+        Finding(
+            "dlq_rate",
+            rate > checks.max_dlq_rate,
+            "warning",
+            {"dlq_rate": rate},
+            message=f"{rate:.2%} dead-lettered",
+        )
+    )
+    latencies = [r.end_to_end_ms for r in window.rows if r.end_to_end_ms is not None]
+    if latencies:
+        p99 = float(np.percentile(latencies, 99))
+        bad = p99 > checks.max_end_to_end_p99_ms
+        findings.append(
+            Finding("freshness", bad, "warning", {"end_to_end_p99_ms": p99}, message=f"p99 {p99:.0f} ms")
+        )
+    frauds = sum(j.is_fraud for j in window.joined)
+    if len(window.joined) >= checks.quality_min_labelled and frauds >= checks.quality_min_frauds:
+        frame = pd.DataFrame(
+            {
+                "customer_id": [j.prediction.customer_id for j in window.joined],
+                "event_time": pd.to_datetime(
+                    [j.prediction.event_time for j in window.joined], unit="s", utc=True
+                ),
+                "is_fraud": [j.is_fraud for j in window.joined],
+                "score": [j.prediction.score for j in window.joined],
+            }
+        )
+        m = evaluate(frame)
+        bad = m.auc_roc < checks.min_auc or m.average_precision < checks.min_average_precision
+        findings.append(
+            Finding(
+                "quality_drop",
+                bad,
+                "critical",
+                m.as_dict(),
+                message=f"AUC {m.auc_roc:.3f}, AP {m.average_precision:.3f}, "
+                f"CP@100 {m.card_precision_at_100:.3f}",
+            )
+        )
+    return findings
