@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from services.monitor.drift import Reference, drift
+from services.common.drift import Reference, drift
 
 __all__ = ["bench_drift"]
 

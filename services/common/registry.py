@@ -74,10 +74,15 @@ class Registry:
         """Where one version lives."""
         return self.root / name / version
 
-    def write(self, card: dict[str, Any], onnx_bytes: bytes) -> ModelVersionV1:
-        """Store model.onnx and its card (sha256 added) atomically enough: model first, card last."""
+    def write(
+        self, card: dict[str, Any], onnx_bytes: bytes, reference: dict[str, Any] | None = None
+    ) -> ModelVersionV1:
+        """Store model.onnx, its drift reference (reference.json: statistics of the inputs and scores of
+        its training window) and its card (sha256 added): model first, card last."""
         folder = self.folder(card["name"], card["version"])
         folder.mkdir(parents=True, exist_ok=True)
+        if reference is not None:
+            (folder / "reference.json").write_text(json.dumps(reference) + "\n")
         model = folder / "model.onnx"
         tmp = model.with_suffix(".tmp")
         tmp.write_bytes(onnx_bytes)
@@ -93,6 +98,14 @@ class Registry:
         """The ModelVersion message of a card."""
         fields = ModelVersionV1.model_fields
         return ModelVersionV1.model_validate({k: v for k, v in card.items() if k in fields})
+
+    def reference(self, name: str, version: str) -> dict[str, Any] | None:
+        """A version's drift reference (None for a version trained without one)."""
+        try:
+            data: dict[str, Any] = json.loads((self.folder(name, version) / "reference.json").read_text())
+        except FileNotFoundError:
+            return None
+        return data
 
     def card(self, name: str, version: str) -> dict[str, Any]:
         """A version's model.json."""

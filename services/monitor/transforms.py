@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from services.common.contracts.alert import DriftedFeature
+from services.common.drift import Reference, drift
 from services.common.errors import DecodeError
 from services.common.evaluation import evaluate
 from services.common.kafka.decode import json_object
 from services.monitor.alerting import Finding
-from services.monitor.drift import Reference, drift
 from services.monitor.joins import Joined, Scored
 
 __all__ = ["Checks", "PredictionRow", "Window", "assess", "parse_label", "parse_prediction"]

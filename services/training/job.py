@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from services.common.contracts import ModelVersionV1
+from services.common.drift import Reference
 from services.common.errors import ConfigError, RtloopError
 from services.common.evaluation import Metrics, book_test_set, evaluate
 from services.common.registry import ModelRejected, Registry, verify_model
@@ -101,14 +102,26 @@ def train_candidates(
             step(f"{kind}: ONNX export and parity check")
             onnx_bytes = to_onnx_bytes(model, len(data.features))
             outcome.parity = verify_parity(onnx_bytes, native, x_test, tolerance)
-            threshold = decision_threshold(y_train, model.predict_proba(x_train)[:, 1])
+            train_scores = model.predict_proba(x_train)[:, 1]
+            threshold = decision_threshold(y_train, train_scores)
             card = _card(name, f"{stamp}-{kind}", kind, data, outcome, threshold)
-            outcome.version = registry.write(card, onnx_bytes)
+            outcome.version = registry.write(card, onnx_bytes, _reference(x_train, train_scores, data, kind))
         except RtloopError as exc:
             outcome.error = str(exc)
         outcome.seconds = (datetime.now(UTC) - started).total_seconds()
         outcomes.append(outcome)
     return outcomes
+
+
+def _reference(
+    x: np.ndarray[Any, Any], scores: np.ndarray[Any, Any], data: Datasets, kind: str
+) -> dict[str, Any]:
+    """The monitor's drift reference: the training window's inputs and this model's scores on them."""
+    source = f"{kind} training window {data.train_start:%Y-%m-%d}..{data.train_end:%Y-%m-%d}"
+    return {
+        "inputs": Reference.from_matrix(x, data.features, source).to_dict(),
+        "score": Reference.from_matrix(scores[:, None], ["score"], source).to_dict(),
+    }
 
 
 def _card(name: str, version: str, kind: str, data: Datasets, o: Outcome, threshold: float) -> dict[str, Any]:

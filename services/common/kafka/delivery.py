@@ -51,7 +51,7 @@ def produce_all(producer: ProducerLike, outputs: Sequence[Output], *, service: s
     failures: list[DeliveryFailure] = []
     span_name = f"{service} process"
     for out in outputs:
-        value = out.value if isinstance(out.value, bytes) else encode(out.value)
+        value = out.value if out.value is None or isinstance(out.value, bytes) else encode(out.value)
 
         def on_delivery(err: KafkaError | None, _msg: Any, out: Output = out) -> None:
             if err is not None:

@@ -43,7 +43,7 @@ class Output(NamedTuple):
     """One message a handler wants produced; `source` continues the input's trace context."""
 
     topic: str
-    value: BaseModel | bytes
+    value: BaseModel | bytes | None  # None: a tombstone (compacted topics)
     key: bytes | str | None = None
     headers: Headers = ()
     source: Envelope[Any] | None = None

@@ -12,6 +12,7 @@ import orjson
 import pandas as pd
 import pytest
 
+from services.common.drift import Reference
 from services.common.evaluation import book_test_set, evaluate
 from services.common.feature_services import FRAUD_V1
 from services.common.kafka.scan import scan_topic
@@ -68,9 +69,14 @@ def test_training_evaluates_exports_registers_and_publishes(broker: Broker, trai
         assert o.error is None and o.metrics is not None and o.version is not None, o
         assert o.parity is not None and o.parity <= 1e-5
         assert o.metrics.auc_roc > 0.75, f"{o.kind} learned nothing: {o.metrics}"
-        card = Registry(trained.settings.registry_root).card("fraud", o.version.version)
+        registry = Registry(trained.settings.registry_root)
+        card = registry.card("fraud", o.version.version)
         assert card["features"] == o.version.features and len(card["sha256"]) == 64
         assert card["data_window"]["train"][0].startswith("2018-04-18")
+        reference = registry.reference("fraud", o.version.version)  # the monitor's drift reference
+        assert reference is not None and "training window 2018-04-18" in reference["inputs"]["source"]
+        assert Reference.from_dict(reference["inputs"]).names == card["features"]
+        assert Reference.from_dict(reference["score"]).rows == card["data_window"]["train_transactions"]
     assert report.promoted is not None and report.production_before is None
     published = [orjson.loads(m.value()) for m in scan_topic(broker.kafka, trained.settings.models_topic)]
     assert published[-1]["version"] == report.promoted.version and published[-1]["stage"] == "production"

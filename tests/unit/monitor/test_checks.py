@@ -9,9 +9,9 @@ import numpy as np
 import orjson
 import pytest
 
+from services.common.drift import Reference
 from services.common.errors import DecodeError
 from services.common.feature_services import FRAUD_V1
-from services.monitor.drift import Reference
 from services.monitor.joins import Joined, Scored
 from services.monitor.transforms import Checks, PredictionRow, Window, assess, parse_label, parse_prediction
 from services.scorer.transforms import FeatureBatch, ModelInfo, ScoreRequest, prediction_dicts

@@ -9,7 +9,7 @@ import pytest
 from evidently.legacy.calculations.stattests import jensenshannon_stat_test, wasserstein_stat_test
 from evidently.legacy.core import ColumnType
 
-from services.monitor.drift import Reference, drift
+from services.common.drift import Reference, drift
 
 NAMES = ["amount", "count", "weekend"]
 
@@ -57,3 +57,20 @@ def test_the_reference_survives_a_json_round_trip_and_checks_the_width() -> None
     assert again == reference
     with pytest.raises(ValueError, match="expected 3 columns"):
         drift(again, np.zeros((10, 2)))
+
+
+def test_rows_rebuilt_from_the_reference_give_evidently_the_same_verdicts() -> None:
+    """The HTML report's reference rows come from the statistics: Evidently's tests on them agree."""
+    from services.monitor.adapters.reports import reference_rows
+
+    rng = np.random.default_rng(8)
+    reference = Reference.from_matrix(_draw(rng, 20_000), NAMES)
+    rows = reference_rows(reference)
+    assert list(rows.columns) == NAMES and len(rows) == 1000
+    assert rows["weekend"].mean() == pytest.approx(2 / 7, abs=0.01)
+    cur_x = _draw(rng, 10_000, amount_scale=1.25)
+    ours = drift(reference, cur_x)
+    for j, test in enumerate([wasserstein_stat_test, wasserstein_stat_test, jensenshannon_stat_test]):
+        theirs = test(rows.iloc[:, j], pd.Series(cur_x[:, j]), ColumnType.Numerical, None)
+        assert ours[j].score == pytest.approx(theirs.drift_score, abs=0.01)
+        assert ours[j].drifted == theirs.drifted

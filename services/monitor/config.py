@@ -1,0 +1,64 @@
+"""Settings of the monitor (prefix MONITOR_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.config import ServiceSettings
+from services.monitor.transforms import Checks
+
+__all__ = ["MonitorSettings"]
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+class MonitorSettings(ServiceSettings):
+    """Topics, windows, the label join's TTL, the checks' thresholds and alert hysteresis."""
+
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
+
+    group_id: str = "rtloop-monitor"
+    predictions_topic: str = "predictions"
+    labels_topic: str = "labels"
+    alerts_topic: str = "alerts"
+    models_topic: str = "models"
+    state_topic: str = Field(
+        default="monitor.state", description="compacted changelog of the join, window and alert state"
+    )
+    model_name: str = "fraud"
+    registry_root: Path = Field(default=_ROOT / "data" / "models", description="model cards and references")
+    reports_dir: Path = Field(
+        default=_ROOT / "data" / "lake" / "reports", description="Evidently HTML reports"
+    )
+    max_batch_size: int = Field(default=5000, ge=1, le=100_000)
+    # it consumes the dead-letter topic (up to 8 MB values): a size limit there would loop its own DLQ
+    max_value_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    window_size: int = Field(default=10_000, ge=100, description="predictions per window")
+    label_ttl_days: float = Field(
+        default=10.0, gt=0, description="event-time days a prediction waits for its label (labels: 7 days)"
+    )
+    raise_after: int = Field(default=2, ge=1, description="bad windows in a row that raise an alert")
+    clear_after: int = Field(default=3, ge=1, description="good windows in a row that clear it")
+    drift_threshold: float = Field(default=0.1, gt=0, description="Evidently's default for both tests")
+    min_drifted_features: int = Field(default=1, ge=1)
+    quality_min_labelled: int = Field(default=2_000, ge=1)
+    min_auc: float = Field(default=0.75, ge=0, le=1)
+    min_average_precision: float = Field(default=0.25, ge=0, le=1)
+    max_dlq_rate: float = Field(default=0.05, ge=0, le=1)
+    max_end_to_end_p99_ms: float = Field(default=5_000.0, gt=0)
+    transactional_id: str | None = Field(default=None, description="default <group>-<host>")
+
+    @property
+    def checks(self) -> Checks:
+        """The thresholds as the pure checks take them."""
+        return Checks(
+            min_drifted_features=self.min_drifted_features,
+            quality_min_labelled=self.quality_min_labelled,
+            min_auc=self.min_auc,
+            min_average_precision=self.min_average_precision,
+            max_dlq_rate=self.max_dlq_rate,
+            max_end_to_end_p99_ms=self.max_end_to_end_p99_ms,
+        )

@@ -1,0 +1,129 @@
+"""The monitor's handler (thin): events into the state, closed windows through the checks, alert
+transitions and the state's changelog out (one Kafka transaction per batch, with the offsets)."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from services.common.contracts.alert import AlertWindow
+from services.common.drift import Reference
+from services.common.kafka.envelope import Envelope, Output
+from services.monitor.adapters.references import Current
+from services.monitor.alerting import Finding
+from services.monitor.state import MonitorState
+from services.monitor.transforms import Checks, PredictionRow, Window, assess
+
+__all__ = ["MonitorHandler", "Topics", "WindowSummary"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Where each input comes from and where outputs go."""
+
+    predictions: str
+    labels: str
+    dead_letters: str
+    alerts: str
+    state: str
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    """A closed window as the page shows it."""
+
+    index: int
+    start: datetime
+    end: datetime
+    count: int
+    findings: list[Finding]
+    model_version: str | None
+    report: str | None
+
+
+class MonitorHandler:
+    """Applies a batch to the state; on a failure the state is rebuilt from the changelog (`reload`)
+    before the error goes up, so a retried or re-consumed batch never counts twice."""
+
+    def __init__(
+        self,
+        state: MonitorState,
+        topics: Topics,
+        window_size: int,
+        checks: Checks,
+        references: Callable[[], Current | None],
+        reload: Callable[[], MonitorState],
+        names: list[str],
+        report: Callable[[Window, Reference, list[Finding]], str | None] | None = None,
+        model_name: str = "fraud",
+    ) -> None:
+        self.state, self.topics, self.window_size, self.checks = state, topics, window_size, checks
+        self.references, self.reload, self.report = references, reload, report
+        self.model_name, self.names = model_name, names
+        self.history: deque[WindowSummary] = deque(maxlen=500)
+        self._bootstrap: Current | None = None
+
+    def __call__(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
+        """The batch's alerts and changelog records."""
+        try:
+            return self._apply(envs)
+        except Exception:
+            self.state = self.reload()
+            raise
+
+    def rewind(self) -> None:
+        """The batch's transaction aborted: go back to the committed state."""
+        self.state = self.reload()
+
+    def _apply(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
+        t, state, outputs = self.topics, self.state, []
+        for env in envs:
+            if env.topic == t.predictions:
+                row: PredictionRow = env.value
+                if not row.shadow:
+                    state.prediction(row)
+            elif env.topic == t.labels:
+                state.label(*env.value)
+            else:
+                state.dead_letter()
+            if state.window.count >= self.window_size:
+                outputs += self._close()
+        outputs += [Output(t.state, value, key=key) for key, value in state.flush()]
+        return outputs
+
+    def _close(self) -> list[Output]:
+        closed, tombstones = self.state.close_window()
+        current = self.references() or self._bootstrap
+        if current is None:  # no model reference: the first window becomes the reference
+            scores = Reference.from_matrix(closed.scores(), ["score"], f"window {closed.index}")
+            inputs = Reference.from_matrix(closed.inputs(), self.names, f"window {closed.index}")
+            self._bootstrap = current = ("unknown", inputs, scores)
+            log.warning("no reference from the registry: window %d is the drift reference", closed.index)
+        version, inputs_ref, score_ref = current
+        findings = assess(closed, inputs_ref, score_ref, self.checks)
+        report = None
+        if self.report is not None and any(f.bad for f in findings):
+            try:
+                report = self.report(closed, inputs_ref, findings)
+            except OSError as exc:  # a report is a convenience: never a reason to stop monitoring
+                log.warning("window %d: no report (%s)", closed.index, exc)
+        start, end = closed.span()
+        alerts = self.state.alerting.observe(
+            findings,
+            AlertWindow(start=start, end=end, count=closed.count),
+            closed.index,
+            datetime.now(UTC),
+            (self.model_name, version),
+            report,
+        )
+        self.history.append(WindowSummary(closed.index, start, end, closed.count, findings, version, report))
+        for alert in alerts:
+            log.info("alert %s %s: %s", alert.kind, alert.state, alert.message)
+        out = [Output(self.topics.alerts, a, key=a.kind) for a in alerts]
+        return out + [Output(self.topics.state, None, key=k) for k, _ in tombstones]

@@ -1,0 +1,100 @@
+"""Composition root of the monitor: settings → state from its changelog → handler → exactly-once runner."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import socket
+import threading
+
+from services.common.config import load_settings
+from services.common.feature_services import FRAUD_V1
+from services.common.health import HealthState
+from services.common.kafka.clients import wait_reachable
+from services.common.kafka.scan import scan_topic
+from services.common.metrics import RunnerMetrics
+from services.common.registry import Registry
+from services.common.service import configure_logging, run_service, serve_health
+from services.monitor.adapters.references import References
+from services.monitor.adapters.reports import ReportWriter
+from services.monitor.alerting import Alerting
+from services.monitor.config import MonitorSettings
+from services.monitor.handlers import MonitorHandler, Topics
+from services.monitor.state import MonitorState
+from services.monitor.transforms import parse_label, parse_prediction
+
+__all__ = ["main", "restore_state"]
+
+log = logging.getLogger(__name__)
+
+
+def restore_state(settings: MonitorSettings) -> MonitorState:
+    """The committed state: the changelog read to its end (latest value per key, tombstones dropped)."""
+    state = MonitorState(
+        settings.label_ttl_days * 86_400, Alerting(settings.raise_after, settings.clear_after)
+    )
+    records: dict[str, bytes] = {}
+    for msg in scan_topic(settings.kafka, settings.state_topic, idle_timeout_s=5.0):
+        key, value = (msg.key() or b"").decode(), msg.value()
+        if value is None:
+            records.pop(key, None)
+        else:
+            records[key] = value
+    state.restore(records)
+    log.info(
+        "monitor state: window %d, %d predictions waiting for labels, %d labels waiting",
+        state.window.index,
+        len(state.joins.waiting),
+        len(state.joins.early),
+    )
+    return state
+
+
+def main() -> None:
+    """Run the monitor until SIGTERM/SIGINT."""
+    settings = load_settings(MonitorSettings)
+    configure_logging(settings.log_level)
+    wait_reachable(settings.kafka)
+    health, metrics = HealthState(), RunnerMetrics("monitor")
+    server = serve_health("monitor", settings, metrics, health)
+    names = FRAUD_V1.feature_names
+    topics = Topics(
+        settings.predictions_topic,
+        settings.labels_topic,
+        settings.dlq_topic,
+        settings.alerts_topic,
+        settings.state_topic,
+    )
+    references = References(
+        settings.kafka, settings.models_topic, Registry(settings.registry_root), settings.model_name
+    )
+    handler = MonitorHandler(
+        restore_state(settings),
+        topics,
+        settings.window_size,
+        settings.checks,
+        references.current,
+        functools.partial(restore_state, settings),
+        names,
+        report=ReportWriter(settings.reports_dir),
+        model_name=settings.model_name,
+    )
+    # Evidently takes ~5 s to import: warm it up beside the loop, not on the first alerting window
+    threading.Thread(target=importlib.import_module, args=("evidently.presets",), daemon=True).start()
+    run_service(
+        "monitor",
+        settings,
+        {
+            topics.predictions: functools.partial(parse_prediction, names=names),
+            topics.labels: parse_label,
+            topics.dead_letters: bytes,  # counted, never decoded: nothing here can fail
+        },
+        handler,
+        metrics=metrics,
+        health=health,
+        server=server,
+        transactional_id=settings.transactional_id or f"{settings.group_id}-{socket.gethostname()}",
+        producer_overrides={"linger.ms": 100},
+        on_aborted=handler.rewind,
+    )

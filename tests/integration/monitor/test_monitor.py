@@ -1,0 +1,175 @@
+"""The monitor as a process on the real broker: a drifted period raises one data_drift alert naming the
+shifted input within 2 windows, 20 stationary windows before it raise none, and a SIGKILL mid-stream
+neither duplicates an alert nor loses a prediction waiting for its label."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from services.common.contracts import ModelVersionV1
+from services.common.drift import Reference
+from services.common.feature_services import FRAUD_V1
+from services.common.kafka.scan import scan_topic
+from services.common.registry import Registry
+from services.monitor.config import MonitorSettings
+from services.monitor.main import restore_state
+from services.training.adapters.kafka_io import publish_version
+from tests.integration.test_runner_process import produce
+from tests.kafka_helpers import ROOT, Broker, ServiceProcess
+
+pytestmark = pytest.mark.integration
+
+NAMES = list(FRAUD_V1.feature_names)
+WINDOW, STATIONARY, DRIFTED = 1_000, 20, 6
+T0 = datetime(2018, 8, 15, tzinfo=UTC)
+
+
+def _inputs(rng: np.random.Generator, n: int, amount_scale: float = 1.0) -> np.ndarray:
+    x = rng.gamma(2.0, 30.0, size=(n, len(NAMES)))
+    x[:, 1], x[:, 2] = rng.random(n) < 2 / 7, rng.random(n) < 0.3
+    x[:, 0] *= amount_scale
+    return x
+
+
+def _prediction(i: int, inputs: np.ndarray, score: float) -> bytes:
+    when = (T0 + timedelta(seconds=30 * i)).isoformat()
+    return orjson.dumps(
+        {
+            "tx_id": f"tx{i}",
+            "customer_id": f"c{i % 300}",
+            "terminal_id": "t",
+            "event_time": when,
+            "score": score,
+            "decision": score > 0.5,
+            "threshold": 0.5,
+            "model_name": "fraud",
+            "model_version": "v1",
+            "features": dict(zip(NAMES, inputs.tolist(), strict=True)),
+            "latency_ms": {"lookup": 1.0, "inference": 1.0, "total": 2.0, "end_to_end": 40.0},
+            "scored_at": when,
+            "shadow": False,
+        }
+    )
+
+
+def _label(i: int, fraud: bool) -> bytes:
+    when = T0 + timedelta(seconds=30 * i)
+    return orjson.dumps(
+        {
+            "tx_id": f"tx{i}",
+            "customer_id": f"c{i % 300}",
+            "terminal_id": "t",
+            "is_fraud": fraud,
+            "tx_event_time": when.isoformat(),
+            "label_time": (when + timedelta(days=7)).isoformat(),
+        }
+    )
+
+
+class MonitorRun(ServiceProcess):
+    name = "monitor"
+
+    def __init__(self, broker: Broker, env: dict[str, str], log: Path) -> None:
+        self.broker, self.env, self.log, self.proc = broker, env, log, None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.monitor"],
+            cwd=ROOT,
+            env=self.broker.process_env(**self.env),
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _alerts(broker: Broker, topic: str) -> list[dict]:
+    return [orjson.loads(m.value()) for m in scan_topic(broker.kafka, topic, idle_timeout_s=2)]
+
+
+def test_drift_is_alerted_once_across_a_sigkill_and_label_joins_survive(
+    broker: Broker, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(4)
+    topics = {
+        k: broker.topic(f"mon-{k}", p)
+        for k, p in (("predictions", 1), ("labels", 3), ("dlq", 1), ("alerts", 1), ("models", 1))
+    }
+    topics["state"] = broker.topic("mon-state", 1, **{"cleanup.policy": "compact"})
+    registry = Registry(tmp_path / "models")
+    reference = {
+        "inputs": Reference.from_matrix(_inputs(rng, 30_000), NAMES, "training window").to_dict(),
+        "score": Reference.from_matrix(rng.beta(1, 20, (30_000, 1)), ["score"]).to_dict(),
+    }
+    card = {"name": "fraud", "version": "v1", "kind": "logreg", "features": NAMES, "threshold": 0.5}
+    version: ModelVersionV1 = registry.write(card, b"onnx", reference).model_copy(
+        update={"stage": "production"}
+    )
+    publish_version(broker.kafka, topics["models"], version)
+    env = {
+        "MONITOR_PREDICTIONS_TOPIC": topics["predictions"],
+        "MONITOR_LABELS_TOPIC": topics["labels"],
+        "MONITOR_DLQ_TOPIC": topics["dlq"],
+        "MONITOR_ALERTS_TOPIC": topics["alerts"],
+        "MONITOR_STATE_TOPIC": topics["state"],
+        "MONITOR_MODELS_TOPIC": topics["models"],
+        "MONITOR_REGISTRY_ROOT": str(tmp_path / "models"),
+        "MONITOR_WINDOW_SIZE": str(WINDOW),
+        "MONITOR_GROUP_ID": f"monitor-{tmp_path.name}",
+        "MONITOR_HEALTH_PORT": "0",
+        "MONITOR_MAX_BATCH_SIZE": "700",
+        "MONITOR_QUALITY_MIN_LABELLED": "500",
+    }
+    n = WINDOW * (STATIONARY + DRIFTED)
+    scale = np.where(np.arange(n) < WINDOW * STATIONARY, 1.0, 1.6)
+    inputs = np.vstack([_inputs(rng, 1, s) for s in scale])
+    scores = rng.beta(1, 20, n)
+    frauds = rng.random(n) < scores * 3
+    values = [_prediction(i, inputs[i], float(scores[i])) for i in range(n)]
+    # one partition: windows follow the production order, so the drift starts exactly at window 20
+    monitor = MonitorRun(broker, env, tmp_path / "monitor.log")
+    half = n // 2
+    produce(broker, topics["predictions"], values[:half])
+    monitor.start()
+    state_settings = MonitorSettings(
+        **{k.removeprefix("MONITOR_").lower(): v for k, v in env.items()}, kafka=broker.kafka
+    )
+    deadline = time.monotonic() + 120
+    while restore_state(state_settings).window.index < 8:  # some windows closed and committed
+        monitor.alive()
+        assert time.monotonic() < deadline, "the monitor closed no window in time"
+        time.sleep(1)
+    monitor.kill()  # SIGKILL mid-stream, with predictions waiting for their labels
+    pending = len(restore_state(state_settings).joins.waiting)
+    assert pending > 0
+    produce(broker, topics["predictions"], values[half:])
+    monitor.start()
+    produce(broker, topics["labels"], [_label(i, bool(frauds[i])) for i in range(n)])
+    deadline = time.monotonic() + 180
+    while True:
+        state = restore_state(state_settings)
+        if state.window.index >= STATIONARY + DRIFTED and not state.joins.waiting:
+            break
+        monitor.alive()
+        assert time.monotonic() < deadline, f"window {state.window.index}, {len(state.joins.waiting)} waiting"
+        time.sleep(1)
+    monitor.stop()
+    alerts = [a for a in _alerts(broker, topics["alerts"]) if a["kind"] == "data_drift"]
+    assert len(alerts) == 1, f"one raised data_drift alert, no duplicate across the SIGKILL: {alerts}"
+    (alert,) = alerts
+    first_drifted = STATIONARY  # windows are counted from 0
+    assert (
+        alert["state"] == "raised"
+        and first_drifted <= int(alert["alert_id"].split("-")[1]) <= first_drifted + 1
+    )
+    assert [f["name"] for f in alert["drifted_features"]] == ["TX_AMOUNT"]
+    assert alert["model_version"] == "v1"
+    assert state.joins.expired == 0, "every prediction met its label, those pending at the SIGKILL too"
