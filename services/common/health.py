@@ -1,9 +1,11 @@
-"""The per-process HTTP endpoint: /healthz (loop alive), /readyz (assigned, not stopping), /metrics."""
+"""The per-process HTTP endpoint: /healthz (loop alive), /readyz (assigned, not stopping), /metrics, and
+a service's own pages (the monitor's `/`)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,8 +36,15 @@ class HealthState:
 class HealthServer:
     """A small threaded HTTP server; port 0 picks a free one (see `.port`)."""
 
-    def __init__(self, state: HealthState, registry: CollectorRegistry, host: str, port: int) -> None:
-        self.state, self.registry = state, registry
+    def __init__(
+        self,
+        state: HealthState,
+        registry: CollectorRegistry,
+        host: str,
+        port: int,
+        pages: Callable[[str], tuple[str, bytes] | None] | None = None,
+    ) -> None:
+        self.state, self.registry, self.pages = state, registry, pages
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -61,6 +70,8 @@ class HealthServer:
         elif path == "/readyz":
             ok = self.state.ready
             code, ctype, body = (200 if ok else 503), "text/plain", self.state.detail.encode()
+        elif self.pages is not None and (page := self._page(path)) is not None:
+            code, (ctype, body) = 200, page
         else:
             code, ctype, body = 404, "text/plain", b"not found: try /healthz, /readyz, /metrics"
         request.send_response(code)
@@ -68,6 +79,13 @@ class HealthServer:
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)
+
+    def _page(self, path: str) -> tuple[str, bytes] | None:
+        assert self.pages is not None
+        try:
+            return self.pages(path)
+        except Exception as exc:  # a page must never take the health endpoint down
+            return "text/plain", f"page error: {exc}".encode()
 
     def start(self) -> HealthServer:
         """Serve in a daemon thread."""

@@ -31,10 +31,14 @@ def configure_logging(level: str) -> None:
 
 
 def serve_health(
-    name: str, settings: ServiceSettings, metrics: RunnerMetrics, health: HealthState
+    name: str,
+    settings: ServiceSettings,
+    metrics: RunnerMetrics,
+    health: HealthState,
+    pages: Callable[[str], tuple[str, bytes] | None] | None = None,
 ) -> HealthServer:
     """Start the health and metrics endpoint (before slow start-up work, so probes see "not ready")."""
-    server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port)
+    server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port, pages)
     server.start()
     log.info("%s: health and metrics on http://%s:%d", name, settings.health_host, server.port)
     return server

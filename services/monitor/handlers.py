@@ -4,12 +4,14 @@ transitions and the state's changelog out (one Kafka transaction per batch, with
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from services.common.contracts import AlertV1
 from services.common.contracts.alert import AlertWindow
 from services.common.drift import Reference
 from services.common.kafka.envelope import Envelope, Output
@@ -45,6 +47,7 @@ class WindowSummary:
     findings: list[Finding]
     model_version: str | None
     report: str | None
+    closed_at: float = 0.0  # wall clock (epoch s) when it closed
 
 
 class MonitorHandler:
@@ -67,6 +70,7 @@ class MonitorHandler:
         self.references, self.reload, self.report = references, reload, report
         self.model_name, self.names = model_name, names
         self.history: deque[WindowSummary] = deque(maxlen=500)
+        self.alerts: deque[AlertV1] = deque(maxlen=200)
         self._bootstrap: Current | None = None
 
     def __call__(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
@@ -122,7 +126,11 @@ class MonitorHandler:
             (self.model_name, version),
             report,
         )
-        self.history.append(WindowSummary(closed.index, start, end, closed.count, findings, version, report))
+        summary = WindowSummary(
+            closed.index, start, end, closed.count, findings, version, report, time.time()
+        )
+        self.history.append(summary)
+        self.alerts.extend(alerts)
         for alert in alerts:
             log.info("alert %s %s: %s", alert.kind, alert.state, alert.message)
         out = [Output(self.topics.alerts, a, key=a.kind) for a in alerts]

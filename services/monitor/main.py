@@ -7,6 +7,8 @@ import importlib
 import logging
 import socket
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 from services.common.config import load_settings
 from services.common.feature_services import FRAUD_V1
@@ -21,12 +23,14 @@ from services.monitor.adapters.reports import ReportWriter
 from services.monitor.alerting import Alerting
 from services.monitor.config import MonitorSettings
 from services.monitor.handlers import MonitorHandler, Topics
+from services.monitor.page import PageData, render
 from services.monitor.state import MonitorState
 from services.monitor.transforms import parse_label, parse_prediction
 
 __all__ = ["main", "restore_state"]
 
 log = logging.getLogger(__name__)
+Pages = Callable[[str], tuple[str, bytes] | None]
 
 
 def restore_state(settings: MonitorSettings) -> MonitorState:
@@ -51,13 +55,38 @@ def restore_state(settings: MonitorSettings) -> MonitorState:
     return state
 
 
+def _pages(settings: MonitorSettings, handler: MonitorHandler, metrics: RunnerMetrics) -> Pages:
+    """`/`: the page; `/reports/<file>`: a saved Evidently report."""
+
+    def serve(path: str) -> tuple[str, bytes] | None:
+        if path == "/":
+            windows = list(handler.history)
+            recent = windows[-6:]
+            span = recent[-1].closed_at - recent[0].closed_at if len(recent) > 1 else 0.0
+            rate = sum(w.count for w in recent[1:]) / span if span > 0 else 0.0
+            version = windows[-1].model_version if windows else "(no window closed yet)"
+            lag = sum(int(s.value) for m in metrics.lag.collect() for s in m.samples)
+            page = PageData(f"{settings.model_name} {version}", windows, list(handler.alerts), lag, rate)
+            return "text/html; charset=utf-8", render(page).encode()
+        if path.startswith("/reports/"):
+            report = settings.reports_dir / Path(path).name
+            if report.suffix == ".html" and report.is_file():
+                return "text/html; charset=utf-8", report.read_bytes()
+        return None
+
+    return serve
+
+
 def main() -> None:
     """Run the monitor until SIGTERM/SIGINT."""
     settings = load_settings(MonitorSettings)
     configure_logging(settings.log_level)
     wait_reachable(settings.kafka)
     health, metrics = HealthState(), RunnerMetrics("monitor")
-    server = serve_health("monitor", settings, metrics, health)
+    routes: dict[str, Pages] = {}  # the page needs the handler, the endpoint starts before it exists
+    server = serve_health(
+        "monitor", settings, metrics, health, lambda path: routes["page"](path) if routes else None
+    )
     names = FRAUD_V1.feature_names
     topics = Topics(
         settings.predictions_topic,
@@ -80,6 +109,7 @@ def main() -> None:
         report=ReportWriter(settings.reports_dir),
         model_name=settings.model_name,
     )
+    routes["page"] = _pages(settings, handler, metrics)
     # Evidently takes ~5 s to import: warm it up beside the loop, not on the first alerting window
     threading.Thread(target=importlib.import_module, args=("evidently.presets",), daemon=True).start()
     run_service(
