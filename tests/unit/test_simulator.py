@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
@@ -103,3 +104,24 @@ def test_full_run_reproduces_the_books_statistics() -> None:
     assert int(fraud.sum()) == 14_681
     assert [int((scenario == k).sum()) for k in (1, 2, 3)] == [973, 9_077, 4_631]
     assert float(table.column("tx_amount").to_numpy().max()) == 2628.0
+
+
+def test_drift_scenarios_shift_amounts_from_their_day_and_add_a_terminal_wave() -> None:
+    from services.tools.simulator.drift import WAVE_SCENARIO, parse_drift
+
+    base = SimulationConfig(300, 600, 30, workers=1)
+    plain = simulate(base)
+    drifted = simulate(
+        dataclasses.replace(
+            base, drifts=(parse_drift("amount:2018-04-15:0.5:2"), parse_drift("terminals:2018-04-20:30:5"))
+        )
+    )
+    days = plain.column("tx_time_days").to_numpy()
+    a, b = plain.column("tx_amount").to_numpy(), drifted.column("tx_amount").to_numpy()
+    assert (a[days < 14] == b[days < 14]).all(), "nothing changes before the drift's day"
+    assert b[days >= 14].mean() / a[days >= 14].mean() == pytest.approx(1.5, abs=0.1), "half the customers ×2"
+    wave = drifted.column("tx_fraud_scenario").to_numpy() == WAVE_SCENARIO
+    assert wave.any() and ((days[wave] >= 19) & (days[wave] < 24)).all(), "the wave's frauds in its 5 days"
+    assert drifted.column("tx_fraud").to_numpy()[wave].all()
+    with pytest.raises(ValueError, match="amount:YYYY-MM-DD"):
+        parse_drift("amount:someday")

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.common.errors import ConfigError
 from services.tools.cli.app import app, console, friendly, parse_date, settings
 
 __all__ = ["replay_cmd", "simulate_cmd"]
@@ -36,6 +37,12 @@ def simulate_cmd(
     seed: int = 0,
     start_date: Annotated[str, typer.Option(help="YYYY-MM-DD")] = "2018-04-01",
     out: Annotated[Path | None, typer.Option(help="Delta table path")] = None,
+    drift: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="amount:YYYY-MM-DD[:share:factor] or terminals:YYYY-MM-DD[:count:days] (repeatable)"
+        ),
+    ] = None,
 ) -> None:
     """Simulate the handbook's transactions (with fraud labels) into a Delta table."""
     import time
@@ -43,8 +50,13 @@ def simulate_cmd(
     from deltalake import write_deltalake
 
     from services.tools.simulator import SimulationConfig, simulate
+    from services.tools.simulator.drift import parse_drift
 
-    cfg = SimulationConfig(customers, terminals, days, parse_date(start_date), seed=seed)
+    try:
+        drifts = tuple(parse_drift(d) for d in drift or ())
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    cfg = SimulationConfig(customers, terminals, days, parse_date(start_date), seed=seed, drifts=drifts)
     path = out or settings().simulated_table
     started = time.monotonic()
     with _progress() as bar:

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time
 import numpy as np
 import pyarrow as pa
 
+from services.tools.simulator.drift import DriftScenario, apply_drifts
 from services.tools.simulator.profiles import (
     available_terminals,
     customer_profiles,
@@ -47,6 +48,7 @@ class SimulationConfig:
     radius: float = 5.0
     seed: int = 0
     workers: int = 0  # 0: one per CPU
+    drifts: tuple[DriftScenario, ...] = ()  # none: the book's data exactly
 
     @property
     def start(self) -> datetime:
@@ -99,6 +101,9 @@ def simulate(cfg: SimulationConfig, progress: Callable[[int], None] = lambda _n:
     amount, fraud, scenario = apply_scenarios(
         amount, days, customer, terminal, cfg.n_customers, cfg.n_terminals, seed=cfg.seed
     )
+    if cfg.drifts:
+        args = (days, customer.astype(np.int64), terminal, amount, fraud, scenario)
+        apply_drifts(cfg.drifts, cfg.start_date, *args, seed=cfg.seed)
     start_us = int(cfg.start.timestamp() * 1_000_000)
     return pa.table(
         {
