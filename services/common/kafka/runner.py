@@ -246,10 +246,11 @@ class Runner:
             delivered = Counter(out.topic for out in pending if id(out) not in failed_ids)
             for topic, n in delivered.items():
                 self.metrics.produced.labels(self.config.service, topic).inc(n)
-            pending = self._after_failures(failures)
+            pending = self.refused(failures)
 
-    def _after_failures(self, failures: list[DeliveryFailure]) -> list[Output]:
-        """Retriable failures are produced again; a refused output dead-letters its source."""
+    def refused(self, failures: list[DeliveryFailure]) -> list[Output]:
+        """What to produce instead of refused outputs: retriable ones again, the source's dead letter for
+        a refused output, an empty DLQ value for a refused dead letter; KafkaException otherwise."""
         again: list[Output] = []
         for out, err in failures:
             if err.retriable():

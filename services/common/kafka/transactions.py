@@ -61,8 +61,10 @@ class Transactions:
         try:
             producer.begin_transaction()  # type: ignore[attr-defined]
             failures = produce_all(producer, outputs, service=r.config.service)
-            if failures:  # refused on the spot (too large, unknown topic)
-                raise KafkaException(failures[0].error)
+            while failures:  # refused on the spot (too large): dead-letter the source in this transaction
+                replacements = r.refused(failures)  # raises when an output has no source to dead-letter
+                failures.clear()  # async reports of this batch land in the same list
+                failures += produce_all(producer, replacements, service=r.config.service)
             metadata = r.consumer.consumer_group_metadata() if offsets else None  # type: ignore[attr-defined]
         except (KafkaException, TransientError) as exc:
             self._failed(messages, exc)
