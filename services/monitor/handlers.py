@@ -17,10 +17,11 @@ from services.common.drift import Reference
 from services.common.kafka.envelope import Envelope, Output
 from services.monitor.adapters.references import Current
 from services.monitor.alerting import Finding
+from services.monitor.history import KEEP, WindowSummary, from_json, to_json
 from services.monitor.state import MonitorState
 from services.monitor.transforms import Checks, PredictionRow, Window, assess
 
-__all__ = ["MonitorHandler", "Topics", "WindowSummary"]
+__all__ = ["MonitorHandler", "Topics"]
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +35,6 @@ class Topics:
     dead_letters: str
     alerts: str
     state: str
-
-
-@dataclass(frozen=True)
-class WindowSummary:
-    """A closed window as the page shows it."""
-
-    index: int
-    start: datetime
-    end: datetime
-    count: int
-    findings: list[Finding]
-    model_version: str | None
-    report: str | None
-    closed_at: float = 0.0  # wall clock (epoch s) when it closed
 
 
 class MonitorHandler:
@@ -69,7 +56,9 @@ class MonitorHandler:
         self.state, self.topics, self.window_size, self.checks = state, topics, window_size, checks
         self.references, self.reload, self.report = references, reload, report
         self.model_name, self.names = model_name, names
-        self.history: deque[WindowSummary] = deque(maxlen=500)
+        self.history: deque[WindowSummary] = deque(
+            (from_json(v) for _, v in sorted(state.summaries.items())), maxlen=KEEP
+        )
         self.alerts: deque[AlertV1] = deque(maxlen=200)
         self._bootstrap: Current | None = None
 
@@ -131,7 +120,10 @@ class MonitorHandler:
         )
         self.history.append(summary)
         self.alerts.extend(alerts)
+        kept = [Output(self.topics.state, to_json(summary), key=f"h/{closed.index}")]
+        if closed.index >= KEEP:
+            kept.append(Output(self.topics.state, None, key=f"h/{closed.index - KEEP}"))
         for alert in alerts:
             log.info("alert %s %s: %s", alert.kind, alert.state, alert.message)
-        out = [Output(self.topics.alerts, a, key=a.kind) for a in alerts]
+        out = [Output(self.topics.alerts, a, key=a.kind) for a in alerts] + kept
         return out + [Output(self.topics.state, None, key=k) for k, _ in tombstones]

@@ -10,7 +10,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from services.common.config import load_settings
+from services.common.contracts import AlertV1
 from services.common.feature_services import FRAUD_V1
 from services.common.health import HealthState
 from services.common.kafka.clients import wait_reachable
@@ -53,6 +56,17 @@ def restore_state(settings: MonitorSettings) -> MonitorState:
         len(state.joins.early),
     )
     return state
+
+
+def _recent_alerts(settings: MonitorSettings) -> list[AlertV1]:
+    """The alerts already published (the page lists them after a restart too)."""
+    found = []
+    for msg in scan_topic(settings.kafka, settings.alerts_topic, idle_timeout_s=2.0):
+        try:
+            found.append(AlertV1.model_validate_json(msg.value() or b""))
+        except ValidationError:
+            continue
+    return found[-200:]
 
 
 def _pages(settings: MonitorSettings, handler: MonitorHandler, metrics: RunnerMetrics) -> Pages:
@@ -109,6 +123,7 @@ def main() -> None:
         report=ReportWriter(settings.reports_dir),
         model_name=settings.model_name,
     )
+    handler.alerts.extend(_recent_alerts(settings))
     routes["page"] = _pages(settings, handler, metrics)
     # Evidently takes ~5 s to import: warm it up beside the loop, not on the first alerting window
     threading.Thread(target=importlib.import_module, args=("evidently.presets",), daemon=True).start()

@@ -8,7 +8,7 @@ from html import escape
 from pathlib import Path
 
 from services.common.contracts import AlertV1
-from services.monitor.handlers import WindowSummary
+from services.monitor.history import WindowSummary
 
 __all__ = ["PageData", "render"]
 

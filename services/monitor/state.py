@@ -48,6 +48,7 @@ class MonitorState:
         self._batch = _Batch()
         self._chunks: dict[int, float] = {}  # live b/<seq> records → newest event time they touch
         self._window_keys: list[str] = []
+        self.summaries: dict[int, bytes] = {}  # h/<index>: closed windows for the page (history.py)
 
     # -- events ---------------------------------------------------------------------------------
     def prediction(self, row: PredictionRow) -> None:
@@ -134,6 +135,7 @@ class MonitorState:
     def restore(self, records: dict[str, bytes]) -> None:
         """Rebuild from the changelog's live records (the latest value per key, tombstones dropped)."""
         meta = orjson.loads(records["alerting"]) if "alerting" in records else None
+        self.summaries = {int(k[2:]): v for k, v in records.items() if k.startswith("h/")}
         if meta is not None:
             self.alerting.restore(meta["alerting"])
             self.seq, self.window = int(meta["seq"]), Window(int(meta["window"]))

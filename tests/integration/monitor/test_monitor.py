@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from services.common.kafka.scan import scan_topic
 from services.common.registry import Registry
 from services.monitor.config import MonitorSettings
 from services.monitor.main import restore_state
+from services.tools.broker import free_port
 from services.training.adapters.kafka_io import publish_version
+from tests.browser import Dom, render
 from tests.integration.test_runner_process import produce
 from tests.kafka_helpers import ROOT, Broker, ServiceProcess
 
@@ -98,7 +101,7 @@ def _alerts(broker: Broker, topic: str) -> list[dict]:
 def test_drift_is_alerted_once_across_a_sigkill_and_label_joins_survive(
     broker: Broker, tmp_path: Path
 ) -> None:
-    rng = np.random.default_rng(4)
+    rng, port = np.random.default_rng(4), free_port()
     topics = {
         k: broker.topic(f"mon-{k}", p)
         for k, p in (("predictions", 1), ("labels", 3), ("dlq", 1), ("alerts", 1), ("models", 1))
@@ -124,8 +127,9 @@ def test_drift_is_alerted_once_across_a_sigkill_and_label_joins_survive(
         "MONITOR_REGISTRY_ROOT": str(tmp_path / "models"),
         "MONITOR_WINDOW_SIZE": str(WINDOW),
         "MONITOR_GROUP_ID": f"monitor-{tmp_path.name}",
-        "MONITOR_HEALTH_PORT": "0",
         "MONITOR_MAX_BATCH_SIZE": "700",
+        "MONITOR_HEALTH_PORT": str(port),
+        "MONITOR_REPORTS_DIR": str(tmp_path / "reports"),
         "MONITOR_QUALITY_MIN_LABELLED": "500",
     }
     n = WINDOW * (STATIONARY + DRIFTED)
@@ -161,6 +165,7 @@ def test_drift_is_alerted_once_across_a_sigkill_and_label_joins_survive(
         monitor.alive()
         assert time.monotonic() < deadline, f"window {state.window.index}, {len(state.joins.waiting)} waiting"
         time.sleep(1)
+    _page_shows_the_run(f"http://127.0.0.1:{port}/", tmp_path)
     monitor.stop()
     alerts = [a for a in _alerts(broker, topics["alerts"]) if a["kind"] == "data_drift"]
     assert len(alerts) == 1, f"one raised data_drift alert, no duplicate across the SIGKILL: {alerts}"
@@ -173,3 +178,25 @@ def test_drift_is_alerted_once_across_a_sigkill_and_label_joins_survive(
     assert [f["name"] for f in alert["drifted_features"]] == ["TX_AMOUNT"]
     assert alert["model_version"] == "v1"
     assert state.joins.expired == 0, "every prediction met its label, those pending at the SIGKILL too"
+
+
+def _page_shows_the_run(url: str, tmp_path: Path) -> None:
+    """The page in headless Chromium after the restart: the whole history (kept in the changelog), the
+    drift alert raised before the SIGKILL with its Evidently report, a screenshot."""
+    shot = tmp_path / "monitor.png"
+    dom = Dom(render(url, shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    figures = {a.get("data-name") for t, a in dom.tags if t == "div" and a.get("class") == "figure"}
+    assert {"model", "predictions/s", "consumer lag", "windows closed"} <= figures
+    assert "fraud v1" in dom.text and f" {STATIONARY + DRIFTED} " in f" {dom.text} ", (
+        "every window, restart or not"
+    )
+    lines = {a["data-feature"]: str(a["points"]).split() for t, a in dom.tags if t == "polyline"}
+    assert len(lines) == len(NAMES) + 1 and len(lines["TX_AMOUNT"]) == STATIONARY + DRIFTED
+    assert "data_drift" in dom.text and "TX_AMOUNT" in dom.text
+    links = [
+        str(a["href"]) for t, a in dom.tags if t == "a" and str(a.get("href", "")).startswith("/reports/")
+    ]
+    assert links, "the raised alert links its report"
+    with urllib.request.urlopen(url.rstrip("/") + links[0], timeout=30) as response:
+        assert b"<html" in response.read(2_000_000).lower(), "the Evidently report is served"

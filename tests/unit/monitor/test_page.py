@@ -4,27 +4,14 @@ scores, live quality and recent alerts with their reports (parsed back from the 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 
 from services.common.contracts import AlertV1
 from services.monitor.alerting import Finding
-from services.monitor.handlers import WindowSummary
+from services.monitor.history import WindowSummary, from_json, to_json
 from services.monitor.page import PageData, render
+from tests.browser import Dom
 
 NOW = datetime(2018, 8, 20, tzinfo=UTC)
-
-
-class Dom(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data.strip())
 
 
 def _window(i: int, amount: float) -> WindowSummary:
@@ -58,13 +45,12 @@ def test_the_page_shows_drift_over_time_quality_and_alerts() -> None:
             predictions_per_s=5200,
         )
     )
-    dom = Dom()
-    dom.feed(html)
+    dom = Dom(html)
     lines = {a["data-feature"]: a["points"] for t, a in dom.tags if t == "polyline"}
     assert set(lines) == {"TX_AMOUNT", "TX_DURING_NIGHT", "score"}
     assert all(len(str(p).split()) == 4 for p in lines.values()), "one point per window"
     assert [t for t, a in dom.tags if a.get("class") == "threshold"] == ["line"]
-    text = " ".join(dom.text)
+    text = dom.text
     for shown in (
         "fraud v7",
         "5,200",
@@ -81,3 +67,8 @@ def test_the_page_shows_drift_over_time_quality_and_alerts() -> None:
 
 def test_an_empty_page_says_so() -> None:
     assert "no closed window yet" in render(PageData("fraud (none yet)", []))
+
+
+def test_a_window_summary_survives_the_changelog_round_trip() -> None:
+    window = _window(3, 0.2)
+    assert from_json(to_json(window)) == window
