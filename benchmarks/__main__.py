@@ -23,7 +23,7 @@ from benchmarks.foundation import (
     bench_replay,
 )
 from benchmarks.ingest import bench_ingest
-from benchmarks.monitor import bench_drift
+from benchmarks.monitor import bench_drift, bench_monitor
 from benchmarks.scorer import bench_onnx, bench_scorer
 from services.common.config import KafkaSettings
 from services.tools.broker import EmbeddedBroker, free_port
@@ -74,6 +74,8 @@ def main(only: set[str]) -> None:
             if "monitor" in wanted:
                 with console.status("monitor: drift check of a 10k x 15 window vs Evidently's preset…"):
                     results |= bench_drift()
+                with console.status("monitor: one process on 200k predictions and their labels…"):
+                    results |= bench_monitor(settings.kafka)
             if "quality" in wanted:  # ~30 min: only when asked for (make quality)
                 results |= _quality(settings, Path(tmp))
         finally:

@@ -100,12 +100,6 @@ class MonitorHandler:
             log.warning("no reference from the registry: window %d is the drift reference", closed.index)
         version, inputs_ref, score_ref = current
         findings = assess(closed, inputs_ref, score_ref, self.checks)
-        report = None
-        if self.report is not None and any(f.bad for f in findings):
-            try:
-                report = self.report(closed, inputs_ref, findings)
-            except OSError as exc:  # a report is a convenience: never a reason to stop monitoring
-                log.warning("window %d: no report (%s)", closed.index, exc)
         start, end = closed.span()
         alerts = self.state.alerting.observe(
             findings,
@@ -113,8 +107,16 @@ class MonitorHandler:
             closed.index,
             datetime.now(UTC),
             (self.model_name, version),
-            report,
         )
+        report = None  # a report for each window that raises an alert (1-2 s of Evidently, not per window)
+        if self.report is not None and any(a.state == "raised" for a in alerts):
+            try:
+                report = self.report(closed, inputs_ref, findings)
+            except OSError as exc:  # a report is a convenience: never a reason to stop monitoring
+                log.warning("window %d: no report (%s)", closed.index, exc)
+            alerts = [
+                a.model_copy(update={"report_uri": report}) if a.state == "raised" else a for a in alerts
+            ]
         summary = WindowSummary(
             closed.index, start, end, closed.count, findings, version, report, time.time()
         )

@@ -3,9 +3,17 @@ wait for their predictions; both are dropped once older than a TTL behind the ne
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Joined", "Joins", "Scored"]
+
+
+def _time(entry: Any) -> float:
+    if isinstance(entry, Scored):
+        return entry.event_time
+    return float(entry[1]) if isinstance(entry, tuple) else float(entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,16 @@ class Joins:
         self.done: dict[str, float] = {}  # joined tx_id → event time (repeats are ignored)
         self.newest = float("-inf")
         self.expired = 0
+        # (event time, tx_id) per store, oldest first: expiry pops instead of scanning every entry
+        self._heaps: dict[str, list[tuple[float, str]]] = {"waiting": [], "early": [], "done": []}
+
+    def reindex(self) -> None:
+        """Rebuild the expiry order after the stores were filled directly (a restore)."""
+        self._heaps["waiting"] = [(p.event_time, k) for k, p in self.waiting.items()]
+        self._heaps["early"] = [(t, k) for k, (_, t) in self.early.items()]
+        self._heaps["done"] = [(t, k) for k, t in self.done.items()]
+        for heap in self._heaps.values():
+            heapq.heapify(heap)
 
     def prediction(self, p: Scored) -> Joined | None:
         """Add a prediction; the join if its label came first."""
@@ -47,8 +65,9 @@ class Joins:
         label = self.early.pop(p.tx_id, None)
         if label is None:
             self.waiting[p.tx_id] = p
+            heapq.heappush(self._heaps["waiting"], (p.event_time, p.tx_id))
             return None
-        self.done[p.tx_id] = p.event_time
+        self._done(p.tx_id, p.event_time)
         return Joined(p, label[0])
 
     def label(self, tx_id: str, is_fraud: bool, event_time: float) -> Joined | None:
@@ -58,22 +77,30 @@ class Joins:
         p = self.waiting.pop(tx_id, None)
         if p is None:
             self.early[tx_id] = (is_fraud, event_time)
+            heapq.heappush(self._heaps["early"], (event_time, tx_id))
             return None
-        self.done[tx_id] = p.event_time
+        self._done(tx_id, p.event_time)
         return Joined(p, is_fraud)
+
+    def _done(self, tx_id: str, event_time: float) -> None:
+        self.done[tx_id] = event_time
+        heapq.heappush(self._heaps["done"], (event_time, tx_id))
 
     def expire(self) -> int:
         """Drop entries older than the TTL; returns how many predictions left without a label."""
         cutoff = self.newest - self.ttl_s
-        old = [k for k, p in self.waiting.items() if p.event_time < cutoff]
-        for k in old:
-            del self.waiting[k]
-        for k in [k for k, (_, t) in self.early.items() if t < cutoff]:
-            del self.early[k]
-        for k in [k for k, t in self.done.items() if t < cutoff]:
-            del self.done[k]
-        self.expired += len(old)
-        return len(old)
+        dropped = 0
+        stores: dict[str, dict[str, Any]] = {"waiting": self.waiting, "early": self.early, "done": self.done}
+        for name, store in stores.items():
+            heap = self._heaps[name]
+            while heap and heap[0][0] < cutoff:
+                t, key = heapq.heappop(heap)
+                entry = store.get(key)
+                if entry is not None and _time(entry) == t:  # not joined or re-added since
+                    del store[key]
+                    dropped += name == "waiting"
+        self.expired += dropped
+        return dropped
 
     def __len__(self) -> int:
         return len(self.waiting) + len(self.early) + len(self.done)

@@ -151,6 +151,7 @@ class MonitorState:
             for tx in doc["j"]:
                 self.joins.waiting.pop(tx, None)
                 self.joins.early.pop(tx, None)
+        self.joins.reindex()
         self.joins.expire()  # entries already given up before the restart (their chunk lives on)
         self.joins.expired = int(meta["expired"]) if meta is not None else 0
         prefix = f"w/{self.window.index}/"
