@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from services.tools.replay import build_stream
 from services.tools.replay.producer import ReplayOptions, replay
 from services.tools.simulator import SimulationConfig, simulate
 
-__all__ = ["bench_broker_start", "bench_decode", "bench_passthrough", "bench_replay"]
+__all__ = ["bench_broker_start", "bench_decode", "bench_passthrough", "bench_replay", "rate_until"]
 N_PASS = 150_000
 
 
@@ -146,3 +147,23 @@ def bench_passthrough(kafka: KafkaSettings, n: int = N_PASS, rounds: int = 2) ->
         "passthrough_runner_msgs_per_s": max(ours),
         "runner_vs_bare_ratio": max(ours) / max(bare),
     }
+
+
+def rate_until(
+    count: Callable[[], int], n: int, proc: subprocess.Popen[bytes], what: str, poll_s: float = 0.05
+) -> float:
+    """Items/s of a service process from the first to the n-th item `count` sees (600 s at most)."""
+    first = last = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and proc.poll() is None:
+        done = count()
+        now = time.monotonic()
+        if done and first is None:
+            first = (now, done)
+        if done >= n:
+            last = (now, done)
+            break
+        time.sleep(poll_s)
+    if first is None or last is None or last[0] <= first[0]:
+        raise RuntimeError(f"{what} did not finish")
+    return (last[1] - first[1]) / (last[0] - first[0])

@@ -17,7 +17,7 @@ import orjson
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
-from benchmarks.foundation import _topic
+from benchmarks.foundation import _topic, rate_until
 from services.common.config import KafkaSettings
 from services.common.drift import Reference, drift
 from services.common.feature_services import FRAUD_V1
@@ -148,20 +148,13 @@ def bench_monitor(kafka: KafkaSettings, n: int = 200_000) -> dict[str, float]:
             [sys.executable, "-m", "services.monitor"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
         )
         try:
-            first = last = None
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline and proc.poll() is None:
-                done = total(committed_offsets(kafka, group, topics["predictions"]))
-                now = time.monotonic()
-                if done and first is None:
-                    first = (now, done)
-                if done >= n:
-                    last = (now, done)
-                    break
-                time.sleep(0.2)
-            if first is None or last is None or last[0] <= first[0]:
-                raise RuntimeError(f"the monitor did not finish; see {work / 'monitor.log'}")
-            rate = (last[1] - first[1]) / (last[0] - first[0])
+            rate = rate_until(
+                lambda: total(committed_offsets(kafka, group, topics["predictions"])),
+                n,
+                proc,
+                f"the monitor (see {work / 'monitor.log'})",
+                poll_s=0.2,
+            )
         finally:
             proc.terminate()
             proc.wait(30)

@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 from confluent_kafka import Producer
 
-from benchmarks.foundation import _topic
+from benchmarks.foundation import _topic, rate_until
 from services.common.config import KafkaSettings
 from services.common.contracts import ModelVersionV1
 from services.common.feast_online import open_reader
@@ -157,21 +157,13 @@ def _scorer_process(
         stderr=subprocess.STDOUT,
     )
     try:
-        first = last = None
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and proc.poll() is None:
-            done = total(end_offsets(kafka, topics["out"]))
-            now = time.monotonic()
-            if done and first is None:
-                first = (now, done)
-            if done >= n:
-                last = (now, done)
-                break
-            time.sleep(0.05)
-        if first is None or last is None or last[0] <= first[0]:
-            raise RuntimeError(f"the scorer did not finish; see {work / 'scorer.log'}")
         # offsets include one transaction marker per partition per batch (~0.1% at 5,000 per batch)
-        return (last[1] - first[1]) / (last[0] - first[0])
+        return rate_until(
+            lambda: total(end_offsets(kafka, topics["out"])),
+            n,
+            proc,
+            f"the scorer (see {work / 'scorer.log'})",
+        )
     finally:
         proc.terminate()
         proc.wait(30)
