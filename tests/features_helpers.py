@@ -95,7 +95,9 @@ def read_featurized(
     try:
         while len(out) < expected:
             if time.monotonic() > deadline:
-                raise AssertionError(f"{len(out)} of {expected} featurized events after {timeout_s}s")
+                raise AssertionError(
+                    f"{len(out)} of {expected} featurized events after {timeout_s}s; {run.progress()}"
+                )
             run.alive()
             for m in consumer.consume(5000, 0.5):
                 if m.error() is None:
@@ -123,13 +125,28 @@ class FeaturesRun(ServiceProcess):
     def __post_init__(self) -> None:
         self.log = self.root / "features.log"
 
+    @property
+    def group(self) -> str:
+        return f"features-{self.root.name}"
+
+    def progress(self) -> str:
+        """Where the deployment stands: consumed vs available (a stall or a loss tells apart here)."""
+        from services.tools.offsets import committed_offsets, end_offsets
+
+        done = committed_offsets(self.broker.kafka, self.group, self.clean)
+        ends = end_offsets(self.broker.kafka, self.clean)
+        out = sum(end_offsets(self.broker.kafka, self.features).values())
+        return (
+            f"committed {sum(done.values())} of {sum(ends.values())} clean ({done} of {ends}), {out} emitted"
+        )
+
     def start(self, **extra: str) -> None:
         env = self.broker.process_env(
             FEATURES_CLEAN_TOPIC=self.clean,
             FEATURES_LABELS_TOPIC=self.labels,
             FEATURES_FEATURES_TOPIC=self.features,
             FEATURES_DLQ_TOPIC=self.dlq,
-            FEATURES_GROUP_ID=f"features-{self.root.name}",
+            FEATURES_GROUP_ID=self.group,
             FEATURES_STATE_DIR=str(self.root / "state"),
             FEATURES_LAKE_ROOT=str(self.root / "lake"),
             FEATURES_FEAST_DATA=str(self.root / "feast"),

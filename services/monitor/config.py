@@ -37,6 +37,12 @@ class MonitorSettings(ServiceSettings):
     # it consumes the dead-letter topic (up to 8 MB values): a size limit there would loop its own DLQ
     max_value_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     window_size: int = Field(default=10_000, ge=100, description="predictions per window")
+    window_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="event-time windows of this length instead (the clock: predictions' event time "
+        "and labels' label_time), so label-only periods close windows too",
+    )
     label_ttl_days: float = Field(
         default=10.0, gt=0, description="event-time days a prediction waits for its label (labels: 7 days)"
     )
@@ -44,6 +50,11 @@ class MonitorSettings(ServiceSettings):
     clear_after: int = Field(default=3, ge=1, description="good windows in a row that clear it")
     drift_threshold: float = Field(default=0.1, gt=0, description="Evidently's default for both tests")
     min_drifted_features: int = Field(default=1, ge=1)
+    drift_ignore: list[str] = Field(
+        default=["TX_DURING_WEEKEND", "TX_DURING_NIGHT"],
+        description="inputs whose drift is shown but never alerted: a calendar flag's share follows "
+        "the window's span (a window of Saturday is all weekend), not the data",
+    )
     quality_min_labelled: int = Field(default=2_000, ge=1)
     min_auc: float = Field(default=0.75, ge=0, le=1)
     min_average_precision: float = Field(default=0.25, ge=0, le=1)
@@ -61,4 +72,5 @@ class MonitorSettings(ServiceSettings):
             min_average_precision=self.min_average_precision,
             max_dlq_rate=self.max_dlq_rate,
             max_end_to_end_p99_ms=self.max_end_to_end_p99_ms,
+            ignore=frozenset(self.drift_ignore),
         )

@@ -52,15 +52,17 @@ class MonitorHandler:
         names: list[str],
         report: Callable[[Window, Reference, list[Finding]], str | None] | None = None,
         model_name: str = "fraud",
+        window_seconds: float | None = None,
     ) -> None:
         self.state, self.topics, self.window_size, self.checks = state, topics, window_size, checks
+        self.window_seconds = window_seconds
         self.references, self.reload, self.report = references, reload, report
         self.model_name, self.names = model_name, names
         self.history: deque[WindowSummary] = deque(
             (from_json(v) for _, v in sorted(state.summaries.items())), maxlen=KEEP
         )
         self.alerts: deque[AlertV1] = deque(maxlen=200)
-        self._bootstrap: Current | None = None
+        self._bootstrap: tuple[Reference, Reference] | None = None
 
     def __call__(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
         """The batch's alerts and changelog records."""
@@ -75,30 +77,48 @@ class MonitorHandler:
         self.state = self.reload()
 
     def _apply(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
-        t, state, outputs = self.topics, self.state, []
+        t, outputs = self.topics, []
         for env in envs:
             if env.topic == t.predictions:
                 row: PredictionRow = env.value
+                outputs += self._tick(row.scored.event_time)
                 if not row.shadow:
-                    state.prediction(row)
+                    self.state.prediction(row)
             elif env.topic == t.labels:
-                state.label(*env.value)
+                tx_id, is_fraud, tx_time, label_time = env.value
+                outputs += self._tick(label_time)
+                self.state.label(tx_id, is_fraud, tx_time)
             else:
-                state.dead_letter()
-            if state.window.count >= self.window_size:
+                self.state.dead_letter()
+            if self.window_seconds is None and self.state.window.count >= self.window_size:
                 outputs += self._close()
-        outputs += [Output(t.state, value, key=key) for key, value in state.flush()]
+        outputs += [Output(t.state, value, key=key) for key, value in self.state.flush()]
         return outputs
 
-    def _close(self) -> list[Output]:
-        closed, tombstones = self.state.close_window()
-        current = self.references() or self._bootstrap
-        if current is None:  # no model reference: the first window becomes the reference
-            scores = Reference.from_matrix(closed.scores(), ["score"], f"window {closed.index}")
-            inputs = Reference.from_matrix(closed.inputs(), self.names, f"window {closed.index}")
-            self._bootstrap = current = ("unknown", inputs, scores)
-            log.warning("no reference from the registry: window %d is the drift reference", closed.index)
-        version, inputs_ref, score_ref = current
+    def _tick(self, clock: float) -> list[Output]:
+        """Event-time windows: an event at or past the open window's end closes it first (a late
+        event counts in the open window)."""
+        if self.window_seconds is None:
+            return []
+        start = clock - clock % self.window_seconds
+        window = self.state.window
+        if window.start is None or window.end is None:
+            self.state.open_at(start, start + self.window_seconds)
+            return []
+        if clock < window.end:
+            return []
+        return self._close(start, start + self.window_seconds)
+
+    def _close(self, next_start: float | None = None, next_end: float | None = None) -> list[Output]:
+        closed, tombstones = self.state.close_window(next_start, next_end)
+        version, inputs_ref, score_ref = self.references() or ("unknown", None, None)
+        if inputs_ref is None or score_ref is None:  # no model reference: a window becomes it
+            if self._bootstrap is None and closed.count:
+                scores = Reference.from_matrix(closed.scores(), ["score"], f"window {closed.index}")
+                inputs = Reference.from_matrix(closed.inputs(), self.names, f"window {closed.index}")
+                self._bootstrap = (inputs, scores)
+                log.warning("no reference in the registry: window %d is the drift reference", closed.index)
+            inputs_ref, score_ref = self._bootstrap or (None, None)
         findings = assess(closed, inputs_ref, score_ref, self.checks)
         start, end = closed.span()
         alerts = self.state.alerting.observe(
@@ -109,10 +129,14 @@ class MonitorHandler:
             (self.model_name, version),
         )
         report = None  # a report for each window that raises an alert (1-2 s of Evidently, not per window)
-        if self.report is not None and any(a.state == "raised" for a in alerts):
+        raised = any(a.state == "raised" for a in alerts)
+        if self.report is not None and raised and closed.count and inputs_ref is not None:
             try:
                 report = self.report(closed, inputs_ref, findings)
-            except OSError as exc:  # a report is a convenience: never a reason to stop monitoring
+            except (
+                OSError,
+                ValueError,
+            ) as exc:  # a report is a convenience: never a reason to stop monitoring
                 log.warning("window %d: no report (%s)", closed.index, exc)
             alerts = [
                 a.model_copy(update={"report_uri": report}) if a.state == "raised" else a for a in alerts

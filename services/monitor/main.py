@@ -122,6 +122,7 @@ def main() -> None:
         names,
         report=ReportWriter(settings.reports_dir),
         model_name=settings.model_name,
+        window_seconds=settings.window_seconds,
     )
     handler.alerts.extend(_recent_alerts(settings))
     routes["page"] = _pages(settings, handler, metrics)

@@ -87,9 +87,16 @@ class MonitorState:
             b.pairs.append(joined)
 
     # -- windows --------------------------------------------------------------------------------
-    def close_window(self) -> tuple[Window, list[Change]]:
-        """End the open window (the caller checks it); its records become tombstones."""
-        closed, self.window = self.window, Window(self.window.index + 1)
+    def open_at(self, start: float, end: float) -> None:
+        """Give the open (still empty) event-time window its bounds."""
+        self.window.start, self.window.end = start, end
+
+    def close_window(
+        self, start: float | None = None, end: float | None = None
+    ) -> tuple[Window, list[Change]]:
+        """End the open window (the caller checks it); its records become tombstones. The next one
+        spans [start, end) for event-time windows."""
+        closed, self.window = self.window, Window(self.window.index + 1, start, end)
         b = self._batch  # what this batch added so far belongs to the closed window
         b.rows, b.pairs, b.dead_letters = [], [], 0
         tombstones: list[Change] = [(k, None) for k in self._window_keys]
@@ -125,6 +132,7 @@ class MonitorState:
         state = {
             "alerting": self.alerting.to_dict(),
             "window": self.window.index,
+            "span": [self.window.start, self.window.end],
             "seq": self.seq,
             "newest": self.joins.newest,
             "expired": self.joins.expired,
@@ -138,7 +146,7 @@ class MonitorState:
         self.summaries = {int(k[2:]): v for k, v in records.items() if k.startswith("h/")}
         if meta is not None:
             self.alerting.restore(meta["alerting"])
-            self.seq, self.window = int(meta["seq"]), Window(int(meta["window"]))
+            self.seq, self.window = int(meta["seq"]), Window(int(meta["window"]), *meta.get("span", ()))
             self.joins.newest = float(meta["newest"])
         chunks = sorted((int(k[2:]), orjson.loads(v)) for k, v in records.items() if k.startswith("b/"))
         for seq, doc in chunks:

@@ -57,11 +57,16 @@ def parse_prediction(raw: bytes, names: list[str]) -> PredictionRow:
     return PredictionRow(scored, inputs, bool(doc.get("shadow")), float(e2e) if e2e is not None else None)
 
 
-def parse_label(raw: bytes) -> tuple[str, bool, float]:
-    """tx_id, is_fraud and the transaction's event time (epoch s) of a Label v1."""
+def parse_label(raw: bytes) -> tuple[str, bool, float, float]:
+    """tx_id, is_fraud, the transaction's event time and the label's (epoch s) of a Label v1."""
     doc = json_object(raw)
     try:
-        return str(doc["tx_id"]), bool(doc["is_fraud"]), _epoch(doc["tx_event_time"], "tx_event_time")
+        return (
+            str(doc["tx_id"]),
+            bool(doc["is_fraud"]),
+            _epoch(doc["tx_event_time"], "tx_event_time"),
+            _epoch(doc["label_time"], "label_time"),
+        )
     except KeyError as exc:
         raise DecodeError("invalid_field", f"not a Label v1: missing {exc}") from None
 
@@ -71,6 +76,8 @@ class Window:
     """The events of one window: production predictions, label joins made, dead letters seen."""
 
     index: int
+    start: float | None = None  # event-time windows: [start, end) in epoch s
+    end: float | None = None
     rows: list[PredictionRow] = field(default_factory=list)
     joined: list[Joined] = field(default_factory=list)
     dead_letters: int = 0
@@ -81,7 +88,9 @@ class Window:
         return len(self.rows)
 
     def span(self) -> tuple[datetime, datetime]:
-        """First and last event time of its predictions."""
+        """An event-time window's bounds; otherwise the first and last event time of its predictions."""
+        if self.start is not None and self.end is not None:
+            return datetime.fromtimestamp(self.start, UTC), datetime.fromtimestamp(self.end, UTC)
         times = [r.scored.event_time for r in self.rows] or [0.0]
         return datetime.fromtimestamp(min(times), UTC), datetime.fromtimestamp(max(times), UTC)
 
@@ -105,15 +114,17 @@ class Checks:
     min_average_precision: float = 0.25
     max_dlq_rate: float = 0.05
     max_end_to_end_p99_ms: float = 5_000.0
+    ignore: frozenset[str] = frozenset()  # inputs scored and plotted, never counted as drifted
 
 
 def _drift_finding(kind: str, results: list[Any], checks: Checks) -> Finding:
+    counted = [c for c in results if c.name not in checks.ignore]
     drifted = [
         DriftedFeature(name=c.name, score=c.score, method=c.method, threshold=c.threshold)
-        for c in results
+        for c in counted
         if c.drifted
     ]
-    share = len(drifted) / max(len(results), 1)
+    share = len(drifted) / max(len(counted), 1)
     scores = {f"drift.{c.name}": c.score for c in results} | {"drift_share": share}
     bad = len(drifted) >= (checks.min_drifted_features if kind == "data_drift" else 1)
     names = ", ".join(f"{d.name} ({d.score:.2f})" for d in drifted)
@@ -127,10 +138,13 @@ def _drift_finding(kind: str, results: list[Any], checks: Checks) -> Finding:
     )
 
 
-def assess(window: Window, inputs_ref: Reference, score_ref: Reference, checks: Checks) -> list[Finding]:
-    """Every check on a closed window; quality only once enough labelled predictions joined."""
+def assess(
+    window: Window, inputs_ref: Reference | None, score_ref: Reference | None, checks: Checks
+) -> list[Finding]:
+    """Every check on a closed window (drift where there is a reference); quality only once enough
+    labelled predictions joined."""
     findings = []
-    if window.count:
+    if window.count and inputs_ref is not None and score_ref is not None:
         findings.append(_drift_finding("data_drift", drift(inputs_ref, window.inputs()), checks))
         findings.append(_drift_finding("prediction_drift", drift(score_ref, window.scores()), checks))
     total = window.count + window.dead_letters

@@ -16,7 +16,8 @@ from services.common.registry import Registry
 __all__ = ["Current", "References"]
 
 log = logging.getLogger(__name__)
-Current = tuple[str, Reference, Reference]  # model version, inputs reference, score reference
+# model version, inputs and score references (None: that version was registered without them)
+Current = tuple[str, Reference | None, Reference | None]
 
 
 class References:
@@ -29,7 +30,7 @@ class References:
         self.refresh_s = refresh_s
         self._version: str | None = None
         self._checked = float("-inf")
-        self._cache: dict[str, Current | None] = {}
+        self._cache: dict[str, Current] = {}
 
     def production(self) -> str | None:
         """The newest production version of the model on `models`."""
@@ -44,7 +45,7 @@ class References:
         return self._version
 
     def current(self) -> Current | None:
-        """The production model's references, or None (no model yet, or one trained without them)."""
+        """The production model's version and references, or None (no production model yet)."""
         version = self.production()
         if version is None:
             return None
@@ -52,7 +53,7 @@ class References:
             data = self.registry.reference(self.name, version)
             if data is None:
                 log.warning("%s %s has no reference.json: retrain it with rtloop train", self.name, version)
-                self._cache[version] = None
+                self._cache[version] = (version, None, None)
             else:
                 inputs, score = Reference.from_dict(data["inputs"]), Reference.from_dict(data["score"])
                 self._cache[version] = (version, inputs, score)

@@ -35,6 +35,7 @@ def test_online_features_equal_batch_definitions_on_redis(cleaned: Slice, histor
     _check(batch_features(cleaned.table), history.seen)
 
 
+@pytest.mark.timeout(900)
 def test_sigkill_mid_replay_then_restart_keeps_parity_on_sqlite(
     broker: Broker, cleaned: Slice, tmp_path: Path
 ) -> None:
@@ -53,7 +54,7 @@ def test_sigkill_mid_replay_then_restart_keeps_parity_on_sqlite(
     run.kill()
     run.start()
     try:
-        seen = read_featurized(broker, run.features, n, 600, run)
+        seen = read_featurized(broker, run.features, n, 480, run)
     finally:
         run.stop()
     duplicates = sum(len(v) - 1 for v in seen.values())

@@ -72,6 +72,18 @@ def test_a_window_like_the_reference_is_fine(refs: tuple[Reference, Reference]) 
     assert [f.kind for f in findings if f.bad] == []
 
 
+def test_an_ignored_input_is_scored_but_never_counted_as_drifted(refs: tuple[Reference, Reference]) -> None:
+    window = _window(np.random.default_rng(8), 10_000)
+    for i, r in enumerate(window.rows):  # a window of Saturday: every transaction on a weekend
+        window.rows[i] = PredictionRow(r.scored, (r.inputs[0], 1.0, *r.inputs[2:]), False, 50.0)
+    counted = {f.kind: f for f in assess(window, *refs, Checks())}["data_drift"]
+    assert counted.bad and [d.name for d in counted.drifted] == ["TX_DURING_WEEKEND"]
+    ignored = {f.kind: f for f in assess(window, *refs, Checks(ignore=frozenset({"TX_DURING_WEEKEND"})))}
+    finding = ignored["data_drift"]
+    assert not finding.bad and finding.drifted == []
+    assert finding.metrics["drift.TX_DURING_WEEKEND"] > 0.1, "still scored (the page plots it)"
+
+
 def test_quality_waits_for_enough_labelled_predictions(refs: tuple[Reference, Reference]) -> None:
     window = _window(np.random.default_rng(7), 500, useless=True)
     assert "quality_drop" not in {f.kind for f in assess(window, *refs, Checks())}
@@ -98,7 +110,13 @@ def test_predictions_and_labels_parse_from_their_contracts() -> None:
         "tx_event_time": "2018-08-20T10:00:00+00:00",
         "label_time": "2018-08-27T10:00:00+00:00",
     }
-    assert parse_label(orjson.dumps(label)) == ("tx1", True, row.scored.event_time)
+    week = 7 * 86_400.0
+    assert parse_label(orjson.dumps(label)) == (
+        "tx1",
+        True,
+        row.scored.event_time,
+        row.scored.event_time + week,
+    )
     for bad in (b"{", b"[]", orjson.dumps({"tx_id": "x"}), orjson.dumps(doc | {"event_time": "yesterday"})):
         with pytest.raises(DecodeError):
             parse_prediction(bad, list(NAMES))
