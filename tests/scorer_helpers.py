@@ -30,15 +30,18 @@ NAMES = FRAUD_V1.feature_names
 
 
 def register_model(
-    root: Path, name: str, version: str, kind: str = "logreg", seed: int = 0
+    root: Path, name: str, version: str, kind: str = "logreg", seed: int = 0, inverted: bool = False
 ) -> ModelVersionV1:
-    """Fit `kind` on synthetic rows (fraud ~ large amounts) and register it."""
+    """Fit `kind` on synthetic rows (fraud ~ large amounts; `inverted`: ~ small ones, a deliberately
+    bad model) and register it."""
     from services.training.candidates import CANDIDATES, fit
     from services.training.export import to_onnx_bytes
 
     rng = np.random.default_rng(seed)
     x = rng.gamma(2.0, 30.0, size=(4000, len(NAMES))).astype(np.float32)
     y = (x[:, 0] + rng.normal(0, 20, len(x)) > 150).astype(int)
+    if inverted:
+        y = (x[:, 0] + rng.normal(0, 20, len(x)) < 40).astype(int)
     onnx_bytes = to_onnx_bytes(fit(CANDIDATES[kind], x, y, seed), len(NAMES))
     card = {"name": name, "version": version, "kind": kind, "features": NAMES, "threshold": 0.5}
     return Registry(root).write(card, onnx_bytes).model_copy(update={"stage": "production"})

@@ -59,6 +59,7 @@ class MonitorSettings(ServiceSettings):
     min_auc: float = Field(default=0.75, ge=0, le=1)
     min_average_precision: float = Field(default=0.25, ge=0, le=1)
     max_dlq_rate: float = Field(default=0.05, ge=0, le=1)
+    dlq_min_events: int = Field(default=200, ge=1, description="events a window needs for a dlq rate")
     max_end_to_end_p99_ms: float = Field(default=5_000.0, gt=0)
     transactional_id: str | None = Field(default=None, description="default <group>-<host>")
 
@@ -71,6 +72,7 @@ class MonitorSettings(ServiceSettings):
             min_auc=self.min_auc,
             min_average_precision=self.min_average_precision,
             max_dlq_rate=self.max_dlq_rate,
+            dlq_min_events=self.dlq_min_events,
             max_end_to_end_p99_ms=self.max_end_to_end_p99_ms,
             ignore=frozenset(self.drift_ignore),
         )

@@ -78,6 +78,8 @@ class MonitorHandler:
 
     def _apply(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
         t, outputs = self.topics, []
+        if self.window_seconds is not None:  # in clock order: a batch can hold both topics' backlogs
+            envs = sorted(envs, key=self._clock)
         for env in envs:
             if env.topic == t.predictions:
                 row: PredictionRow = env.value
@@ -94,6 +96,13 @@ class MonitorHandler:
                 outputs += self._close()
         outputs += [Output(t.state, value, key=key) for key, value in self.state.flush()]
         return outputs
+
+    def _clock(self, env: Envelope[Any]) -> float:
+        if env.topic == self.topics.predictions:
+            return float(env.value.scored.event_time)
+        if env.topic == self.topics.labels:
+            return float(env.value[3])
+        return float("-inf")  # dead letters carry no event time: counted where they come
 
     def _tick(self, clock: float) -> list[Output]:
         """Event-time windows: an event at or past the open window's end closes it first (a late

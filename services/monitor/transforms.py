@@ -113,6 +113,7 @@ class Checks:
     min_auc: float = 0.75
     min_average_precision: float = 0.25
     max_dlq_rate: float = 0.05
+    dlq_min_events: int = 200  # fewer events (a window of labels only): no rate to speak of
     max_end_to_end_p99_ms: float = 5_000.0
     ignore: frozenset[str] = frozenset()  # inputs scored and plotted, never counted as drifted
 
@@ -152,7 +153,7 @@ def assess(
     findings.append(
         Finding(
             "dlq_rate",
-            rate > checks.max_dlq_rate,
+            rate > checks.max_dlq_rate and total >= checks.dlq_min_events,
             "warning",
             {"dlq_rate": rate},
             message=f"{rate:.2%} dead-lettered",

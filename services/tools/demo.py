@@ -59,9 +59,8 @@ def wipe_lake(lake: Path, tables: tuple[str, ...]) -> None:
 def start_service(module: str, log_path: Path, settings: ToolSettings, **env: str) -> subprocess.Popen[bytes]:
     """Run `python -m <module>` as its own process (as a deployment would), logging to a file."""
     prefix = module.rsplit(".", 1)[-1].upper()
-    environ = child_environment(
-        RTLOOP_BROKER_PORT=str(settings.kafka.embedded_port), **{f"{prefix}_HEALTH_PORT": "0"}, **env
-    )
+    defaults = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port), f"{prefix}_HEALTH_PORT": "0"}
+    environ = child_environment(**(defaults | env))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(

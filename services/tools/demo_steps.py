@@ -23,7 +23,7 @@ from services.tools.replay import build_stream
 from services.tools.replay.producer import ReplayOptions, ReplayResult, replay
 from services.training.job import Report
 
-__all__ = ["Pass", "replay_through", "start_at_end", "train_and_publish"]
+__all__ = ["Pass", "replay_labels", "replay_through", "start_at_end", "train_and_publish", "wait_monitor"]
 
 
 @dataclass
@@ -89,15 +89,21 @@ def replay_through(
     scorer: subprocess.Popen[bytes] | None = None,
     scorer_group: str | None = None,
     rate: float | None = None,
+    labels: bool = True,
 ) -> Pass:
-    """Replay `table` (and its labels; at `rate` events/s, or as fast as possible), then wait for
-    ingest, features and (if given) the scorer."""
+    """Replay `table` (and its labels unless `labels` is False; at `rate` events/s, or as fast as
+    possible), then wait for ingest, features and (if given) the scorer."""
     lake_tx, lake_bad = s.lake_root / "transactions", s.lake_root / "transactions_rejected"
     rows0, bad0 = rows_and_version(lake_tx)[0], rows_and_version(lake_bad)[0]
     before = snapshot(s, ["transactions.clean", "transactions.features"])
     if rate:
         console.print(f"{step} replaying {2 * table.num_rows:,} events at {rate:,.0f}/s (live)…")
-    result = replay(s.kafka, build_stream(table), ReplayOptions(corrupt_share=corrupt, rate=rate))
+    stream = build_stream(table)
+    result = replay(
+        s.kafka,
+        stream if labels else stream.only(labels=False),
+        ReplayOptions(corrupt_share=corrupt, rate=rate),
+    )
     bad = sum(result.corrupted.values())
     console.print(
         f"{step} replayed {result.events:,} events ({bad} corrupted on purpose) at {result.rate:,.0f}/s"
@@ -130,6 +136,25 @@ def replay_through(
         line += f", the scorer {took_s:.0f}s more"
     console.print(line)
     return Pass(result, rows_and_version(lake_tx)[0] - rows0, rows_and_version(lake_bad)[0] - bad0)
+
+
+def replay_labels(s: ToolSettings, table: pa.Table, rate: float, step: str) -> None:
+    """The labels of `table` alone (their event times are a week after its transactions)."""
+    result = replay(s.kafka, build_stream(table).only(labels=True), ReplayOptions(rate=rate))
+    console.print(
+        f"{step} replayed the week's {result.labels:,} labels (a week later in event time) "
+        f"at {result.rate:,.0f}/s"
+    )
+
+
+def wait_monitor(
+    s: ToolSettings, group: str, procs: list[subprocess.Popen[bytes]], topics: tuple[str, ...]
+) -> float:
+    """Until the monitor has processed everything on `topics`."""
+    from services.tools.demo_monitor import monitor_done
+
+    label = f"monitor: {' + '.join(topics)} (catching up)"
+    return _wait(label, 1, lambda: int(monitor_done(s, group, topics)), procs)
 
 
 def train_and_publish(s: ToolSettings, fenv: dict[str, str], registry: Path, step: str) -> Report:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
 
-__all__ = ["committed_offsets", "end_offsets", "total"]
+__all__ = ["caught_up", "committed_offsets", "end_offsets", "total"]
 
 
 def _probe(kafka: KafkaSettings) -> Consumer:
@@ -40,3 +42,31 @@ def committed_offsets(kafka: KafkaSettings, group: str, topic: str) -> dict[int,
 def total(offsets: dict[int, int]) -> int:
     """Sum over partitions."""
     return sum(offsets.values())
+
+
+def caught_up(kafka: KafkaSettings, group: str, topic: str, timeout_s: float = 10.0) -> bool:
+    """Whether `group` has committed everything there is to consume on `topic`. On a topic written in
+    transactions the end offset stays one past the commit marker, which no consumer receives: a
+    partition counts as done when nothing is left to read from the group's offset."""
+    done, ends = committed_offsets(kafka, group, topic), end_offsets(kafka, topic)
+    behind = [p for p, end in ends.items() if done.get(p, 0) < end]
+    if not behind:
+        return True
+    conf = {"group.id": "rtloop-offsets-probe", "enable.auto.commit": False, "enable.partition.eof": True}
+    consumer = Consumer(kafka.librdkafka() | conf)
+    try:
+        consumer.assign([TopicPartition(topic, p, done.get(p, 0)) for p in behind])
+        at_end: set[int] = set()
+        deadline = time.monotonic() + timeout_s
+        while len(at_end) < len(behind) and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is None:
+                return False  # a message the group has not committed yet
+            if error.code() == KafkaError._PARTITION_EOF:
+                at_end.add(msg.partition() or 0)
+        return len(at_end) == len(behind)
+    finally:
+        consumer.close()

@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 
 from services.tools.cli.app import app, console, friendly, settings
-from services.tools.cli.demo_tables import show_features, show_predictions, show_quality, summary_table
+from services.tools.cli.demo_tables import (
+    show_alerts,
+    show_features,
+    show_predictions,
+    show_quality,
+    summary_table,
+)
 
 __all__ = ["demo_cmd"]
 
@@ -24,14 +30,23 @@ def demo_cmd(
     terminals: Annotated[int, typer.Option(min=10, help="simulated terminals (the book: 10000)")] = 10000,
     corrupt: Annotated[float, typer.Option(help="share of corrupted transactions")] = 0.002,
     live_rate: Annotated[float, typer.Option(help="events/s of the live week (transactions + labels)")] = 600,
+    drift: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a drift scenario, repeatable: amount:2018-08-18:0.3:1.5 (share of customers, factor) "
+            "or terminals:2018-08-18:50:14 (count, days)"
+        ),
+    ] = None,
+    window_hours: Annotated[float, typer.Option(min=1, help="the monitor's event-time window")] = 24,
     keep_broker: Annotated[bool, typer.Option(help="leave the broker running")] = False,
 ) -> None:
     """Replay the book's weeks through ingest (Spark → Delta + transactions.clean) and features (windows
     → Feast online + Delta), train and promote a model on the training week (evaluated on the test week),
-    then score the following week live (features → scorer → predictions) and measure its quality."""
+    then score the following week live (features → scorer → predictions), monitor it (drift, live
+    quality → alerts) and measure its quality."""
     from deltalake import write_deltalake
 
-    from services.tools.broker import EmbeddedBroker
+    from services.tools.broker import EmbeddedBroker, free_port
     from services.tools.demo import (
         features_env,
         reset_topics,
@@ -41,9 +56,22 @@ def demo_cmd(
         wipe_lake,
     )
     from services.tools.demo_loop import TEST_END, TRAIN_START, demo_registry, stream_quality, window
-    from services.tools.demo_steps import replay_through, start_at_end, train_and_publish
+    from services.tools.demo_monitor import WARM_DAYS, alerts_after, monitor_env, save_page, wait_ready
+    from services.tools.demo_steps import (
+        replay_labels,
+        replay_through,
+        start_at_end,
+        train_and_publish,
+        wait_monitor,
+    )
+    from services.tools.offsets import end_offsets
     from services.tools.simulator import SimulationConfig, simulate
+    from services.tools.simulator.drift import parse_drift
 
+    try:
+        drifts = tuple(parse_drift(d) for d in drift or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--drift") from None
     s = settings()
     broker = None if s.kafka.external else EmbeddedBroker(s)
     t0 = time.monotonic()
@@ -68,12 +96,15 @@ def demo_cmd(
     shutil.rmtree(registry, ignore_errors=True)
     t1 = time.monotonic()
     days = (TEST_END + timedelta(days=7) - SimulationConfig.start_date).days
-    table = simulate(SimulationConfig(n_customers=customers, n_terminals=terminals, n_days=days))
+    table = simulate(
+        SimulationConfig(n_customers=customers, n_terminals=terminals, n_days=days, drifts=drifts)
+    )
     write_deltalake(str(s.simulated_table), table, mode="overwrite", schema_mode="overwrite")
     first = TRAIN_START - timedelta(days=history_days)
     history, live = window(table, first, TEST_END), window(table, TEST_END, TEST_END + timedelta(days=7))
+    scenarios = "; drift: " + ", ".join(drift or ()) if drifts else ""
     console.print(
-        f"3/8 simulated {table.num_rows:,} transactions ({customers:,} customers, {days} days) in "
+        f"3/8 simulated {table.num_rows:,} transactions ({customers:,} customers, {days} days{scenarios}) in "
         f"{time.monotonic() - t1:.1f}s; replaying {first} .. {TEST_END - timedelta(days=1)} "
         f"({history.num_rows:,}), then {TEST_END} .. {TEST_END + timedelta(days=6)} live ({live.num_rows:,})"
     )
@@ -103,12 +134,39 @@ def demo_cmd(
             SCORER_GROUP_ID=group,
             SCORER_FEAST_DATA=fenv["FEATURES_FEAST_DATA"],
             SCORER_INSTANCE=run_id,
+            SCORER_HEALTH_PORT=str(scorer_port := free_port()),
         )
         procs.append(scorer)
-        console.print("6/8 scorer started (it serves the published model; see its log for the provider)")
-        second_pass = replay_through(
-            s, live, corrupt, ingest, features, "7/8", scorer=scorer, scorer_group=group, rate=live_rate
+        port, reports = free_port(), s.lake_root / "reports" / f"demo-{run_id}"
+        menv = monitor_env(run_id, registry, reports, port, window_hours)
+        for topic in ("predictions", "labels"):
+            start_at_end(s, menv["MONITOR_GROUP_ID"], topic)
+        alerts_from = end_offsets(s.kafka, "alerts")
+        monitor = start_service("services.monitor", log_dir / "monitor.log", s, **menv)
+        procs.append(monitor)
+        with console.status("waiting for the scorer and the monitor to be ready…"):
+            wait_ready(scorer_port, scorer, "the scorer")
+            wait_ready(port, monitor, "the monitor")
+        console.print(
+            "6/8 scorer and monitor started (the scorer serves the published model; see its log for the "
+            f"provider; the monitor's page: http://127.0.0.1:{port}/)"
         )
+        second_pass = replay_through(
+            s,
+            live,
+            corrupt,
+            ingest,
+            features,
+            "7/8",
+            scorer=scorer,
+            scorer_group=group,
+            rate=live_rate,
+            labels=False,
+        )
+        wait_monitor(s, menv["MONITOR_GROUP_ID"], procs, ("predictions",))
+        replay_labels(s, live, live_rate, "7/8")  # after the predictions, as a week later would
+        wait_monitor(s, menv["MONITOR_GROUP_ID"], procs, ("predictions", "labels"))
+        page = save_page(port, reports, monitor)
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
@@ -123,6 +181,13 @@ def demo_cmd(
     )
     show_predictions(quality.sample)
     show_quality(report, quality)
+    show_alerts(alerts_after(s, alerts_from), window_hours)
+    if history_days < WARM_DAYS:
+        console.print(
+            f"(history of {history_days} days: the 30-day windows were still filling during the training "
+            f"week, so its reference is not the live week's; --history-days {WARM_DAYS} avoids that drift)"
+        )
+    console.print(f"monitor page (a copy): {page or '(not saved)'}   reports: {reports}")
     console.print("8/8 summary above")
     lost = sum(r.lost for r in results)
     console.print("nothing lost" if lost == 0 else f"[red]{lost} transactions unaccounted for[/red]")

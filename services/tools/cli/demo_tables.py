@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from services.tools.demo_steps import Pass
     from services.training.job import Report
 
-__all__ = ["show_features", "show_predictions", "show_quality", "summary_table"]
+__all__ = ["show_alerts", "show_features", "show_predictions", "show_quality", "summary_table"]
 
 
 def summary_table(s: ToolSettings, delta: dict[str, int], passes: list[Pass]) -> Table:
@@ -133,3 +133,28 @@ def show_quality(report: Report, quality: StreamQuality) -> None:
     )
     if quality.unscored:
         console.print(f"[red]{quality.unscored} accepted transactions of the week had no prediction[/red]")
+
+
+def show_alerts(alerts: list[dict[str, Any]], window_hours: float) -> None:
+    """What the monitor (and the scorer) published on `alerts` during the live week."""
+    if not alerts:
+        console.print(
+            f"alerts: none (the monitor closed {window_hours:g}-hour windows; nothing drifted or fell)"
+        )
+        return
+    table = Table(title="alerts published during the live week")
+    for col in ("kind", "state", "severity", "model", "window (event time)", "message", "report"):
+        table.add_column(col)
+    for a in alerts:
+        w = a.get("window") or {}
+        span = f"{str(w.get('start', ''))[:16]} .. {str(w.get('end', ''))[5:16]}" if w else ""
+        table.add_row(
+            a["kind"],
+            a["state"],
+            a["severity"],
+            f"{a.get('model_name') or ''} {a.get('model_version') or ''}",
+            span,
+            a.get("message", ""),
+            a.get("report_uri") or "",
+        )
+    console.print(table)

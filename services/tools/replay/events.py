@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -38,6 +38,10 @@ class EventStream:
     def n(self) -> int:
         """Number of transactions (and of labels)."""
         return len(self.tx_id)
+
+    def only(self, labels: bool) -> EventStream:
+        """The same stream with its labels only (True) or its transactions only (False)."""
+        return replace(self, order=self.order[(self.order >= self.n) == labels])
 
     def event_time_us(self, events: NDArray[np.int64]) -> NDArray[np.int64]:
         """Event time of each event number: the transaction's, or its label's (D days later)."""

@@ -4,8 +4,6 @@ neither duplicates an alert nor loses a prediction waiting for its label."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -18,7 +16,6 @@ import pytest
 from services.common.contracts import ModelVersionV1
 from services.common.drift import Reference
 from services.common.feature_services import FRAUD_V1
-from services.common.kafka.scan import scan_topic
 from services.common.registry import Registry
 from services.monitor.config import MonitorSettings
 from services.monitor.main import restore_state
@@ -26,7 +23,8 @@ from services.tools.broker import free_port
 from services.training.adapters.kafka_io import publish_version
 from tests.browser import Dom, render
 from tests.integration.test_runner_process import produce
-from tests.kafka_helpers import ROOT, Broker, ServiceProcess
+from tests.kafka_helpers import Broker
+from tests.monitor_helpers import MonitorRun, alerts_on
 
 pytestmark = pytest.mark.integration
 
@@ -75,27 +73,6 @@ def _label(i: int, fraud: bool) -> bytes:
             "label_time": (when + timedelta(days=7)).isoformat(),
         }
     )
-
-
-class MonitorRun(ServiceProcess):
-    name = "monitor"
-
-    def __init__(self, broker: Broker, env: dict[str, str], log: Path) -> None:
-        self.broker, self.env, self.log, self.proc = broker, env, log, None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "services.monitor"],
-            cwd=ROOT,
-            env=self.broker.process_env(**self.env),
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def _alerts(broker: Broker, topic: str) -> list[dict]:
-    return [orjson.loads(m.value()) for m in scan_topic(broker.kafka, topic, idle_timeout_s=2)]
 
 
 def test_drift_is_alerted_once_across_a_sigkill_and_label_joins_survive(
@@ -147,7 +124,7 @@ def test_drift_is_alerted_once_across_a_sigkill_and_label_joins_survive(
         **{k.removeprefix("MONITOR_").lower(): v for k, v in env.items()}, kafka=broker.kafka
     )
     deadline = time.monotonic() + 180
-    while not any(a["kind"] == "data_drift" for a in _alerts(broker, topics["alerts"])):
+    while not any(a["kind"] == "data_drift" for a in alerts_on(broker, topics["alerts"])):
         monitor.alive()
         assert time.monotonic() < deadline, "no data_drift alert in time"
         time.sleep(1)
@@ -167,7 +144,7 @@ def test_drift_is_alerted_once_across_a_sigkill_and_label_joins_survive(
         time.sleep(1)
     _page_shows_the_run(f"http://127.0.0.1:{port}/", tmp_path)
     monitor.stop()
-    alerts = [a for a in _alerts(broker, topics["alerts"]) if a["kind"] == "data_drift"]
+    alerts = [a for a in alerts_on(broker, topics["alerts"]) if a["kind"] == "data_drift"]
     assert len(alerts) == 1, f"one raised data_drift alert, no duplicate across the SIGKILL: {alerts}"
     (alert,) = alerts
     first_drifted = STATIONARY  # windows are counted from 0

@@ -3,6 +3,7 @@ stream (features → scorer → predictions) against the offline evaluation of t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -154,3 +155,94 @@ def test_quality_through_the_stream_matches_the_offline_evaluation(
     print(f"stream {stream}\noffline {offline}\nlookups equal to the history row: {same.mean():.1%}")
     assert same.sum() > 1000
     assert np.abs(stream_scores[same] - frame["offline"].to_numpy()[same]).max() <= 1e-5
+
+
+def test_a_bad_production_model_raises_quality_drop(
+    broker: Broker, cleaned: Slice, trained: Trained, redis_url: str, tmp_path: Path
+) -> None:
+    """The loop live (features → scorer → predictions → monitor, labels joined) serving the promoted
+    model; once the stream reaches April 26 a deliberately bad model (it learned that small amounts
+    are fraud) is published as production: the monitor raises quality_drop naming it, never the good one.
+    The slice's labels are all on their topic before the first prediction: the join holds them (a TTL
+    as long as the slice) and each window's quality is that of its own predictions."""
+    import redis
+
+    from services.common.kafka.scan import scan_topic
+    from services.training.adapters.kafka_io import publish_version
+    from tests.monitor_helpers import MonitorRun, alerts_on
+    from tests.scorer_helpers import register_model
+
+    redis.Redis.from_url(redis_url).flushdb()
+    good = trained.report.promoted
+    assert good is not None
+    bad = register_model(trained.settings.registry_root, "fraud", "deliberately-bad", inverted=True)
+    models = broker.topic("models", 1, **{"cleanup.policy": "compact"})
+    publish_version(broker.kafka, models, good)
+    feats, preds, alerts = (
+        broker.topic(n, p) for n, p in (("features", PARTITIONS), ("preds", 3), ("alerts", 1))
+    )
+    scorer = ScorerRun(
+        broker,
+        feats,
+        preds,
+        models,
+        broker.topic("scorer-alerts", 1),
+        broker.topic("dlq", 1),
+        tmp_path,
+        "rtloop",
+        redis_url,
+    )
+    monitor = MonitorRun(
+        broker,
+        {
+            "MONITOR_PREDICTIONS_TOPIC": preds,
+            "MONITOR_LABELS_TOPIC": cleaned.labels,
+            "MONITOR_DLQ_TOPIC": broker.topic("dlq", 1),
+            "MONITOR_ALERTS_TOPIC": alerts,
+            "MONITOR_STATE_TOPIC": broker.topic("mon-state", 1, **{"cleanup.policy": "compact"}),
+            "MONITOR_MODELS_TOPIC": models,
+            "MONITOR_REGISTRY_ROOT": str(trained.settings.registry_root),
+            "MONITOR_REPORTS_DIR": str(tmp_path / "reports"),
+            "MONITOR_GROUP_ID": f"monitor-{tmp_path.name}",
+            "MONITOR_HEALTH_PORT": "0",
+            "MONITOR_WINDOW_SIZE": "3000",
+            "MONITOR_LABEL_TTL_DAYS": "60",
+            "MONITOR_QUALITY_MIN_LABELLED": "1000",
+        },
+        tmp_path / "monitor.log",
+    )
+    run = FeaturesRun(
+        broker, cleaned.clean, cleaned.labels, feats, broker.topic("dlq", 1), tmp_path, redis_url=redis_url
+    )
+    for proc in (scorer, monitor, run):
+        proc.start()
+    swap = datetime(2018, 4, 26, tzinfo=UTC).isoformat()
+    n = cleaned.table.num_rows
+    seen, swapped = 0, False
+    deadline = time.monotonic() + 600
+    try:
+        while True:
+            for proc in (scorer, monitor, run):
+                proc.alive()
+            assert time.monotonic() < deadline, (
+                f"{seen} of {n} predictions; alerts {alerts_on(broker, alerts)}"
+            )
+            scored = [orjson.loads(m.value()) for m in scan_topic(broker.kafka, preds, idle_timeout_s=1)]
+            seen = len(scored)
+            if not swapped and any(p["event_time"] >= swap for p in scored):
+                publish_version(broker.kafka, models, bad)
+                swapped = True
+            if seen >= n and any(a["kind"] == "quality_drop" for a in alerts_on(broker, alerts)):
+                break
+            time.sleep(2)
+    finally:
+        for proc in (run, scorer, monitor):
+            proc.stop()
+    quality = [a for a in alerts_on(broker, alerts) if a["kind"] == "quality_drop"]
+    print("quality_drop alerts:", [(a["state"], a["model_version"], a["message"]) for a in quality])
+    versions = {p["model_version"] for p in scored}
+    assert versions == {good.version, bad.version}, "the scorer swapped to the bad model mid-stream"
+    raised = [a for a in quality if a["state"] == "raised"]
+    assert raised and raised[0]["model_version"] == bad.version, "raised once the bad model served"
+    assert all(a["model_version"] != good.version for a in raised), "the good model never alerted"
+    assert raised[0]["metrics"]["auc_roc"] < 0.6

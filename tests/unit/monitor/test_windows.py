@@ -99,3 +99,16 @@ def test_count_windows_close_at_the_size() -> None:
     _run(handler, [_prediction(i, i * HOUR, rng) for i in range(2500)], log)
     assert [w.count for w in handler.history] == [1000, 1000]
     assert handler.state.window.count == 500
+
+
+def test_a_batch_holding_both_backlogs_is_applied_in_clock_order() -> None:
+    """A monitor that starts behind gets predictions and their labels (a week later) in one batch,
+    labels first: the days still close one by one and every label joins."""
+    rng, log = np.random.default_rng(3), {}
+    t0 = datetime(2018, 8, 15, tzinfo=UTC).timestamp()
+    handler = _handler(MonitorState(30 * DAY, Alerting()), log, window_seconds=DAY)
+    times = [t0 + 600 * i for i in range(288)]
+    labels = [_label(i, t, i % 20 == 0) for i, t in enumerate(times)]
+    _run(handler, labels + [_prediction(i, t, rng) for i, t in enumerate(times)], log)
+    assert [w.count for w in handler.history][:2] == [144, 144], "the prediction days, not one merged window"
+    assert not handler.state.joins.waiting and not handler.state.joins.early
