@@ -48,7 +48,12 @@ class MonitorSettings(ServiceSettings):
     )
     raise_after: int = Field(default=2, ge=1, description="bad windows in a row that raise an alert")
     clear_after: int = Field(default=3, ge=1, description="good windows in a row that clear it")
-    drift_threshold: float = Field(default=0.1, gt=0, description="Evidently's default for both tests")
+    drift_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        description="drift score at which an input drifts (Evidently's default for both tests); a window "
+        "of a few hundred rows varies more than that by chance",
+    )
     min_drifted_features: int = Field(default=1, ge=1)
     drift_ignore: list[str] = Field(
         default=["TX_DURING_WEEKEND", "TX_DURING_NIGHT"],
@@ -68,6 +73,7 @@ class MonitorSettings(ServiceSettings):
         """The thresholds as the pure checks take them."""
         return Checks(
             min_drifted_features=self.min_drifted_features,
+            drift_threshold=self.drift_threshold,
             quality_min_labelled=self.quality_min_labelled,
             min_auc=self.min_auc,
             min_average_precision=self.min_average_precision,

@@ -80,7 +80,14 @@ def _pages(settings: MonitorSettings, handler: MonitorHandler, metrics: RunnerMe
             rate = sum(w.count for w in recent[1:]) / span if span > 0 else 0.0
             version = windows[-1].model_version if windows else "(no window closed yet)"
             lag = sum(int(s.value) for m in metrics.lag.collect() for s in m.samples)
-            page = PageData(f"{settings.model_name} {version}", windows, list(handler.alerts), lag, rate)
+            page = PageData(
+                f"{settings.model_name} {version}",
+                windows,
+                list(handler.alerts),
+                lag,
+                rate,
+                settings.drift_threshold,
+            )
             return "text/html; charset=utf-8", render(page).encode()
         if path.startswith("/reports/"):
             report = settings.reports_dir / Path(path).name

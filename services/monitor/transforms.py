@@ -108,6 +108,7 @@ class Checks:
     """Thresholds of the checks (from the monitor's settings)."""
 
     min_drifted_features: int = 1
+    drift_threshold: float = 0.1
     quality_min_labelled: int = 2_000
     quality_min_frauds: int = 5
     min_auc: float = 0.75
@@ -120,10 +121,11 @@ class Checks:
 
 def _drift_finding(kind: str, results: list[Any], checks: Checks) -> Finding:
     counted = [c for c in results if c.name not in checks.ignore]
+    limit = checks.drift_threshold
     drifted = [
-        DriftedFeature(name=c.name, score=c.score, method=c.method, threshold=c.threshold)
+        DriftedFeature(name=c.name, score=c.score, method=c.method, threshold=limit)
         for c in counted
-        if c.drifted
+        if c.score >= limit
     ]
     share = len(drifted) / max(len(counted), 1)
     scores = {f"drift.{c.name}": c.score for c in results} | {"drift_share": share}

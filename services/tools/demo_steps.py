@@ -97,7 +97,8 @@ def replay_through(
     rows0, bad0 = rows_and_version(lake_tx)[0], rows_and_version(lake_bad)[0]
     before = snapshot(s, ["transactions.clean", "transactions.features"])
     if rate:
-        console.print(f"{step} replaying {2 * table.num_rows:,} events at {rate:,.0f}/s (live)…")
+        events = (2 if labels else 1) * table.num_rows
+        console.print(f"{step} replaying {events:,} events at {rate:,.0f}/s (live)…")
     stream = build_stream(table)
     result = replay(
         s.kafka,
@@ -138,9 +139,9 @@ def replay_through(
     return Pass(result, rows_and_version(lake_tx)[0] - rows0, rows_and_version(lake_bad)[0] - bad0)
 
 
-def replay_labels(s: ToolSettings, table: pa.Table, rate: float, step: str) -> None:
+def replay_labels(s: ToolSettings, table: pa.Table, step: str) -> None:
     """The labels of `table` alone (their event times are a week after its transactions)."""
-    result = replay(s.kafka, build_stream(table).only(labels=True), ReplayOptions(rate=rate))
+    result = replay(s.kafka, build_stream(table).only(labels=True), ReplayOptions())
     console.print(
         f"{step} replayed the week's {result.labels:,} labels (a week later in event time) "
         f"at {result.rate:,.0f}/s"

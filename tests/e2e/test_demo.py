@@ -1,4 +1,5 @@
-"""`rtloop demo` end to end (replay → ingest → features → training → scorer), against the session's broker."""
+"""`rtloop demo` end to end (replay → ingest → features → training → scorer → monitor), against the
+session's broker, with an amount drift injected into the simulation from the live week's fourth day."""
 
 from __future__ import annotations
 
@@ -7,14 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
+from services.common.kafka.scan import scan_topic
 from tests.kafka_helpers import ROOT, Broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# a small population over the book's weeks: the whole loop in a few minutes
-DEMO_ARGS = ["--customers", "300", "--terminals", "600", "--history-days", "7", "--corrupt", "0.01"]
+# a small population over the book's weeks: the whole loop in a few minutes; 37 days of history fill
+# every window before the training week, so the monitor's reference is the live week's distribution
+DRIFT_DAY = "2018-08-18"
+DEMO_ARGS = [
+    *("--customers", "300", "--terminals", "600", "--history-days", "37", "--corrupt", "0.01"),
+    *("--drift", f"amount:{DRIFT_DAY}:0.5:3", "--live-rate", "100"),
+]
 
 
 def test_demo_accounts_for_every_event(broker: Broker, tmp_path: Path) -> None:
@@ -23,6 +31,9 @@ def test_demo_accounts_for_every_event(broker: Broker, tmp_path: Path) -> None:
         RTLOOP_LAKE_ROOT=str(tmp_path / "lake"),
         RTLOOP_CACHE_DIR=str(tmp_path / "cache"),
         COLUMNS="120",
+        # ~570 predictions a day: a stationary day's inputs score up to ~0.17 by chance here (0.1 is
+        # Evidently's default for large windows); the tripled amounts score above 0.5
+        MONITOR_DRIFT_THRESHOLD="0.25",
     )
     done = subprocess.run(
         [sys.executable, "-m", "services.tools.cli", "demo", *DEMO_ARGS],
@@ -63,3 +74,21 @@ def test_demo_accounts_for_every_event(broker: Broker, tmp_path: Path) -> None:
         "scored, better than chance"
     )
     assert "had no prediction" not in out
+
+    _drift_was_alerted_once_when_it_began(broker, out)
+
+
+def _drift_was_alerted_once_when_it_began(broker: Broker, out: str) -> None:
+    """Day windows: the three stationary days raise nothing, the shifted amounts are named by a
+    data_drift alert raised within 2 windows of the change, with its Evidently report."""
+    alerts = [orjson.loads(m.value() or b"{}") for m in scan_topic(broker.kafka, "alerts", idle_timeout_s=2)]
+    drift = [a for a in alerts if a["kind"] == "data_drift" and a["state"] == "raised"]
+    assert len(drift) == 1, f"one data_drift alert: {alerts}"
+    (alert,) = drift
+    day = alert["window"]["start"][:10]
+    assert DRIFT_DAY <= day <= "2018-08-19", f"raised for the window of {day}"
+    assert "TX_AMOUNT" in {f["name"] for f in alert["drifted_features"]}
+    assert alert["report_uri"] and Path(alert["report_uri"]).is_file()
+    assert "data_drift" in out and "alerts published during the live week" in out
+    page = re.search(r"monitor page \(a copy\): (\S+)", out)
+    assert page and Path(page.group(1)).is_file(), out[-2000:]

@@ -55,6 +55,8 @@ def test_a_shifted_amount_and_a_useless_model_are_found(refs: tuple[Reference, R
     assert findings["quality_drop"].bad and findings["quality_drop"].metrics["auc_roc"] < 0.6
     assert findings["dlq_rate"].bad and findings["dlq_rate"].metrics["dlq_rate"] == pytest.approx(1 / 11)
     assert findings["freshness"].bad, "2% of predictions took 9 s"
+    lenient = {f.kind: f for f in assess(_window(rng, 10_000, 1.3), *refs, Checks(drift_threshold=5.0))}
+    assert not lenient["data_drift"].bad and not lenient["data_drift"].drifted, "the configured threshold"
 
 
 def test_a_window_like_the_reference_is_fine(refs: tuple[Reference, Reference]) -> None:
