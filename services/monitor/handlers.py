@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -135,7 +135,7 @@ class MonitorHandler:
             AlertWindow(start=start, end=end, count=closed.count),
             closed.index,
             datetime.now(UTC),
-            (self.model_name, version),
+            (self.model_name, _served(closed) or version),
         )
         report = None  # a report for each window that raises an alert (1-2 s of Evidently, not per window)
         raised = any(a.state == "raised" for a in alerts)
@@ -151,7 +151,7 @@ class MonitorHandler:
                 a.model_copy(update={"report_uri": report}) if a.state == "raised" else a for a in alerts
             ]
         summary = WindowSummary(
-            closed.index, start, end, closed.count, findings, version, report, time.time()
+            closed.index, start, end, closed.count, findings, _served(closed) or version, report, time.time()
         )
         self.history.append(summary)
         self.alerts.extend(alerts)
@@ -162,3 +162,12 @@ class MonitorHandler:
             log.info("alert %s %s: %s", alert.kind, alert.state, alert.message)
         out = [Output(self.topics.alerts, a, key=a.kind) for a in alerts] + kept
         return out + [Output(self.topics.state, None, key=k) for k, _ in tombstones]
+
+
+def _served(window: Window) -> str | None:
+    """The model version behind most of the window's predictions (or of its labelled ones): the one an
+    alert is about, whatever the registry says is in production now."""
+    versions = Counter(r.scored.model_version for r in window.rows) or Counter(
+        j.prediction.model_version for j in window.joined
+    )
+    return versions.most_common(1)[0][0] if versions else None

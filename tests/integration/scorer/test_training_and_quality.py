@@ -242,7 +242,11 @@ def test_a_bad_production_model_raises_quality_drop(
     print("quality_drop alerts:", [(a["state"], a["model_version"], a["message"]) for a in quality])
     versions = {p["model_version"] for p in scored}
     assert versions == {good.version, bad.version}, "the scorer swapped to the bad model mid-stream"
-    raised = [a for a in quality if a["state"] == "raised"]
-    assert raised and raised[0]["model_version"] == bad.version, "raised once the bad model served"
-    assert all(a["model_version"] != good.version for a in raised), "the good model never alerted"
-    assert raised[0]["metrics"]["auc_roc"] < 0.6
+    # The slice's first days have empty 30-day windows: the good model (trained on full ones) may fall
+    # below the thresholds there and be cleared once the windows fill; it is never raised after that.
+    first_bad = next(i for i, a in enumerate(quality) if a["model_version"] == bad.version)
+    alert = quality[first_bad]
+    assert alert["state"] == "raised" and alert["metrics"]["auc_roc"] < 0.6, alert
+    before = quality[:first_bad]
+    assert all(a["model_version"] == good.version for a in before)
+    assert not before or before[-1]["state"] == "cleared", "the good model was fine before the swap"
