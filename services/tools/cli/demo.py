@@ -193,11 +193,12 @@ def demo_cmd(
             f"(history of {history_days} days: the 30-day windows were still filling during the training "
             f"week, so its reference is not the live week's; --history-days {WARM_DAYS} avoids that drift)"
         )
-    console.print(f"monitor page (a copy): {page or '(not saved)'}   reports: {reports}")
+    console.print(f"monitor page (a copy): {page or '(not saved)'}", soft_wrap=True)  # paths whole
+    console.print(f"reports: {reports}", soft_wrap=True)
     console.print("8/8 summary above")
     lost = sum(r.lost for r in results)
     console.print("nothing lost" if lost == 0 else f"[red]{lost} transactions unaccounted for[/red]")
-    console.print(f"lake: {s.lake_root}   models: {registry}   logs: {log_dir}")
+    console.print(f"lake: {s.lake_root}   models: {registry}   logs: {log_dir}", soft_wrap=True)
     if broker and not keep_broker:
         broker.stop()
         console.print("broker stopped (data kept in the cache folder)")
