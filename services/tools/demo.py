@@ -15,7 +15,7 @@ from services.tools.config import ToolSettings, child_environment
 from services.tools.offsets import end_offsets, total
 from services.tools.topics import apply_topics, load_topics
 
-__all__ = ["reset_topics", "snapshot", "start_service", "wait_until", "wipe_lake"]
+__all__ = ["reset_topics", "snapshot", "start_service", "wait_until", "wait_visible", "wipe_lake"]
 
 
 def reset_topics(settings: ToolSettings) -> None:
@@ -41,13 +41,26 @@ def reset_topics(settings: ToolSettings) -> None:
             time.sleep(0.5)
     else:
         raise RtloopError("topics could not be re-created within 30s")
-    # created is not yet visible: wait until every topic's partitions show in the metadata
+    wait_visible(settings, deadline - time.monotonic())
+
+
+def wait_visible(settings: ToolSettings, timeout_s: float = 30.0) -> None:
+    """Until every declared topic's partitions show in the metadata (a created topic is not at once)."""
+    admin = make_admin(settings.kafka)
+    specs = load_topics(settings.topics_file)
+    deadline = time.monotonic() + max(timeout_s, 5.0)
     while time.monotonic() < deadline:
         topics = admin.list_topics(timeout=10).topics
-        if all(s.name in topics and len(topics[s.name].partitions) >= s.partitions for s in specs):
+        ready = all(
+            s.name in topics
+            and len(topics[s.name].partitions) >= s.partitions
+            and all(pm.leader >= 0 for pm in topics[s.name].partitions.values())
+            for s in specs
+        )
+        if ready:
             return
         time.sleep(0.2)
-    raise RtloopError("re-created topics did not become visible within 30s")
+    raise RtloopError(f"topics did not become visible within {timeout_s:.0f}s")
 
 
 def wipe_lake(lake: Path, tables: tuple[str, ...]) -> None:

@@ -11,16 +11,34 @@ from services.common.config import KafkaSettings
 __all__ = ["caught_up", "committed_offsets", "end_offsets", "total"]
 
 
+_NO_LEADER_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+}
+
+
 def _probe(kafka: KafkaSettings) -> Consumer:
     return Consumer(kafka.librdkafka() | {"group.id": "rtloop-offsets-probe", "enable.auto.commit": False})
 
 
-def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
-    """Partition → high watermark."""
+def end_offsets(kafka: KafkaSettings, topic: str, timeout_s: float = 30.0) -> dict[int, int]:
+    """Partition → high watermark (retried while a new topic's partitions have no leader yet)."""
     consumer = _probe(kafka)
+    deadline = time.monotonic() + timeout_s
     try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+        while True:
+            try:
+                parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+                return {
+                    p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts
+                }
+            except KafkaException as exc:
+                error = exc.args[0]
+                if time.monotonic() > deadline or not (error.retriable() or error.code() in _NO_LEADER_YET):
+                    raise
+                time.sleep(0.5)
     finally:
         consumer.close()
 

@@ -95,14 +95,21 @@ def check_invariants(broker: Broker, run: IngestRun, events, result: ReplayResul
     assert rejected.num_rows == len(where), "no rejected record twice"
     assert all(r for r in rejected.column("reason").to_pylist())
 
-    dead = consume(broker.kafka, run.dlq, len(corrupted), timeout_s=120)
-    dead_where = {
-        (
-            int(header(m.headers(), "rtloop.source.partition") or b"-1"),
-            int(header(m.headers(), "rtloop.source.offset") or b"-1"),
-        )
-        for m in dead
-    }
+    # at least once: after a kill the DLQ holds copies too, so read until every source is there (or
+    # the deadline), never just the first N messages
+    deadline = time.monotonic() + 120
+    while True:
+        dead = list(scan_topic(broker.kafka, run.dlq, idle_timeout_s=3))
+        dead_where = {
+            (
+                int(header(m.headers(), "rtloop.source.partition") or b"-1"),
+                int(header(m.headers(), "rtloop.source.offset") or b"-1"),
+            )
+            for m in dead
+        }
+        if set(corrupted) <= dead_where or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert set(corrupted) <= dead_where, "every rejected record is in the DLQ"
     assert all(header(m.headers(), "rtloop.error.reason") for m in dead)
 

@@ -59,6 +59,7 @@ def demo_cmd(
         sample_features,
         snapshot,
         start_service,
+        wait_visible,
         wipe_lake,
     )
     from services.tools.demo_loop import TEST_END, TRAIN_START, demo_registry, stream_quality, window
@@ -92,6 +93,7 @@ def demo_cmd(
         from services.tools.topics import apply_topics, load_topics
 
         apply_topics(make_admin(s.kafka), load_topics(s.topics_file))
+        wait_visible(s)
         console.print("2/8 topics applied (external cluster: existing messages are kept)")
     wipe_lake(
         s.lake_root, ("transactions", "transactions_rejected", "customer_features", "terminal_features")
