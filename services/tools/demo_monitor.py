@@ -15,7 +15,7 @@ from services.common.kafka.scan import scan_topic
 from services.tools.config import ToolSettings
 from services.tools.offsets import caught_up
 
-__all__ = ["WARM_DAYS", "alerts_after", "monitor_done", "monitor_env", "save_page"]
+__all__ = ["WARM_DAYS", "alerts_after", "monitor_done", "monitor_env", "save_page", "wait_ready"]
 
 # the longest window of the 15 inputs: terminal risk over 30 days, 7 days behind (HANDBOOK §2)
 WARM_DAYS = 37
