@@ -130,28 +130,26 @@ class MonitorHandler:
             inputs_ref, score_ref = self._bootstrap or (None, None)
         findings = assess(closed, inputs_ref, score_ref, self.checks)
         start, end = closed.span()
+        version = _served(closed) or version
         alerts = self.state.alerting.observe(
             findings,
             AlertWindow(start=start, end=end, count=closed.count),
             closed.index,
             datetime.now(UTC),
-            (self.model_name, _served(closed) or version),
+            (self.model_name, version),
         )
         report = None  # a report for each window that raises an alert (1-2 s of Evidently, not per window)
         raised = any(a.state == "raised" for a in alerts)
         if self.report is not None and raised and closed.count and inputs_ref is not None:
             try:
                 report = self.report(closed, inputs_ref, findings)
-            except (
-                OSError,
-                ValueError,
-            ) as exc:  # a report is a convenience: never a reason to stop monitoring
+            except (OSError, ValueError) as exc:  # a convenience: never a reason to stop monitoring
                 log.warning("window %d: no report (%s)", closed.index, exc)
             alerts = [
                 a.model_copy(update={"report_uri": report}) if a.state == "raised" else a for a in alerts
             ]
         summary = WindowSummary(
-            closed.index, start, end, closed.count, findings, _served(closed) or version, report, time.time()
+            closed.index, start, end, closed.count, findings, version, report, time.time()
         )
         self.history.append(summary)
         self.alerts.extend(alerts)

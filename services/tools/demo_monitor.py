@@ -19,7 +19,6 @@ __all__ = ["WARM_DAYS", "alerts_after", "monitor_done", "monitor_env", "save_pag
 
 # the longest window of the 15 inputs: terminal risk over 30 days, 7 days behind (HANDBOOK §2)
 WARM_DAYS = 37
-INPUTS = ("predictions", "labels")
 
 
 def monitor_env(run_id: str, registry: Path, reports: Path, port: int, window_hours: float) -> dict[str, str]:
@@ -34,7 +33,7 @@ def monitor_env(run_id: str, registry: Path, reports: Path, port: int, window_ho
     }
 
 
-def monitor_done(s: ToolSettings, group: str, topics: tuple[str, ...] = INPUTS) -> bool:
+def monitor_done(s: ToolSettings, group: str, topics: tuple[str, ...]) -> bool:
     """Whether the monitor has processed (and committed) everything there is on `topics`."""
     return all(caught_up(s.kafka, group, t) for t in topics)
 

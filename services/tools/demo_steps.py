@@ -18,7 +18,7 @@ from services.tools.cli.app import console
 from services.tools.config import ToolSettings
 from services.tools.demo import snapshot
 from services.tools.lake import rows_and_version
-from services.tools.offsets import end_offsets
+from services.tools.offsets import committed_offsets, end_offsets, total
 from services.tools.replay import build_stream
 from services.tools.replay.producer import ReplayOptions, ReplayResult, replay
 from services.training.job import Report
@@ -60,12 +60,7 @@ def _wait(label: str, total: int, current: Callable[[], int], procs: list[subpro
 
 def _group_done(s: ToolSettings, group: str, topic: str) -> int:
     """Messages of `topic` the group has committed (for a transactional scorer: scored and published)."""
-    consumer = Consumer(s.kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False})
-    try:
-        parts = [TopicPartition(topic, p) for p in end_offsets(s.kafka, topic)]
-        return sum(max(tp.offset, 0) for tp in consumer.committed(parts, timeout=10))
-    finally:
-        consumer.close()
+    return total(committed_offsets(s.kafka, group, topic))
 
 
 def start_at_end(s: ToolSettings, group: str, topic: str) -> None:

@@ -19,8 +19,9 @@ _NO_LEADER_YET = {
 }
 
 
-def _probe(kafka: KafkaSettings) -> Consumer:
-    return Consumer(kafka.librdkafka() | {"group.id": "rtloop-offsets-probe", "enable.auto.commit": False})
+def _probe(kafka: KafkaSettings, **extra: object) -> Consumer:
+    conf = {"group.id": "rtloop-offsets-probe", "enable.auto.commit": False}
+    return Consumer(kafka.librdkafka() | conf | extra)
 
 
 def end_offsets(kafka: KafkaSettings, topic: str, timeout_s: float = 30.0) -> dict[int, int]:
@@ -70,8 +71,7 @@ def caught_up(kafka: KafkaSettings, group: str, topic: str, timeout_s: float = 1
     behind = [p for p, end in ends.items() if done.get(p, 0) < end]
     if not behind:
         return True
-    conf = {"group.id": "rtloop-offsets-probe", "enable.auto.commit": False, "enable.partition.eof": True}
-    consumer = Consumer(kafka.librdkafka() | conf)
+    consumer = _probe(kafka, **{"enable.partition.eof": True})
     try:
         consumer.assign([TopicPartition(topic, p, done.get(p, 0)) for p in behind])
         at_end: set[int] = set()
