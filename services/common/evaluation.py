@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 __all__ = ["BOOK_BASELINES", "Metrics", "book_test_set", "card_precision_at_k", "evaluate"]
@@ -42,8 +43,15 @@ class Metrics:
         }
 
 
+def _utc(column: pd.Series) -> pd.Series:
+    """Timestamps in UTC (already-zoned ones converted: re-parsing them costs ~0.4 µs a row)."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return column.dt.tz_convert("UTC")
+    return pd.to_datetime(column, utc=True)
+
+
 def _day(frame: pd.DataFrame) -> pd.Series:
-    return pd.to_datetime(frame["event_time"], utc=True).dt.date
+    return _utc(frame["event_time"]).dt.date
 
 
 def book_test_set(
@@ -66,20 +74,37 @@ def book_test_set(
     return test.loc[keep].reset_index(drop=True)
 
 
+def _day_numbers(frame: pd.DataFrame) -> NDArray[np.int64]:
+    """Days since the epoch (UTC) of each row's event_time."""
+    stamps = _utc(frame["event_time"]).dt.tz_localize(None)
+    days: NDArray[np.int64] = stamps.to_numpy().astype("datetime64[D]").astype(np.int64)
+    return days
+
+
 def card_precision_at_k(frame: pd.DataFrame, k: int = 100) -> float:
     """Mean over days of: the share of fraudulent cards among the k cards with the highest max score,
-    cards detected (fraudulent and in the top k) on an earlier day left out."""
-    days = _day(frame)
-    detected: set[str] = set()
+    cards detected (fraudulent and in the top k) on an earlier day left out. Ties in score go to the
+    smaller customer id. Vectorised: one sort of (day, card) keys, not a group-by per day."""
+    if frame.empty:
+        return float("nan")
+    cards, _ = pd.factorize(frame["customer_id"], sort=True)  # codes in id order: the tie-break
+    days, _ = pd.factorize(_day_numbers(frame), sort=True)
+    n = int(cards.max()) + 1
+    key = days.astype(np.int64) * n + cards
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    score = np.fmax.reduceat(frame["score"].to_numpy(dtype=np.float64)[order], starts)
+    label = np.maximum.reduceat(frame["is_fraud"].to_numpy().astype(np.int8)[order], starts)
+    card_day, card = key[starts] // n, key[starts] % n
+    detected = np.zeros(n, dtype=bool)
     precisions = []
-    for day in sorted(set(days)):
-        today = frame.loc[(days == day).to_numpy()]
-        today = today[~today["customer_id"].isin(detected)]
-        cards = today.groupby("customer_id").agg(score=("score", "max"), label=("is_fraud", "max"))
-        top = cards.sort_values("score", ascending=False, kind="stable").head(k)
-        precisions.append(float(top["label"].sum()) / k)
-        detected |= set(top.index[top["label"].astype(bool)])
-    return float(np.mean(precisions)) if precisions else float("nan")
+    for day in range(int(days.max()) + 1):
+        today = np.flatnonzero((card_day == day) & ~detected[card])
+        top = today[np.argsort(-score[today], kind="stable")[:k]]
+        precisions.append(float(label[top].sum()) / k)
+        detected[card[top[label[top] == 1]]] = True
+    return float(np.mean(precisions))
 
 
 def evaluate(frame: pd.DataFrame, k: int = 100) -> Metrics:

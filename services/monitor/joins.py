@@ -4,8 +4,7 @@ wait for their predictions; both are dropped once older than a TTL behind the ne
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Joined", "Joins", "Scored"]
 
@@ -16,9 +15,9 @@ def _time(entry: Any) -> float:
     return float(entry[1]) if isinstance(entry, tuple) else float(entry)
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
-    """What the monitor keeps of a production prediction."""
+class Scored(NamedTuple):
+    """What the monitor keeps of a production prediction (a named tuple: built per message at half the
+    cost of a frozen dataclass)."""
 
     tx_id: str
     customer_id: str
@@ -27,8 +26,7 @@ class Scored:
     model_version: str
 
 
-@dataclass(frozen=True, slots=True)
-class Joined:
+class Joined(NamedTuple):
     """A prediction with its label."""
 
     prediction: Scored

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import socket
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,18 +20,19 @@ from services.common.metrics import RunnerMetrics
 from services.common.registry import Registry
 from services.common.service import configure_logging, run_service, serve_health
 from services.monitor.adapters.references import References
-from services.monitor.adapters.reports import ReportWriter
+from services.monitor.adapters.reports import PENDING, ReportWriter
 from services.monitor.alerting import Alerting
 from services.monitor.config import MonitorSettings
 from services.monitor.handlers import MonitorHandler, Topics
 from services.monitor.page import PageData, render
 from services.monitor.state import MonitorState
-from services.monitor.transforms import parse_label, parse_prediction
+from services.monitor.transforms import inputs_getter, parse_label, parse_prediction
 
 __all__ = ["main", "restore_state"]
 
 log = logging.getLogger(__name__)
 Pages = Callable[[str], tuple[str, bytes] | None]
+WRITING = b"<!doctype html><title>report</title><p>This report is being written: reload in a few seconds."
 
 
 def restore_state(settings: MonitorSettings) -> MonitorState:
@@ -93,6 +92,9 @@ def _pages(settings: MonitorSettings, handler: MonitorHandler, metrics: RunnerMe
             report = settings.reports_dir / Path(path).name
             if report.suffix == ".html" and report.is_file():
                 return "text/html; charset=utf-8", report.read_bytes()
+            if (settings.reports_dir / (report.stem + PENDING)).is_file():
+                return "text/html; charset=utf-8", WRITING
+
         return None
 
     return serve
@@ -119,6 +121,8 @@ def main() -> None:
     references = References(
         settings.kafka, settings.models_topic, Registry(settings.registry_root), settings.model_name
     )
+    references.start()
+    reports = ReportWriter(settings.reports_dir)  # Evidently in a worker process, warmed up now
     handler = MonitorHandler(
         restore_state(settings),
         topics,
@@ -127,27 +131,32 @@ def main() -> None:
         references.current,
         functools.partial(restore_state, settings),
         names,
-        report=ReportWriter(settings.reports_dir),
+        report=reports,
         model_name=settings.model_name,
         window_seconds=settings.window_seconds,
     )
     handler.alerts.extend(_recent_alerts(settings))
     routes["page"] = _pages(settings, handler, metrics)
-    # Evidently takes ~5 s to import: warm it up beside the loop, not on the first alerting window
-    threading.Thread(target=importlib.import_module, args=("evidently.presets",), daemon=True).start()
-    run_service(
-        "monitor",
-        settings,
-        {
-            topics.predictions: functools.partial(parse_prediction, names=names),
-            topics.labels: parse_label,
-            topics.dead_letters: bytes,  # counted, never decoded: nothing here can fail
-        },
-        handler,
-        metrics=metrics,
-        health=health,
-        server=server,
-        transactional_id=settings.transactional_id or f"{settings.group_id}-{socket.gethostname()}",
-        producer_overrides={"linger.ms": 100},
-        on_aborted=handler.rewind,
-    )
+    references.caught_up.wait(30)
+    try:
+        run_service(
+            "monitor",
+            settings,
+            {
+                topics.predictions: functools.partial(
+                    parse_prediction, names=names, getter=inputs_getter(names)
+                ),
+                topics.labels: parse_label,
+                topics.dead_letters: bytes,  # counted, never decoded: nothing here can fail
+            },
+            handler,
+            metrics=metrics,
+            health=health,
+            server=server,
+            transactional_id=settings.transactional_id or f"{settings.group_id}-{socket.gethostname()}",
+            producer_overrides={"linger.ms": 100},
+            on_aborted=handler.rewind,
+        )
+    finally:
+        references.stop()
+        reports.close()

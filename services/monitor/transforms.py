@@ -3,9 +3,12 @@ that turn a closed window into findings (drift, live quality, dead-letter rate, 
 
 from __future__ import annotations
 
+import itertools
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,8 +24,7 @@ from services.monitor.joins import Joined, Scored
 __all__ = ["Checks", "PredictionRow", "Window", "assess", "parse_label", "parse_prediction"]
 
 
-@dataclass(frozen=True, slots=True)
-class PredictionRow:
+class PredictionRow(NamedTuple):
     """A Prediction v1 as monitored: the scored inputs in the reference's order."""
 
     scored: Scored
@@ -38,11 +40,24 @@ def _epoch(text: Any, name: str) -> float:
         raise DecodeError("invalid_field", f"{name}: not RFC 3339: {text!r:.40}") from None
 
 
-def parse_prediction(raw: bytes, names: list[str]) -> PredictionRow:
-    """The fields the monitor reads; a missing input is NaN (left out of drift)."""
+def inputs_getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """The values of `names` from a features object, in that order (KeyError if one is missing)."""
+    get = operator.itemgetter(*names)
+    return get if len(names) > 1 else lambda features: (get(features),)
+
+
+def parse_prediction(
+    raw: bytes, names: list[str], getter: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
+) -> PredictionRow:
+    """The fields the monitor reads; a missing input is NaN (left out of drift). `getter`
+    (`inputs_getter(names)`, made once) reads every input at C speed when none is missing."""
     doc = json_object(raw)
     try:
         features = doc.get("features") or {}
+        try:
+            inputs = tuple(map(float, (getter or inputs_getter(names))(features)))
+        except KeyError:
+            inputs = tuple([float(features.get(n, np.nan)) for n in names])
         scored = Scored(
             str(doc["tx_id"]),
             str(doc["customer_id"]),
@@ -50,7 +65,6 @@ def parse_prediction(raw: bytes, names: list[str]) -> PredictionRow:
             float(doc["score"]),
             str(doc.get("model_version", "")),
         )
-        inputs = tuple(float(features.get(n, np.nan)) for n in names)
     except (KeyError, TypeError, ValueError) as exc:
         raise DecodeError("invalid_field", f"not a Prediction v1: {exc!r:.80}") from None
     e2e = (doc.get("latency_ms") or {}).get("end_to_end")
@@ -96,11 +110,15 @@ class Window:
 
     def inputs(self) -> np.ndarray[Any, np.dtype[np.float64]]:
         """Predictions × inputs."""
-        return np.array([r.inputs for r in self.rows], dtype=np.float64)
+        if not self.rows:
+            return np.empty((0, 0), dtype=np.float64)
+        width = len(self.rows[0].inputs)
+        flat = itertools.chain.from_iterable(r.inputs for r in self.rows)
+        return np.fromiter(flat, np.float64, len(self.rows) * width).reshape(-1, width)
 
     def scores(self) -> np.ndarray[Any, np.dtype[np.float64]]:
         """One column: the production scores."""
-        return np.array([[r.scored.score] for r in self.rows], dtype=np.float64)
+        return np.fromiter((r.scored.score for r in self.rows), np.float64, len(self.rows)).reshape(-1, 1)
 
 
 @dataclass(frozen=True)
@@ -170,14 +188,16 @@ def assess(
         )
     frauds = sum(j.is_fraud for j in window.joined)
     if len(window.joined) >= checks.quality_min_labelled and frauds >= checks.quality_min_frauds:
+        joined = window.joined
+        n = len(joined)
         frame = pd.DataFrame(
             {
-                "customer_id": [j.prediction.customer_id for j in window.joined],
+                "customer_id": [j.prediction.customer_id for j in joined],
                 "event_time": pd.to_datetime(
-                    [j.prediction.event_time for j in window.joined], unit="s", utc=True
+                    np.fromiter((j.prediction.event_time for j in joined), np.float64, n), unit="s", utc=True
                 ),
-                "is_fraud": [j.is_fraud for j in window.joined],
-                "score": [j.prediction.score for j in window.joined],
+                "is_fraud": np.fromiter((j.is_fraud for j in joined), bool, n),
+                "score": np.fromiter((j.prediction.score for j in joined), np.float64, n),
             }
         )
         m = evaluate(frame)

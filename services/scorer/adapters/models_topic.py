@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, TopicPartition
 from pydantic import ValidationError
 
 from services.common.config import KafkaSettings
 from services.common.contracts import ModelVersionV1, decoder_for
 from services.common.errors import DecodeError
+from services.common.kafka.follow import follow_topic
 from services.common.registry import ModelRejected, verify_model
 from services.scorer.adapters.onnx_runtime import LoadedModel, load_model
 
@@ -60,28 +59,11 @@ class ModelWatcher(threading.Thread):
 
     def run(self) -> None:
         """Follow the topic until stopped."""
-        consumer = Consumer(
-            self.kafka.librdkafka()
-            | {"group.id": f"rtloop-models-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
-        )
         try:
-            meta = consumer.list_topics(self.topic, timeout=10).topics[self.topic]
-            parts = [TopicPartition(self.topic, p, -2) for p in meta.partitions]  # -2: from the beginning
-            ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
-            consumer.assign(parts)
-            while not self._stop_event.is_set():
-                msg = consumer.poll(0.5)
-                if msg is not None and msg.error() is None:
-                    self._on_message(msg.key(), msg.value())
-                if not self.caught_up.is_set():
-                    positions = consumer.position(parts)
-                    if all((p.offset if p.offset >= 0 else 0) >= ends[p.partition] for p in positions):
-                        self.caught_up.set()
+            follow_topic(self.kafka, self.topic, self._on_message, self._stop_event, self.caught_up)
         except Exception:
             log.exception("model watcher stopped")
             raise
-        finally:
-            consumer.close()
 
     def _on_message(self, key: bytes | None, value: bytes | None) -> None:
         stage = {self.model_name.encode(): "production", f"{self.model_name}/shadow".encode(): "shadow"}.get(

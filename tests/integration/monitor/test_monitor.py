@@ -175,5 +175,11 @@ def _page_shows_the_run(url: str, tmp_path: Path) -> None:
         str(a["href"]) for t, a in dom.tags if t == "a" and str(a.get("href", "")).startswith("/reports/")
     ]
     assert links, "the raised alert links its report"
-    with urllib.request.urlopen(url.rstrip("/") + links[0], timeout=30) as response:
-        assert b"<html" in response.read(2_000_000).lower(), "the Evidently report is served"
+    deadline = time.monotonic() + 90  # written beside the loop; a crash leaves it pending until the restart
+    while True:
+        with urllib.request.urlopen(url.rstrip("/") + links[0], timeout=30) as response:
+            body = response.read(2_000_000).lower()
+        if b"being written" not in body or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert b"<html" in body and b"being written" not in body, "the Evidently report is served"
