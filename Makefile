@@ -7,7 +7,7 @@ CACHE ?= .cache/rtloop
 JARS := $(CACHE)/jars
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(VENV)/bin/
-EXTRAS ?= --extra dev --extra ingest --extra features --extra scorer --extra train --extra monitor
+EXTRAS ?= --extra dev --extra ingest --extra features --extra scorer --extra train --extra monitor --extra deploy
 MVN := mvn -q -B -s infra/jvm/settings.xml
 
 .PHONY: help venv jars up down status topics schemas feast-apply lint test test-unit test-integration demo bench quality clean
@@ -60,6 +60,7 @@ lint: venv ## ruff, mypy, and a check that infra/schemas is current
 	$(RUN)ruff format --check services tests benchmarks
 	$(RUN)mypy
 	$(RUN)rtloop schemas export --check
+	$(RUN)rtloop k8s topics --check
 
 test-unit: venv ## unit tests (pure code, no broker)
 	$(RUN)pytest tests/unit -q

@@ -24,6 +24,10 @@ class ToolSettings(BaseSettings):
     lake_root: Path = Field(default=PROJECT_ROOT / "data" / "lake")
     topics_file: Path = Field(default=PROJECT_ROOT / "infra" / "topics.yaml")
     schemas_dir: Path = Field(default=PROJECT_ROOT / "infra" / "schemas")
+    k8s_crds: Path = Field(
+        default=PROJECT_ROOT.parent / "shared" / "k8s-crds",
+        description="the KEDA and Strimzi CRD files `rtloop k8s validate` reads (not copied into the repo)",
+    )
     controller_port: int | None = Field(
         default=None, ge=1, le=65535, description="KRaft controller port; default broker port + 1"
     )
