@@ -66,7 +66,7 @@ class Reference:
             values = values[~np.isnan(values)]
             distinct, counts = np.unique(values, return_counts=True)
             if len(distinct) <= 5:
-                shares = {_key(v): c / len(values) for v, c in zip(distinct, counts, strict=True)}
+                shares = {_key(v): int(c) / len(values) for v, c in zip(distinct, counts, strict=True)}
                 columns.append(ColumnReference(name, "jensenshannon", threshold, shares=shares))
             else:
                 q = np.quantile(values, _GRID, method="inverted_cdf")

@@ -143,7 +143,7 @@ class MonitorHandler:
         if self.report is not None and raised and closed.count and inputs_ref is not None:
             try:
                 report = self.report(closed, inputs_ref, findings)
-            except (OSError, ValueError) as exc:  # a convenience: never a reason to stop monitoring
+            except Exception as exc:  # a convenience: never a reason to fail (and dead-letter) a batch
                 log.warning("window %d: no report (%s)", closed.index, exc)
             alerts = [
                 a.model_copy(update={"report_uri": report}) if a.state == "raised" else a for a in alerts

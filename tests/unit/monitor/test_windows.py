@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 
 from services.common.drift import Reference
 from services.common.feature_services import FRAUD_V1
@@ -112,3 +113,32 @@ def test_a_batch_holding_both_backlogs_is_applied_in_clock_order() -> None:
     _run(handler, labels + [_prediction(i, t, rng) for i, t in enumerate(times)], log)
     assert [w.count for w in handler.history][:2] == [144, 144], "the prediction days, not one merged window"
     assert not handler.state.joins.waiting and not handler.state.joins.early
+
+
+def test_a_model_without_reference_and_a_failing_report_never_fail_the_batch(tmp_path: Any) -> None:
+    """CI found it: a production model without a registry reference makes a window the reference; its
+    0/1 columns' shares were numpy floats, the report's pending file could not serialise them, and the
+    batch failed — so every later message of the window was dead-lettered. Now the reference is plain
+    JSON and a report that fails (for any reason) leaves the batch and its alert alone."""
+    rng, log = np.random.default_rng(4), {}
+    x = rng.gamma(2.0, 30.0, (3000, len(NAMES)))
+    x[:, 1] = rng.random(3000) < 0.3  # a flag column: shares, not quantiles
+    bootstrap = Reference.from_matrix(x, NAMES, "window 0")
+    assert orjson.loads(orjson.dumps(bootstrap.to_dict())) == bootstrap.to_dict()
+
+    def failing(*_: Any) -> str:
+        raise TypeError("Type is not JSON serializable: numpy.float64")
+
+    state = MonitorState(30 * DAY, Alerting(raise_after=1))
+    handler = MonitorHandler(
+        state, TOPICS, 1000, Checks(), lambda: ("v9", None, None), lambda: state, NAMES, report=failing
+    )
+    shifted = [_prediction(i, i * HOUR, rng) for i in range(1000)]
+    shifted += [
+        Envelope(e.value._replace(inputs=tuple(v * 3 for v in e.value.inputs)), None, (), "p", 0, 1000 + i, 0)
+        for i, e in enumerate(shifted)
+    ]
+    alerts = _run(handler, shifted, log)
+    assert [w.count for w in handler.history] == [1000, 1000]
+    raised = [a for a in alerts if a.kind == "data_drift" and a.state == "raised"]
+    assert raised and raised[0].report_uri is None and raised[0].model_version == "v1"
