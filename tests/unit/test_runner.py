@@ -14,7 +14,7 @@ from services.common.errors import TransientError
 from services.common.kafka import Envelope, Output, Runner, RunnerConfig
 from services.common.kafka.dlq import DLQ_HEADERS
 from services.common.kafka.envelope import header
-from services.common.kafka.retry import Backoff
+from services.common.kafka.retry import Backoff, Interrupted
 from tests.factories import tx
 from tests.unit.stubs import StubConsumer, StubKafkaError, StubMessage, StubProducer
 
@@ -87,6 +87,24 @@ def test_a_failing_message_is_isolated_and_dead_lettered_alone() -> None:
     (dead,) = [m for m in producer.produced if m["topic"] == "dlq"]
     assert header(dead["headers"], "rtloop.error.class") == b"ValueError"
     assert b"cannot handle tx 2" in (header(dead["headers"], "rtloop.error.message") or b"")
+
+
+def test_a_stop_during_isolation_leaves_the_batch_uncommitted() -> None:
+    """Isolating a large failed batch one message at a time can take long (CI: a monitor ignored
+    SIGTERM for minutes): a stop ends it, nothing is produced or committed, the batch comes again."""
+    calls: list[int] = []
+
+    def failing(batch: Sequence[Envelope[Any]]) -> list[Output]:
+        calls.append(len(batch))
+        if len(calls) == 3:
+            runner.stop()
+        raise ValueError("window close failed")
+
+    runner, consumer, producer, _ = make_runner(failing)
+    with pytest.raises(Interrupted):
+        runner.process([StubMessage(tx(i), i) for i in range(100)])
+    assert calls == [100, 1, 1], "isolation ended at the stop"
+    assert not producer.produced and not consumer.commits
 
 
 def test_transient_handler_errors_are_retried_not_dropped() -> None:

@@ -187,6 +187,8 @@ class Runner:
         outputs: list[Output] = []
         failed: list[tuple[Envelope[Any], BaseException]] = []
         for env in envs:
+            if self._stop.is_set():  # isolating thousands can take long: the batch comes again on restart
+                raise Interrupted(f"stop requested while isolating a failed {self.config.service} batch")
             try:
                 outputs.extend(self._call([env]))
             except Interrupted:
