@@ -37,10 +37,6 @@ class References(threading.Thread):
         """End the thread after its current poll."""
         self._stop_event.set()
 
-    def production(self) -> str | None:
-        """The newest production version of the model read so far."""
-        return self._version
-
     def current(self) -> Current | None:
         """The production model's version and references, or None (no production model yet)."""
         version = self._version
