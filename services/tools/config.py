@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.config import KafkaSettings
 
-__all__ = ["PROJECT_ROOT", "ToolSettings", "child_environment"]
+__all__ = ["PROJECT_ROOT", "ToolSettings", "child_environment", "service_environment"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 class ToolSettings(BaseSettings):
     """Where rtloop keeps its files and how the embedded broker runs."""
 
-    model_config = SettingsConfigDict(env_prefix="RTLOOP_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RTLOOP_", extra="ignore", populate_by_name=True)
 
     cache_dir: Path = Field(default=PROJECT_ROOT / ".cache" / "rtloop")
     lake_root: Path = Field(default=PROJECT_ROOT / "data" / "lake")
@@ -36,6 +36,39 @@ class ToolSettings(BaseSettings):
     java: str = "java"
     jars: Path | None = Field(default=None, description="jars folder; default <cache_dir>/jars")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "RTLOOP_REDIS_URL"),
+        description="the services' Redis online store; `rtloop up` starts a local one that is down",
+    )
+    scaledobject: Path = Field(
+        default=PROJECT_ROOT / "k8s" / "base" / "scaledobject.yaml",
+        description="the scorer's KEDA ScaledObject: `rtloop up` scales scorer processes with its numbers",
+    )
+    restart_backoff_s: float = Field(
+        default=1.0, gt=0, description="first restart delay of a crashed service"
+    )
+    restart_backoff_max_s: float = Field(default=30.0, gt=0)
+    liveness_timeout_s: float = Field(
+        default=90.0, gt=0, description="a service whose /healthz fails this long is killed and restarted"
+    )
+    stop_timeout_s: float = Field(default=60.0, gt=0, description="SIGTERM → SIGKILL grace on `rtloop down`")
+    up_timeout_s: float = Field(default=300.0, gt=0, description="how long `rtloop up` waits for health")
+
+    @property
+    def data_root(self) -> Path:
+        """The folder holding the lake, the Feast data, the features state and the model registry."""
+        return self.lake_root.parent
+
+    @property
+    def supervisor_dir(self) -> Path:
+        """The supervisor's pid and state files."""
+        return self.cache_dir / "supervisor"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where every supervised process logs."""
+        return self.cache_dir / "logs"
 
     @property
     def jars_dir(self) -> Path:
@@ -51,3 +84,8 @@ class ToolSettings(BaseSettings):
 def child_environment(**extra: str) -> dict[str, str]:
     """This process's environment plus `extra`, for a service started as a child process."""
     return dict(os.environ) | extra
+
+
+def service_environment(defaults: dict[str, str], forced: dict[str, str]) -> dict[str, str]:
+    """A child's environment: `defaults` unless this environment sets them, then `forced` over all."""
+    return defaults | dict(os.environ) | forced

@@ -8,7 +8,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
 
-__all__ = ["caught_up", "committed_offsets", "end_offsets", "total"]
+__all__ = ["LagProbe", "caught_up", "committed_offsets", "end_offsets", "total"]
 
 
 _NO_LEADER_YET = {
@@ -88,3 +88,31 @@ def caught_up(kafka: KafkaSettings, group: str, topic: str, timeout_s: float = 1
         return len(at_end) == len(behind)
     finally:
         consumer.close()
+
+
+class LagProbe:
+    """A group's total lag on a topic, measured like KEDA's Kafka scaler: per partition the high watermark
+    minus the committed offset (no commit yet: minus the low watermark, offsetResetPolicy earliest)."""
+
+    def __init__(self, kafka: KafkaSettings, group: str, topic: str) -> None:
+        self.topic = topic
+        self._consumer = Consumer(kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False})
+
+    def partitions(self) -> int:
+        """The topic's partition count now."""
+        return len(self._consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions)
+
+    def lag(self) -> int:
+        """Total lag over the topic's partitions."""
+        parts = [TopicPartition(self.topic, p) for p in range(self.partitions())]
+        committed = {tp.partition: tp.offset for tp in self._consumer.committed(parts, timeout=10)}
+        lag = 0
+        for tp in parts:
+            low, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+            done = committed.get(tp.partition, -1)
+            lag += max(high - (done if done >= 0 else low), 0)
+        return lag
+
+    def close(self) -> None:
+        """Release the client."""
+        self._consumer.close()

@@ -1,0 +1,220 @@
+"""The supervisor process behind `rtloop up`: set-up, the services as processes, health, restarts, and
+scorer replicas scaled on the real lag with KEDA's arithmetic."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from typing import Any
+
+from services.common.kafka.retry import Backoff
+from services.tools.broker import EmbeddedBroker
+from services.tools.config import ToolSettings
+from services.tools.supervisor.children import Child
+from services.tools.supervisor.keda import Autoscaler, Poll, ScalingPolicy, load_policy
+from services.tools.supervisor.setup import (
+    SERVICES,
+    apply_feast,
+    apply_topics_and_wait,
+    base_environment,
+    child_spec,
+    local_redis_port,
+    start_kafka,
+)
+from services.tools.supervisor.state import write_state
+
+__all__ = ["Supervisor"]
+
+log = logging.getLogger("rtloop.supervisor")
+HEALTH_EVERY_S = 2.0
+POLLS_KEPT = 2000
+
+
+class Supervisor:
+    """Runs until SIGTERM / SIGINT, then stops everything it started."""
+
+    def __init__(self, settings: ToolSettings, services: tuple[str, ...] = SERVICES) -> None:
+        self.s, self.services = settings, services
+        self.policy: ScalingPolicy = load_policy(settings.scaledobject)
+        self.stop = threading.Event()
+        self.phase, self.error = "starting", ""
+        self.bootstrap = settings.kafka.bootstrap
+        self.broker: EmbeddedBroker | None = None
+        self.redis: subprocess.Popen[bytes] | None = None
+        self.redis_port: int | None = None
+        self.children: list[Child] = []
+        self.scorers: list[Child] = []
+        self.retiring: list[tuple[Child, float]] = []
+        self.polls: list[Poll] = []
+        self.partitions = 0
+        self.started = time.time()
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def run(self) -> int:
+        """Set up, supervise, tear down; the exit code."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        pid_file = self.s.supervisor_dir / "supervisor.pid"
+        self.s.supervisor_dir.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(str(os.getpid()))
+        code = 0
+        try:
+            self._setup()
+            if not self.stop.is_set():
+                self._supervise()
+        except Exception as exc:  # reported in the state file and the log, then everything is stopped
+            log.exception("supervisor failed")
+            self.phase, self.error, code = "failed", str(exc), 1
+        finally:
+            self._teardown()
+            pid_file.unlink(missing_ok=True)
+        return code
+
+    def _step(self, phase: str) -> None:
+        self.phase = phase
+        log.info("%s", phase)
+        self._save()
+
+    def _setup(self) -> None:
+        self._step("starting Kafka")
+        self.bootstrap, self.broker = start_kafka(self.s)
+        if (port := local_redis_port(self.s)) is not None:
+            from services.tools.redis_server import start_redis
+
+            self._step(f"starting redis-server on port {port}")
+            self.redis, self.redis_port = start_redis(port, self.s.cache_dir / "redis"), port
+        self._step("applying topics")
+        apply_topics_and_wait(self.s)
+        self._step("applying the Feast repository")
+        apply_feast(base_environment(self.s), self.s.logs_dir / "feast-apply.log")
+        from services.tools.offsets import LagProbe
+
+        self.probe = LagProbe(self.s.kafka, self.policy.group, self.policy.topic)
+        self.partitions = self.probe.partitions()
+        self.autoscaler = Autoscaler(self.policy, self.partitions, initial=max(self.policy.min_replicas, 1))
+        for service in self.services:
+            if service == "scorer":
+                for i in range(self.autoscaler.replicas):
+                    self.scorers.append(self._child("scorer", i))
+            else:
+                self.children.append(self._child(service))
+        self._step("running")
+
+    def _child(self, service: str, instance: int = 0) -> Child:
+        child = Child(
+            child_spec(self.s, service, self.policy, instance),
+            backoff=Backoff(self.s.restart_backoff_s, self.s.restart_backoff_max_s),
+        )
+        child.start()
+        log.info("started %s (pid %s, health port %d)", child.spec.name, child.pid, child.spec.port)
+        return child
+
+    def _supervise(self) -> None:
+        next_health = next_poll = next_save = time.monotonic()
+        while not self.stop.is_set():
+            now = time.monotonic()
+            for child in self.everyone:
+                if (what := child.check(now)) is not None:
+                    log.warning("%s", what)
+            if now >= next_health:
+                next_health = now + HEALTH_EVERY_S
+                for child in self.everyone:
+                    child.probe()
+                    if child.unhealthy_for(now) > self.s.liveness_timeout_s:
+                        log.warning(
+                            "%s failed /healthz for %.0fs: killing it",
+                            child.spec.name,
+                            self.s.liveness_timeout_s,
+                        )
+                        child.kill()
+            if "scorer" in self.services and now >= next_poll:
+                next_poll = now + self.policy.polling_s
+                self._scale()
+            self._retire(now)
+            if now >= next_save:
+                next_save = now + 1.0
+                self._save()
+            self.stop.wait(0.25)
+
+    @property
+    def everyone(self) -> list[Child]:
+        """Every supervised process (scorers in instance order)."""
+        return [*self.children, *self.scorers]
+
+    # --- scaling ------------------------------------------------------------------------------
+    def _scale(self) -> None:
+        try:
+            lag = self.probe.lag()
+        except Exception as exc:  # the broker is busy: skip this poll, as KEDA would
+            log.warning("lag not measured (%s); keeping %d scorers", exc, len(self.scorers))
+            return
+        poll = self.autoscaler.poll(time.time(), lag)
+        self.polls = [*self.polls[-POLLS_KEPT:], poll]
+        if poll.replicas != len(self.scorers):
+            log.info("lag %d → %d scorer replicas (desired %d)", lag, poll.replicas, poll.desired)
+        while len(self.scorers) < poll.replicas:
+            self.scorers.append(self._child("scorer", len(self.scorers)))
+        while len(self.scorers) > poll.replicas:
+            child = self.scorers.pop()
+            child.terminate()
+            self.retiring.append((child, time.monotonic() + self.s.stop_timeout_s))
+
+    def _retire(self, now: float) -> None:
+        left = []
+        for child, deadline in self.retiring:
+            if not child.finished(now, deadline):
+                left.append((child, deadline))
+        self.retiring = left
+
+    # --- teardown -----------------------------------------------------------------------------
+    def _teardown(self) -> None:
+        if self.phase != "failed":
+            self._step("stopping")
+        everyone = [*self.everyone, *(c for c, _ in self.retiring)]
+        for child in reversed(everyone):
+            child.terminate()
+        deadline = time.monotonic() + self.s.stop_timeout_s
+        for child in everyone:
+            code = child.wait_stopped(deadline)
+            log.info("%s stopped (exit %s)", child.spec.name, code)
+        self.retiring = []
+        if getattr(self, "probe", None) is not None:
+            self.probe.close()
+        if self.redis is not None:
+            self.redis.terminate()
+            self.redis.wait(10)
+            log.info("redis-server stopped")
+        if self.broker is not None:
+            self.broker.stop()
+            log.info("embedded broker stopped (data kept in %s)", self.broker.data_dir)
+        if self.phase != "failed":
+            self.phase = "stopped"
+        self._save()
+
+    def _save(self) -> None:
+        now = time.monotonic()
+        write_state(self.s.supervisor_dir, self.snapshot(now))
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """What `rtloop status` shows."""
+        return {
+            "pid": os.getpid(),
+            "phase": self.phase,
+            "error": self.error,
+            "started": self.started,
+            "updated": time.time(),
+            "bootstrap": self.bootstrap,
+            "broker": None
+            if self.broker is None
+            else {"pid": self.broker.pid(), "ports": [self.broker.port, self.broker.controller_port]},
+            "redis": None if self.redis is None else {"pid": self.redis.pid, "port": self.redis_port},
+            "services": list(self.services),
+            "children": [c.describe(now) for c in self.everyone],
+            "retiring": [c.describe(now) for c, _ in self.retiring],
+            "policy": vars(self.policy) | {"partitions": self.partitions, "file": str(self.s.scaledobject)},
+            "polls": [vars(p) for p in self.polls],
+        }

@@ -1,0 +1,50 @@
+"""The supervisor's pid and state files: what `rtloop status`, `logs` and `down` read."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["alive", "read_pid", "read_state", "write_state"]
+
+
+def write_state(folder: Path, state: dict[str, Any]) -> None:
+    """Replace state.json atomically (readers never see half a file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "state.json.tmp"
+    tmp.write_text(json.dumps(state, indent=1, default=str))
+    os.replace(tmp, folder / "state.json")
+
+
+def read_state(folder: Path) -> dict[str, Any] | None:
+    """The last state written, or None."""
+    path = folder / "state.json"
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        state: dict[str, Any] = json.loads(path.read_text())
+        return state
+    return None
+
+
+def read_pid(folder: Path) -> int | None:
+    """The supervisor's pid while it runs (a stale pid file is ignored)."""
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        pid = int((folder / "supervisor.pid").read_text().strip())
+        return pid if alive(pid) else None
+    return None
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0] != "Z"
+    return True

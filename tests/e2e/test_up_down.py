@@ -1,0 +1,74 @@
+"""`rtloop up` → replay 20k transactions → a prediction for every valid one → `rtloop down` leaves no
+process and no open port. Its own embedded broker and Redis, started and stopped by the supervisor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pytest
+
+from services.tools.replay import build_stream
+from services.tools.replay.producer import ReplayOptions, replay
+from services.tools.simulator import SimulationConfig, simulate
+from services.training.adapters.kafka_io import publish_version
+from tests.kafka_helpers import consume
+from tests.scorer_helpers import register_model
+from tests.supervisor_helpers import Stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+EVENTS = 20_000
+
+
+def _transactions(n: int) -> pa.Table:
+    table = simulate(SimulationConfig(n_customers=400, n_terminals=800, n_days=40, seed=7))
+    assert table.num_rows >= n, table.num_rows
+    return table.sort_by("tx_datetime").slice(0, n)
+
+
+def test_up_replay_down_scores_every_valid_event_and_leaves_nothing(tmp_path: Path) -> None:
+    stack = Stack(tmp_path)
+    table = _transactions(EVENTS)
+    up = stack.rtloop("up")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr + stack.logs()
+        assert "up" in up.stdout
+        state = stack.state()
+        names = sorted(c["name"] for c in state["children"])
+        assert names == ["features", "ingest", "monitor", "scorer-0"], names
+        assert all(c["healthy"] for c in state["children"])
+        assert state["redis"]["port"] == stack.redis, "REDIS_URL is local and was down: started"
+        status = stack.rtloop("status")
+        assert status.returncode == 0 and "scorer-0" in status.stdout, status.stdout
+
+        card = register_model(tmp_path / "models", "fraud", "v1")
+        publish_version(stack.broker.kafka, "models", card)
+        result = replay(
+            stack.broker.kafka, build_stream(table).only(labels=False), ReplayOptions(corrupt_share=0.01)
+        )
+        corrupted = sum(result.corrupted.values())
+        assert result.transactions == EVENTS and result.failed == 0 and corrupted > 0
+        valid = EVENTS - corrupted
+
+        clean = {
+            orjson.loads(m.value())["tx_id"]
+            for m in consume(stack.broker.kafka, "transactions.clean", valid, 420)
+        }
+        assert len(clean) == valid, f"ingest accepted {len(clean)} of {valid} valid\n{stack.logs()}"
+        preds = consume(stack.broker.kafka, "predictions", valid, 420)
+        scored = {orjson.loads(m.value())["tx_id"] for m in preds}
+        assert clean <= scored, (
+            f"{len(clean - scored)} valid transactions without a prediction\n{stack.logs()}"
+        )
+        assert len(scored) == valid
+    finally:
+        down = stack.rtloop("down", timeout_s=240)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "down:" in down.stdout
+    ports = [c["port"] for c in state["children"]] + state["broker"]["ports"] + [stack.redis]
+    assert stack.processes() == [], "no process of this stack is left"
+    assert stack.listening(ports) == [], "no port of this stack is open"
+    after = stack.rtloop("status")
+    assert after.returncode == 1 and "not running" in after.stdout

@@ -1,0 +1,135 @@
+"""The supervisor's pure parts: KEDA's arithmetic from the ScaledObject, scale-down after the cooldown,
+and a crashing process restarted with backoff."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from services.common.errors import ConfigError
+from services.common.kafka.retry import Backoff
+from services.tools.config import PROJECT_ROOT
+from services.tools.supervisor.children import Child, ChildSpec
+from services.tools.supervisor.keda import Autoscaler, ScalingPolicy, keda_desired, load_policy
+
+POLICY = ScalingPolicy(
+    min_replicas=1,
+    max_replicas=6,
+    polling_s=5,
+    cooldown_s=60,
+    lag_threshold=5000,
+    activation_lag=100,
+    topic="transactions.features",
+    group="rtloop-scorer",
+)
+
+
+def test_the_policy_is_read_from_the_scorers_scaledobject_in_k8s() -> None:
+    policy = load_policy(PROJECT_ROOT / "k8s" / "base" / "scaledobject.yaml")
+    assert policy == POLICY
+
+
+def _scaledobject(tmp_path: Path, lag_threshold: str) -> Path:
+    path = tmp_path / "so.yaml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        apiVersion: keda.sh/v1alpha1
+        kind: ScaledObject
+        metadata: {{name: scorer}}
+        spec:
+          scaleTargetRef: {{name: scorer}}
+          triggers:
+            - type: kafka
+              metadata: {{topic: t, consumerGroup: g, lagThreshold: {lag_threshold}}}
+        """)
+    )
+    return path
+
+
+def test_an_unquoted_lag_threshold_is_refused_with_the_field_named(tmp_path: Path) -> None:
+    assert load_policy(_scaledobject(tmp_path, '"50"')).lag_threshold == 50
+    with pytest.raises(ConfigError, match="lagThreshold must be a quoted whole number"):
+        load_policy(_scaledobject(tmp_path, "50"))
+
+
+@pytest.mark.parametrize(
+    ("lag", "partitions", "expected"),
+    [
+        (0, 6, 1),  # idle: minReplicaCount
+        (100, 6, 1),  # at the activation threshold: not active
+        (101, 6, 1),  # active: ceil(101 / 5000) = 1
+        (5000, 6, 1),
+        (5001, 6, 2),
+        (14_999, 6, 3),
+        (1_000_000, 6, 6),  # maxReplicaCount
+        (1_000_000, 4, 4),  # never more consumers than partitions
+    ],
+)
+def test_keda_desired_is_ceil_lag_over_threshold_capped(lag: int, partitions: int, expected: int) -> None:
+    assert keda_desired(lag, POLICY, partitions) == expected
+
+
+def test_replicas_rise_at_once_and_fall_only_after_the_cooldown() -> None:
+    scaler = Autoscaler(POLICY, partitions=6)
+    t = 1000.0
+    assert scaler.poll(t, 0).replicas == 1
+    assert scaler.poll(t + 5, 22_000).replicas == 5  # up at once
+    assert scaler.poll(t + 10, 40_000).replicas == 6
+    assert scaler.poll(t + 15, 0).replicas == 6  # drained, but within the cooldown of the peak
+    assert scaler.poll(t + 60, 0).replicas == 6
+    assert scaler.poll(t + 65, 12_000).replicas == 6  # 3 desired: the peak at t+10 still counts
+    assert scaler.poll(t + 71, 0).replicas == 3  # the peak left the window; 3 (t+65) still in it
+    assert scaler.poll(t + 126, 0).replicas == 1
+    assert scaler.poll(t + 131, 50).replicas == 1
+
+
+def _child(tmp_path: Path, code: str) -> Child:
+    script = tmp_path / "svc.py"
+    script.write_text(code)
+    spec = ChildSpec("svc", "svc", {"PYTHONPATH": str(tmp_path)}, 1, tmp_path / "svc.log")
+    return Child(spec, backoff=Backoff(0.2, 0.8))
+
+
+def test_a_crashing_process_is_restarted_with_growing_delays(tmp_path: Path) -> None:
+    child = _child(tmp_path, "import sys; print('boom', flush=True); sys.exit(3)\n")
+    child.start()
+    delays, restarts = [], 0
+    deadline = time.monotonic() + 20
+    while restarts < 4 and time.monotonic() < deadline:
+        now = time.monotonic()
+        what = child.check(now)
+        if what and "exited with 3" in what:
+            assert child.restart_at is not None
+            delays.append(round(child.restart_at - now, 1))
+        elif what and "restarted" in what:
+            restarts += 1
+        time.sleep(0.02)
+    assert delays[:4] == [0.2, 0.4, 0.8, 0.8], "base, doubling, capped"
+    assert child.restarts == 4 and child.last_exit == 3
+    assert (tmp_path / "svc.log").read_text().count("boom") >= 4, "every run logs to the same file"
+    child.terminate()
+    child.wait_stopped(time.monotonic() + 5)
+
+
+def test_stop_kills_what_the_process_left_in_its_session(tmp_path: Path) -> None:
+    code = textwrap.dedent(f"""\
+        import signal, subprocess, sys, time
+        sub = subprocess.Popen([{sys.executable!r}, "-c", "import time; time.sleep(600)"])
+        open({str(tmp_path / "sub.pid")!r}, "w").write(str(sub.pid))
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exits, leaving its child behind
+        time.sleep(600)
+        """)
+    child = _child(tmp_path, code)
+    child.start()
+    pid_file = tmp_path / "sub.pid"
+    while not pid_file.exists() or not pid_file.read_text():
+        time.sleep(0.05)
+    sub = int(pid_file.read_text())
+    child.terminate()
+    assert child.wait_stopped(time.monotonic() + 5) == 0
+    time.sleep(0.2)
+    assert not Path(f"/proc/{sub}").exists() or "Z" in Path(f"/proc/{sub}/stat").read_text().split()[2]
