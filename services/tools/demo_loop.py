@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pandas as pd
@@ -16,7 +16,20 @@ from services.common.config import KafkaSettings
 from services.common.evaluation import Metrics
 from services.common.kafka.scan import scan_topic
 
-__all__ = ["TEST_END", "TRAIN_START", "StreamQuality", "at", "demo_registry", "stream_quality", "window"]
+if TYPE_CHECKING:
+    from services.tools.config import ToolSettings
+    from services.tools.supervisor.pool import ScorerPool
+
+__all__ = [
+    "TEST_END",
+    "TRAIN_START",
+    "StreamQuality",
+    "at",
+    "demo_registry",
+    "scorer_pool",
+    "stream_quality",
+    "window",
+]
 
 TRAIN_START, TEST_END = (
     date(2018, 7, 25),
@@ -87,3 +100,29 @@ def stream_quality(
 def demo_registry(lake_root: Path) -> Path:
     """The demo's model registry, next to its lake."""
     return lake_root.parent / "models"
+
+
+def scorer_pool(s: ToolSettings, group: str, run_id: str, feast_data: str, log_dir: Path) -> ScorerPool:
+    """The demo's scorers: group `group`, scaled on its lag with the numbers of the ScaledObject."""
+    from dataclasses import replace
+
+    from services.common.kafka.retry import Backoff
+    from services.tools.broker import free_port
+    from services.tools.config import child_environment
+    from services.tools.supervisor.children import ChildSpec
+    from services.tools.supervisor.keda import load_policy
+    from services.tools.supervisor.pool import ScorerPool
+
+    def spec(i: int) -> ChildSpec:
+        port = free_port()
+        env = child_environment(
+            RTLOOP_BROKER_PORT=str(s.kafka.embedded_port),
+            SCORER_GROUP_ID=group,
+            SCORER_FEAST_DATA=feast_data,
+            SCORER_INSTANCE=f"{run_id}-{i}",
+            SCORER_HEALTH_PORT=str(port),
+        )
+        return ChildSpec(f"scorer-{i}", "services.scorer", env, port, log_dir / f"scorer-{i}.log")
+
+    policy = replace(load_policy(s.scaledobject), group=group)
+    return ScorerPool(s.kafka, policy, spec, Backoff(s.restart_backoff_s, s.restart_backoff_max_s))

@@ -81,13 +81,12 @@ def replay_through(
     ingest: subprocess.Popen[bytes],
     features: subprocess.Popen[bytes],
     step: str,
-    scorer: subprocess.Popen[bytes] | None = None,
     scorer_group: str | None = None,
     rate: float | None = None,
     labels: bool = True,
 ) -> Pass:
     """Replay `table` (and its labels unless `labels` is False; at `rate` events/s, or as fast as
-    possible), then wait for ingest, features and (if given) the scorer."""
+    possible), then wait for ingest, features and (if given) the scorers of `scorer_group`."""
     lake_tx, lake_bad = s.lake_root / "transactions", s.lake_root / "transactions_rejected"
     rows0, bad0 = rows_and_version(lake_tx)[0], rows_and_version(lake_bad)[0]
     before = snapshot(s, ["transactions.clean", "transactions.features"])
@@ -104,7 +103,7 @@ def replay_through(
     console.print(
         f"{step} replayed {result.events:,} events ({bad} corrupted on purpose) at {result.rate:,.0f}/s"
     )
-    procs = [ingest, features, *([scorer] if scorer else [])]
+    procs = [ingest, features]
     took = _wait(
         "ingest: Spark → Delta + transactions.clean",
         result.transactions,
@@ -121,7 +120,7 @@ def replay_through(
         procs,
     )
     line = f"{step} ingest took {took:.0f}s, features {took_f:.0f}s more"
-    if scorer is not None and scorer_group is not None:
+    if scorer_group is not None:
         total = snapshot(s, ["transactions.features"])["transactions.features"]
         took_s = _wait(
             "scorer: lookup + ONNX → predictions",

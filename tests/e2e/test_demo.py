@@ -74,6 +74,11 @@ def test_demo_accounts_for_every_event(broker: Broker, tmp_path: Path) -> None:
         "scored, better than chance"
     )
     assert "had no prediction" not in out
+    e2e = re.search(r"end to end\s*│\s*([\d,]+)\s*│\s*([\d,]+)\s*│\s*([\d,]+)", out)
+    assert e2e, "the latency table has the end-to-end row"
+    assert int(e2e.group(1).replace(",", "")) > 1000, "latency measured over the live week's predictions"
+    assert int(e2e.group(2).replace(",", "")) <= int(e2e.group(3).replace(",", "")), "p50 <= p99"
+    assert re.search(r"scorer replicas over time \(\d+ polls", out), "replicas over time"
 
     _drift_was_alerted_once_when_it_began(broker, out)
 

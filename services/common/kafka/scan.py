@@ -15,11 +15,15 @@ __all__ = ["scan_topic"]
 
 
 def scan_topic(
-    kafka: KafkaSettings, topic: str, batch: int = 10_000, idle_timeout_s: float = 10.0
+    kafka: KafkaSettings,
+    topic: str,
+    batch: int = 10_000,
+    idle_timeout_s: float = 10.0,
+    start: dict[int, int] | None = None,
 ) -> Iterator[Any]:
-    """Every committed message of `topic` (confluent_kafka Messages), partition by partition; joins no
-    consumer group and commits nothing. A partition that makes no progress for `idle_timeout_s` (an
-    open transaction) ends there."""
+    """Every committed message of `topic` (confluent_kafka Messages), partition by partition, from the
+    offsets in `start` (default: the beginning); joins no consumer group and commits nothing. A partition
+    that makes no progress for `idle_timeout_s` (an open transaction) ends there."""
     consumer = Consumer(
         kafka.librdkafka()
         | {
@@ -35,6 +39,7 @@ def scan_topic(
             raise LookupError(f"topic {topic!r} does not exist: create it with `rtloop topics apply`")
         for p in sorted(meta.partitions):
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low = max(low, (start or {}).get(p, low))
             if high <= low:
                 continue
             consumer.assign([TopicPartition(topic, p, low)])

@@ -4,6 +4,7 @@ training on the book's week, the scorer, and quality measured on the stream."""
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from datetime import timedelta
 from typing import Annotated
@@ -14,8 +15,10 @@ from services.tools.cli.app import app, console, friendly, settings
 from services.tools.cli.demo_tables import (
     show_alerts,
     show_features,
+    show_latency,
     show_predictions,
     show_quality,
+    show_replicas,
     summary_table,
 )
 
@@ -62,7 +65,14 @@ def demo_cmd(
         wait_visible,
         wipe_lake,
     )
-    from services.tools.demo_loop import TEST_END, TRAIN_START, demo_registry, stream_quality, window
+    from services.tools.demo_loop import (
+        TEST_END,
+        TRAIN_START,
+        demo_registry,
+        scorer_pool,
+        stream_quality,
+        window,
+    )
     from services.tools.demo_monitor import WARM_DAYS, alerts_after, monitor_env, save_page, wait_ready
     from services.tools.demo_steps import (
         replay_labels,
@@ -71,6 +81,7 @@ def demo_cmd(
         train_and_publish,
         wait_monitor,
     )
+    from services.tools.latency import TOPICS, hop_latencies
     from services.tools.offsets import end_offsets
     from services.tools.simulator import SimulationConfig, simulate
     from services.tools.simulator.drift import parse_drift
@@ -130,21 +141,16 @@ def demo_cmd(
     fenv = features_env(s, run_id)
     features = start_service("services.features", log_dir / "features.log", s, **fenv)
     procs = [ingest, features]
+    pool, stop_pool = None, threading.Event()
     try:
         first_pass = replay_through(s, history, corrupt, ingest, features, "4/8")
         report = train_and_publish(s, fenv, registry, "5/8")
         group = f"rtloop-scorer-demo-{run_id}"
         start_at_end(s, group, "transactions.features")
-        scorer = start_service(
-            "services.scorer",
-            log_dir / "scorer.log",
-            s,
-            SCORER_GROUP_ID=group,
-            SCORER_FEAST_DATA=fenv["FEATURES_FEAST_DATA"],
-            SCORER_INSTANCE=run_id,
-            SCORER_HEALTH_PORT=str(scorer_port := free_port()),
-        )
-        procs.append(scorer)
+        pool = scorer_pool(s, group, run_id, fenv["FEATURES_FEAST_DATA"], log_dir)
+        pool.start()
+        pool_thread = threading.Thread(target=pool.run, args=(stop_pool,), name="scorer-pool", daemon=True)
+        pool_thread.start()
         port, reports = free_port(), s.lake_root / "reports" / f"demo-{run_id}"
         menv = monitor_env(run_id, registry, reports, port, window_hours)
         for topic in ("predictions", "labels"):
@@ -153,12 +159,15 @@ def demo_cmd(
         monitor = start_service("services.monitor", log_dir / "monitor.log", s, **menv)
         procs.append(monitor)
         with console.status("waiting for the scorer and the monitor to be ready…"):
-            wait_ready(scorer_port, scorer, "the scorer")
+            scorer0 = pool.children[0]
+            assert scorer0.proc is not None
+            wait_ready(scorer0.spec.port, scorer0.proc, "the scorer")
             wait_ready(port, monitor, "the monitor")
         console.print(
             "6/8 scorer and monitor started (the scorer serves the published model; see its log for the "
-            f"provider; the monitor's page: http://127.0.0.1:{port}/)"
+            f"provider; scorers scale on lag like KEDA; the monitor's page: http://127.0.0.1:{port}/)"
         )
+        live_from = {t: end_offsets(s.kafka, t) for t in TOPICS}
         second_pass = replay_through(
             s,
             live,
@@ -166,7 +175,6 @@ def demo_cmd(
             ingest,
             features,
             "7/8",
-            scorer=scorer,
             scorer_group=group,
             rate=live_rate,
             labels=False,
@@ -176,8 +184,12 @@ def demo_cmd(
         wait_monitor(s, menv["MONITOR_GROUP_ID"], procs, ("predictions", "labels"))
         page = save_page(port, reports, monitor)
     finally:
+        stop_pool.set()
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
+        if pool is not None:
+            pool_thread.join(10)
+            pool.stop_all(time.monotonic() + 60)
         for proc in procs:
             proc.wait(60)
     after = snapshot(s, [*topics, "predictions"])
@@ -190,6 +202,9 @@ def demo_cmd(
     show_predictions(quality.sample)
     show_quality(report, quality)
     show_alerts(alerts_after(s, alerts_from), window_hours)
+    show_latency(hop_latencies(s.kafka, live_from), live_rate)
+    if pool is not None:
+        show_replicas(pool.polls, pool.policy, pool.partitions)
     if history_days < WARM_DAYS:
         console.print(
             f"(history of {history_days} days: the 30-day windows were still filling during the training "

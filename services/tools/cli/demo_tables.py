@@ -12,9 +12,19 @@ if TYPE_CHECKING:
     from services.tools.config import ToolSettings
     from services.tools.demo_loop import StreamQuality
     from services.tools.demo_steps import Pass
+    from services.tools.latency import Hop
+    from services.tools.supervisor.keda import Poll, ScalingPolicy
     from services.training.job import Report
 
-__all__ = ["show_alerts", "show_features", "show_predictions", "show_quality", "summary_table"]
+__all__ = [
+    "show_alerts",
+    "show_features",
+    "show_latency",
+    "show_predictions",
+    "show_quality",
+    "show_replicas",
+    "summary_table",
+]
 
 
 def summary_table(s: ToolSettings, delta: dict[str, int], passes: list[Pass]) -> Table:
@@ -158,3 +168,30 @@ def show_alerts(alerts: list[dict[str, Any]], window_hours: float) -> None:
             a.get("report_uri") or "",
         )
     console.print(table)
+
+
+def show_latency(hops: list[Hop], rate: float) -> None:
+    """p50 / p99 / max per hop and end to end, from the Kafka timestamps of the live week's messages."""
+    table = Table(title=f"latency of the live week at {rate:,.0f} transactions/s (Kafka timestamps)")
+    for col in ("hop", "transactions", "p50 ms", "p99 ms", "max ms"):
+        table.add_column(col, justify="left" if col == "hop" else "right")
+    for h in hops:
+        table.add_row(h.name, f"{h.count:,}", f"{h.p50_ms:,.0f}", f"{h.p99_ms:,.0f}", f"{h.max_ms:,.0f}")
+    console.print(table)
+
+
+def show_replicas(polls: list[Poll], policy: ScalingPolicy, partitions: int) -> None:
+    """Scorer replicas over the live week: each change, with the lag that caused it."""
+    if not polls:
+        console.print("scorer replicas: no poll measured")
+        return
+    t0 = polls[0].t
+    changes = [p for i, p in enumerate(polls) if i == 0 or p.replicas != polls[i - 1].replicas]
+    steps = " → ".join(f"{p.replicas} at {p.t - t0:.0f}s (lag {p.lag:,})" for p in changes)
+    console.print(
+        f"scorer replicas over time ({len(polls)} polls every {policy.polling_s:.0f}s, KEDA numbers of "
+        f"k8s/base/scaledobject.yaml: ceil(lag / {policy.lag_threshold}) above {policy.activation_lag}, "
+        f"{policy.min_replicas}..{min(policy.max_replicas, partitions)}, cooldown {policy.cooldown_s:.0f}s): "
+        f"{steps}; peak {max(p.replicas for p in polls)}, max lag {max(p.lag for p in polls):,}",
+        soft_wrap=True,
+    )

@@ -15,7 +15,8 @@ from services.common.kafka.retry import Backoff
 from services.tools.broker import EmbeddedBroker
 from services.tools.config import ToolSettings
 from services.tools.supervisor.children import Child
-from services.tools.supervisor.keda import Autoscaler, Poll, ScalingPolicy, load_policy
+from services.tools.supervisor.keda import ScalingPolicy, load_policy
+from services.tools.supervisor.pool import ScorerPool
 from services.tools.supervisor.setup import (
     SERVICES,
     apply_feast,
@@ -31,7 +32,6 @@ __all__ = ["Supervisor"]
 
 log = logging.getLogger("rtloop.supervisor")
 HEALTH_EVERY_S = 2.0
-POLLS_KEPT = 2000
 
 
 class Supervisor:
@@ -47,10 +47,7 @@ class Supervisor:
         self.redis: subprocess.Popen[bytes] | None = None
         self.redis_port: int | None = None
         self.children: list[Child] = []
-        self.scorers: list[Child] = []
-        self.retiring: list[tuple[Child, float]] = []
-        self.polls: list[Poll] = []
-        self.partitions = 0
+        self.pool: ScorerPool | None = None
         self.started = time.time()
 
     # --- life cycle ---------------------------------------------------------------------------
@@ -91,22 +88,21 @@ class Supervisor:
         apply_topics_and_wait(self.s)
         self._step("applying the Feast repository")
         apply_feast(base_environment(self.s), self.s.logs_dir / "feast-apply.log")
-        from services.tools.offsets import LagProbe
-
-        self.probe = LagProbe(self.s.kafka, self.policy.group, self.policy.topic)
-        self.partitions = self.probe.partitions()
-        self.autoscaler = Autoscaler(self.policy, self.partitions, initial=max(self.policy.min_replicas, 1))
-        for service in self.services:
-            if service == "scorer":
-                for i in range(self.autoscaler.replicas):
-                    self.scorers.append(self._child("scorer", i))
-            else:
-                self.children.append(self._child(service))
+        self.children = [self._child(x) for x in self.services if x != "scorer"]
+        if "scorer" in self.services:
+            self.pool = ScorerPool(
+                self.s.kafka,
+                self.policy,
+                lambda i: child_spec(self.s, "scorer", self.policy, i),
+                Backoff(self.s.restart_backoff_s, self.s.restart_backoff_max_s),
+                self.s.stop_timeout_s,
+            )
+            self.pool.start()
         self._step("running")
 
-    def _child(self, service: str, instance: int = 0) -> Child:
+    def _child(self, service: str) -> Child:
         child = Child(
-            child_spec(self.s, service, self.policy, instance),
+            child_spec(self.s, service, self.policy),
             backoff=Backoff(self.s.restart_backoff_s, self.s.restart_backoff_max_s),
         )
         child.start()
@@ -131,10 +127,11 @@ class Supervisor:
                             self.s.liveness_timeout_s,
                         )
                         child.kill()
-            if "scorer" in self.services and now >= next_poll:
+            if self.pool is not None and now >= next_poll:
                 next_poll = now + self.policy.polling_s
-                self._scale()
-            self._retire(now)
+                self.pool.poll()
+            if self.pool is not None:
+                self.pool.retire(now)
             if now >= next_save:
                 next_save = now + 1.0
                 self._save()
@@ -143,47 +140,20 @@ class Supervisor:
     @property
     def everyone(self) -> list[Child]:
         """Every supervised process (scorers in instance order)."""
-        return [*self.children, *self.scorers]
-
-    # --- scaling ------------------------------------------------------------------------------
-    def _scale(self) -> None:
-        try:
-            lag = self.probe.lag()
-        except Exception as exc:  # the broker is busy: skip this poll, as KEDA would
-            log.warning("lag not measured (%s); keeping %d scorers", exc, len(self.scorers))
-            return
-        poll = self.autoscaler.poll(time.time(), lag)
-        self.polls = [*self.polls[-POLLS_KEPT:], poll]
-        if poll.replicas != len(self.scorers):
-            log.info("lag %d → %d scorer replicas (desired %d)", lag, poll.replicas, poll.desired)
-        while len(self.scorers) < poll.replicas:
-            self.scorers.append(self._child("scorer", len(self.scorers)))
-        while len(self.scorers) > poll.replicas:
-            child = self.scorers.pop()
-            child.terminate()
-            self.retiring.append((child, time.monotonic() + self.s.stop_timeout_s))
-
-    def _retire(self, now: float) -> None:
-        left = []
-        for child, deadline in self.retiring:
-            if not child.finished(now, deadline):
-                left.append((child, deadline))
-        self.retiring = left
+        return [*self.children, *(self.pool.children if self.pool else ())]
 
     # --- teardown -----------------------------------------------------------------------------
     def _teardown(self) -> None:
         if self.phase != "failed":
             self._step("stopping")
-        everyone = [*self.everyone, *(c for c, _ in self.retiring)]
-        for child in reversed(everyone):
-            child.terminate()
         deadline = time.monotonic() + self.s.stop_timeout_s
-        for child in everyone:
+        for child in reversed(self.children):
+            child.terminate()
+        if self.pool is not None:
+            self.pool.stop_all(deadline)
+        for child in self.children:
             code = child.wait_stopped(deadline)
             log.info("%s stopped (exit %s)", child.spec.name, code)
-        self.retiring = []
-        if getattr(self, "probe", None) is not None:
-            self.probe.close()
         if self.redis is not None:
             self.redis.terminate()
             self.redis.wait(10)
@@ -214,7 +184,8 @@ class Supervisor:
             "redis": None if self.redis is None else {"pid": self.redis.pid, "port": self.redis_port},
             "services": list(self.services),
             "children": [c.describe(now) for c in self.everyone],
-            "retiring": [c.describe(now) for c, _ in self.retiring],
-            "policy": vars(self.policy) | {"partitions": self.partitions, "file": str(self.s.scaledobject)},
-            "polls": [vars(p) for p in self.polls],
+            "retiring": [c.describe(now) for c, _ in self.pool.retiring] if self.pool else [],
+            "policy": vars(self.policy)
+            | {"partitions": self.pool.partitions if self.pool else None, "file": str(self.s.scaledobject)},
+            "polls": [vars(p) for p in self.pool.polls] if self.pool else [],
         }
