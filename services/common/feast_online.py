@@ -12,7 +12,6 @@ import sqlite3
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +21,8 @@ from feast.infra.online_stores.helpers import _mmh3
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 from numpy.typing import NDArray
+
+from services.common.feature_services import ViewSpec
 
 __all__ = [
     "OnlineReader",
@@ -37,15 +38,6 @@ _DOUBLE_TAG = 0x29  # ValueProto.double_val: field 5, wire type 64-bit
 _unpack_double = struct.Struct("<d").unpack_from
 _TAGGED_DOUBLE = np.dtype([("tag", "u1"), ("value", "<f8")])  # packed: 9 bytes, as stored
 Matrix = tuple[NDArray[np.float64], NDArray[np.bool_]]
-
-
-@dataclass(frozen=True)
-class ViewSpec:
-    """One feature view as stored online: its name, its single join key and its feature names."""
-
-    name: str
-    join_key: str
-    features: tuple[str, ...]
 
 
 _pack_double = struct.Struct("<d").pack

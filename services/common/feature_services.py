@@ -8,11 +8,19 @@ from typing import Any
 from urllib.parse import urlparse
 
 from services.common.errors import ConfigError
-from services.common.feast_online import ViewSpec
 
-__all__ = ["FRAUD_V1", "FeatureServiceSpec", "online_store_config"]
+__all__ = ["FRAUD_V1", "FeatureServiceSpec", "ViewSpec", "online_store_config"]
 
 _WINDOWS = (1, 7, 30)
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """One feature view as stored online: its name, its single join key and its feature names."""
+
+    name: str
+    join_key: str
+    features: tuple[str, ...]
 
 
 @dataclass(frozen=True)
