@@ -10,7 +10,7 @@ RUN := $(VENV)/bin/
 EXTRAS ?= --extra dev --extra ingest --extra features --extra scorer --extra train --extra monitor --extra deploy
 MVN := mvn -q -B -s infra/jvm/settings.xml
 
-.PHONY: help venv jars up down status topics schemas feast-apply lint test test-unit test-integration demo bench quality clean
+.PHONY: help venv jars up down status logs policy topics schemas feast-apply lint test test-unit test-integration demo bench quality clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -36,15 +36,17 @@ $(JARS)/spark/.resolved: infra/jvm/spark/pom.xml infra/jvm/settings.xml
 
 jars: $(JARS)/kafka/.resolved $(JARS)/spark/.resolved ## resolve the Kafka broker, Spark-Kafka and Delta jars with mvn (once)
 
-up: venv jars ## start the embedded Kafka broker and apply the topics
-	$(RUN)rtloop broker start
-	$(RUN)rtloop topics apply
+up: venv jars ## the whole loop in the background: Kafka, Redis (REDIS_URL local), topics, Feast, the 4 services
+	$(RUN)rtloop up
 
-down: venv ## stop the embedded Kafka broker (data is kept)
-	$(RUN)rtloop broker stop
+down: venv ## stop everything `make up` started (no process is left; data is kept)
+	$(RUN)rtloop down
 
-status: venv ## is the embedded broker running and reachable?
-	$(RUN)rtloop broker status
+status: venv ## the supervisor, every service's health and restarts, the scorer's replicas and lag
+	$(RUN)rtloop status
+
+logs: venv ## the list of logs; `rtloop logs NAME -f` follows one
+	$(RUN)rtloop logs
 
 topics: venv ## create or update the topics of infra/topics.yaml
 	$(RUN)rtloop topics apply
@@ -61,6 +63,9 @@ lint: venv ## ruff, mypy, and a check that infra/schemas is current
 	$(RUN)mypy
 	$(RUN)rtloop schemas export --check
 	$(RUN)rtloop k8s topics --check
+
+policy: venv ## checkov (pinned, offline) on the rendered k8s overlays and the Dockerfiles: zero failed checks
+	$(RUN)rtloop k8s policy
 
 test-unit: venv ## unit tests (pure code, no broker)
 	$(RUN)pytest tests/unit -q

@@ -16,7 +16,7 @@ import yaml
 from services.common.errors import ConfigError
 from services.tools.config import PROJECT_ROOT
 
-__all__ = ["OVERLAYS", "crd_schemas", "kafka_topics", "render", "validate"]
+__all__ = ["OVERLAYS", "crd_schemas", "kafka_topics", "policy_findings", "render", "validate"]
 
 OVERLAYS = ("dev", "gpu")
 K8S = PROJECT_ROOT / "k8s"
@@ -154,4 +154,38 @@ def kafka_topics(topics_file: Path, replicas: int = 3, min_insync: int = 2) -> l
                 },
             }
         )
+    return out
+
+
+CHECKOV = "checkov==3.3.30"
+
+
+def policy_findings(folders: dict[str, Path], framework: str) -> dict[str, Any]:
+    """checkov (offline, pinned, run by `uv tool run`) over each folder: its summary, failed checks and
+    skipped checks with their reasons."""
+    import json
+    import os
+
+    uv = [found] if (found := shutil.which("uv")) else ["python3", "-m", "uv"]  # as the Makefile finds it
+    out: dict[str, Any] = {"failed": [], "skipped": [], "passed": 0}
+    for folder in folders.values():
+        cmd = [*uv, "tool", "run", "--from", CHECKOV, "checkov", "-d", str(folder), "--framework", framework]
+        env = dict(os.environ) | {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+        done = subprocess.run(
+            [*cmd, "-o", "json", "--compact"], capture_output=True, text=True, env=env, check=False
+        )
+        try:
+            reports = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            raise ConfigError(
+                f"{' '.join(cmd)} failed (exit {done.returncode}): {done.stderr[-2000:]}"
+            ) from None
+        for report in reports if isinstance(reports, list) else [reports]:
+            results = report.get("results", {})
+            out["passed"] += int(report.get("summary", {}).get("passed", 0))
+            for f in results.get("failed_checks", []):
+                out["failed"].append(f"{f['check_id']} {f['check_name']}: {f['resource']} ({f['file_path']})")
+            for f in results.get("skipped_checks", []):
+                reason = (f.get("check_result") or {}).get("suppress_comment", "")
+                out["skipped"].append((f["check_id"], f["resource"], reason))
     return out

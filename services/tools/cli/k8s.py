@@ -59,3 +59,38 @@ def validate_cmd(
             console.print(f"{name}: {len(docs)} resources valid")
     if failed:
         raise typer.Exit(1)
+
+
+@k8s_app.command("policy")
+@friendly
+def policy_cmd() -> None:
+    """checkov over every rendered overlay and every Dockerfile: zero failed checks, each skip with its
+    reason (annotations `checkov.io/skipN` in k8s/, `# checkov:skip=` comments in Dockerfiles)."""
+    import tempfile
+
+    from services.tools.config import PROJECT_ROOT
+    from services.tools.k8s import OVERLAYS, policy_findings, render
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = {}
+        for name in OVERLAYS:
+            folders[name] = Path(tmp) / name
+            folders[name].mkdir()
+            (folders[name] / "manifests.yaml").write_text(yaml.safe_dump_all(render(name), sort_keys=False))
+        with console.status("checkov (k8s overlays, Dockerfiles)…"):
+            k8s = policy_findings(folders, "kubernetes")
+            docker = policy_findings({"services": PROJECT_ROOT / "services"}, "dockerfile")
+    failed = k8s["failed"] + docker["failed"]
+    for check_id, resource, reason in k8s["skipped"] + docker["skipped"]:
+        console.print(
+            f"skipped {check_id} on {resource}: {reason or '[red]no reason given[/red]'}", soft_wrap=True
+        )
+    for line in failed:
+        console.print(f"[red]failed[/red] {line}", soft_wrap=True)
+    unexplained = [s for s in k8s["skipped"] + docker["skipped"] if not s[2].strip()]
+    console.print(
+        f"checkov: {k8s['passed'] + docker['passed']} passed, {len(failed)} failed, "
+        f"{len(k8s['skipped']) + len(docker['skipped'])} skipped ({len(unexplained)} without a reason)"
+    )
+    if failed or unexplained:
+        raise typer.Exit(1)
