@@ -29,8 +29,11 @@ __all__ = ["demo_cmd"]
 @friendly
 def demo_cmd(
     history_days: Annotated[int, typer.Option(min=0, help="days replayed before the training week")] = 14,
-    customers: Annotated[int, typer.Option(min=10, help="simulated customers (the book: 5000)")] = 5000,
-    terminals: Annotated[int, typer.Option(min=10, help="simulated terminals (the book: 10000)")] = 10000,
+    customers: Annotated[
+        int,
+        typer.Option(min=10, help="simulated customers (the book: 5000; 2000 keeps the demo under 10 min)"),
+    ] = 2000,
+    terminals: Annotated[int, typer.Option(min=10, help="simulated terminals (the book: 10000)")] = 4000,
     corrupt: Annotated[float, typer.Option(help="share of corrupted transactions")] = 0.002,
     live_rate: Annotated[
         float,
@@ -200,7 +203,7 @@ def demo_cmd(
         s.kafka, s.lake_root, "labels", TEST_END, TEST_END + timedelta(days=7), TRAIN_START
     )
     show_predictions(quality.sample)
-    show_quality(report, quality)
+    show_quality(report, quality, customers)
     show_alerts(alerts_after(s, alerts_from), window_hours)
     show_latency(hop_latencies(s.kafka, live_from), live_rate)
     if pool is not None:
