@@ -36,7 +36,7 @@ def main(only: set[str]) -> None:
     """Run the benchmarks (all, or the groups named: foundation, ingest, features) and print a table and a
     last `BENCH {json}` line."""
     results: dict[str, float] = {}
-    wanted = only or {"foundation", "ingest", "features", "scorer", "monitor"}
+    wanted = only or {"foundation", "ingest", "features", "scorer", "monitor", "loop"}
     with tempfile.TemporaryDirectory(prefix="rtloop-bench-") as tmp:
         settings = ToolSettings(
             cache_dir=Path(tmp),
@@ -72,10 +72,9 @@ def main(only: set[str]) -> None:
                         results["scorer_events_per_s"] / results["passthrough_runner_msgs_per_s"]
                     )
             if "monitor" in wanted:
-                with console.status("monitor: drift check of a 10k x 15 window vs Evidently's preset…"):
-                    results |= bench_drift()
-                with console.status("monitor: one process on 200k predictions and their labels…"):
-                    results |= bench_monitor(settings.kafka)
+                results |= _monitor(settings.kafka)
+            if "loop" in wanted:  # its own stack under `rtloop up` (own broker and Redis)
+                results |= _loop(Path(tmp))
             if "quality" in wanted:  # ~30 min: only when asked for (make quality)
                 results |= _quality(settings, Path(tmp))
         finally:
@@ -105,6 +104,20 @@ def _redis(work: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _monitor(kafka: KafkaSettings) -> dict[str, float]:
+    with console.status("monitor: drift check of a 10k x 15 window vs Evidently's preset…"):
+        results = bench_drift()
+    with console.status("monitor: one process on 200k predictions and their labels…"):
+        return results | bench_monitor(kafka)
+
+
+def _loop(work: Path) -> dict[str, float]:
+    from benchmarks.loop import bench_loop
+
+    with console.status("the whole loop: latency at 1k/2k/5k events/s, max rate, memory…"):
+        return bench_loop(work)
 
 
 def _quality(settings: ToolSettings, work: Path) -> dict[str, float]:
