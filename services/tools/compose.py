@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from typing import Any
 import yaml
 
 from services.common.errors import ConfigError
-from services.tools.config import PROJECT_ROOT
+from services.tools.config import PROJECT_ROOT, child_environment
 
 __all__ = [
     "COMPOSE",
@@ -162,7 +161,7 @@ def build_image_venv(dockerfile: Path, dest: Path, timeout_s: float = 900) -> Pa
         "3.11",
         *[f"--extra={e}" for e in image_extras(dockerfile)],
     ]
-    env = dict(os.environ) | {"UV_PROJECT_ENVIRONMENT": str(dest), "UV_LINK_MODE": "copy"}
+    env = child_environment(UV_PROJECT_ENVIRONMENT=str(dest), UV_LINK_MODE="copy")
     done = subprocess.run(
         cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
     )

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from services.common.errors import ConfigError
-from services.tools.config import PROJECT_ROOT
+from services.tools.config import PROJECT_ROOT, child_environment
 
 __all__ = ["OVERLAYS", "crd_schemas", "kafka_topics", "policy_findings", "render", "validate"]
 
@@ -164,13 +164,12 @@ def policy_findings(folders: dict[str, Path], framework: str) -> dict[str, Any]:
     """checkov (offline, pinned, run by `uv tool run`) over each folder: its summary, failed checks and
     skipped checks with their reasons."""
     import json
-    import os
 
     uv = [found] if (found := shutil.which("uv")) else ["python3", "-m", "uv"]  # as the Makefile finds it
     out: dict[str, Any] = {"failed": [], "skipped": [], "passed": 0}
     for folder in folders.values():
         cmd = [*uv, "tool", "run", "--from", CHECKOV, "checkov", "-d", str(folder), "--framework", framework]
-        env = dict(os.environ) | {"BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+        env = child_environment(BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
         done = subprocess.run(
             [*cmd, "-o", "json", "--compact"], capture_output=True, text=True, env=env, check=False
         )
