@@ -90,6 +90,7 @@ def down_cmd() -> None:
     """Stop the supervisor, every service, and the Redis and Kafka it started; nothing is left running."""
     s = settings()
     state = read_state(s.supervisor_dir) or {}
+    running = len(state.get("children") or ())
     pid = read_pid(s.supervisor_dir)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
@@ -104,10 +105,9 @@ def down_cmd() -> None:
     if pid is None and not leftovers:
         console.print("not running")
         return
-    stopped = len(state.get("children") or ())
     extra = f"; killed {len(leftovers)} leftover processes" if leftovers else ""
     console.print(
-        f"down: supervisor, {stopped} services{', Redis' if state.get('redis') else ''}"
+        f"down: supervisor, {running} services{', Redis' if state.get('redis') else ''}"
         f"{', Kafka' if state.get('broker') else ''} stopped{extra}"
     )
 
