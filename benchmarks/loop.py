@@ -3,6 +3,7 @@ produced) at fixed rates, the maximum sustained rate and the hop that limits it,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from services.tools.offsets import end_offsets, total
 from services.tools.replay import build_stream
 from services.tools.replay.events import EventStream
 from services.tools.replay.producer import ReplayOptions, replay
+from services.tools.supervisor.state import stack_pids
 
 __all__ = ["bench_loop"]
 
@@ -29,32 +31,27 @@ SECONDS_PER_RATE = 20
 BURST = 40_000
 
 
-def _stack_rss_mb(marker: bytes) -> float:
-    """Resident memory of every process whose environment carries `marker` (the stack's cache folder)."""
+def _stack_rss_mb(cache: Path) -> float:
+    """Resident memory of every process of the stack whose cache folder is `cache`."""
     rss_kb = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if marker in (proc / "environ").read_bytes().split(b"\0"):
-                for line in (proc / "status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        rss_kb += int(line.split()[1])
-        except (OSError, ValueError):
-            continue
+    for pid in stack_pids(cache):
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss_kb += int(line.split()[1])
     return rss_kb / 1024
 
 
 class _MemorySampler(threading.Thread):
     """The peak of the stack's resident memory, sampled every second."""
 
-    def __init__(self, marker: bytes) -> None:
+    def __init__(self, cache: Path) -> None:
         super().__init__(daemon=True)
-        self.marker, self.peak_mb, self.stop = marker, 0.0, threading.Event()
+        self.cache, self.peak_mb, self.stop = cache, 0.0, threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(1.0):
-            self.peak_mb = max(self.peak_mb, _stack_rss_mb(self.marker))
+            self.peak_mb = max(self.peak_mb, _stack_rss_mb(self.cache))
 
 
 def _wait_predictions(kafka: KafkaSettings, start: int, expected: int, timeout_s: float) -> bool:
@@ -101,7 +98,7 @@ def bench_loop(work: Path) -> dict[str, float]:
     up = subprocess.run([*rtloop, "up"], env=env, capture_output=True, text=True, check=False, timeout=600)
     if up.returncode != 0:
         raise RuntimeError(f"rtloop up failed:\n{up.stdout}\n{up.stderr}")
-    sampler = _MemorySampler(f"RTLOOP_CACHE_DIR={cache}".encode())
+    sampler = _MemorySampler(cache)
     sampler.start()
     results: dict[str, float] = {}
     try:

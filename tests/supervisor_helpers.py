@@ -3,6 +3,7 @@ the CLI as a child process, the supervisor's state, and what is still running or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 from services.common.config import KafkaSettings
 from services.tools.broker import free_port
+from services.tools.supervisor.state import stack_pids
 from tests.kafka_helpers import ROOT, Broker
 
 __all__ = ["Stack"]
@@ -86,18 +88,10 @@ class Stack:
 
     def processes(self) -> list[str]:
         """Command lines of the processes whose environment names this stack's cache folder."""
-        marker = f"RTLOOP_CACHE_DIR={self.cache}".encode()
         found = []
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                if marker in (proc / "environ").read_bytes().split(b"\0"):
-                    stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-                    if stat[0] != "Z":
-                        found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200])
-            except OSError:
-                continue
+        for pid in stack_pids(self.cache):
+            with contextlib.suppress(OSError):
+                found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200])
         return found
 
     def listening(self, ports: list[int]) -> list[int]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import yaml
 
 from services.common.errors import ConfigError
-from services.tools.config import PROJECT_ROOT, child_environment
+from services.tools.config import PROJECT_ROOT, child_environment, uv_command
 
 __all__ = [
     "COMPOSE",
@@ -149,9 +148,8 @@ def image_extras(path: Path) -> list[str]:
 
 def build_image_venv(dockerfile: Path, dest: Path, timeout_s: float = 900) -> Path:
     """A venv with the image's dependency set (uv.lock, frozen, the project as a wheel): its python."""
-    uv = [found] if (found := shutil.which("uv")) else ["python3", "-m", "uv"]  # as the Makefile finds it
     cmd = [
-        *uv,
+        *uv_command(),
         "sync",
         "--frozen",
         "--no-editable",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -10,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.config import KafkaSettings
 
-__all__ = ["PROJECT_ROOT", "ToolSettings", "child_environment", "service_environment"]
+__all__ = ["PROJECT_ROOT", "ToolSettings", "child_environment", "service_environment", "uv_command"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,3 +90,8 @@ def child_environment(**extra: str) -> dict[str, str]:
 def service_environment(defaults: dict[str, str], forced: dict[str, str]) -> dict[str, str]:
     """A child's environment: `defaults` unless this environment sets them, then `forced` over all."""
     return defaults | dict(os.environ) | forced
+
+
+def uv_command() -> list[str]:
+    """How to run uv here: `uv` on the PATH, else `python3 -m uv` (as the Makefile finds it)."""
+    return [found] if (found := shutil.which("uv")) else ["python3", "-m", "uv"]

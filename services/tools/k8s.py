@@ -14,9 +14,17 @@ from typing import Any
 import yaml
 
 from services.common.errors import ConfigError
-from services.tools.config import PROJECT_ROOT, child_environment
+from services.tools.config import PROJECT_ROOT, child_environment, uv_command
 
-__all__ = ["OVERLAYS", "crd_schemas", "kafka_topics", "policy_findings", "render", "validate"]
+__all__ = [
+    "OVERLAYS",
+    "crd_schemas",
+    "kafka_topics",
+    "policy_findings",
+    "policy_report",
+    "render",
+    "validate",
+]
 
 OVERLAYS = ("dev", "gpu")
 K8S = PROJECT_ROOT / "k8s"
@@ -165,10 +173,20 @@ def policy_findings(folders: dict[str, Path], framework: str) -> dict[str, Any]:
     skipped checks with their reasons."""
     import json
 
-    uv = [found] if (found := shutil.which("uv")) else ["python3", "-m", "uv"]  # as the Makefile finds it
     out: dict[str, Any] = {"failed": [], "skipped": [], "passed": 0}
     for folder in folders.values():
-        cmd = [*uv, "tool", "run", "--from", CHECKOV, "checkov", "-d", str(folder), "--framework", framework]
+        cmd = [
+            *uv_command(),
+            "tool",
+            "run",
+            "--from",
+            CHECKOV,
+            "checkov",
+            "-d",
+            str(folder),
+            "--framework",
+            framework,
+        ]
         env = child_environment(BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
         done = subprocess.run(
             [*cmd, "-o", "json", "--compact"], capture_output=True, text=True, env=env, check=False
@@ -188,3 +206,15 @@ def policy_findings(folders: dict[str, Path], framework: str) -> dict[str, Any]:
                 reason = (f.get("check_result") or {}).get("suppress_comment", "")
                 out["skipped"].append((f["check_id"], f["resource"], reason))
     return out
+
+
+def policy_report(work: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """checkov's findings on every overlay (rendered into `work`) and on the services' Dockerfiles."""
+    folders = {}
+    for name in OVERLAYS:
+        folders[name] = work / name
+        folders[name].mkdir(parents=True, exist_ok=True)
+        (folders[name] / "manifests.yaml").write_text(yaml.safe_dump_all(render(name), sort_keys=False))
+    return policy_findings(folders, "kubernetes"), policy_findings(
+        {"services": PROJECT_ROOT / "services"}, "dockerfile"
+    )

@@ -68,18 +68,10 @@ def policy_cmd() -> None:
     reason (annotations `checkov.io/skipN` in k8s/, `# checkov:skip=` comments in Dockerfiles)."""
     import tempfile
 
-    from services.tools.config import PROJECT_ROOT
-    from services.tools.k8s import OVERLAYS, policy_findings, render
+    from services.tools.k8s import policy_report
 
-    with tempfile.TemporaryDirectory() as tmp:
-        folders = {}
-        for name in OVERLAYS:
-            folders[name] = Path(tmp) / name
-            folders[name].mkdir()
-            (folders[name] / "manifests.yaml").write_text(yaml.safe_dump_all(render(name), sort_keys=False))
-        with console.status("checkov (k8s overlays, Dockerfiles)…"):
-            k8s = policy_findings(folders, "kubernetes")
-            docker = policy_findings({"services": PROJECT_ROOT / "services"}, "dockerfile")
+    with tempfile.TemporaryDirectory() as tmp, console.status("checkov (k8s overlays, Dockerfiles)…"):
+        k8s, docker = policy_report(Path(tmp))
     failed = k8s["failed"] + docker["failed"]
     for check_id, resource, reason in k8s["skipped"] + docker["skipped"]:
         console.print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from services.common.kafka.retry import Backoff
 
 __all__ = ["Child", "ChildSpec"]
 
+log = logging.getLogger("rtloop.supervisor")
 STABLE_S = 60.0  # a run this long resets the backoff
 
 
@@ -49,18 +51,19 @@ class Child:
     def start(self) -> None:
         """Start the process (its own session, so a stop reaches every process it started)."""
         self.spec.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.spec.log.open("ab") as log:
-            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.spec.name}\n".encode())
-            log.flush()
+        with self.spec.log.open("ab") as out:
+            out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.spec.name}\n".encode())
+            out.flush()
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.spec.module],
-                stdout=log,
+                stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=self.spec.env,
                 start_new_session=True,
             )
         self.started_at, self.restart_at, self.healthy = time.monotonic(), None, False
+        log.info("started %s (pid %s, health port %d)", self.spec.name, self.proc.pid, self.spec.port)
 
     @property
     def pid(self) -> int | None:
@@ -165,6 +168,5 @@ class Child:
 
     def _reap_group(self) -> None:
         """Kill whatever the process left in its session (a Spark JVM, a worker process)."""
-        if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(PermissionError):
+            self.kill()

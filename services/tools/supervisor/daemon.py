@@ -106,7 +106,6 @@ class Supervisor:
             backoff=Backoff(self.s.restart_backoff_s, self.s.restart_backoff_max_s),
         )
         child.start()
-        log.info("started %s (pid %s, health port %d)", child.spec.name, child.pid, child.spec.port)
         return child
 
     def _supervise(self) -> None:

@@ -51,7 +51,6 @@ class ScorerPool:
         while len(self.children) < replicas:
             child = Child(self.spec_of(len(self.children)), backoff=self.backoff)
             child.start()
-            log.info("started %s (pid %s, health port %d)", child.spec.name, child.pid, child.spec.port)
             self.children.append(child)
         while len(self.children) > replicas:
             child = self.children.pop()

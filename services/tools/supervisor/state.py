@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["alive", "read_pid", "read_state", "write_state"]
+__all__ = ["alive", "read_pid", "read_state", "stack_pids", "write_state"]
 
 
 def write_state(folder: Path, state: dict[str, Any]) -> None:
@@ -48,3 +48,16 @@ def alive(pid: int) -> bool:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return fields[0] != "Z"
     return True
+
+
+def stack_pids(cache_dir: Path) -> list[int]:
+    """Running processes whose environment names `cache_dir` as RTLOOP_CACHE_DIR: a stack's processes
+    (everything `rtloop up` starts inherits it)."""
+    marker = f"RTLOOP_CACHE_DIR={cache_dir}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker in (proc / "environ").read_bytes().split(b"\0") and alive(int(proc.name)):
+                    found.append(int(proc.name))
+    return found

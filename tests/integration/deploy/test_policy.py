@@ -7,18 +7,11 @@ from pathlib import Path
 
 import yaml
 
-from services.tools.config import PROJECT_ROOT
-from services.tools.k8s import OVERLAYS, policy_findings, render
+from services.tools.k8s import policy_findings, policy_report, render
 
 
 def test_the_manifests_and_dockerfiles_pass_checkov_with_reasoned_skips(tmp_path: Path) -> None:
-    folders = {}
-    for name in OVERLAYS:
-        folders[name] = tmp_path / name
-        folders[name].mkdir()
-        (folders[name] / "m.yaml").write_text(yaml.safe_dump_all(render(name), sort_keys=False))
-    k8s = policy_findings(folders, "kubernetes")
-    docker = policy_findings({"services": PROJECT_ROOT / "services"}, "dockerfile")
+    k8s, docker = policy_report(tmp_path)
     assert k8s["failed"] == [] and docker["failed"] == []
     assert k8s["passed"] > 500 and docker["passed"] > 100
     assert all(reason.strip() for _, _, reason in k8s["skipped"] + docker["skipped"])
