@@ -14,10 +14,10 @@ import faust
 from faust.types import EventT
 
 from services.common.contracts import CleanTransactionV1, FeaturizedTransactionV1, encode
-from services.common.kafka.clients import make_producer
 from services.common.kafka.delivery import deliver
 from services.common.kafka.dlq import dead_letter
 from services.common.kafka.envelope import Output
+from services.features.adapters.changelog import ChangelogSink
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.sinks import FeatureSinks, Written
 from services.features.config import FeaturesSettings
@@ -30,24 +30,31 @@ log = logging.getLogger(__name__)
 
 class Outputs:
     """Collects outputs and delivers them with the shared `deliver` (librdkafka, idempotent,
-    acks=all) in a worker thread: waiting for the acknowledgements releases the GIL."""
+    acks=all) in a worker thread: waiting for the acknowledgements releases the GIL. With a
+    changelog sink (same producer), a flush also makes every table change sent so far durable."""
 
-    def __init__(self, producer: Any) -> None:
-        self.producer = producer
+    def __init__(self, producer: Any, changelog: ChangelogSink | None = None) -> None:
+        self.producer, self.changelog = producer, changelog
         self.pending: list[Output] = []
 
     async def send(self, topic: str, key: bytes | None, value: bytes, headers: Sequence[Any]) -> None:
         self.pending.append(Output(topic=topic, value=value, key=key, headers=tuple(headers)))
 
     async def flush(self) -> None:
-        """Return once every output sent so far is acknowledged; raise if any was not."""
-        if not self.pending:
+        """Return once every output (and table change) sent so far is acknowledged; raise if any
+        was not."""
+        if not self.pending and self.changelog is None:
             return
         outputs, self.pending = self.pending, []
-        failures = await asyncio.to_thread(deliver, self.producer, outputs, timeout_s=60, service="features")
+        await asyncio.to_thread(self._deliver, outputs)
+
+    def _deliver(self, outputs: list[Output]) -> None:
+        failures = deliver(self.producer, outputs, timeout_s=60, service="features") if outputs else []
         if failures:
             first = [f"{f.output.topic}: {f.error}" for f in failures[:3]]
             raise RuntimeError(f"features: {len(failures)} outputs refused by Kafka, e.g. {first}")
+        if self.changelog is not None:
+            self.changelog.durable()
 
 
 async def dead_letter_event(
@@ -109,9 +116,15 @@ class Pipeline:
     (its offset becomes committable) only after its features event is acknowledged by Kafka."""
 
     def __init__(
-        self, app: faust.App, settings: FeaturesSettings, sinks: FeatureSinks, metrics: FeaturesMetrics
+        self,
+        app: faust.App,
+        settings: FeaturesSettings,
+        sinks: FeatureSinks,
+        metrics: FeaturesMetrics,
+        changelog: ChangelogSink,
     ):
         self.app, self.settings, self.sinks, self.metrics = app, settings, sinks, metrics
+        self.changelog = changelog
         self.online_q: asyncio.Queue[Batch] = asyncio.Queue(maxsize=4)
         self.lake_q: asyncio.Queue[Batch] = asyncio.Queue(maxsize=4)
 
@@ -144,7 +157,7 @@ class Pipeline:
         await self._guard(step)
 
     async def run_lake(self) -> None:
-        out = Outputs(make_producer(self.settings.kafka))
+        out = Outputs(self.changelog.producer, self.changelog)  # the batch's table changes too
 
         async def step() -> None:
             batch = _merge(await _drain(self.lake_q))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -18,8 +17,10 @@ from services.common.contracts import (
     decoder_for,
 )
 from services.common.kafka.clients import make_producer
+from services.features.adapters.changelog import ChangelogSink, KeyHashedTable
 from services.features.adapters.gate import LabelGate
 from services.features.adapters.metrics import FeaturesMetrics
+from services.features.adapters.order import OffsetOrder
 from services.features.adapters.pipeline import Batch, Outputs, Pipeline, dead_letter_event
 from services.features.adapters.sinks import FeatureSinks
 from services.features.config import FeaturesSettings
@@ -68,14 +69,6 @@ def _faust_conf(settings: FeaturesSettings, partitions: int) -> dict[str, Any]:
     return conf
 
 
-class _KeyHashedTable(faust.Table):
-    """Changelog partition = CRC32(key) mod partitions, computed here: Faust's use_partitioner asks
-    the producer, which fails before it has metadata for a changelog topic it just created."""
-
-    def partition_for_key(self, key: Any) -> int | None:
-        return zlib.crc32(str(key).encode()) % (self.partitions or 1)
-
-
 async def _decode_all(
     events: Sequence[EventT],
     decode: Callable[[bytes], M],
@@ -94,6 +87,27 @@ async def _decode_all(
     return good
 
 
+def _tables(app: faust.App, partitions: int, changelog: ChangelogSink) -> tuple[Any, Any]:
+    """The customers and terminals state tables, their changelogs through `changelog`."""
+    table_opts: dict[str, Any] = {
+        "default": None,
+        "partitions": partitions,
+        "use_partitioner": True,  # terminal state is shared by every customer partition
+        "key_type": str,  # raw bytes on the changelog, str again after recovery
+    }
+    customers = app.tables.add(KeyHashedTable(app, name="customers", **table_opts))
+    terminals = app.tables.add(KeyHashedTable(app, name="terminals", **table_opts))
+    customers.sink = terminals.sink = changelog
+    return customers, terminals
+
+
+def _reread_timer(app: faust.App, *orders: OffsetOrder) -> None:
+    @app.timer(2.0)
+    async def reread() -> None:
+        for order in orders:
+            await order.reseek(app)
+
+
 def build_app(
     settings: FeaturesSettings,
     partitions: int,
@@ -103,15 +117,9 @@ def build_app(
 ) -> faust.App:
     """The Faust app with its tables and agents; nothing connects until a worker runs it."""
     app = faust.App(settings.group_id, **_faust_conf(settings, partitions))
-    app.producer.buffer.max_messages = 20_000  # one changelog record per key and batch; 100 throttles
-    table_opts: dict[str, Any] = {
-        "default": None,
-        "partitions": partitions,
-        "use_partitioner": True,  # terminal state is shared by every customer partition
-        "key_type": str,  # raw bytes on the changelog, str again after recovery
-    }
-    customers = app.tables.add(_KeyHashedTable(app, name="customers", **table_opts))
-    terminals = app.tables.add(_KeyHashedTable(app, name="terminals", **table_opts))
+    # one librdkafka producer for table changes, features events and dead letters
+    changelog = ChangelogSink(make_producer(settings.kafka, **{"linger.ms": 5}))
+    customers, terminals = _tables(app, partitions, changelog)
     engine = FeatureEngine(
         cast(MutableMapping[str, Any], customers),
         cast(MutableMapping[str, Any], terminals),
@@ -127,9 +135,13 @@ def build_app(
         return {tp.partition: int(v) for tp, v in highs.items()}
 
     gate = LabelGate(settings.label_wait_ms / 1000, highwaters)
+    tx_order, label_order = OffsetOrder(), OffsetOrder()
+    _reread_timer(app, tx_order, label_order)
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
+        tx_order.forget()
+        label_order.forget()
         mine = [tp.partition for tp in assigned if tp.topic == settings.labels_topic]
         committed = getattr(app.consumer, "_committed_offset", {})
         gate.assign(
@@ -139,8 +151,9 @@ def build_app(
 
     @app.agent(labels_topic)
     async def apply_labels(stream: faust.StreamT[bytes]) -> None:
-        out = Outputs(make_producer(settings.kafka))
-        async for events in stream.take_events(5000, within=0.005):
+        out = Outputs(changelog.producer, changelog)  # flush: the labels' table changes are durable
+        async for delivered in stream.take_events(5000, within=0.005):
+            events = await label_order.admit(app, delivered)
             labels = await _decode_all(events, _decode_label, out, settings, metrics)
             for label, event in labels:
                 gate.observe(event.message.partition, event.message.offset, label.label_time.timestamp())
@@ -149,15 +162,16 @@ def build_app(
             metrics.labels.inc(len(labels))
             gate.notify()
 
-    pipeline = Pipeline(app, settings, sinks, metrics)
+    pipeline = Pipeline(app, settings, sinks, metrics, changelog)
 
     @app.agent(clean_topic)
     async def featurize(stream: faust.StreamT[bytes]) -> None:
-        dlq = Outputs(make_producer(settings.kafka))
-        async for events in stream.take_events(
+        dlq = Outputs(changelog.producer)
+        async for delivered in stream.take_events(
             settings.max_batch_size, within=settings.max_batch_wait_ms / 1000
         ):
             started = time.monotonic()
+            events = await tx_order.admit(app, delivered)
             for event in events:
                 event.message.incref()  # acked by the pipeline once every output is durable
             batch = await _decode_all(events, _decode_tx, dlq, settings, metrics)
