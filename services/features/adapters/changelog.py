@@ -58,7 +58,8 @@ class ChangelogSink:
 
 
 class KeyHashedTable(faust.Table[Any, Any]):
-    """A memory table whose changelog records go through a `ChangelogSink`.
+    """A memory table whose changelog records go through a `ChangelogSink` when it has one (else
+    through Faust's producer, as any table).
 
     Changelog partition = CRC32(key) mod partitions, computed here: Faust's use_partitioner asks
     the producer, which fails before it has metadata for a changelog topic it just created. The
@@ -81,9 +82,15 @@ class KeyHashedTable(faust.Table[Any, Any]):
         self.sink.send(topic.get_topic_name(), partition, raw_key, raw_value)
 
     def on_key_set(self, key: Any, value: Any) -> None:
+        if self.sink is None:  # Faust's own producer (FEATURES_CHANGELOG_PRODUCER=faust)
+            super().on_key_set(key, value)
+            return
         self._send(key, value, self.value_serializer)
         self._sensor_on_set(self, key, value)
 
     def on_key_del(self, key: Any) -> None:
+        if self.sink is None:
+            super().on_key_del(key)
+            return
         self._send(key, None, "raw")
         self._sensor_on_del(self, key)

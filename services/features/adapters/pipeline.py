@@ -14,6 +14,7 @@ import faust
 from faust.types import EventT
 
 from services.common.contracts import CleanTransactionV1, FeaturizedTransactionV1, encode
+from services.common.kafka.clients import make_producer
 from services.common.kafka.delivery import deliver
 from services.common.kafka.dlq import dead_letter
 from services.common.kafka.envelope import Output
@@ -121,7 +122,7 @@ class Pipeline:
         settings: FeaturesSettings,
         sinks: FeatureSinks,
         metrics: FeaturesMetrics,
-        changelog: ChangelogSink,
+        changelog: ChangelogSink | None,
     ):
         self.app, self.settings, self.sinks, self.metrics = app, settings, sinks, metrics
         self.changelog = changelog
@@ -157,7 +158,12 @@ class Pipeline:
         await self._guard(step)
 
     async def run_lake(self) -> None:
-        out = Outputs(self.changelog.producer, self.changelog)  # the batch's table changes too
+        changelog = self.changelog  # with librdkafka its flush covers the batch's table changes too
+        out = (
+            Outputs(changelog.producer, changelog)
+            if changelog
+            else Outputs(make_producer(self.settings.kafka))
+        )
 
         async def step() -> None:
             batch = _merge(await _drain(self.lake_q))

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, TypeVar, cast
 
 import faust
 import mode
-from faust.types import EventT
+from confluent_kafka import TopicPartition
+from faust.types import TP, EventT
 
 from services.common.contracts import (
     CleanTransactionV1,
     LabelV1,
     decoder_for,
 )
-from services.common.kafka.clients import make_producer
+from services.common.kafka.clients import make_consumer, make_producer
 from services.features.adapters.changelog import ChangelogSink, KeyHashedTable
 from services.features.adapters.gate import LabelGate
 from services.features.adapters.metrics import FeaturesMetrics
@@ -87,8 +89,16 @@ async def _decode_all(
     return good
 
 
-def _tables(app: faust.App, partitions: int, changelog: ChangelogSink) -> tuple[Any, Any]:
-    """The customers and terminals state tables, their changelogs through `changelog`."""
+def _changelog(app: faust.App, settings: FeaturesSettings) -> ChangelogSink | None:
+    """librdkafka: one producer for table changes, features events and dead letters; else Faust's."""
+    if settings.changelog_producer == "librdkafka":
+        return ChangelogSink(make_producer(settings.kafka, **{"linger.ms": 5}))
+    app.producer.buffer.max_messages = 20_000  # one changelog record per key and batch; 100 throttles
+    return None
+
+
+def _tables(app: faust.App, partitions: int, changelog: ChangelogSink | None) -> tuple[Any, Any]:
+    """The customers and terminals state tables, their changelogs through `changelog` if given."""
     table_opts: dict[str, Any] = {
         "default": None,
         "partitions": partitions,
@@ -101,11 +111,35 @@ def _tables(app: faust.App, partitions: int, changelog: ChangelogSink) -> tuple[
     return customers, terminals
 
 
-def _reread_timer(app: faust.App, *orders: OffsetOrder) -> None:
-    @app.timer(2.0)
-    async def reread() -> None:
-        for order in orders:
-            await order.reseek(app)
+def _committed_offsets(settings: FeaturesSettings) -> Callable[[list[TP]], Awaitable[dict[TP, int]]]:
+    """The group's committed offsets, read with a librdkafka client that never joins the group."""
+    client = make_consumer(settings.kafka, settings.group_id)
+
+    async def committed(tps: list[TP]) -> dict[TP, int]:
+        asked = [TopicPartition(tp.topic, tp.partition) for tp in tps]
+        got = await asyncio.to_thread(client.committed, asked, 10)
+        return {TP(t.topic, t.partition): t.offset for t in got if t.offset >= 0}
+
+    return committed
+
+
+async def _nothing_committed(tps: list[TP]) -> dict[TP, int]:
+    return {}
+
+
+def _offset_orders(app: faust.App, settings: FeaturesSettings) -> tuple[OffsetOrder, OffsetOrder]:
+    """Offset order for the transactions and the labels agents, re-seeking on a 2 s timer."""
+    on = settings.changelog_producer == "librdkafka"
+    committed = _committed_offsets(settings) if on else _nothing_committed
+    orders = OffsetOrder(committed, enabled=on), OffsetOrder(committed, enabled=on)
+    if on:
+
+        @app.timer(2.0)
+        async def reread() -> None:
+            for order in orders:
+                await order.reseek(app)
+
+    return orders
 
 
 def build_app(
@@ -117,8 +151,7 @@ def build_app(
 ) -> faust.App:
     """The Faust app with its tables and agents; nothing connects until a worker runs it."""
     app = faust.App(settings.group_id, **_faust_conf(settings, partitions))
-    # one librdkafka producer for table changes, features events and dead letters
-    changelog = ChangelogSink(make_producer(settings.kafka, **{"linger.ms": 5}))
+    changelog = _changelog(app, settings)
     customers, terminals = _tables(app, partitions, changelog)
     engine = FeatureEngine(
         cast(MutableMapping[str, Any], customers),
@@ -135,8 +168,7 @@ def build_app(
         return {tp.partition: int(v) for tp, v in highs.items()}
 
     gate = LabelGate(settings.label_wait_ms / 1000, highwaters)
-    tx_order, label_order = OffsetOrder(), OffsetOrder()
-    _reread_timer(app, tx_order, label_order)
+    tx_order, label_order = _offset_orders(app, settings)
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
@@ -151,7 +183,8 @@ def build_app(
 
     @app.agent(labels_topic)
     async def apply_labels(stream: faust.StreamT[bytes]) -> None:
-        out = Outputs(changelog.producer, changelog)  # flush: the labels' table changes are durable
+        # with librdkafka, flush also makes the labels' table changes durable
+        out = Outputs(changelog.producer, changelog) if changelog else Outputs(make_producer(settings.kafka))
         async for delivered in stream.take_events(5000, within=0.005):
             events = await label_order.admit(app, delivered)
             labels = await _decode_all(events, _decode_label, out, settings, metrics)
@@ -166,7 +199,7 @@ def build_app(
 
     @app.agent(clean_topic)
     async def featurize(stream: faust.StreamT[bytes]) -> None:
-        dlq = Outputs(changelog.producer)
+        dlq = Outputs(changelog.producer if changelog else make_producer(settings.kafka))
         async for delivered in stream.take_events(
             settings.max_batch_size, within=settings.max_batch_wait_ms / 1000
         ):
