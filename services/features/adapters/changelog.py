@@ -42,7 +42,8 @@ class ChangelogSink:
             except BufferError:
                 self.producer.poll(0.05)
             except KafkaException as exc:
-                self._failures.append(f"{topic}[{partition}]: {exc.args[0]}")
+                with self._lock:
+                    self._failures.append(f"{topic}[{partition}]: {exc.args[0]}")
                 return
 
     def durable(self, timeout_s: float = 60) -> None:

@@ -42,13 +42,9 @@ class OffsetOrder:
         reseek_s: float = 5.0,
         enabled: bool = True,
     ) -> None:
-        self.committed, self.enabled = (
-            committed,
-            enabled,
-        )  # the group's committed offsets: where a partition starts
+        self.committed = committed  # the group's committed offsets: where a partition starts
+        self.enabled, self.reseek_s = enabled, reseek_s
         self.next: dict[TP, int] = {}
-        self.repairs = 0
-        self.reseek_s = reseek_s
         self._sought: dict[TP, float] = {}  # partition → when it was last sought back
 
     def forget(self) -> None:
@@ -90,7 +86,6 @@ class OffsetOrder:
             event.message.incref()  # take_events' ack leaves it unacked; it is never committed
         for tp, offset in split.seek.items():
             if tp not in self._sought:
-                self.repairs += 1
                 log.warning(
                     "features: %s jumped past offset %d (Faust skipped events around a "
                     "rebalance); reading it again from there",

@@ -24,7 +24,7 @@ from services.features.adapters.sinks import FeatureSinks, Written
 from services.features.config import FeaturesSettings
 from services.features.handlers import Computed
 
-__all__ = ["Batch", "Outputs", "Pipeline", "dead_letter_event"]
+__all__ = ["Batch", "Outputs", "Pipeline", "dead_letter_event", "producer_for"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,12 @@ class Outputs:
             raise RuntimeError(f"features: {len(failures)} outputs refused by Kafka, e.g. {first}")
         if self.changelog is not None:
             self.changelog.durable()
+
+
+def producer_for(settings: FeaturesSettings, changelog: ChangelogSink | None) -> Any:
+    """The changelog's librdkafka producer when there is one (one producer for everything), else a
+    new one."""
+    return changelog.producer if changelog else make_producer(settings.kafka)
 
 
 async def dead_letter_event(
@@ -158,12 +164,8 @@ class Pipeline:
         await self._guard(step)
 
     async def run_lake(self) -> None:
-        changelog = self.changelog  # with librdkafka its flush covers the batch's table changes too
-        out = (
-            Outputs(changelog.producer, changelog)
-            if changelog
-            else Outputs(make_producer(self.settings.kafka))
-        )
+        # with librdkafka its flush covers the batch's table changes too
+        out = Outputs(producer_for(self.settings, self.changelog), self.changelog)
 
         async def step() -> None:
             batch = _merge(await _drain(self.lake_q))

@@ -23,7 +23,13 @@ from services.features.adapters.changelog import ChangelogSink, KeyHashedTable
 from services.features.adapters.gate import LabelGate
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.order import OffsetOrder
-from services.features.adapters.pipeline import Batch, Outputs, Pipeline, dead_letter_event
+from services.features.adapters.pipeline import (
+    Batch,
+    Outputs,
+    Pipeline,
+    dead_letter_event,
+    producer_for,
+)
 from services.features.adapters.sinks import FeatureSinks
 from services.features.config import FeaturesSettings
 from services.features.handlers import FeatureEngine
@@ -112,25 +118,24 @@ def _tables(app: faust.App, partitions: int, changelog: ChangelogSink | None) ->
 
 
 def _committed_offsets(settings: FeaturesSettings) -> Callable[[list[TP]], Awaitable[dict[TP, int]]]:
-    """The group's committed offsets, read with a librdkafka client that never joins the group."""
-    client = make_consumer(settings.kafka, settings.group_id)
+    """The group's committed offsets, read with a librdkafka client that never joins the group
+    (created at the first call)."""
+    clients: list[Any] = []
 
     async def committed(tps: list[TP]) -> dict[TP, int]:
+        if not clients:
+            clients.append(make_consumer(settings.kafka, settings.group_id))
         asked = [TopicPartition(tp.topic, tp.partition) for tp in tps]
-        got = await asyncio.to_thread(client.committed, asked, 10)
+        got = await asyncio.to_thread(clients[0].committed, asked, 10)
         return {TP(t.topic, t.partition): t.offset for t in got if t.offset >= 0}
 
     return committed
 
 
-async def _nothing_committed(tps: list[TP]) -> dict[TP, int]:
-    return {}
-
-
 def _offset_orders(app: faust.App, settings: FeaturesSettings) -> tuple[OffsetOrder, OffsetOrder]:
     """Offset order for the transactions and the labels agents, re-seeking on a 2 s timer."""
     on = settings.changelog_producer == "librdkafka"
-    committed = _committed_offsets(settings) if on else _nothing_committed
+    committed = _committed_offsets(settings)
     orders = OffsetOrder(committed, enabled=on), OffsetOrder(committed, enabled=on)
     if on:
 
@@ -184,7 +189,7 @@ def build_app(
     @app.agent(labels_topic)
     async def apply_labels(stream: faust.StreamT[bytes]) -> None:
         # with librdkafka, flush also makes the labels' table changes durable
-        out = Outputs(changelog.producer, changelog) if changelog else Outputs(make_producer(settings.kafka))
+        out = Outputs(producer_for(settings, changelog), changelog)
         async for delivered in stream.take_events(5000, within=0.005):
             events = await label_order.admit(app, delivered)
             labels = await _decode_all(events, _decode_label, out, settings, metrics)
@@ -199,7 +204,7 @@ def build_app(
 
     @app.agent(clean_topic)
     async def featurize(stream: faust.StreamT[bytes]) -> None:
-        dlq = Outputs(changelog.producer if changelog else make_producer(settings.kafka))
+        dlq = Outputs(producer_for(settings, changelog))
         async for delivered in stream.take_events(
             settings.max_batch_size, within=settings.max_batch_wait_ms / 1000
         ):
