@@ -12,8 +12,8 @@ __all__ = ["LabelGate"]
 
 log = logging.getLogger(__name__)
 
-# async (partitions) -> {partition: high watermark}
-Highwaters = Callable[[list[int]], Awaitable[Mapping[int, int]]]
+# async (partitions) -> {partition: offset}: high watermarks; where the group resumes reading
+Offsets = Callable[[list[int]], Awaitable[Mapping[int, int]]]
 
 
 class LabelGate:
@@ -22,23 +22,22 @@ class LabelGate:
     A labels partition is "there" when a label later than t was applied from it, or when every
     message it holds has been applied (next offset ≥ its high watermark). Without this, a label
     the consumer has not fetched yet would be missing from a terminal window. A wait longer than
-    `max_wait_s` is logged and counted, and the batch goes on.
+    `max_wait_s` is logged and counted, and the batch goes on. Where no label was applied yet, the
+    partition's next offset is where the group resumes (`starts`): one read to its end before a
+    restart is drained at once, not waited on.
     """
 
-    def __init__(self, max_wait_s: float, highwaters: Highwaters) -> None:
-        self.max_wait_s, self._highwaters = max_wait_s, highwaters
+    def __init__(self, max_wait_s: float, highwaters: Offsets, starts: Offsets) -> None:
+        self.max_wait_s, self._highwaters, self._starts = max_wait_s, highwaters, starts
         self.watermark: dict[int, float] = {}
         self.next_offset: dict[int, int] = {}
         self.partitions: set[int] = set()
         self.timeouts = 0
         self._changed = asyncio.Event()
 
-    def assign(self, partitions: Iterable[int], committed: Mapping[int, int | None]) -> None:
-        """The labels partitions this worker reads, and where it resumes in each."""
+    def assign(self, partitions: Iterable[int]) -> None:
+        """The labels partitions this worker reads."""
         self.partitions = set(partitions)
-        for p in self.partitions:
-            if p not in self.next_offset and committed.get(p) is not None:
-                self.next_offset[p] = int(committed[p] or 0)
 
     def observe(self, partition: int, offset: int, label_ts: float) -> None:
         """A label from `partition` at `offset` with event time `label_ts` was applied."""
@@ -58,6 +57,10 @@ class LabelGate:
         start = time.monotonic()
         while True:
             behind = self._behind(ts)
+            unknown = [p for p in behind if p not in self.next_offset]
+            if unknown:
+                for p, offset in (await self._starts(unknown)).items():
+                    self.next_offset.setdefault(p, offset)
             if behind:
                 highs = await self._highwaters(behind)
                 behind = [p for p in behind if self.next_offset.get(p, 0) < highs.get(p, 0)]

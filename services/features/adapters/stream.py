@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, TypeVar, cast
 
 import faust
 import mode
-from confluent_kafka import TopicPartition
 from faust.types import TP, EventT
 
 from services.common.contracts import (
@@ -18,7 +16,8 @@ from services.common.contracts import (
     LabelV1,
     decoder_for,
 )
-from services.common.kafka.clients import make_consumer, make_producer
+from services.common.kafka.clients import make_producer
+from services.features.adapters.backfill import KafkaBackfill
 from services.features.adapters.changelog import ChangelogSink, KeyHashedTable
 from services.features.adapters.gate import LabelGate
 from services.features.adapters.metrics import FeaturesMetrics
@@ -117,34 +116,37 @@ def _tables(app: faust.App, partitions: int, changelog: ChangelogSink | None) ->
     return customers, terminals
 
 
-def _committed_offsets(settings: FeaturesSettings) -> Callable[[list[TP]], Awaitable[dict[TP, int]]]:
-    """The group's committed offsets, read with a librdkafka client that never joins the group
-    (created at the first call)."""
-    clients: list[Any] = []
+def _label_gate(app: faust.App, settings: FeaturesSettings, backfill: KafkaBackfill) -> LabelGate:
+    """The labels gate, reading the labels partitions' high watermarks and committed offsets."""
 
-    async def committed(tps: list[TP]) -> dict[TP, int]:
-        if not clients:
-            clients.append(make_consumer(settings.kafka, settings.group_id))
-        asked = [TopicPartition(tp.topic, tp.partition) for tp in tps]
-        got = await asyncio.to_thread(clients[0].committed, asked, 10)
-        return {TP(t.topic, t.partition): t.offset for t in got if t.offset >= 0}
+    def tps(partitions: list[int]) -> list[TP]:
+        return [TP(settings.labels_topic, p) for p in partitions]
 
-    return committed
+    async def highwaters(partitions: list[int]) -> Mapping[int, int]:
+        highs = await app.consumer.highwaters(*tps(partitions))
+        return {tp.partition: int(v) for tp, v in highs.items()}
+
+    async def starts(partitions: list[int]) -> Mapping[int, int]:
+        return {tp.partition: v for tp, v in (await backfill.starts(tps(partitions))).items()}
+
+    return LabelGate(settings.label_wait_ms / 1000, highwaters, starts)
 
 
-def _offset_orders(app: faust.App, settings: FeaturesSettings) -> tuple[OffsetOrder, OffsetOrder]:
-    """Offset order for the transactions and the labels agents, re-seeking on a 2 s timer."""
-    on = settings.changelog_producer == "librdkafka"
-    committed = _committed_offsets(settings)
-    orders = OffsetOrder(committed, enabled=on), OffsetOrder(committed, enabled=on)
-    if on:
+def _offset_orders(app: faust.App, backfill: KafkaBackfill) -> tuple[OffsetOrder, OffsetOrder]:
+    """Offset order for the transactions and the labels agents, sharing one backfill client."""
+    recovery = app.tables.recovery
 
-        @app.timer(2.0)
-        async def reread() -> None:
-            for order in orders:
-                await order.reseek(app)
+    def settled() -> bool:
+        return bool(recovery.completed.is_set() and not recovery.in_recovery)
 
-    return orders
+    orders = tuple(OffsetOrder(backfill.starts, backfill.read, settled=settled) for _ in range(2))
+
+    @app.on_rebalance_complete.connect
+    async def _restored(sender: Any, **_: Any) -> None:  # the tables are restored
+        for order in orders:
+            order.restored = True
+
+    return orders[0], orders[1]
 
 
 def build_app(
@@ -167,23 +169,15 @@ def build_app(
     clean_topic = app.topic(settings.clean_topic, key_serializer="raw", value_serializer="raw")
     labels_topic = app.topic(settings.labels_topic, key_serializer="raw", value_serializer="raw")
 
-    async def highwaters(partitions: list[int]) -> Mapping[int, int]:
-        tps = [faust.types.TP(settings.labels_topic, p) for p in partitions]
-        highs = await app.consumer.highwaters(*tps)
-        return {tp.partition: int(v) for tp, v in highs.items()}
-
-    gate = LabelGate(settings.label_wait_ms / 1000, highwaters)
-    tx_order, label_order = _offset_orders(app, settings)
+    backfill = KafkaBackfill(app, settings)
+    gate = _label_gate(app, settings, backfill)
+    tx_order, label_order = _offset_orders(app, backfill)
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
-        tx_order.forget()
-        label_order.forget()
-        mine = [tp.partition for tp in assigned if tp.topic == settings.labels_topic]
-        committed = getattr(app.consumer, "_committed_offset", {})
-        gate.assign(
-            mine, {tp.partition: committed.get(tp) for tp in assigned if tp.topic == settings.labels_topic}
-        )
+        tx_order.assigned(assigned)
+        label_order.assigned(assigned)
+        gate.assign(tp.partition for tp in assigned if tp.topic == settings.labels_topic)
         on_ready()
 
     @app.agent(labels_topic)
@@ -191,12 +185,14 @@ def build_app(
         # with librdkafka, flush also makes the labels' table changes durable
         out = Outputs(producer_for(settings, changelog), changelog)
         async for delivered in stream.take_events(5000, within=0.005):
-            events = await label_order.admit(app, delivered)
+            events = await label_order.admit(delivered)  # acked once the table changes are durable
             labels = await _decode_all(events, _decode_label, out, settings, metrics)
             for label, event in labels:
                 gate.observe(event.message.partition, event.message.offset, label.label_time.timestamp())
             engine.labels([label for label, _ in labels])
             await out.flush()
+            for event in events:
+                event.ack()
             metrics.labels.inc(len(labels))
             gate.notify()
 
@@ -209,9 +205,7 @@ def build_app(
             settings.max_batch_size, within=settings.max_batch_wait_ms / 1000
         ):
             started = time.monotonic()
-            events = await tx_order.admit(app, delivered)
-            for event in events:
-                event.message.incref()  # acked by the pipeline once every output is durable
+            events = await tx_order.admit(delivered)  # acked by the pipeline once outputs are durable
             batch = await _decode_all(events, _decode_tx, dlq, settings, metrics)
             await dlq.flush()
             if batch:

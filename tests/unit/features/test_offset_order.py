@@ -1,108 +1,114 @@
-"""OffsetOrder: events Faust delivers out of order around a rebalance are held, never processed past a gap."""
+"""OffsetOrder: a range Faust skipped is read back and processed in its place, in offset order."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import asyncio
 from typing import Any
 
 from faust.types import TP
 
-from services.features.adapters.order import OffsetOrder
+from services.features.adapters.order import Gap, OffsetOrder
 
 P0, P1 = TP("clean", 0), TP("clean", 1)
 
 
+class _Message:
+    def __init__(self, tp: TP, offset: int) -> None:
+        self.tp, self.offset, self.refcount = tp, offset, 0
+
+    def incref(self) -> None:
+        self.refcount += 1
+
+    def decref(self) -> None:
+        self.refcount -= 1
+
+
+class _Event:
+    def __init__(self, tp: TP, offset: int) -> None:
+        self.message = _Message(tp, offset)
+
+
 def _events(tp: TP, *offsets: int) -> list[Any]:
-    return [SimpleNamespace(message=SimpleNamespace(tp=tp, offset=o, incref=_Calls())) for o in offsets]
+    return [_Event(tp, o) for o in offsets]
 
 
-class _Calls:
-    def __init__(self) -> None:
-        self.called = False
+class _Kafka:
+    """Committed offsets of the group, and what a read back returned."""
 
-    def __call__(self) -> None:
-        self.called = True
+    def __init__(self, committed: dict[TP, int]) -> None:
+        self.committed, self.reads = committed, list[tuple[TP, int, int]]()
 
+    async def starts(self, tps: list[TP]) -> dict[TP, int]:
+        return {tp: self.committed.get(tp, 0) for tp in tps}
 
-async def _nothing_committed(tps: list[TP]) -> dict[TP, int]:
-    return {}
-
-
-def _order() -> OffsetOrder:
-    return OffsetOrder(_nothing_committed)
+    async def read(self, tp: TP, start: int, end: int) -> list[Any]:
+        self.reads.append((tp, start, end))
+        return _events(tp, *range(start, end))
 
 
-def _offsets(events: list[Any]) -> list[int]:
-    return [e.message.offset for e in events]
+def _order(kafka: _Kafka) -> OffsetOrder:
+    order = OffsetOrder(kafka.starts, kafka.read)
+    order.restored = True
+    return order
 
 
-def test_in_order_events_pass_and_a_jump_is_held_and_sought_back() -> None:
-    order = _order()
-    first = order.split(_events(P0, 10, 11, 12), recovered=True)
-    assert _offsets(first.ready) == [10, 11, 12] and not first.held and not first.seek
-    # 13..47 skipped: 48 and everything after it in this batch wait for the re-read from 13
-    jumped = order.split(_events(P0, 48, 49) + _events(P1, 5), recovered=True)
-    assert _offsets(jumped.held) == [48, 49]
-    assert jumped.seek == {P0: 13}
-    assert _offsets(jumped.ready) == [5]  # other partitions go on
-    again = order.split(_events(P0, 13, 14), recovered=True)
-    assert _offsets(again.ready) == [13, 14] and not again.seek
+def _offsets(items: list[Any]) -> list[Any]:
+    return [i if isinstance(i, Gap) else (i.message.tp.partition, i.message.offset) for i in items]
+
+
+def test_a_jump_puts_the_gap_before_the_event_that_revealed_it() -> None:
+    order = _order(_Kafka({}))
+    assert _offsets(order.plan(_events(P0, 10, 11))) == [(0, 10), (0, 11)]
+    planned = order.plan(_events(P0, 48) + _events(P1, 5) + _events(P0, 49))
+    assert _offsets(planned) == [Gap(P0, 12, 48), (0, 48), (1, 5), (0, 49)]
+    assert order.next == {P0: 50, P1: 6}
 
 
 def test_redeliveries_pass_and_do_not_move_the_expected_offset_back() -> None:
-    order = _order()
-    order.split(_events(P0, 10, 11, 12), recovered=True)
-    redelivered = order.split(_events(P0, 11, 12, 13), recovered=True)
-    assert _offsets(redelivered.ready) == [11, 12, 13] and not redelivered.seek
+    order = _order(_Kafka({}))
+    order.plan(_events(P0, 10, 11, 12))
+    assert _offsets(order.plan(_events(P0, 11, 12, 13))) == [(0, 11), (0, 12), (0, 13)]
     assert order.next[P0] == 14
 
 
-def test_events_before_the_recovery_are_held_and_their_first_offset_is_expected() -> None:
-    order = _order()
-    early = order.split(_events(P0, 2494, 2495), recovered=False)
-    assert _offsets(early.held) == [2494, 2495] and not early.ready
-    # after the recovery Faust went on past them: read again from 2494
-    late = order.split(_events(P0, 2566), recovered=True)
-    assert late.seek == {P0: 2494} and _offsets(late.held) == [2566]
-    assert _offsets(order.split(_events(P0, 2494), recovered=True).ready) == [2494]
+def test_a_first_event_past_the_committed_offset_gets_the_range_read_back_first() -> None:
+    kafka = _Kafka({P0: 2417})
+    order = _order(kafka)
+    got = asyncio.run(order.admit(_events(P0, 2422, 2423)))
+    assert _offsets(got) == [(0, o) for o in range(2417, 2424)]
+    assert kafka.reads == [(P0, 2417, 2422)] and order.filled == 5
+    assert all(e.message.refcount == 1 for e in got)  # the caller acks each once
 
 
-def test_a_new_assignment_forgets_the_expected_offsets() -> None:
-    order = _order()
-    order.split(_events(P0, 10), recovered=True)
-    order.forget()
-    assert _offsets(order.split(_events(P0, 500), recovered=True).ready) == [500]
+def test_events_before_the_tables_are_restored_wait_and_come_first_after() -> None:
+    kafka = _Kafka({P0: 2380})
+    order = OffsetOrder(kafka.starts, kafka.read)
+    early = _events(P0, 2380, 2381)
+    assert asyncio.run(order.admit(early)) == []
+    assert all(e.message.refcount == 1 for e in early)  # kept from being acked
+    order.restored = True
+    got = asyncio.run(order.admit(_events(P0, 2382)))
+    assert _offsets(got) == [(0, 2380), (0, 2381), (0, 2382)] and not kafka.reads
+    assert all(e.message.refcount == 1 for e in got)
 
 
-def test_the_re_read_clears_the_pending_seek() -> None:
-    order = _order()
-    order.split(_events(P0, 10), recovered=True)
-    order._sought[P0] = 0.0  # admit() sought P0 back to 11 at t=0
-    assert order.split(_events(P0, 40), recovered=True).seek == {P0: 11}
-    assert P0 in order._sought
-    order.split(_events(P0, 11), recovered=True)
-    assert P0 not in order._sought
+def test_a_new_assignment_keeps_only_the_partitions_still_assigned_and_drops_waiting_events() -> None:
+    kafka = _Kafka({P0: 0, P1: 0})
+    order = _order(kafka)
+    order.plan(_events(P0, 10) + _events(P1, 20))
+    order.assigned({P0})
+    assert order.next == {P0: 11} and not order.restored
+    waiting = _events(P1, 21)
+    asyncio.run(order.admit(waiting))
+    order.assigned({P0, P1})
+    assert not order.pending and waiting[0].message.refcount == 0
+    order.restored = True
+    # P1 starts again at its committed offset: 0..20 are read back
+    got = asyncio.run(order.admit(_events(P1, 21)))
+    assert kafka.reads == [(P1, 0, 21)] and len(got) == 22
 
 
-def test_a_first_event_past_the_committed_offset_is_held_and_sought_back() -> None:
-    import asyncio
-
-    sought: list[tuple[TP, int]] = []
-
-    async def committed(tps: list[TP]) -> dict[TP, int]:
-        return dict.fromkeys(tps, 2494)
-
-    async def seek(tp: TP, offset: int) -> None:
-        sought.append((tp, offset))
-
-    done = SimpleNamespace(is_set=lambda: True)
-    app: Any = SimpleNamespace(
-        tables=SimpleNamespace(recovery=SimpleNamespace(completed=done, in_recovery=False)),
-        consumer=SimpleNamespace(seek=seek),
-    )
-    order = OffsetOrder(committed)
-    held = _events(P0, 2566, 2567)
-    assert asyncio.run(order.admit(app, held)) == []
-    assert sought == [(P0, 2494)]
-    assert all(e.message.incref.called for e in held)
-    assert _offsets(asyncio.run(order.admit(app, _events(P0, 2494)))) == [2494]
+def test_disabled_passes_everything_through() -> None:
+    order = OffsetOrder(_Kafka({}).starts, _Kafka({}).read, enabled=False)
+    events = _events(P0, 5, 1, 9)
+    assert asyncio.run(order.admit(events)) == events
