@@ -14,7 +14,7 @@ from services.common.errors import TransientError
 from services.common.kafka.envelope import Output, header
 from services.common.telemetry import extract_context, inject_context
 
-__all__ = ["DeliveryFailure", "ProducerLike", "deliver", "flush_all", "produce_all"]
+__all__ = ["DeliveryFailure", "ProducerLike", "deliver", "flush_all", "produce_all", "produce_one"]
 
 _tracer = trace.get_tracer("rtloop.runner")
 
@@ -57,22 +57,26 @@ def produce_all(producer: ProducerLike, outputs: Sequence[Output], *, service: s
             if err is not None:
                 failures.append(DeliveryFailure(out, err))
 
-        while True:
-            try:
-                producer.produce(
-                    out.topic,
-                    value=value,
-                    key=out.key,
-                    headers=_headers(out, span_name),
-                    on_delivery=on_delivery,
-                )
-                break
-            except BufferError:
-                producer.poll(0.05)
-            except KafkaException as exc:
-                failures.append(DeliveryFailure(out, exc.args[0]))
-                break
+        headers = _headers(out, span_name)
+        error = produce_one(
+            producer, out.topic, value=value, key=out.key, headers=headers, on_delivery=on_delivery
+        )
+        if error is not None:
+            failures.append(DeliveryFailure(out, error))
     return failures
+
+
+def produce_one(producer: ProducerLike, topic: str, **record: Any) -> KafkaError | None:
+    """Hand one record to the producer, serving delivery reports while its queue is full; the error
+    when librdkafka refuses it at once (None: queued, its delivery report comes later)."""
+    while True:
+        try:
+            producer.produce(topic, **record)
+            return None
+        except BufferError:
+            producer.poll(0.05)
+        except KafkaException as exc:
+            return exc.args[0]  # type: ignore[no-any-return]
 
 
 def flush_all(producer: ProducerLike, timeout_s: float) -> None:

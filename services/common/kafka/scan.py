@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from services.common.config import KafkaSettings
 
-__all__ = ["scan_topic"]
+__all__ = ["read_range", "scan_topic"]
 
 
 def scan_topic(
@@ -42,15 +42,31 @@ def scan_topic(
             low = max(low, (start or {}).get(p, low))
             if high <= low:
                 continue
-            consumer.assign([TopicPartition(topic, p, low)])
-            position, idle_since = low, time.monotonic()
-            while position < high and time.monotonic() - idle_since < idle_timeout_s:
-                for msg in consumer.consume(batch, 1.0):
-                    if msg.error() is None and (msg.offset() or 0) < high:
-                        yield msg
-                # transaction markers take offsets too: follow the fetch position, not the last message
-                now = consumer.position([TopicPartition(topic, p)])[0].offset or 0
-                if now > position:
-                    position, idle_since = now, time.monotonic()
+            yield from read_range(consumer, topic, p, low, high, batch=batch, idle_timeout_s=idle_timeout_s)
     finally:
         consumer.close()
+
+
+def read_range(
+    consumer: Consumer,
+    topic: str,
+    partition: int,
+    low: int,
+    high: int,
+    *,
+    batch: int = 10_000,
+    idle_timeout_s: float = 10.0,
+) -> Iterator[Any]:
+    """The committed messages of one partition in [low, high), read by assigning it to `consumer`;
+    ends early when the fetch position makes no progress for `idle_timeout_s` (an open transaction):
+    the caller compares `consumer.position` with `high` when it needs the whole range."""
+    consumer.assign([TopicPartition(topic, partition, low)])
+    position, idle_since = low, time.monotonic()
+    while position < high and time.monotonic() - idle_since < idle_timeout_s:
+        for msg in consumer.consume(min(batch, high - position), 1.0):
+            if msg.error() is None and (msg.offset() or 0) < high:
+                yield msg
+        # transaction markers take offsets too: follow the fetch position, not the last message
+        now = consumer.position([TopicPartition(topic, partition)])[0].offset or 0
+        if now > position:
+            position, idle_since = now, time.monotonic()

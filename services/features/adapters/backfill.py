@@ -13,6 +13,7 @@ from faust.types import TP, EventT
 from faust.types.tuples import Message
 
 from services.common.kafka.clients import make_consumer
+from services.common.kafka.scan import read_range
 from services.features.config import FeaturesSettings
 
 __all__ = ["KafkaBackfill"]
@@ -49,24 +50,19 @@ class KafkaBackfill:
     def _read(self, tp: TP, start: int, end: int) -> list[Any]:
         with self._lock:
             client = self._consumer()
-            client.assign([TopicPartition(tp.topic, tp.partition, start)])
-            records: list[Any] = []
-            deadline = time.monotonic() + self.timeout_s
-            here = TopicPartition(tp.topic, tp.partition)
             try:
-                while client.position([here])[0].offset < end:  # (transaction markers have offsets)
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(
-                            f"features: could not read {tp.topic}[{tp.partition}] offsets {start}..{end - 1} "
-                            f"back within {self.timeout_s:.0f}s (got {len(records)}); is the broker up?"
-                        )
-                    for record in client.consume(min(end - start, 1000), 1.0):
-                        offset = record.offset()
-                        if record.error() is None and offset is not None and start <= offset < end:
-                            records.append(record)
+                records = list(
+                    read_range(client, tp.topic, tp.partition, start, end, idle_timeout_s=self.timeout_s)
+                )
+                reached = client.position([TopicPartition(tp.topic, tp.partition)])[0].offset or 0
             finally:
                 client.unassign()
-            return records
+        if reached < end:
+            raise RuntimeError(
+                f"features: could not read {tp.topic}[{tp.partition}] offsets {start}..{end - 1} back "
+                f"(stopped at {reached} after {self.timeout_s:.0f}s without progress); is the broker up?"
+            )
+        return records
 
     async def read(self, tp: TP, start: int, end: int) -> list[EventT[Any]]:
         """Offsets [start, end) of `tp` as events whose ack marks them done in Faust's consumer."""

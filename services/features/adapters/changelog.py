@@ -7,9 +7,9 @@ import zlib
 from typing import Any
 
 import faust
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError
 
-from services.common.kafka.delivery import ProducerLike, flush_all
+from services.common.kafka.delivery import ProducerLike, flush_all, produce_one
 
 __all__ = ["ChangelogSink", "KeyHashedTable"]
 
@@ -33,18 +33,12 @@ class ChangelogSink:
 
     def send(self, topic: str, partition: int, key: bytes | None, value: bytes | None) -> None:
         """Queue one record (non-blocking unless librdkafka's queue is full)."""
-        while True:
-            try:
-                self.producer.produce(
-                    topic, value=value, key=key, partition=partition, on_delivery=self._on_delivery
-                )
-                return
-            except BufferError:
-                self.producer.poll(0.05)
-            except KafkaException as exc:
-                with self._lock:
-                    self._failures.append(f"{topic}[{partition}]: {exc.args[0]}")
-                return
+        error = produce_one(
+            self.producer, topic, value=value, key=key, partition=partition, on_delivery=self._on_delivery
+        )
+        if error is not None:
+            with self._lock:
+                self._failures.append(f"{topic}[{partition}]: {error}")
 
     def durable(self, timeout_s: float = 60) -> None:
         """Blocking: return once every record sent so far is acknowledged (acks=all); raise if any
