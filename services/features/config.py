@@ -44,6 +44,19 @@ class FeaturesSettings(ServiceSettings):
     )
     max_batch_size: int = Field(default=2000, ge=1, le=100_000)
     max_batch_wait_ms: int = Field(default=20, ge=1, le=60_000)
+    fetch_max_wait_ms: int = Field(
+        default=20,
+        ge=1,
+        le=1_500,
+        description="how long the broker may hold a fetch request of the Faust consumer; one request "
+        "for idle partitions holds the connection while transactions pile up (Faust's own: 1,500)",
+    )
+    lake_compact_every: int = Field(
+        default=50,
+        ge=0,
+        description="compact a feature table's small files after this many appends (0: never; "
+        "`rtloop lake optimize` does it by hand): each commit costs ~0.1 ms per file in the table",
+    )
     changelog_producer: Literal["faust", "librdkafka"] = Field(
         default="librdkafka",
         description="who produces the state tables' changelog records: librdkafka (made durable before "

@@ -43,8 +43,12 @@ def main() -> None:
     apply(settings)  # idempotent: the service never runs against a stale registry
     sinks = FeatureSinks(
         open_writer(online_store_config(settings), settings.feast_project),
-        DeltaRows(settings.customer_table, f"{settings.group_id}-customer_features"),
-        DeltaRows(settings.terminal_table, f"{settings.group_id}-terminal_features"),
+        DeltaRows(
+            settings.customer_table, f"{settings.group_id}-customer_features", settings.lake_compact_every
+        ),
+        DeltaRows(
+            settings.terminal_table, f"{settings.group_id}-terminal_features", settings.lake_compact_every
+        ),
         read_back=settings.verify_online,
     )
     health, metrics = HealthState(), FeaturesMetrics()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 __all__ = ["DeltaRows"]
+
+log = logging.getLogger(__name__)
 
 
 class DeltaRows:
@@ -16,12 +19,18 @@ class DeltaRows:
     Each commit records, per source partition, the highest offset it contains as a Delta app
     transaction (`<app_id>-p<partition>`). Before writing, rows at or below the recorded offset are
     dropped, so a batch replayed after a crash never adds a row twice.
+
+    Every `compact_every` appends (0: never) the small files are compacted: a commit costs about
+    0.1 ms per file in the table (delta-rs rebuilds the snapshot's file list), so a stream of small
+    batches slows its own commits down linearly (measured: 10 ms at 100 files, 60 ms at 600).
     """
 
-    def __init__(self, path: Path, app_id: str) -> None:
+    def __init__(self, path: Path, app_id: str, compact_every: int = 0, compact_target_mb: int = 32) -> None:
         self.path, self.app_id = path, app_id
+        self.compact_every, self.compact_target_mb = compact_every, compact_target_mb
         self._done: dict[int, int] = {}
         self._table: DeltaTable | None = None
+        self._appends = 0  # since the last compaction
 
     def _app(self, partition: int) -> str:
         return f"{self.app_id}-p{partition}"
@@ -62,4 +71,20 @@ class DeltaRows:
         self._done.update(highest)
         if self._table is None:
             self._table = DeltaTable(str(self.path))
+        self._appends += 1
+        if self.compact_every and self._appends >= self.compact_every:
+            self.compact()
         return int(rows.num_rows)
+
+    def compact(self) -> int:
+        """Merge the table's small files (their rows and the app transactions are unchanged);
+        returns the files removed. A compaction that loses to a concurrent one is skipped."""
+        if self._table is None:
+            return 0
+        self._appends = 0
+        try:
+            metrics = self._table.optimize.compact(target_size=self.compact_target_mb * 1024 * 1024)
+        except Exception as exc:  # another writer's commit conflicted: the next round retries
+            log.warning("features: compaction of %s skipped (%s); retried later", self.path.name, exc)
+            return 0
+        return int(metrics.get("numFilesRemoved", 0))
