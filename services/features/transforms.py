@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 DAY_S = 86_400
-WINDOWS = (1, 7, 30)
+WINDOWS = (1, 7, 30)  # customer_features and terminal_features compute these three in one pass
 CUSTOMER_FEATURES = ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"] + [
     f"CUSTOMER_ID_{kind}_{n}DAY_WINDOW" for n in WINDOWS for kind in ("NB_TX", "AVG_AMOUNT")
 ]
@@ -78,11 +78,23 @@ def customer_features(state: CustomerState, tx: Tx) -> dict[str, float]:
         "TX_DURING_WEEKEND": float(weekend),
         "TX_DURING_NIGHT": float(night),
     }
-    for n in WINDOWS:
-        lo = tx.ts - n * DAY_S
-        amounts = [float(e[1]) for e in state if lo < int(e[0]) <= tx.ts]
-        out[f"CUSTOMER_ID_NB_TX_{n}DAY_WINDOW"] = float(len(amounts))
-        out[f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW"] = sum(amounts) / len(amounts) if amounts else 0.0
+    # one pass for the three windows (each sum in state order, as a per-window pass would add them)
+    ts = tx.ts
+    lo1, lo7, lo30 = ts - DAY_S, ts - 7 * DAY_S, ts - 30 * DAY_S
+    n1 = n7 = n30 = 0
+    s1 = s7 = s30 = 0.0
+    for entry in state:
+        when = entry[0]
+        if lo30 < when <= ts:  # type: ignore[operator]
+            amount = float(entry[1])
+            n30, s30 = n30 + 1, s30 + amount
+            if when > lo7:  # type: ignore[operator]
+                n7, s7 = n7 + 1, s7 + amount
+                if when > lo1:  # type: ignore[operator]
+                    n1, s1 = n1 + 1, s1 + amount
+    for n, count, total in ((1, n1, s1), (7, n7, s7), (30, n30, s30)):
+        out[f"CUSTOMER_ID_NB_TX_{n}DAY_WINDOW"] = float(count)
+        out[f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW"] = total / count if count else 0.0
     return out
 
 
@@ -110,12 +122,19 @@ def terminal_features(state: TerminalState, ts: int, delay_days: int) -> dict[st
     the window is empty. Unlabelled transactions count, as not (yet) known fraud."""
     out: dict[str, float] = {}
     hi = ts - delay_days * DAY_S
-    for n in WINDOWS:
-        lo = hi - n * DAY_S
-        inside = [fraud for when, fraud in state.values() if lo < when <= hi]
-        count = len(inside)
+    lo1, lo7, lo30 = hi - DAY_S, hi - 7 * DAY_S, hi - 30 * DAY_S
+    n1 = n7 = n30 = f1 = f7 = f30 = 0  # one pass: counts and frauds of the three windows
+    for when, fraud in state.values():
+        if lo30 < when <= hi:
+            bad = fraud == 1
+            n30, f30 = n30 + 1, f30 + bad
+            if when > lo7:
+                n7, f7 = n7 + 1, f7 + bad
+                if when > lo1:
+                    n1, f1 = n1 + 1, f1 + bad
+    for n, count, frauds in ((1, n1, f1), (7, n7, f7), (30, n30, f30)):
         out[f"TERMINAL_ID_NB_TX_{n}DAY_WINDOW"] = float(count)
-        out[f"TERMINAL_ID_RISK_{n}DAY_WINDOW"] = sum(1 for f in inside if f == 1) / count if count else 0.0
+        out[f"TERMINAL_ID_RISK_{n}DAY_WINDOW"] = frauds / count if count else 0.0
     return out
 
 
