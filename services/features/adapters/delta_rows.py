@@ -22,10 +22,12 @@ class DeltaRows:
 
     Every `compact_every` appends (0: never) the small files are compacted: a commit costs about
     0.1 ms per file in the table (delta-rs rebuilds the snapshot's file list), so a stream of small
-    batches slows its own commits down linearly (measured: 10 ms at 100 files, 60 ms at 600).
+    batches slows its own commits down linearly (measured: 10 ms at 100 files, 60 ms at 600). Files
+    of `compact_target_mb` or more are left alone, so a round rewrites little: with a 15 MB file
+    from a backlog and 50 small ones, 40 ms at 4 MB against 300 ms at 32 MB (it rewrote the 15 MB).
     """
 
-    def __init__(self, path: Path, app_id: str, compact_every: int = 0, compact_target_mb: int = 32) -> None:
+    def __init__(self, path: Path, app_id: str, compact_every: int = 0, compact_target_mb: int = 4) -> None:
         self.path, self.app_id = path, app_id
         self.compact_every, self.compact_target_mb = compact_every, compact_target_mb
         self._done: dict[int, int] = {}
