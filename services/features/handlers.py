@@ -19,12 +19,10 @@ from services.features.transforms import (
     TerminalState,
     Tx,
     apply_label,
-    customer_features,
-    observe_customer,
+    customer_step,
     observe_terminal,
     prune_customer,
     prune_terminal,
-    rank_in_second,
     terminal_features,
 )
 
@@ -94,11 +92,10 @@ class FeatureEngine:
                 t = term[tx.terminal_id] = dict(self.terminals.get(tx.terminal_id) or {})
             stream = (partition, event.source_partition)
             self.stream_time[stream] = max(self.stream_time.get(stream, tx.ts), tx.ts)
-            observe_customer(c, tx)
+            features, rank = customer_step(c, tx)
             observe_terminal(t, tx)
-            features = customer_features(c, tx) | terminal_features(t, tx.ts, self.delay_days)
+            features |= terminal_features(t, tx.ts, self.delay_days)
             moment = datetime.fromtimestamp(tx.ts, UTC)
-            rank = rank_in_second([(str(e[2]), int(e[0])) for e in c if int(e[0]) == tx.ts], tx)
             out.append(
                 Computed(
                     tx, event, partition, offset, features, moment + timedelta(microseconds=rank), moment

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import TypeVar
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Tx",
     "apply_label",
     "customer_features",
+    "customer_step",
     "observe_customer",
     "observe_terminal",
     "prune_customer",
@@ -98,6 +100,45 @@ def customer_features(state: CustomerState, tx: Tx) -> dict[str, float]:
     return out
 
 
+def customer_step(state: CustomerState, tx: Tx) -> tuple[dict[str, float], int]:
+    """`observe_customer`, then `customer_features` and the transaction's `rank_in_second`, in one
+    pass over the state (the engine's hot path; a test checks it against the three)."""
+    ts, tx_id = tx.ts, tx.tx_id
+    lo1, lo7, lo30 = ts - DAY_S, ts - 7 * DAY_S, ts - 30 * DAY_S
+    n1 = n7 = n30 = 0
+    s1 = s7 = s30 = 0.0
+    rank, found, ranked = 0, False, False
+    for entry in state:
+        when = entry[0]
+        if entry[2] == tx_id:
+            found = True
+            ranked = ranked or when == ts
+        elif when == ts and not ranked:
+            rank += 1
+        if lo30 < when <= ts:  # type: ignore[operator]
+            amount = float(entry[1])
+            n30, s30 = n30 + 1, s30 + amount
+            if when > lo7:  # type: ignore[operator]
+                n7, s7 = n7 + 1, s7 + amount
+                if when > lo1:  # type: ignore[operator]
+                    n1, s1 = n1 + 1, s1 + amount
+    if not found:  # new: appended last, so added last (the same sums as a pass over the new state)
+        state.append([ts, tx.amount, tx_id])
+        amount = float(tx.amount)
+        n1, n7, n30 = n1 + 1, n7 + 1, n30 + 1
+        s1, s7, s30 = s1 + amount, s7 + amount, s30 + amount
+    weekend, night = time_features(ts)
+    out: dict[str, float] = {
+        "TX_AMOUNT": tx.amount,
+        "TX_DURING_WEEKEND": float(weekend),
+        "TX_DURING_NIGHT": float(night),
+    }
+    for n, count, total in ((1, n1, s1), (7, n7, s7), (30, n30, s30)):
+        out[f"CUSTOMER_ID_NB_TX_{n}DAY_WINDOW"] = float(count)
+        out[f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW"] = total / count if count else 0.0
+    return out, rank
+
+
 def observe_terminal(state: TerminalState, tx: Tx) -> bool:
     """Count the transaction at its terminal once; a label that came first keeps its verdict."""
     if tx.tx_id in state:
@@ -142,14 +183,17 @@ def prune_customer(state: CustomerState, lateness_s: int) -> CustomerState:
     """Drop transactions no 30-day window can reach any more (newest − 30 d − allowed lateness)."""
     if not state:
         return state
-    horizon = max(int(e[0]) for e in state) - max(WINDOWS) * DAY_S - lateness_s
-    return [e for e in state if int(e[0]) > horizon]
+    times = [e[0] for e in state]
+    horizon = max(times) - max(WINDOWS) * DAY_S - lateness_s  # type: ignore[operator]
+    if min(times) > horizon:  # type: ignore[operator]
+        return state
+    return [e for e in state if e[0] > horizon]  # type: ignore[operator]
 
 
 def prune_terminal(state: TerminalState, now_ts: int, delay_days: int, lateness_s: int) -> TerminalState:
     """Drop entries older than the longest delayed window at `now_ts`, less the allowed lateness."""
     horizon = now_ts - (max(WINDOWS) + delay_days) * DAY_S - lateness_s
-    if all(when > horizon for when, _ in state.values()):
+    if not state or min(map(itemgetter(0), state.values())) > horizon:
         return state
     return {k: v for k, v in state.items() if v[0] > horizon}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -12,6 +13,7 @@ from services.features.transforms import (
     Tx,
     apply_label,
     customer_features,
+    customer_step,
     observe_customer,
     observe_terminal,
     prune_customer,
@@ -148,3 +150,28 @@ def test_waves_put_each_entity_once_and_keep_order() -> None:
     assert out == [[("c1", "t1"), ("c3", "t3")], [("c2", "t1"), ("c1", "t2")]]
     for wave in out:
         assert len({i[0] for i in wave}) == len(wave) and len({i[1] for i in wave}) == len(wave)
+
+
+def test_customer_step_equals_observe_then_features_then_rank() -> None:
+    rng = random.Random(7)
+    one: list[list[float | int | str]] = []
+    three: list[list[float | int | str]] = []
+    ids: list[str] = []
+    for i in range(3_000):
+        if ids and rng.random() < 0.1:  # a duplicate, sometimes with another event time
+            again = rng.choice(ids)
+            ts = T0 + i * 600 if rng.random() < 0.5 else T0 + rng.randrange(0, i * 600 + 1)
+            event = tx(again, ts, rng.uniform(0, 500))
+        else:  # same-second ties and events up to 2 days late
+            ts = T0 + i * 600 - rng.choice((0, 0, 0, rng.randrange(0, 2 * DAY_S)))
+            event = tx(f"t{i}", ts, round(rng.uniform(0, 500), 2))
+            ids.append(event.tx_id)
+        features, rank = customer_step(one, event)
+        observe_customer(three, event)
+        expected = customer_features(three, event)
+        same_second = [(str(e[2]), int(e[0])) for e in three if int(e[0]) == event.ts]
+        assert features == expected  # bit for bit: the same sums in the same order
+        assert rank == rank_in_second(same_second, event)
+        assert one == three
+        if i % 500 == 499:
+            one[:] = three[:] = prune_customer(three, lateness_s=DAY_S)
