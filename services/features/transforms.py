@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 DAY_S = 86_400
-WINDOWS = (1, 7, 30)  # customer_features and terminal_features compute these three in one pass
+WINDOWS = (1, 7, 30)  # customer_step and terminal_features compute these three in one pass
 CUSTOMER_FEATURES = ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"] + [
     f"CUSTOMER_ID_{kind}_{n}DAY_WINDOW" for n in WINDOWS for kind in ("NB_TX", "AVG_AMOUNT")
 ]
@@ -71,32 +71,21 @@ def observe_customer(state: CustomerState, tx: Tx) -> bool:
     return True
 
 
+def _own_inputs(tx: Tx) -> dict[str, float]:
+    weekend, night = time_features(tx.ts)
+    return {"TX_AMOUNT": tx.amount, "TX_DURING_WEEKEND": float(weekend), "TX_DURING_NIGHT": float(night)}
+
+
 def customer_features(state: CustomerState, tx: Tx) -> dict[str, float]:
     """Count and mean amount over (t − n days, t] for n in 1/7/30, the current transaction included
-    (it must already be in `state`), plus the transaction's own amount and time flags."""
-    weekend, night = time_features(tx.ts)
-    out: dict[str, float] = {
-        "TX_AMOUNT": tx.amount,
-        "TX_DURING_WEEKEND": float(weekend),
-        "TX_DURING_NIGHT": float(night),
-    }
-    # one pass for the three windows (each sum in state order, as a per-window pass would add them)
-    ts = tx.ts
-    lo1, lo7, lo30 = ts - DAY_S, ts - 7 * DAY_S, ts - 30 * DAY_S
-    n1 = n7 = n30 = 0
-    s1 = s7 = s30 = 0.0
-    for entry in state:
-        when = entry[0]
-        if lo30 < when <= ts:  # type: ignore[operator]
-            amount = float(entry[1])
-            n30, s30 = n30 + 1, s30 + amount
-            if when > lo7:  # type: ignore[operator]
-                n7, s7 = n7 + 1, s7 + amount
-                if when > lo1:  # type: ignore[operator]
-                    n1, s1 = n1 + 1, s1 + amount
-    for n, count, total in ((1, n1, s1), (7, n7, s7), (30, n30, s30)):
-        out[f"CUSTOMER_ID_NB_TX_{n}DAY_WINDOW"] = float(count)
-        out[f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW"] = total / count if count else 0.0
+    (it must already be in `state`), plus the transaction's own amount and time flags: the
+    definition, one pass per window (`customer_step` is the engine's one-pass form)."""
+    out = _own_inputs(tx)
+    for n in WINDOWS:
+        lo = tx.ts - n * DAY_S
+        amounts = [float(e[1]) for e in state if lo < int(e[0]) <= tx.ts]
+        out[f"CUSTOMER_ID_NB_TX_{n}DAY_WINDOW"] = float(len(amounts))
+        out[f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW"] = sum(amounts) / len(amounts) if amounts else 0.0
     return out
 
 
@@ -127,12 +116,7 @@ def customer_step(state: CustomerState, tx: Tx) -> tuple[dict[str, float], int]:
         amount = float(tx.amount)
         n1, n7, n30 = n1 + 1, n7 + 1, n30 + 1
         s1, s7, s30 = s1 + amount, s7 + amount, s30 + amount
-    weekend, night = time_features(ts)
-    out: dict[str, float] = {
-        "TX_AMOUNT": tx.amount,
-        "TX_DURING_WEEKEND": float(weekend),
-        "TX_DURING_NIGHT": float(night),
-    }
+    out = _own_inputs(tx)
     for n, count, total in ((1, n1, s1), (7, n7, s7), (30, n30, s30)):
         out[f"CUSTOMER_ID_NB_TX_{n}DAY_WINDOW"] = float(count)
         out[f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW"] = total / count if count else 0.0
