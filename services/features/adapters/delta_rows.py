@@ -75,18 +75,14 @@ class DeltaRows:
             self._table = DeltaTable(str(self.path))
         self._appends += 1
         if self.compact_every and self._appends >= self.compact_every:
-            self.compact()
+            self._compact(self._table)
         return int(rows.num_rows)
 
-    def compact(self) -> int:
-        """Merge the table's small files (their rows and the app transactions are unchanged);
-        returns the files removed. A compaction that loses to a concurrent one is skipped."""
-        if self._table is None:
-            return 0
+    def _compact(self, table: DeltaTable) -> None:
+        """Merge the table's small files (their rows and the app transactions are unchanged); a
+        compaction that loses to a concurrent writer is skipped until the next round."""
         self._appends = 0
         try:
-            metrics = self._table.optimize.compact(target_size=self.compact_target_mb * 1024 * 1024)
-        except Exception as exc:  # another writer's commit conflicted: the next round retries
+            table.optimize.compact(target_size=self.compact_target_mb * 1024 * 1024)
+        except Exception as exc:  # another writer's commit conflicted
             log.warning("features: compaction of %s skipped (%s); retried later", self.path.name, exc)
-            return 0
-        return int(metrics.get("numFilesRemoved", 0))

@@ -133,12 +133,12 @@ def _label_gate(app: faust.App, settings: FeaturesSettings, backfill: KafkaBackf
         # the last fetch response's high watermark (the fetcher asks every fetch_max_wait_ms at
         # most); a ListOffsets round trip through Faust's consumer thread only where none came yet:
         # one per batch took 5-190 ms at 2k events/s
-        known = {tp.partition: cached(tp) for tp in tps(partitions)}
-        missing = [p for p, v in known.items() if v is None]
+        known = {tp.partition: v for tp in tps(partitions) if (v := cached(tp)) is not None}
+        missing = [p for p in partitions if p not in known]
         if missing:
             for tp, v in (await app.consumer.highwaters(*tps(missing))).items():
                 known[tp.partition] = int(v)
-        return {p: int(v) for p, v in known.items() if v is not None}
+        return known
 
     async def starts(partitions: list[int]) -> Mapping[int, int]:
         return {tp.partition: v for tp, v in (await backfill.starts(tps(partitions))).items()}
