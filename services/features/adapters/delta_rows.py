@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,6 +26,9 @@ class DeltaRows:
     batches slows its own commits down linearly (measured: 10 ms at 100 files, 60 ms at 600). Files
     of `compact_target_mb` or more are left alone, so a round rewrites little: with a 15 MB file
     from a backlog and 50 small ones, 40 ms at 4 MB against 300 ms at 32 MB (it rewrote the 15 MB).
+    A round runs in a background thread, beside the next appends (delta-rs commits a compaction
+    after concurrent blind appends without conflict): inline, each round held the stream's lake
+    stage for 200-450 ms at 2k events/s. At most one round runs at a time; `close` waits for it.
     """
 
     def __init__(self, path: Path, app_id: str, compact_every: int = 0, compact_target_mb: int = 4) -> None:
@@ -33,6 +37,8 @@ class DeltaRows:
         self._done: dict[int, int] = {}
         self._table: DeltaTable | None = None
         self._appends = 0  # since the last compaction
+        self._compactor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="compact")
+        self._round: Future[None] | None = None
 
     def _app(self, partition: int) -> str:
         return f"{self.app_id}-p{partition}"
@@ -74,15 +80,20 @@ class DeltaRows:
         if self._table is None:
             self._table = DeltaTable(str(self.path))
         self._appends += 1
-        if self.compact_every and self._appends >= self.compact_every:
-            self._compact(self._table)
+        due = self.compact_every and self._appends >= self.compact_every
+        if due and (self._round is None or self._round.done()):
+            self._appends = 0
+            self._round = self._compactor.submit(self._compact)
         return int(rows.num_rows)
 
-    def _compact(self, table: DeltaTable) -> None:
-        """Merge the table's small files (their rows and the app transactions are unchanged); a
-        compaction that loses to a concurrent writer is skipped until the next round."""
-        self._appends = 0
+    def close(self) -> None:
+        """Wait for a compaction round under way; no new one starts."""
+        self._compactor.shutdown(wait=True)
+
+    def _compact(self) -> None:
+        """Merge the table's small files (their rows and the app transactions are unchanged), on a
+        table object of its own; a round that loses to a conflicting writer is retried next round."""
         try:
-            table.optimize.compact(target_size=self.compact_target_mb * 1024 * 1024)
-        except Exception as exc:  # another writer's commit conflicted
+            DeltaTable(str(self.path)).optimize.compact(target_size=self.compact_target_mb * 1024 * 1024)
+        except Exception as exc:
             log.warning("features: compaction of %s skipped (%s); retried later", self.path.name, exc)

@@ -79,6 +79,9 @@ class FeatureSinks:
         return sum(f.result() for f in futures)
 
     def close(self) -> None:
-        """Stop the Delta threads and release the online store connection."""
+        """Stop the Delta threads (a compaction under way included) and release the online store
+        connection."""
         self._pool.shutdown(wait=True)
+        self.customers.close()
+        self.terminals.close()
         self.writer.reader.close()

@@ -23,17 +23,22 @@ def _rows(partition: int, offsets: range) -> pa.Table:
     )
 
 
-def test_compaction_keeps_every_row_once_and_bounds_the_file_count(tmp_path: Path) -> None:
+def test_compaction_beside_appends_keeps_every_row_once_and_bounds_the_file_count(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "customer_features"
     rows = DeltaRows(path, "features-customer_features", compact_every=4)
-    for batch in range(10):
+    for batch in range(40):  # compaction rounds run in the background, beside these appends
         assert rows.append(_rows(batch % 2, range(batch * 10, batch * 10 + 10))) == 10
+    rows.close()  # waits for the round under way
     table = DeltaTable(str(path))
-    assert len(table.file_uris()) <= 4  # 10 appends, compacted after the 4th and the 8th
+    assert len(table.file_uris()) < 20  # 40 appends; a round merges whatever was committed before it
+    history = [c["operation"] for c in table.history()]
+    assert "OPTIMIZE" in history
     ids = table.to_pyarrow_table().column("tx_id").to_pylist()
-    assert len(ids) == len(set(ids)) == 100
-    assert table.transaction_version("features-customer_features-p0") == 89
-    assert table.transaction_version("features-customer_features-p1") == 99
+    assert len(ids) == len(set(ids)) == 400
+    assert table.transaction_version("features-customer_features-p0") == 389
+    assert table.transaction_version("features-customer_features-p1") == 399
 
 
 def test_a_batch_replayed_after_a_restart_is_not_written_twice(tmp_path: Path) -> None:
