@@ -12,6 +12,7 @@ import sqlite3
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "SqliteReader",
     "ViewSpec",
     "decode_value",
+    "encode_timestamp",
     "encode_value",
     "open_reader",
 ]
@@ -43,9 +45,32 @@ Matrix = tuple[NDArray[np.float64], NDArray[np.bool_]]
 _pack_double = struct.Struct("<d").pack
 
 
+_DOUBLE_TAG_BYTE = bytes((_DOUBLE_TAG,))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def encode_value(value: float) -> bytes:
     """A float as Feast stores it: the serialised ValueProto with double_val set."""
-    return bytes((_DOUBLE_TAG,)) + _pack_double(value)
+    return _DOUBLE_TAG_BYTE + _pack_double(value)
+
+
+def _varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # protobuf's int64: a negative number is its 64-bit two's complement
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def encode_timestamp(ts: datetime) -> bytes:
+    """`ts` as the serialised google.protobuf.Timestamp Feast stores under `_ts:<view>` (the bytes
+    `Timestamp.FromDatetime` + `SerializeToString` give, a naive time read as UTC), without
+    building the message: the online writer stamps every row."""
+    delta = (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)) - _EPOCH
+    seconds, nanos = delta.days * 86_400 + delta.seconds, delta.microseconds * 1000
+    return (b"\x08" + _varint(seconds) if seconds else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
 
 
 def decode_value(raw: bytes | None) -> float | None:
@@ -167,13 +192,26 @@ class RedisReader(OnlineReader):
         self._project = project.encode()
         self._full_keys: dict[tuple[str, str], bytes] = {}
 
-    def _fields_of(self, view: ViewSpec) -> list[bytes]:
+    def fields_of(self, view: ViewSpec) -> list[bytes]:
         fields = self._fields.get(view.name)
         if fields is None:
             fields = [_mmh3(f"{view.name}:{f}") for f in view.features]
             fields.append(f"_ts:{view.name}".encode())
             self._fields[view.name] = fields
         return fields
+
+    def hash_keys(self, join_key: str, ids: Sequence[str]) -> list[bytes]:
+        """The Redis keys of these entities' hashes: entity key + project (cached: ids repeat)."""
+        cache = self._full_keys
+        if len(cache) > 1_000_000:
+            cache.clear()
+        keys = []
+        for i in ids:
+            key = cache.get((join_key, i))
+            if key is None:
+                key = cache[(join_key, i)] = self.entity_key(join_key, i) + self._project
+            keys.append(key)
+        return keys
 
     def read(self, view: ViewSpec, ids: Sequence[str]) -> list[dict[str, float | None] | None]:
         """One view's rows (see read_views)."""
@@ -184,17 +222,10 @@ class RedisReader(OnlineReader):
         flat reply, so the per-command cost of a client pipeline (≈16 µs each here) is paid once."""
         keys: list[bytes] = []
         args: list[Any] = [len(requests)]
-        cache = self._full_keys
         for view, ids in requests:
-            fields = self._fields_of(view)
-            for i in ids:
-                key = cache.get((view.join_key, i))
-                if key is None:
-                    key = cache[(view.join_key, i)] = self.entity_key(view.join_key, i) + self._project
-                keys.append(key)
+            fields = self.fields_of(view)
+            keys.extend(self.hash_keys(view.join_key, ids))
             args.extend((len(ids), len(fields), *fields))
-        if len(cache) > 1_000_000:
-            cache.clear()
         if self._script is None:
             self._script = self.client.register_script(_MULTI_HMGET)
         return list(self._script(keys=keys, args=args)) if keys else []

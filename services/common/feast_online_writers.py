@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from services.common.feast_online import (
     OnlineReader,
     RedisReader,
     SqliteReader,
     ViewSpec,
     decode_value,
+    encode_timestamp,
     encode_value,
     open_reader,
 )
@@ -39,48 +38,98 @@ class OnlineWriter(ABC):
         """Apply the waves in order; with read_back, each wave's rows as read after that wave."""
 
 
+# HSET for every row of every view, flattened: one command, one reply (single node). ARGV: groups,
+# then per group: key count, field count, the fields, then per key (KEYS in order) its values.
+_MULTI_HSET = """
+local k, a = 1, 2
+for _ = 1, tonumber(ARGV[1]) do
+  local nkeys, nf = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local f0 = a + 1
+  a = a + 2 + nf
+  for _ = 1, nkeys do
+    local kv = {}
+    for j = 1, nf do kv[2 * j - 1] = ARGV[f0 + j]; kv[2 * j] = ARGV[a + j - 1] end
+    redis.call('HSET', KEYS[k], unpack(kv))
+    k = k + 1
+    a = a + nf
+  end
+end
+return k - 1
+"""
+
+
 class RedisWriter(OnlineWriter):
-    """HSET of the hashed feature fields and `_ts:<view>` per row, all waves in one pipeline
-    (Redis runs a pipeline in order, so a read queued after a wave sees exactly that wave)."""
+    """HSET of the hashed feature fields and `_ts:<view>` per row. Without read-backs only each
+    entity's last row of the batch is written (HSET replaces the same fields, so the state after
+    the batch is the same), by one server-side script: one command and one reply instead of a
+    pipeline's per-command packing and parsing (the features service's online stage was a quarter
+    of its event loop). With read-backs, all waves in one pipeline (Redis runs a pipeline in order,
+    so a read queued after a wave sees exactly that wave)."""
 
     reader: RedisReader
+    _script: Any = None
 
     def write(
         self, waves: Sequence[Sequence[WriteOp]], read_back: bool = False
     ) -> list[list[dict[str, float | None] | None]]:
-        """One pipelined round trip for all waves (and their read-backs)."""
+        """One round trip for all waves (and their read-backs)."""
+        if read_back:
+            return self._write_reading_back(waves)
+        last: dict[tuple[str, str], WriteOp] = {}
+        for wave in waves:
+            for op in wave:
+                last[(op[0].name, op[1])] = op
+        groups: dict[str, list[WriteOp]] = {}
+        for op in last.values():
+            groups.setdefault(op[0].name, []).append(op)
         r = self.reader
-        project = r.project.encode()
+        keys: list[bytes] = []
+        args: list[Any] = [len(groups)]
+        for ops in groups.values():
+            view = ops[0][0]
+            fields = r.fields_of(view)
+            keys.extend(r.hash_keys(view.join_key, [op[1] for op in ops]))
+            args.extend((len(ops), len(fields), *fields))
+            for _, _, values, ts in ops:
+                args.extend([encode_value(values[f]) for f in view.features])
+                args.append(encode_timestamp(ts))
+        if not keys:
+            return []
+        if self._script is None:
+            self._script = r.client.register_script(_MULTI_HSET)
+        written = int(self._script(keys=keys, args=args))
+        if written != len(keys):
+            raise RuntimeError(f"online store: {written} of {len(keys)} rows written")
+        return []
+
+    def _write_reading_back(
+        self, waves: Sequence[Sequence[WriteOp]]
+    ) -> list[list[dict[str, float | None] | None]]:
+        r = self.reader
         pipe = r.client.pipeline(transaction=False)
         reads: list[list[ViewSpec]] = []
         for wave in waves:
             for view, entity, values, ts in wave:
-                fields = r._fields_of(view)
+                fields = r.fields_of(view)
                 mapping = {fields[i]: encode_value(values[f]) for i, f in enumerate(view.features)}
-                stamp = Timestamp()
-                stamp.FromDatetime(ts.astimezone(UTC))
-                mapping[fields[-1]] = stamp.SerializeToString()
-                pipe.hset(r.entity_key(view.join_key, entity) + project, mapping=mapping)
-            if read_back:
-                reads.append([op[0] for op in wave])
-                for view, entity, _, _ in wave:
-                    pipe.hmget(r.entity_key(view.join_key, entity) + project, r._fields_of(view))
+                mapping[fields[-1]] = encode_timestamp(ts)
+                pipe.hset(r.hash_keys(view.join_key, [entity])[0], mapping=mapping)
+            reads.append([op[0] for op in wave])
+            for view, entity, _, _ in wave:
+                pipe.hmget(r.hash_keys(view.join_key, [entity])[0], r.fields_of(view))
         replies = pipe.execute()
         out: list[list[dict[str, float | None] | None]] = []
-        if read_back:
-            pos = 0
-            for wave, views in zip(waves, reads, strict=True):
-                pos += len(wave)
-                got = replies[pos : pos + len(wave)]
-                pos += len(wave)
-                out.append(
-                    [
-                        None
-                        if v[-1] is None
-                        else dict(zip(view.features, map(decode_value, v), strict=False))
-                        for view, v in zip(views, got, strict=True)
-                    ]
-                )
+        pos = 0
+        for wave, views in zip(waves, reads, strict=True):
+            pos += len(wave)
+            got = replies[pos : pos + len(wave)]
+            pos += len(wave)
+            out.append(
+                [
+                    None if v[-1] is None else dict(zip(view.features, map(decode_value, v), strict=False))
+                    for view, v in zip(views, got, strict=True)
+                ]
+            )
         return out
 
 
