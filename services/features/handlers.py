@@ -19,11 +19,13 @@ from services.features.transforms import (
     TerminalState,
     Tx,
     apply_label,
+    customer_state,
     customer_step,
     observe_terminal,
     prune_customer,
     prune_terminal,
     terminal_features,
+    terminal_state,
 )
 
 __all__ = ["Computed", "FeatureEngine", "customer_rows", "terminal_rows"]
@@ -86,10 +88,10 @@ class FeatureEngine:
             tx = to_tx(event)
             c = cust.get(tx.customer_id)
             if c is None:
-                c = cust[tx.customer_id] = list(self.customers.get(tx.customer_id) or [])
+                c = cust[tx.customer_id] = customer_state(self.customers.get(tx.customer_id))
             t = term.get(tx.terminal_id)
             if t is None:
-                t = term[tx.terminal_id] = dict(self.terminals.get(tx.terminal_id) or {})
+                t = term[tx.terminal_id] = terminal_state(self.terminals.get(tx.terminal_id))
             stream = (partition, event.source_partition)
             self.stream_time[stream] = max(self.stream_time.get(stream, tx.ts), tx.ts)
             features, rank = customer_step(c, tx)
@@ -116,7 +118,7 @@ class FeatureEngine:
         for label in labels:
             t = term.get(label.terminal_id)
             if t is None:
-                t = term[label.terminal_id] = dict(self.terminals.get(label.terminal_id) or {})
+                t = term[label.terminal_id] = terminal_state(self.terminals.get(label.terminal_id))
             changed += apply_label(t, label.tx_id, int(label.tx_event_time.timestamp()), label.is_fraud)
         for key, t_state in term.items():
             self.terminals[key] = t_state

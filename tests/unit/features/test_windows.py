@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import random
 from datetime import UTC, datetime
 
@@ -10,9 +12,12 @@ import pytest
 from services.features.transforms import (
     DAY_S,
     FEATURE_NAMES,
+    CustomerState,
+    TerminalState,
     Tx,
     apply_label,
     customer_features,
+    customer_state,
     customer_step,
     observe_customer,
     observe_terminal,
@@ -20,6 +25,7 @@ from services.features.transforms import (
     prune_terminal,
     rank_in_second,
     terminal_features,
+    terminal_state,
     time_features,
     waves,
 )
@@ -32,7 +38,7 @@ def tx(i: str, ts: int, amount: float = 10.0, customer: str = "c", terminal: str
 
 
 def run_customer(events: list[Tx]) -> list[dict[str, float]]:
-    state: list[list[float | int | str]] = []
+    state: CustomerState = []
     out = []
     for e in events:
         observe_customer(state, e)
@@ -69,7 +75,7 @@ def test_same_second_ties_count_the_ones_already_seen() -> None:
 
 
 def test_duplicate_transaction_never_counts_twice() -> None:
-    state: list[list[float | int | str]] = []
+    state: CustomerState = []
     a = tx("a", T0, 10.0)
     assert observe_customer(state, a) is True
     assert observe_customer(state, a) is False
@@ -127,7 +133,7 @@ def test_late_label_changes_risk_after_the_fact() -> None:
 
 
 def test_pruning_keeps_what_windows_and_lateness_can_reach() -> None:
-    state: list[list[float | int | str]] = [
+    state: CustomerState = [
         [T0 - 40 * DAY_S, 1.0, "old"],
         [T0 - 30 * DAY_S, 1.0, "edge"],
         [T0, 1.0, "new"],
@@ -154,8 +160,8 @@ def test_waves_put_each_entity_once_and_keep_order() -> None:
 
 def test_customer_step_equals_observe_then_features_then_rank() -> None:
     rng = random.Random(7)
-    one: list[list[float | int | str]] = []
-    three: list[list[float | int | str]] = []
+    one: CustomerState = []
+    three: CustomerState = []
     ids: list[str] = []
     for i in range(3_000):
         if ids and rng.random() < 0.1:  # a duplicate, sometimes with another event time
@@ -175,3 +181,24 @@ def test_customer_step_equals_observe_then_features_then_rank() -> None:
         assert one == three
         if i % 500 == 499:
             one[:] = three[:] = prune_customer(three, lateness_s=DAY_S)
+
+
+def test_state_read_back_from_the_changelog_is_the_same_state_and_leaves_the_cycle_collector() -> None:
+    customer: CustomerState = []
+    terminal: TerminalState = {}
+    rng = random.Random(5)
+    for i in range(200):
+        e = tx(f"t{i}", T0 + i * 900 - rng.randrange(0, DAY_S), round(rng.uniform(0, 500), 2))
+        customer_step(customer, e)
+        observe_terminal(terminal, e)
+        apply_label(terminal, e.tx_id, e.ts, i % 3 == 0)
+    stored_c, stored_t = json.loads(json.dumps(customer)), json.loads(json.dumps(terminal))
+    assert type(stored_c[0]) is list  # what Faust's json changelog gives back after a restart
+    assert customer_state(stored_c) == customer and terminal_state(stored_t) == terminal
+    assert customer_state(None) == [] and terminal_state(None) == {}
+    again = customer_state(customer)
+    assert again == customer and again is not customer  # a copy to update
+    gc.collect()
+    entries = [*customer, *terminal.values(), *customer_state(stored_c), *terminal_state(stored_t).values()]
+    gc.collect()
+    assert not any(gc.is_tracked(e) for e in entries)  # full collections do not walk the state
