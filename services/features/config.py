@@ -57,6 +57,12 @@ class FeaturesSettings(ServiceSettings):
         description="compact a feature table's small files after this many appends (0: never; "
         "`rtloop lake optimize` does it by hand): each commit costs ~0.1 ms per file in the table",
     )
+    lake_log_retention_minutes: int = Field(
+        default=2,
+        ge=1,
+        description="Delta log kept by the feature tables (delta.logRetentionDuration; time travel "
+        "reaches this far): each commit lists the log folder, ~7 us per file",
+    )
     changelog_producer: Literal["faust", "librdkafka"] = Field(
         default="librdkafka",
         description="who produces the state tables' changelog records: librdkafka (made durable before "

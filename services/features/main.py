@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import faust
 
@@ -34,6 +35,15 @@ def _check_topics(settings: FeaturesSettings) -> int:
     return len(topics[settings.clean_topic].partitions)
 
 
+def _delta_rows(settings: FeaturesSettings, table: Path) -> DeltaRows:
+    return DeltaRows(
+        table,
+        f"{settings.group_id}-{table.name}",
+        settings.lake_compact_every,
+        log_retention_minutes=settings.lake_log_retention_minutes,
+    )
+
+
 def main() -> None:
     """Run features until SIGTERM/SIGINT."""
     settings = load_settings(FeaturesSettings)
@@ -43,12 +53,8 @@ def main() -> None:
     apply(settings)  # idempotent: the service never runs against a stale registry
     sinks = FeatureSinks(
         open_writer(online_store_config(settings), settings.feast_project),
-        DeltaRows(
-            settings.customer_table, f"{settings.group_id}-customer_features", settings.lake_compact_every
-        ),
-        DeltaRows(
-            settings.terminal_table, f"{settings.group_id}-terminal_features", settings.lake_compact_every
-        ),
+        _delta_rows(settings, settings.customer_table),
+        _delta_rows(settings, settings.terminal_table),
         read_back=settings.verify_online,
     )
     health, metrics = HealthState(), FeaturesMetrics()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from services.features.adapters.delta_rows import DeltaRows
 
@@ -50,3 +50,15 @@ def test_a_batch_replayed_after_a_restart_is_not_written_twice(tmp_path: Path) -
     assert restarted.append(_rows(3, range(15, 35))) == 5  # 15..29 were committed before the crash
     ids = DeltaTable(str(path)).to_pyarrow_table().column("tx_id").to_pylist()
     assert sorted(ids) == sorted(f"3-{o}" for o in range(35))
+
+
+def test_the_tables_keep_a_short_log_new_or_made_before(tmp_path: Path) -> None:
+    new = DeltaRows(tmp_path / "new", "features-new", log_retention_minutes=3)
+    new.append(_rows(0, range(5)))
+    before = tmp_path / "before"  # a table written by an earlier version, Delta's 30-day default
+    write_deltalake(str(before), _rows(0, range(5)))
+    assert "delta.logRetentionDuration" not in DeltaTable(str(before)).metadata().configuration
+    assert DeltaRows(before, "features-before", log_retention_minutes=3).append(_rows(0, range(10))) == 10
+    for path in (tmp_path / "new", before):
+        configuration = DeltaTable(str(path)).metadata().configuration
+        assert configuration["delta.logRetentionDuration"] == "interval 3 minutes"
