@@ -35,6 +35,13 @@ class IngestSettings(ServiceSettings):
     realtime_checkpoint_interval: str = Field(
         default="30 seconds", description="real-time mode batch length = checkpoint interval"
     )
+    clean_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1_000,
+        description="linger.ms of the clean sink's producer: with 0, real-time mode sends a record "
+        "batch or two per request, and the features consumer (aiokafka, per-batch Python) falls behind",
+    )
     lake_trigger: str = Field(default="2 seconds", description="micro-batch interval of the lake query")
     lake_max_offsets_per_trigger: int = Field(default=500_000, ge=1)
     dedup_watermark: str = Field(default="2 days", description="de-duplication window, on Kafka arrival time")

@@ -22,7 +22,7 @@ def start_clean_query(spark: SparkSession, records: DataFrame, settings: IngestS
     writer = (
         records.writeStream.format("kafka")
         .options(**kafka_options(settings.kafka))
-        .option("kafka.linger.ms", "0")
+        .option("kafka.linger.ms", str(settings.clean_linger_ms))
         .option("kafka.acks", "all")
         .option("kafka.enable.idempotence", "true")
         .option("kafka.max.request.size", str(9 * 1024 * 1024))  # oversized originals reach the DLQ
