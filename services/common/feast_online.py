@@ -12,7 +12,6 @@ import sqlite3
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -31,7 +30,6 @@ __all__ = [
     "SqliteReader",
     "ViewSpec",
     "decode_value",
-    "encode_timestamp",
     "encode_value",
     "open_reader",
 ]
@@ -46,31 +44,11 @@ _pack_double = struct.Struct("<d").pack
 
 
 _DOUBLE_TAG_BYTE = bytes((_DOUBLE_TAG,))
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def encode_value(value: float) -> bytes:
     """A float as Feast stores it: the serialised ValueProto with double_val set."""
     return _DOUBLE_TAG_BYTE + _pack_double(value)
-
-
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1  # protobuf's int64: a negative number is its 64-bit two's complement
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def encode_timestamp(ts: datetime) -> bytes:
-    """`ts` as the serialised google.protobuf.Timestamp Feast stores under `_ts:<view>` (the bytes
-    `Timestamp.FromDatetime` + `SerializeToString` give, a naive time read as UTC), without
-    building the message: the online writer stamps every row."""
-    delta = (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)) - _EPOCH
-    seconds, nanos = delta.days * 86_400 + delta.seconds, delta.microseconds * 1000
-    return (b"\x08" + _varint(seconds) if seconds else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
 
 
 def decode_value(raw: bytes | None) -> float | None:

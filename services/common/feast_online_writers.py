@@ -13,12 +13,33 @@ from services.common.feast_online import (
     SqliteReader,
     ViewSpec,
     decode_value,
-    encode_timestamp,
     encode_value,
     open_reader,
 )
 
-__all__ = ["OnlineWriter", "WriteOp", "open_writer"]
+__all__ = ["OnlineWriter", "WriteOp", "encode_timestamp", "open_writer"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _varint(n: int) -> bytes:
+    n &= (1 << 64) - 1  # protobuf's int64: a negative number is its 64-bit two's complement
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def encode_timestamp(ts: datetime) -> bytes:
+    """`ts` as the serialised google.protobuf.Timestamp Feast stores under `_ts:<view>` (the bytes
+    `Timestamp.FromDatetime` + `SerializeToString` give, a naive time read as UTC), without
+    building the message: the online writer stamps every row."""
+    delta = (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)) - _EPOCH
+    seconds, nanos = delta.days * 86_400 + delta.seconds, delta.microseconds * 1000
+    return (b"\x08" + _varint(seconds) if seconds else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
+
 
 # (view, entity id, feature values, event time); a write batch is a list of waves of these rows.
 WriteOp = tuple[ViewSpec, str, dict[str, float], datetime]

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from feast.protos.feast.types.Value_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.common.feast_online import decode_value, encode_timestamp, encode_value
+from services.common.feast_online import decode_value, encode_value
+from services.common.feast_online_writers import encode_timestamp
 
 
 def _protobuf_timestamp(ts: datetime) -> bytes:
