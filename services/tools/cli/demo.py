@@ -139,7 +139,6 @@ def demo_cmd(
         log_dir / "ingest.log",
         s,
         INGEST_LAKE_ROOT=str(s.lake_root),
-        INGEST_LAKE_TRIGGER="1 second",
     )
     run_id = str(int(time.time()))
     fenv = features_env(s, run_id)
