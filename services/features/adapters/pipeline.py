@@ -1,4 +1,4 @@
-"""Ordered output stages of the features service: online write, then Delta + emit + ack."""
+"""Ordered output stages of the features service: online write, emit, then Delta + ack."""
 
 from __future__ import annotations
 
@@ -118,9 +118,10 @@ def _merge(items: list[Batch]) -> Batch:
 
 
 class Pipeline:
-    """Computed batches flow, in order, through two stages: online writes, then Delta + emit + ack.
-    The next batch's online write overlaps the previous batch's Delta commit; an event is acked
-    (its offset becomes committable) only after its features event is acknowledged by Kafka."""
+    """Computed batches flow, in order, through three stages: online writes, the features events,
+    then Delta appends and the acks. The events go out without waiting for Delta (no reader of
+    `transactions.features` needs the rows there); an event is acked (its offset becomes
+    committable) only after its features event is acknowledged by Kafka and its rows are in Delta."""
 
     def __init__(
         self,
@@ -133,7 +134,10 @@ class Pipeline:
         self.app, self.settings, self.sinks, self.metrics = app, settings, sinks, metrics
         self.changelog = changelog
         self.online_q: asyncio.Queue[Batch] = asyncio.Queue(maxsize=4)
-        self.lake_q: asyncio.Queue[Batch] = asyncio.Queue(maxsize=4)
+        self.emit_q: asyncio.Queue[Batch] = asyncio.Queue(maxsize=4)
+        # Emitted, waiting for their Delta append: bounded, but roomy enough that the emit stage
+        # does not wait on the lake stage's minimum interval.
+        self.lake_q: asyncio.Queue[tuple[list[Computed], Sequence[EventT]]] = asyncio.Queue(maxsize=256)
 
     async def submit(self, batch: Batch) -> None:
         await self.online_q.put(batch)
@@ -159,21 +163,18 @@ class Pipeline:
             log.debug("online stage %d: %.1f ms", len(batch.computed), (time.monotonic() - t0) * 1000)
             for (tx, _), at in zip(batch.decoded, batch.written.online_at, strict=True):
                 self.metrics.freshness.observe(max(at - tx.ingest_time.timestamp(), 0.0))
-            await self.lake_q.put(batch)
+            await self.emit_q.put(batch)
 
         await self._guard(step)
 
-    async def run_lake(self) -> None:
+    async def run_emit(self) -> None:
+        """Features events out, then on to the lake stage (which acks)."""
         # with librdkafka its flush covers the batch's table changes too
         out = Outputs(producer_for(self.settings, self.changelog), self.changelog)
 
         async def step() -> None:
-            batch = _merge(await _drain(self.lake_q))
+            batch = _merge(await _drain(self.emit_q))
             t0 = time.monotonic()
-            rows = self.sinks.lake_rows(batch.computed)
-            t1 = time.monotonic()
-            await asyncio.to_thread(self.sinks.lake, rows)
-            t2 = time.monotonic()
             written = batch.written
             assert written is not None
             for (tx, event), c, at, back in zip(
@@ -192,18 +193,47 @@ class Pipeline:
                     encode(featurized),
                     event.message.headers or (),
                 )
-            t3 = time.monotonic()
+            t1 = time.monotonic()
             await out.flush()
-            for event in batch.events:
-                event.ack()
+            self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
             log.debug(
-                "lake stage %d: rows %.1f ms, delta %.1f ms, send %.1f ms, flush %.1f ms",
+                "emit stage %d: send %.1f ms, flush %.1f ms",
                 len(batch.computed),
                 (t1 - t0) * 1000,
-                (t2 - t1) * 1000,
-                (t3 - t2) * 1000,
-                (time.monotonic() - t3) * 1000,
+                (time.monotonic() - t1) * 1000,
             )
-            self.metrics.batch_seconds.observe(time.monotonic() - batch.started)
+            await self.lake_q.put((batch.computed, batch.events))
+
+        await self._guard(step)
+
+    async def run_lake(self) -> None:
+        """Delta appends, at most one per `lake_min_interval_ms` (rows of the batches emitted
+        meanwhile go together), then the acks: an event's offset is committable once its features
+        event is acknowledged by Kafka and its rows are in Delta."""
+        interval = self.settings.lake_min_interval_ms / 1000
+        last = 0.0
+
+        async def step() -> None:
+            nonlocal last
+            items = [await self.lake_q.get()]
+            await asyncio.sleep(max(last + interval - time.monotonic(), 0.0))
+            while not self.lake_q.empty():
+                items.append(self.lake_q.get_nowait())
+            computed = [c for cs, _ in items for c in cs]
+            t0 = time.monotonic()
+            rows = self.sinks.lake_rows(computed)
+            t1 = time.monotonic()
+            await asyncio.to_thread(self.sinks.lake, rows)
+            last = time.monotonic()
+            for _, events in items:
+                for event in events:
+                    event.ack()
+            log.debug(
+                "lake stage %d batches, %d rows: rows %.1f ms, delta %.1f ms",
+                len(items),
+                len(computed),
+                (t1 - t0) * 1000,
+                (last - t1) * 1000,
+            )
 
         await self._guard(step)

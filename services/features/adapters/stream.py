@@ -241,6 +241,10 @@ def build_app(
         await pipeline.run_online()
 
     @app.task
+    async def emit_stage() -> None:
+        await pipeline.run_emit()
+
+    @app.task
     async def lake_stage() -> None:
         await pipeline.run_lake()
 
