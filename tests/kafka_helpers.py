@@ -59,8 +59,12 @@ class Broker:
         )
 
 
-def consume(kafka: KafkaSettings, topic: str, expected: int, timeout_s: float = 120.0) -> list[Message]:
-    """Read `topic` from the beginning until `expected` messages (or the timeout) and return them."""
+def consume(
+    kafka: KafkaSettings, topic: str, expected: int, timeout_s: float = 120.0, distinct: bool = False
+) -> list[Message]:
+    """Read `topic` from the beginning until `expected` messages (with `distinct`, messages of
+    `expected` distinct values: an at-least-once output holds duplicates) or the timeout, and return
+    them."""
     consumer = Consumer(
         kafka.librdkafka()
         | {
@@ -71,12 +75,15 @@ def consume(kafka: KafkaSettings, topic: str, expected: int, timeout_s: float = 
     )
     consumer.subscribe([topic])
     found: list[Message] = []
+    values: set[bytes | None] = set()
     deadline = time.monotonic() + timeout_s
     try:
-        while len(found) < expected and time.monotonic() < deadline:
+        while (len(values) if distinct else len(found)) < expected and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=10_000, timeout=0.5):
                 if msg.error() is None:
                     found.append(msg)
+                    if distinct:
+                        values.add(msg.value())
                 elif msg.error().code() != KafkaError._PARTITION_EOF:
                     raise RuntimeError(msg.error())
     finally:
