@@ -61,6 +61,19 @@ def interval_seconds(interval: str) -> int:
     return int(float(number) * _UNITS[unit.rstrip("s")])
 
 
+def _probe(tx_id: str, customer_id: str) -> bytes:
+    """A valid raw transaction for timing the clean path."""
+    return orjson.dumps(
+        {
+            "tx_id": tx_id,
+            "event_time": "2018-04-01T00:00:00Z",
+            "customer_id": customer_id,
+            "terminal_id": "1",
+            "amount": 1.0,
+        }
+    )
+
+
 def _latency(
     kafka: KafkaSettings, raw: str, clean: str, rate: int, seconds: int, warmup_s: int = 0
 ) -> dict[str, float]:
@@ -76,16 +89,7 @@ def _latency(
             time.sleep(wait)
         tx_id = f"lat-{i}" if i >= warm else f"warm-{i}"
         sent[tx_id] = int(time.time() * 1000)
-        value = orjson.dumps(
-            {
-                "tx_id": tx_id,
-                "event_time": "2018-04-01T00:00:00Z",
-                "customer_id": str(i % 500),
-                "terminal_id": "1",
-                "amount": 1.0,
-            }
-        )
-        producer.produce(raw, value, str(i % 500).encode(), timestamp=sent[tx_id])
+        producer.produce(raw, _probe(tx_id, str(i % 500)), str(i % 500).encode(), timestamp=sent[tx_id])
         producer.poll(0)
     producer.flush(30)
     consumer = Consumer(
@@ -157,16 +161,7 @@ def _wait_clean_path(kafka: KafkaSettings, topics: dict[str, str], proc: subproc
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            value = orjson.dumps(
-                {
-                    "tx_id": "up",
-                    "event_time": "2018-04-01T00:00:00Z",
-                    "customer_id": "1",
-                    "terminal_id": "1",
-                    "amount": 1.0,
-                }
-            )
-            producer.produce(topics["raw"], value, b"1")
+            producer.produce(topics["raw"], _probe("up", "1"), b"1")
             producer.flush(10)
             if any(m.error() is None for m in consumer.consume(100, 1.0)):
                 return
