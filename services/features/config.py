@@ -42,6 +42,13 @@ class FeaturesSettings(ServiceSettings):
         ge=0,
         description="how long a transaction may wait for the labels stream to reach its event time",
     )
+    stall_after_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=3_600,
+        description="a partition that delivered nothing this long while the broker holds records past "
+        "it gets them read back directly (Faust can leave a range undelivered after a restart)",
+    )
     max_batch_size: int = Field(default=2000, ge=1, le=100_000)
     max_batch_wait_ms: int = Field(default=20, ge=1, le=60_000)
     fetch_max_wait_ms: int = Field(

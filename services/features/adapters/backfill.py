@@ -47,6 +47,14 @@ class KafkaBackfill:
         """Committed offset per partition, else its first offset."""
         return await asyncio.to_thread(self._starts, tps)
 
+    def _highwater(self, tp: TP) -> int:
+        with self._lock:
+            return int(self._consumer().get_watermark_offsets(TopicPartition(tp.topic, tp.partition), 10)[1])
+
+    async def highwater(self, tp: TP) -> int:
+        """The partition's high watermark, asked of the broker."""
+        return await asyncio.to_thread(self._highwater, tp)
+
     def _read(self, tp: TP, start: int, end: int) -> list[Any]:
         with self._lock:
             client = self._consumer()

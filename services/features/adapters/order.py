@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +17,8 @@ log = logging.getLogger(__name__)
 
 Starts = Callable[[list[TP]], Awaitable[dict[TP, int]]]
 Reader = Callable[[TP, int, int], Awaitable[list[EventT[Any]]]]
+Highwater = Callable[[TP], Awaitable["int | None"]]
+Handle = Callable[[list[EventT[Any]]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,20 +40,39 @@ class OffsetOrder:
     tables are restored wait and are processed first once they are. Re-deliveries pass (processing
     is idempotent by tx_id).
 
-    `admit` increfs what it returns: the caller acks each event once its outputs are durable."""
+    A skipped range that runs to the partition's end has no later event to reveal it, and after a
+    restart Faust has also left partitions undelivered with records waiting (labels partitions,
+    seen here for minutes): `stalled` reads back what a partition that has not moved for a while
+    holds past its expected offset.
 
-    def __init__(self, starts: Starts, read: Reader, settled: Callable[[], bool] = lambda: False) -> None:
-        self.starts, self.read = starts, read
+    `admit` increfs what it returns: the caller acks each event once its outputs are durable; the
+    caller processes under `lock`, which `stalled` takes too."""
+
+    def __init__(
+        self,
+        starts: Starts,
+        read: Reader,
+        settled: Callable[[], bool] = lambda: False,
+        topic: str = "",
+        max_read: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.starts, self.read, self.topic = starts, read, topic
         self.settled = settled  # also restored: Faust's recovery is over (in case the signals crossed)
+        self.max_read, self.clock = max_read, clock
         self.next: dict[TP, int] = {}
+        self.moved: dict[TP, float] = {}  # when next[tp] last went forward (or tp was assigned)
         self.restored = False  # the tables are restored since the last assignment
         self.pending: list[EventT[Any]] = []  # delivered before that
+        self.lock = asyncio.Lock()
 
     def assigned(self, kept: Iterable[TP]) -> None:
         """A new assignment: expectations of partitions that moved start again, the tables are to be
         restored, and waiting events are dropped (the partition's next event reveals them as a gap)."""
         keep = set(kept)
         self.next = {tp: n for tp, n in self.next.items() if tp in keep}
+        now = self.clock()
+        self.moved = {tp: now for tp in keep if tp.topic == self.topic}
         self.restored = False
         for event in self.pending:
             event.message.decref()
@@ -66,6 +89,7 @@ class OffsetOrder:
             out.append(event)
             if expected is None or offset >= expected:
                 self.next[tp] = offset + 1
+                self.moved[tp] = self.clock()
         return out
 
     async def admit(self, events: Sequence[EventT[Any]]) -> list[EventT[Any]]:
@@ -101,3 +125,52 @@ class OffsetOrder:
             else:
                 out.append(item)
         return out
+
+    def quiet(self, quiet_s: float) -> list[TP]:
+        """Assigned partitions whose expected offset has not moved for `quiet_s` (none before the
+        tables are restored)."""
+        if not (self.restored or self.settled()):
+            return []
+        now = self.clock()
+        return sorted(tp for tp, at in self.moved.items() if now - at >= quiet_s)
+
+    async def stalled(
+        self,
+        quiet_s: float,
+        highwater: Highwater,
+        handle: Handle,
+        describe: Callable[[TP], str] = lambda tp: "",
+    ) -> int:
+        """For each quiet partition whose high watermark is past its expected offset, read the range
+        back (at most `max_read` offsets a call) and `handle` it under `lock`; the events handled.
+        Faust's delivery of the same records later, if it comes, passes as re-deliveries."""
+        handled = 0
+        for tp in self.quiet(quiet_s):
+            end = await highwater(tp)
+            if end is None or end <= self.next.get(tp, -1):
+                continue
+            async with self.lock:  # the agent may have moved on while we waited
+                if tp not in self.quiet(quiet_s):
+                    continue
+                if tp not in self.next:
+                    self.next.update(await self.starts([tp]))
+                start = self.next[tp]
+                end = min(end, start + self.max_read)
+                if end <= start:
+                    continue
+                log.warning(
+                    "features: %s: nothing delivered for %.0f s though offsets %d..%d are there; "
+                    "reading them back (%s)",
+                    tp,
+                    quiet_s,
+                    start,
+                    end - 1,
+                    describe(tp),
+                )
+                events = await self.read(tp, start, end)
+                self.next[tp], self.moved[tp] = end, self.clock()
+                for event in events:
+                    event.message.incref()
+                await handle(events)
+                handled += len(events)
+        return handled

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any, cast
 
 import faust
 import mode
-from faust.types import TP, EventT
+from faust.types import TP
 
-from services.common.contracts import (
-    CleanTransactionV1,
-    LabelV1,
-    decoder_for,
-)
 from services.common.kafka.clients import make_producer
 from services.features.adapters.backfill import KafkaBackfill
 from services.features.adapters.changelog import ChangelogSink, KeyHashedTable
@@ -23,13 +18,8 @@ from services.features.adapters.fetch import bounded_fetch_transport
 from services.features.adapters.gate import LabelGate
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.order import OffsetOrder
-from services.features.adapters.pipeline import (
-    Batch,
-    Outputs,
-    Pipeline,
-    dead_letter_event,
-    producer_for,
-)
+from services.features.adapters.pipeline import Outputs, Pipeline, producer_for
+from services.features.adapters.process import Processing
 from services.features.adapters.sinks import FeatureSinks
 from services.features.config import FeaturesSettings
 from services.features.handlers import FeatureEngine
@@ -37,10 +27,6 @@ from services.features.handlers import FeatureEngine
 __all__ = ["build_app"]
 
 log = logging.getLogger(__name__)
-M = TypeVar("M")
-
-_decode_tx = decoder_for(CleanTransactionV1)
-_decode_label = decoder_for(LabelV1)
 
 
 def _faust_conf(settings: FeaturesSettings, partitions: int) -> dict[str, Any]:
@@ -75,24 +61,6 @@ def _faust_conf(settings: FeaturesSettings, partitions: int) -> dict[str, Any]:
             mechanism=kafka.sasl_mechanism,
         )
     return conf
-
-
-async def _decode_all(
-    events: Sequence[EventT],
-    decode: Callable[[bytes], M],
-    out: Outputs,
-    settings: FeaturesSettings,
-    metrics: FeaturesMetrics,
-) -> list[tuple[M, EventT]]:
-    """Decoded events; each one that fails goes to the DLQ with its reason."""
-    good = []
-    for event in events:
-        try:
-            good.append((decode(event.message.value or b""), event))
-        except Exception as exc:
-            await dead_letter_event(out, settings, event, exc)
-            metrics.dead_lettered.inc()
-    return good
 
 
 def _changelog(app: faust.App, settings: FeaturesSettings) -> ChangelogSink | None:
@@ -146,14 +114,19 @@ def _label_gate(app: faust.App, settings: FeaturesSettings, backfill: KafkaBackf
     return LabelGate(settings.label_wait_ms / 1000, highwaters, starts)
 
 
-def _offset_orders(app: faust.App, backfill: KafkaBackfill) -> tuple[OffsetOrder, OffsetOrder]:
+def _offset_orders(
+    app: faust.App, backfill: KafkaBackfill, settings: FeaturesSettings
+) -> tuple[OffsetOrder, OffsetOrder]:
     """Offset order for the transactions and the labels agents, sharing one backfill client."""
     recovery = app.tables.recovery
 
     def settled() -> bool:
         return bool(recovery.completed.is_set() and not recovery.in_recovery)
 
-    orders = tuple(OffsetOrder(backfill.starts, backfill.read, settled=settled) for _ in range(2))
+    orders = tuple(
+        OffsetOrder(backfill.starts, backfill.read, settled=settled, topic=topic)
+        for topic in (settings.clean_topic, settings.labels_topic)
+    )
 
     @app.on_rebalance_complete.connect
     async def _restored(sender: Any, **_: Any) -> None:  # the tables are restored
@@ -161,6 +134,26 @@ def _offset_orders(app: faust.App, backfill: KafkaBackfill) -> tuple[OffsetOrder
             order.restored = True
 
     return orders[0], orders[1]
+
+
+def _faust_view(app: faust.App) -> Callable[[TP], str]:
+    """What Faust's consumer makes of a partition (for the log of a stalled one)."""
+
+    def describe(tp: TP) -> str:
+        consumer = app.consumer
+        try:  # private state of Faust and aiokafka, read for the log only
+            state = consumer._thread._consumer._subscription.subscription.assignment.state_value(tp)
+            position = state.position if state is not None else None
+            paused = state.paused if state is not None else None
+        except AttributeError:
+            position = paused = None
+        return (
+            f"Faust: active {tp in (consumer._active_partitions or ())}, paused "
+            f"{tp in consumer._paused_partitions}, buffer full {tp in consumer._buffered_partitions}, "
+            f"read offset {consumer._read_offset.get(tp)}; aiokafka: position {position}, paused {paused}"
+        )
+
+    return describe
 
 
 def build_app(
@@ -186,7 +179,7 @@ def build_app(
 
     backfill = KafkaBackfill(app, settings)
     gate = _label_gate(app, settings, backfill)
-    tx_order, label_order = _offset_orders(app, backfill)
+    tx_order, label_order = _offset_orders(app, backfill, settings)
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
@@ -195,46 +188,37 @@ def build_app(
         gate.assign(tp.partition for tp in assigned if tp.topic == settings.labels_topic)
         on_ready()
 
+    pipeline = Pipeline(app, settings, sinks, metrics, changelog)
+    label_out = Outputs(producer_for(settings, changelog), changelog)
+    dlq = Outputs(producer_for(settings, changelog))
+    process = Processing(settings, engine, gate, pipeline, metrics, label_out, dlq)
+
     @app.agent(labels_topic)
     async def apply_labels(stream: faust.StreamT[bytes]) -> None:
-        # with librdkafka, flush also makes the labels' table changes durable
-        out = Outputs(producer_for(settings, changelog), changelog)
         async for delivered in stream.take_events(5000, within=0.005):
-            events = await label_order.admit(delivered)  # acked once the table changes are durable
-            labels = await _decode_all(events, _decode_label, out, settings, metrics)
-            for label, event in labels:
-                gate.observe(event.message.partition, event.message.offset, label.label_time.timestamp())
-            engine.labels([label for label, _ in labels])
-            await out.flush()
-            for event in events:
-                event.ack()
-            metrics.labels.inc(len(labels))
-            gate.notify()
-
-    pipeline = Pipeline(app, settings, sinks, metrics, changelog)
+            async with label_order.lock:
+                await process.labels(await label_order.admit(delivered))
 
     @app.agent(clean_topic)
     async def featurize(stream: faust.StreamT[bytes]) -> None:
-        dlq = Outputs(producer_for(settings, changelog))
         async for delivered in stream.take_events(
             settings.max_batch_size, within=settings.max_batch_wait_ms / 1000
         ):
             started = time.monotonic()
-            events = await tx_order.admit(delivered)  # acked by the pipeline once outputs are durable
-            batch = await _decode_all(events, _decode_tx, dlq, settings, metrics)
-            await dlq.flush()
-            if batch:
-                waited = await gate.wait_until(max(tx.event_time.timestamp() for tx, _ in batch))
-                metrics.gate_wait.observe(waited)
-                computed = engine.transactions(
-                    [(tx, e.message.partition, e.message.offset) for tx, e in batch]
-                )
-                await pipeline.submit(Batch(events, batch, computed, started))
-            else:
-                for event in events:
-                    event.ack()
-            metrics.transactions.inc(len(batch))
-            metrics.gate_timeouts.set(gate.timeouts)
+            async with tx_order.lock:
+                await process.transactions(await tx_order.admit(delivered), started)
+
+    describe = _faust_view(app)
+
+    every = max(1.0, settings.stall_after_s / 3)
+
+    @app.timer(interval=every)  # its own timer: a stalled transactions batch may wait on labels
+    async def stalled_labels() -> None:
+        await label_order.stalled(settings.stall_after_s, backfill.highwater, process.labels, describe)
+
+    @app.timer(interval=every)
+    async def stalled_transactions() -> None:
+        await tx_order.stalled(settings.stall_after_s, backfill.highwater, process.transactions, describe)
 
     @app.task
     async def online_stage() -> None:

@@ -106,3 +106,72 @@ def test_a_new_assignment_keeps_only_the_partitions_still_assigned_and_drops_wai
     # P1 starts again at its committed offset: 0..20 are read back
     got = asyncio.run(order.admit(_events(P1, 21)))
     assert kafka.reads == [(P1, 0, 21)] and len(got) == 22
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _watched(kafka: _Kafka, clock: _Clock, max_read: int = 10_000) -> OffsetOrder:
+    order = OffsetOrder(kafka.starts, kafka.read, topic="clean", max_read=max_read, clock=clock)
+    order.assigned({P0, P1, TP("labels", 0)})
+    order.restored = True
+    return order
+
+
+def _stalled(order: OffsetOrder, highwaters: dict[TP, int]) -> list[Any]:
+    handled: list[Any] = []
+
+    async def handle(events: list[Any]) -> None:
+        assert order.lock.locked()  # processed as the agent would, never beside it
+        handled.extend(events)
+
+    async def highwater(tp: TP) -> int | None:
+        return highwaters.get(tp)
+
+    asyncio.run(order.stalled(15.0, highwater, handle))
+    return handled
+
+
+def test_records_past_a_quiet_partitions_expected_offset_are_read_back() -> None:
+    kafka, clock = _Kafka({}), _Clock()
+    order = _watched(kafka, clock)
+    order.plan(_events(P0, *range(10, 50)) + _events(P1, 7))
+    clock.now += 14
+    assert _stalled(order, {P0: 80, P1: 8}) == []  # not quiet long enough yet
+    clock.now += 2
+    got = _stalled(order, {P0: 80, P1: 8})  # P1: nothing there past what was delivered
+    assert _offsets(got) == [(0, o) for o in range(50, 80)]
+    assert all(e.message.refcount == 1 for e in got)
+    assert kafka.reads == [(P0, 50, 80)] and order.next == {P0: 80, P1: 8}
+    clock.now += 16
+    assert _stalled(order, {P0: 80, P1: 8}) == []  # nothing more arrived
+
+
+def test_a_partition_that_delivered_nothing_is_read_back_from_its_committed_offset_in_bounded_reads() -> None:
+    kafka, clock = _Kafka({P1: 300}), _Clock()
+    order = _watched(kafka, clock, max_read=40)
+    clock.now += 15
+    got = _stalled(order, {P1: 400})
+    assert kafka.reads == [(P1, 300, 340)] and _offsets(got)[0] == (1, 300)
+    # the read counts as progress: the rest follows once it is quiet again
+    assert _stalled(order, {P1: 400}) == []
+    clock.now += 15
+    _stalled(order, {P1: 400})
+    assert kafka.reads[-1] == (P1, 340, 380)
+
+
+def test_nothing_is_read_back_before_the_tables_are_restored_or_while_events_keep_coming() -> None:
+    kafka, clock = _Kafka({P0: 0}), _Clock()
+    order = _watched(kafka, clock)
+    order.restored = False
+    clock.now += 60
+    assert _stalled(order, {P0: 100}) == []
+    order.restored = True
+    order.plan(_events(P0, 0, 1, 2))  # the agent is moving: Faust's buffer holds the rest
+    clock.now += 5
+    assert _stalled(order, {P0: 100}) == [] and not kafka.reads
