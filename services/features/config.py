@@ -72,6 +72,12 @@ class FeaturesSettings(ServiceSettings):
         "meanwhile go together): each append costs ~8-11 ms of CPU however few its rows; the features "
         "events do not wait for it, the offset commits do",
     )
+    emit_after_lake: bool = Field(
+        default=True,
+        description="emit a features event only once its rows are in Delta as well as online; false: "
+        "right after the online write, the Delta append following (shorter hop; offsets are "
+        "committed after both either way)",
+    )
     lake_log_retention_minutes: int = Field(
         default=2,
         ge=1,

@@ -1,4 +1,4 @@
-"""Ordered output stages of the features service: online write, emit, then Delta + ack."""
+"""Ordered output stages of the features service: online write, Delta and emit (in either order), ack."""
 
 from __future__ import annotations
 
@@ -118,10 +118,13 @@ def _merge(items: list[Batch]) -> Batch:
 
 
 class Pipeline:
-    """Computed batches flow, in order, through three stages: online writes, the features events,
-    then Delta appends and the acks. The events go out without waiting for Delta (no reader of
-    `transactions.features` needs the rows there); an event is acked (its offset becomes
-    committable) only after its features event is acknowledged by Kafka and its rows are in Delta."""
+    """Computed batches flow, in order, through three stages: online writes, then the Delta appends
+    and the features events, then the acks. By default (`emit_after_lake`) an event goes out only
+    once its rows are in Delta as well as online, so a reader of `transactions.features` finds them
+    in both stores; otherwise the events go out right after the online write and the Delta append
+    follows (no service here reads the rows from Delta; the hop is ~the append interval shorter).
+    Either way an event is acked (its offset becomes committable) only after its features event is
+    acknowledged by Kafka and its rows are in Delta."""
 
     def __init__(
         self,
@@ -133,11 +136,16 @@ class Pipeline:
     ):
         self.app, self.settings, self.sinks, self.metrics = app, settings, sinks, metrics
         self.changelog = changelog
+        self.after_lake = settings.emit_after_lake
         self.online_q: asyncio.Queue[Batch] = asyncio.Queue(maxsize=4)
         self.emit_q: asyncio.Queue[Batch] = asyncio.Queue(maxsize=4)
-        # Emitted, waiting for their Delta append: bounded, but roomy enough that the emit stage
-        # does not wait on the lake stage's minimum interval.
-        self.lake_q: asyncio.Queue[tuple[list[Computed], Sequence[EventT]]] = asyncio.Queue(maxsize=256)
+        # bounded, but roomy enough that the stage before does not wait on the minimum interval
+        self.lake_q: asyncio.Queue[Batch] = asyncio.Queue(maxsize=256)
+
+    @staticmethod
+    def _ack(batch: Batch) -> None:
+        for event in batch.events:
+            event.ack()
 
     async def submit(self, batch: Batch) -> None:
         await self.online_q.put(batch)
@@ -163,12 +171,12 @@ class Pipeline:
             log.debug("online stage %d: %.1f ms", len(batch.computed), (time.monotonic() - t0) * 1000)
             for (tx, _), at in zip(batch.decoded, batch.written.online_at, strict=True):
                 self.metrics.freshness.observe(max(at - tx.ingest_time.timestamp(), 0.0))
-            await self.emit_q.put(batch)
+            await (self.lake_q if self.after_lake else self.emit_q).put(batch)
 
         await self._guard(step)
 
     async def run_emit(self) -> None:
-        """Features events out, then on to the lake stage (which acks)."""
+        """Features events out, then the acks (after the lake stage) or on to the lake stage."""
         # with librdkafka its flush covers the batch's table changes too
         out = Outputs(producer_for(self.settings, self.changelog), self.changelog)
 
@@ -202,14 +210,16 @@ class Pipeline:
                 (t1 - t0) * 1000,
                 (time.monotonic() - t1) * 1000,
             )
-            await self.lake_q.put((batch.computed, batch.events))
+            if self.after_lake:
+                self._ack(batch)
+            else:
+                await self.lake_q.put(batch)
 
         await self._guard(step)
 
     async def run_lake(self) -> None:
-        """Delta appends, at most one per `lake_min_interval_ms` (rows of the batches emitted
-        meanwhile go together), then the acks: an event's offset is committable once its features
-        event is acknowledged by Kafka and its rows are in Delta."""
+        """Delta appends, at most one per `lake_min_interval_ms` (the rows of the batches that came
+        meanwhile go together), then on to the emit stage or the acks."""
         interval = self.settings.lake_min_interval_ms / 1000
         last = 0.0
 
@@ -219,19 +229,20 @@ class Pipeline:
             await asyncio.sleep(max(last + interval - time.monotonic(), 0.0))
             while not self.lake_q.empty():
                 items.append(self.lake_q.get_nowait())
-            computed = [c for cs, _ in items for c in cs]
+            batch = _merge(items)
             t0 = time.monotonic()
-            rows = self.sinks.lake_rows(computed)
+            rows = self.sinks.lake_rows(batch.computed)
             t1 = time.monotonic()
             await asyncio.to_thread(self.sinks.lake, rows)
             last = time.monotonic()
-            for _, events in items:
-                for event in events:
-                    event.ack()
+            if self.after_lake:
+                await self.emit_q.put(batch)
+            else:
+                self._ack(batch)
             log.debug(
                 "lake stage %d batches, %d rows: rows %.1f ms, delta %.1f ms",
                 len(items),
-                len(computed),
+                len(batch.computed),
                 (t1 - t0) * 1000,
                 (last - t1) * 1000,
             )

@@ -1,4 +1,5 @@
-"""The features pipeline's output stages: events out before Delta, acks only after Delta, appends spaced."""
+"""The features pipeline's output stages: events out after Delta (default) or before it, acks only
+after both, appends spaced."""
 
 from __future__ import annotations
 
@@ -83,21 +84,23 @@ def _batch(offsets: list[int]) -> Batch:
     return Batch(events, list(zip(txs, events, strict=True)), computed, time.monotonic(), written)  # type: ignore[arg-type]
 
 
-def _pipeline(monkeypatch: pytest.MonkeyPatch, interval_ms: int) -> tuple[Pipeline, _Sinks]:
+def _pipeline(
+    monkeypatch: pytest.MonkeyPatch, interval_ms: int, after_lake: bool = False
+) -> tuple[Pipeline, _Sinks]:
     monkeypatch.setattr(pipeline_mod, "Outputs", _Outputs)
     monkeypatch.setattr(pipeline_mod, "producer_for", lambda *_: None)
     _Outputs.flushed = []
     sinks = _Sinks()
     app = SimpleNamespace(crash=lambda exc: pytest.fail(f"pipeline crashed: {exc!r}"))
-    settings = FeaturesSettings(lake_min_interval_ms=interval_ms)
+    settings = FeaturesSettings(lake_min_interval_ms=interval_ms, emit_after_lake=after_lake)
     return Pipeline(app, settings, sinks, FeaturesMetrics(), None), sinks  # type: ignore[arg-type]
 
 
 async def _run(pipe: Pipeline, batches: list[Batch], until: Any, gap_s: float = 0.0) -> None:
     tasks = [asyncio.create_task(pipe.run_emit()), asyncio.create_task(pipe.run_lake())]
     try:
-        for batch in batches:
-            await pipe.emit_q.put(batch)
+        for batch in batches:  # as the online stage hands them on
+            await (pipe.lake_q if pipe.after_lake else pipe.emit_q).put(batch)
             await asyncio.sleep(gap_s)
         deadline = time.monotonic() + 10
         while not until() and time.monotonic() < deadline:
@@ -108,7 +111,33 @@ async def _run(pipe: Pipeline, batches: list[Batch], until: Any, gap_s: float = 
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def test_events_go_out_before_the_delta_append_and_are_acked_only_after_it(
+def test_by_default_events_go_out_only_once_their_rows_are_in_delta(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe, sinks = _pipeline(monkeypatch, interval_ms=0, after_lake=True)
+    sinks.release.clear()
+    batch = _batch([1, 2, 3])
+    flushed_while_held: list[int] = []
+
+    async def scenario() -> None:
+        async def hold_then_release() -> None:
+            await asyncio.sleep(0.3)  # the append is held: no event may go out, none be acked
+            flushed_while_held.append(len(_Outputs.flushed))
+            flushed_while_held.append(sum(e.acked_at is not None for e in batch.events))  # type: ignore[attr-defined]
+            sinks.release.set()
+
+        releaser = asyncio.create_task(hold_then_release())
+        await _run(pipe, [batch], lambda: all(e.acked_at for e in batch.events))  # type: ignore[attr-defined]
+        await releaser
+
+    asyncio.run(scenario())
+    assert FeaturesSettings().emit_after_lake
+    assert flushed_while_held == [0, 0]
+    assert sinks.appends and _Outputs.flushed == [(_Outputs.flushed[0][0], 3)]
+    appended_at, flushed_at = sinks.appends[0][0], _Outputs.flushed[0][0]
+    assert appended_at <= flushed_at
+    assert all(e.acked_at is not None and e.acked_at >= flushed_at for e in batch.events)  # type: ignore[attr-defined]
+
+
+def test_events_can_go_out_before_the_delta_append_and_are_acked_only_after_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pipe, sinks = _pipeline(monkeypatch, interval_ms=0)
