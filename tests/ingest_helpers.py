@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from tests.kafka_helpers import ROOT, Broker, ServiceProcess, consume
 
-__all__ = ["IngestRun", "corrupted_coordinates", "delta_table"]
+__all__ = ["IngestRun", "corrupted_coordinates", "delta_table", "log_retention"]
 
 
 def delta_table(path: Path) -> pa.Table | None:
@@ -24,6 +24,16 @@ def delta_table(path: Path) -> pa.Table | None:
         return DeltaTable(str(path)).to_pyarrow_table()
     except TableNotFoundError:
         return None
+
+
+def log_retention(path: Path) -> set[str | None]:
+    """The table's log and deleted-file retention properties (one value when they agree)."""
+    from deltalake import DeltaTable
+
+    from services.ingest.adapters.delta import RETENTION_PROPERTIES
+
+    config = DeltaTable(str(path)).metadata().configuration
+    return {config.get(k) for k in RETENTION_PROPERTIES}
 
 
 @dataclass
@@ -39,7 +49,7 @@ class IngestRun(ServiceProcess):
     proc: subprocess.Popen[bytes] | None = None
     name = "ingest"
 
-    def start(self) -> None:
+    def start(self, **extra: str) -> None:
         env = self.broker.process_env(
             INGEST_RAW_TOPIC=self.raw,
             INGEST_CLEAN_TOPIC=self.clean,
@@ -48,6 +58,7 @@ class IngestRun(ServiceProcess):
             INGEST_HEALTH_PORT="0",
             INGEST_LAKE_TRIGGER="1 second",
             INGEST_REALTIME_CHECKPOINT_INTERVAL="10 seconds",
+            **extra,
         )
         out = self.log.open("ab")
         self.proc = subprocess.Popen(

@@ -51,6 +51,13 @@ class IngestSettings(ServiceSettings):
         "whatever its size (Delta rebuilds the table state to check txnVersion), taken from the clean path",
     )
     lake_max_offsets_per_trigger: int = Field(default=500_000, ge=1)
+    lake_log_retention: str = Field(
+        default="2 days",
+        pattern=r"^[1-9][0-9]* (minutes|hours|days|weeks)$",
+        description="Delta log and removed files kept by the ingest tables (delta.logRetentionDuration, "
+        "delta.deletedFileRetentionDuration; time travel reaches this far): a commit every lake trigger "
+        "is 8,640 log files a day per table, and Delta's 30-day default keeps ~260k for each commit to list",
+    )
     dedup_watermark: str = Field(default="2 days", description="de-duplication window, on Kafka arrival time")
     max_amount: float = Field(default=1_000_000.0, gt=0)
     max_future_skew_s: float = Field(default=300.0, ge=0)

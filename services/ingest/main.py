@@ -15,7 +15,7 @@ from services.common.config import load_settings
 from services.common.health import HealthServer, HealthState
 from services.common.kafka.clients import make_admin, wait_reachable
 from services.common.service import configure_logging
-from services.ingest.adapters.delta import LakeWriter, writer_identity
+from services.ingest.adapters.delta import LakeWriter, align_log_retention, writer_identity
 from services.ingest.adapters.progress import IngestMetrics
 from services.ingest.adapters.queries import start_clean_query, start_lake_query
 from services.ingest.adapters.spark import build_session, read_raw, resolve_master
@@ -81,11 +81,9 @@ def main() -> None:
     health, metrics = HealthState(), IngestMetrics()
     server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port).start()
     log.info("ingest: health and metrics on http://%s:%d", settings.health_host, server.port)
-    writer = LakeWriter(
-        settings.table("transactions"),
-        settings.table("transactions_rejected"),
-        writer_identity(settings.checkpoints / "lake"),
-    )
+    tables = [settings.table("transactions"), settings.table("transactions_rejected")]
+    align_log_retention(spark, tables, settings.lake_log_retention)
+    writer = LakeWriter(*tables, writer_identity(settings.checkpoints / "lake"))
     starters: dict[str, Callable[[], StreamingQuery]] = {
         "clean": lambda: start_clean_query(spark, clean_path(read_raw(spark, settings), settings), settings),
         "lake": lambda: start_lake_query(

@@ -16,7 +16,7 @@ from services.common.kafka.scan import scan_topic
 from services.tools.replay import build_stream
 from services.tools.replay.producer import ReplayOptions, ReplayResult, replay
 from services.tools.simulator import SimulationConfig, simulate
-from tests.ingest_helpers import IngestRun, corrupted_coordinates, delta_table
+from tests.ingest_helpers import IngestRun, corrupted_coordinates, delta_table, log_retention
 from tests.kafka_helpers import Broker, consume
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -126,6 +126,8 @@ def test_100k_events_one_percent_corrupted(broker: Broker, tmp_path: Path, event
         resend_some_valid(broker, run, events)
         check_invariants(broker, run, events, result)
         assert run.stop() == 0
+        for table in ("transactions", "transactions_rejected"):  # not Delta's 30 days
+            assert log_retention(run.lake / table) == {"interval 2 days"}
     finally:
         run.kill()
 
@@ -151,7 +153,8 @@ def test_sigkill_during_the_replay_loses_and_duplicates_nothing(
         run.kill()
         sender.join()
         resend_some_valid(broker, run, events)
-        run.start()
+        run.start(INGEST_LAKE_LOG_RETENTION="3 days")  # an existing table gets the new setting
         check_invariants(broker, run, events, box["r"])
+        assert log_retention(run.lake / "transactions") == {"interval 3 days"}
     finally:
         run.kill()

@@ -6,10 +6,10 @@ import logging
 import uuid
 from pathlib import Path
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-__all__ = ["LakeWriter", "writer_identity"]
+__all__ = ["RETENTION_PROPERTIES", "LakeWriter", "align_log_retention", "writer_identity"]
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,27 @@ def writer_identity(checkpoint: Path) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"rtloop-ingest-{uuid.uuid4().hex}")
     return path.read_text().strip()
+
+
+RETENTION_PROPERTIES = ("delta.logRetentionDuration", "delta.deletedFileRetentionDuration")
+
+
+def align_log_retention(spark: SparkSession, tables: list[Path], retention: str) -> None:
+    """Set the log retention (and the deleted files' retention, which Delta requires to be no longer)
+    on existing tables where they differ: one metadata commit; tables made later get them from the
+    session's defaults. Log files older than this go at the next checkpoint (every 10 commits)."""
+    from deltalake import DeltaTable  # reads the log only; no JVM work where nothing changes
+
+    wanted = f"interval {retention}"
+    for path in tables:
+        if not (path / "_delta_log").is_dir():
+            continue
+        current = DeltaTable(str(path)).metadata().configuration
+        if all(current.get(k) == wanted for k in RETENTION_PROPERTIES):
+            continue
+        log.info("ingest: %s keeps %s of Delta log and removed files from now on", path.name, retention)
+        props = ", ".join(f"'{k}' = '{wanted}'" for k in RETENTION_PROPERTIES)
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({props})")
 
 
 class LakeWriter:

@@ -59,6 +59,15 @@ def build_session(settings: IngestSettings, master: str) -> SparkSession:
         .config("spark.sql.shuffle.partitions", "2")
         # Delta rebuilds its snapshot with 50 tasks by default: a fixed cost per batch on 2 cores.
         .config("spark.databricks.delta.snapshotPartitions", "2")
+        # new Delta tables keep this much log and removed files (existing ones: `align_log_retention`)
+        .config(
+            "spark.databricks.delta.properties.defaults.logRetentionDuration",
+            f"interval {settings.lake_log_retention}",
+        )
+        .config(
+            "spark.databricks.delta.properties.defaults.deletedFileRetentionDuration",
+            f"interval {settings.lake_log_retention}",
+        )
         .config("spark.ui.enabled", "false")
         .config(
             "spark.sql.streaming.stateStore.providerClass",
