@@ -81,9 +81,9 @@ def main() -> None:
     health, metrics = HealthState(), IngestMetrics()
     server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port).start()
     log.info("ingest: health and metrics on http://%s:%d", settings.health_host, server.port)
-    tables = [settings.table("transactions"), settings.table("transactions_rejected")]
-    align_log_retention(spark, tables, settings.lake_log_retention)
-    writer = LakeWriter(*tables, writer_identity(settings.checkpoints / "lake"))
+    transactions, rejected = settings.table("transactions"), settings.table("transactions_rejected")
+    align_log_retention(spark, [transactions, rejected], settings.lake_log_retention)
+    writer = LakeWriter(transactions, rejected, writer_identity(settings.checkpoints / "lake"))
     starters: dict[str, Callable[[], StreamingQuery]] = {
         "clean": lambda: start_clean_query(spark, clean_path(read_raw(spark, settings), settings), settings),
         "lake": lambda: start_lake_query(
