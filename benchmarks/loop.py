@@ -29,6 +29,9 @@ __all__ = ["bench_loop"]
 RATES = (1000, 2000, 5000)
 SECONDS_PER_RATE = 20
 BURST = 40_000
+# Not measured: right after `rtloop up` ingest's first real-time batch takes ~10 s to start reading
+# (the 1k/s phase that came first had e2e p50 10-22 s in every run of 2026-11-23/24 for that alone)
+WARMUP_EVENTS = 30_000
 
 
 def _stack_rss_mb(cache: Path) -> float:
@@ -105,7 +108,11 @@ def bench_loop(work: Path) -> dict[str, float]:
         publish_version(
             kafka, "models", _model(work / "loop-models", "logreg").model_copy(update={"stage": "production"})
         )
-        live, offset = _live_events(table), 0
+        live = _live_events(table)
+        before = total(end_offsets(kafka, "predictions"))
+        warm = replay(kafka, replace(live, order=live.order[:WARMUP_EVENTS]), ReplayOptions(rate=RATES[0]))
+        results["loop_warmup_drained"] = float(_wait_predictions(kafka, before, warm.transactions, 900))
+        offset = WARMUP_EVENTS
         for rate in (*RATES, None):
             n = BURST if rate is None else rate * SECONDS_PER_RATE
             part = replace(live, order=live.order[offset : offset + n])
