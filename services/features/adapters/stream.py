@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, cast
@@ -25,8 +24,6 @@ from services.features.config import FeaturesSettings
 from services.features.handlers import FeatureEngine
 
 __all__ = ["build_app"]
-
-log = logging.getLogger(__name__)
 
 
 def _faust_conf(settings: FeaturesSettings, partitions: int) -> dict[str, Any]:
