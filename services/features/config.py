@@ -68,9 +68,9 @@ class FeaturesSettings(ServiceSettings):
         default=250,
         ge=0,
         le=60_000,
-        description="at most one Delta append per table this often (the rows of the batches emitted "
-        "meanwhile go together): each append costs ~8-11 ms of CPU however few its rows; the features "
-        "events do not wait for it, the offset commits do",
+        description="at most one Delta append per table this often (the rows of the batches that came "
+        "meanwhile go together): each append costs ~9-12 ms of CPU however few its rows; the features "
+        "events wait for it unless emit_after_lake is false, the offset commits always do",
     )
     emit_after_lake: bool = Field(
         default=True,

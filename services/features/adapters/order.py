@@ -140,11 +140,10 @@ class OffsetOrder:
         highwater: Highwater,
         handle: Handle,
         describe: Callable[[TP], str] = lambda tp: "",
-    ) -> int:
+    ) -> None:
         """For each quiet partition whose high watermark is past its expected offset, read the range
-        back (at most `max_read` offsets a call) and `handle` it under `lock`; the events handled.
+        back (at most `max_read` offsets a call) and `handle` it under `lock`.
         Faust's delivery of the same records later, if it comes, passes as re-deliveries."""
-        handled = 0
         for tp in self.quiet(quiet_s):
             end = await highwater(tp)
             if end is None or end <= self.next.get(tp, -1):
@@ -172,5 +171,3 @@ class OffsetOrder:
                 for event in events:
                     event.message.incref()
                 await handle(events)
-                handled += len(events)
-        return handled

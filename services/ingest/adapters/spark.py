@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from services.common.config import KafkaSettings
 from services.common.errors import ConfigError
+from services.ingest.adapters.delta import RETENTION_PROPERTIES
 from services.ingest.config import IngestSettings
 
 __all__ = ["build_session", "kafka_options", "read_raw", "resolve_master"]
@@ -45,7 +46,7 @@ def build_session(settings: IngestSettings, master: str) -> SparkSession:
         raise ConfigError(
             f"Spark jars missing in {settings.jars_dir}: run `make jars` (or set INGEST_JARS_DIR)"
         )
-    spark = (
+    builder = (
         SparkSession.builder.master(master)
         .appName("rtloop-ingest")
         .config("spark.jars", ",".join(str(j) for j in jars))
@@ -59,15 +60,6 @@ def build_session(settings: IngestSettings, master: str) -> SparkSession:
         .config("spark.sql.shuffle.partitions", "2")
         # Delta rebuilds its snapshot with 50 tasks by default: a fixed cost per batch on 2 cores.
         .config("spark.databricks.delta.snapshotPartitions", "2")
-        # new Delta tables keep this much log and removed files (existing ones: `align_log_retention`)
-        .config(
-            "spark.databricks.delta.properties.defaults.logRetentionDuration",
-            f"interval {settings.lake_log_retention}",
-        )
-        .config(
-            "spark.databricks.delta.properties.defaults.deletedFileRetentionDuration",
-            f"interval {settings.lake_log_retention}",
-        )
         .config("spark.ui.enabled", "false")
         .config(
             "spark.sql.streaming.stateStore.providerClass",
@@ -75,8 +67,12 @@ def build_session(settings: IngestSettings, master: str) -> SparkSession:
         )
         # Commit only the changelog per batch, snapshots in the background (measured: 552 → 234 ms).
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
-        .getOrCreate()
     )
+    # new Delta tables keep this much log and removed files (existing ones: `align_log_retention`)
+    for prop in RETENTION_PROPERTIES:
+        defaults = f"spark.databricks.delta.properties.defaults.{prop.removeprefix('delta.')}"
+        builder = builder.config(defaults, f"interval {settings.lake_log_retention}")
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
 
