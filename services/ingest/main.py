@@ -76,7 +76,7 @@ def main() -> None:
     settings = load_settings(IngestSettings)
     configure_logging(settings.log_level)
     wait_reachable(settings.kafka)
-    master = resolve_master(settings.spark_master, _partitions(settings), settings.clean_mode == "realtime")
+    master = resolve_master(settings.spark_master, _partitions(settings), settings.realtime_clean)
     spark = build_session(settings, master)
     health, metrics = HealthState(), IngestMetrics()
     server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port).start()
@@ -95,10 +95,11 @@ def main() -> None:
             writer,
         ),
     }
-    queries = {name: start() for name, start in starters.items()}
+    queries = {name: start() for name, start in starters.items() if name in settings.query_names}
     restarts = dict.fromkeys(queries, 0)
     log.info(
-        "ingest: clean path in %s mode, lake path every %s; master %s",
+        "ingest: running %s; clean path in %s mode, lake path every %s; master %s",
+        " and ".join(sorted(queries)),
         settings.clean_mode,
         settings.lake_trigger,
         master,
