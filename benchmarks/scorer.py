@@ -77,7 +77,9 @@ def bench_onnx(root: Path, sizes: tuple[int, ...] = (1, 8, 64, 512, 2048, 8192))
 
 
 def _events(n: int) -> list[tuple[bytes, bytes]]:
+    """Featurized events as the features service emits them (with the customer row they carry)."""
     now = "2018-08-08T10:00:00+00:00"
+    customer_view = FRAUD_V1.views[0].features
     pairs = []
     for i in range(n):
         c = i % ENTITIES
@@ -93,6 +95,7 @@ def _events(n: int) -> list[tuple[bytes, bytes]]:
             "source_offset": i,
             "features_written_at": now,
             "feature_service": "fraud_v1",
+            "customer_features": {f: float(c + j) for j, f in enumerate(customer_view)},
         }
         pairs.append((str(c).encode(), orjson.dumps(doc)))
     return pairs

@@ -81,9 +81,15 @@ def compare(expected: pd.DataFrame, got: dict[str, dict[str, float | None]]) -> 
 
 
 def read_featurized(
-    broker: Broker, topic: str, expected: int, timeout_s: float, run: FeaturesRun
+    broker: Broker,
+    topic: str,
+    expected: int,
+    timeout_s: float,
+    run: FeaturesRun,
+    carried: dict[str, list[dict[str, float | None]]] | None = None,
 ) -> dict[str, list[dict[str, float | None]]]:
-    """tx_id → every online_features vector emitted for it, until `expected` distinct tx_ids."""
+    """tx_id → every online_features vector emitted for it, until `expected` distinct tx_ids (and
+    into `carried`, when given, every customer_features the events carried)."""
     from confluent_kafka import Consumer
 
     consumer = Consumer(
@@ -103,6 +109,8 @@ def read_featurized(
                 if m.error() is None:
                     event = orjson.loads(m.value() or b"{}")
                     out.setdefault(event["tx_id"], []).append(event["online_features"])
+                    if carried is not None:
+                        carried.setdefault(event["tx_id"], []).append(event.get("customer_features") or {})
     finally:
         consumer.close()
     return out

@@ -131,6 +131,7 @@ class ScoreHandler:
         self.metrics.lookup_seconds.observe(batch.lookup_ms / 1000)
         self.metrics.inference_seconds.observe(scored.inference_ms / 1000)
         self.metrics.imputed.inc(int(batch.missing.sum()))
+        self.metrics.replaced.inc(batch.replaced)
         self.metrics.predictions.labels("production").inc(len(scored.primary))
         outputs = [self._output(env, doc) for env, doc in zip(chunk, scored.primary, strict=True)]
         if scored.shadow:

@@ -5,15 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from services.common.errors import DecodeError
+from services.common.feature_services import ViewSpec
 from services.common.kafka.decode import json_object
 
-__all__ = ["FeatureBatch", "ModelInfo", "ScoreRequest", "assemble", "parse_featurized", "prediction_dicts"]
+__all__ = [
+    "FeatureBatch",
+    "ModelInfo",
+    "ScoreRequest",
+    "assemble",
+    "overlay_carried",
+    "parse_featurized",
+    "prediction_dicts",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +35,7 @@ class ScoreRequest:
     terminal_id: str
     event_time: str
     ingest_time: str | None = None
+    carried: dict[str, float] | None = None  # the event's own inputs of a view (customer_features)
 
 
 def _text(doc: dict[str, Any], name: str) -> str:
@@ -60,7 +71,50 @@ def parse_featurized(raw: bytes) -> ScoreRequest:
     except ValueError:
         raise DecodeError("invalid_field", f"event_time: not RFC 3339: {event_time!r:.40}") from None
     ingest = doc.get("ingest_time")
-    return ScoreRequest(tx, customer, terminal, event_time, ingest if type(ingest) is str else None)
+    carried = doc.get("customer_features")
+    if type(carried) is not dict:
+        carried = None  # absent (an older features service): the online rows serve
+    return ScoreRequest(tx, customer, terminal, event_time, ingest if type(ingest) is str else None, carried)
+
+
+def _covered(
+    carried: Sequence[tuple[int, dict[str, float]]], names: Sequence[str]
+) -> tuple[list[int], NDArray[np.float64]]:
+    """The rows that carry every feature of a view as numbers, and those values in view order."""
+    get = itemgetter(*names) if len(names) > 1 else (lambda c: (c[names[0]],))
+    take, rows = [], []
+    for i, c in carried:
+        try:
+            rows.append(get(c))
+        except KeyError:
+            continue
+        take.append(i)
+    own = np.array(rows)
+    if take and own.dtype.kind not in "fiu":  # a value that is no number: keep only the clean rows
+        good = [n for n, row in enumerate(rows) if all(type(v) in (float, int) for v in row)]
+        take, own = [take[n] for n in good], np.array([rows[n] for n in good])
+    return take, own.astype(np.float64).reshape(len(take), len(names))
+
+
+def overlay_carried(
+    values: NDArray[np.float64], requests: Sequence[ScoreRequest], views: Sequence[ViewSpec]
+) -> NDArray[np.bool_]:
+    """Put each transaction's carried inputs over the looked-up row of every view they cover whole
+    (in place); True where the online row held other values, i.e. a later transaction had replaced
+    it (a row the store does not hold is filled, not counted)."""
+    replaced = np.zeros(len(requests), dtype=bool)
+    carried = [(i, r.carried) for i, r in enumerate(requests) if r.carried]
+    col = 0
+    for view in views:
+        k = len(view.features)
+        take, own = _covered(carried, view.features)
+        if take:
+            block = values[take, col : col + k]
+            held = ~np.isnan(block).any(axis=1)
+            replaced[take] |= held & ~np.isclose(block, own, rtol=1e-9, atol=1e-12).all(axis=1)
+            values[take, col : col + k] = own
+        col += k
+    return replaced
 
 
 @dataclass(frozen=True)
@@ -72,6 +126,7 @@ class FeatureBatch:
     missing: NDArray[np.bool_]
     features: list[str]
     lookup_ms: float = 0.0
+    replaced: int = 0  # rows whose online row was a later transaction's (the event's own values used)
 
 
 @dataclass(frozen=True)

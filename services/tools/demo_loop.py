@@ -57,7 +57,7 @@ class StreamQuality:
     metrics: Metrics
     sample: list[dict[str, Any]]
     unscored: int  # accepted transactions of the week without a prediction
-    newer_rows: float  # share of predictions whose customer row was a later transaction's
+    newer_rows: float  # share of predictions whose customer inputs were not their transaction's
 
 
 def stream_quality(

@@ -40,6 +40,7 @@ class History:
 
     run: FeaturesRun
     seen: dict[str, list[dict[str, float | None]]]
+    carried: dict[str, list[dict[str, float | None]]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -78,8 +79,9 @@ def history(broker: Broker, cleaned: Slice, redis_url: str) -> History:
     feats, dlq = broker.topic("features", PARTITIONS), broker.topic("dlq", PARTITIONS)
     run = FeaturesRun(broker, cleaned.clean, cleaned.labels, feats, dlq, cleaned.root, redis_url=redis_url)
     run.start()
+    carried: dict[str, list[dict[str, float | None]]] = {}
     try:
-        seen = read_featurized(broker, run.features, cleaned.table.num_rows, 600, run)
+        seen = read_featurized(broker, run.features, cleaned.table.num_rows, 600, run, carried)
     finally:
         run.stop()
-    return History(run, seen)
+    return History(run, seen, carried)

@@ -20,6 +20,12 @@ class FeaturizedTransactionV1(CleanTransactionV1):
         description="Timestamp of this event's customer row online (event time + same-second rank): "
         "a lookup that returns a newer row saw a later transaction of the same customer",
     )
+    customer_features: dict[str, float] | None = Field(
+        default=None,
+        description="This transaction's own row of the customer view, as written online for it (its "
+        "windows count the transaction itself). A later transaction of the same customer replaces that "
+        "row online, possibly before the scorer reads it: the scorer uses these values for that view",
+    )
     online_features: dict[str, float | None] | None = Field(
         default=None,
         description="The 15 inputs as read back from the online store right after the write "

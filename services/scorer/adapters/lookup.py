@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from services.common.feast_online import OnlineReader
 from services.common.feature_services import FeatureServiceSpec
-from services.scorer.transforms import FeatureBatch, ScoreRequest
+from services.scorer.transforms import FeatureBatch, ScoreRequest, overlay_carried
 
 __all__ = ["OnlineLookup"]
 
@@ -22,20 +22,23 @@ class OnlineLookup:
         self.reader, self.service = reader, service
 
     def batch(self, requests: Sequence[ScoreRequest]) -> FeatureBatch:
-        """The inputs of each transaction, as the online store holds them now."""
+        """The inputs of each transaction, as the online store holds them now, except a view whose
+        values the event carries (its own customer row, which a later transaction may have replaced)."""
         started = time.perf_counter()
         views = self.service.views
+        replaced = 0
         if requests:
             ids = [(v, [getattr(r, v.join_key) for r in requests]) for v in views]
             blocks = self.reader.read_matrices(ids)
             values = np.hstack([b for b, _present in blocks])
+            replaced = int(overlay_carried(values, requests, views).sum())
         else:
             values = np.zeros((0, len(self.service.feature_names)))
         holes = np.isnan(values)
         missing: NDArray[np.bool_] = np.asarray(holes.any(axis=1), dtype=bool)
         x = np.where(holes, 0.0, values).astype(np.float32)
         lookup_ms = (time.perf_counter() - started) * 1000
-        return FeatureBatch(requests, x, missing, self.service.feature_names, lookup_ms)
+        return FeatureBatch(requests, x, missing, self.service.feature_names, lookup_ms, replaced)
 
     def close(self) -> None:
         """Release the store connection."""

@@ -21,6 +21,11 @@ class ScorerMetrics:
         self.imputed = Counter(
             "rtloop_scorer_imputed", "Transactions scored with a missing online input (as 0)", registry=r
         )
+        self.replaced = Counter(
+            "rtloop_scorer_replaced_rows",
+            "Lookups that found a later transaction's row online; the event's own values were used",
+            registry=r,
+        )
         self.lookup_seconds = Histogram(
             "rtloop_scorer_lookup_seconds", "Online lookup per micro-batch", buckets=_FAST, registry=r
         )

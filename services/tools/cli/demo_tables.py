@@ -148,10 +148,11 @@ def show_quality(report: Report, quality: StreamQuality, customers: int = 5000) 
             "counts 100 cards a day among fewer compromised ones, so it is lower — `--customers 5000 "
             "--terminals 10000` is the book's scale, `make quality` its whole protocol)"
         )
-    console.print(
-        f"{quality.newer_rows:.1%} of the week's predictions read a customer row that a later transaction "
-        "of the same customer had already replaced (the scorer looks up after features' whole batch)"
-    )
+    if quality.newer_rows:
+        console.print(
+            f"[red]{quality.newer_rows:.1%} of the week's predictions used another transaction's customer "
+            "inputs[/red] (the features events should carry each transaction's own: customer_features)"
+        )
     if quality.unscored:
         console.print(f"[red]{quality.unscored} accepted transactions of the week had no prediction[/red]")
 

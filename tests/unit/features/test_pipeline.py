@@ -19,6 +19,7 @@ from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.pipeline import Batch, Pipeline
 from services.features.adapters.sinks import Written
 from services.features.config import FeaturesSettings
+from services.features.transforms import CUSTOMER_FEATURES
 
 
 class _Event:
@@ -79,7 +80,11 @@ def _batch(offsets: list[int]) -> Batch:
         )
         for o in offsets
     ]
-    computed = [SimpleNamespace(offset=o, customer_ts=datetime(2018, 4, 1, tzinfo=UTC)) for o in offsets]
+    features = dict.fromkeys(CUSTOMER_FEATURES, 1.0)
+    computed = [
+        SimpleNamespace(offset=o, customer_ts=datetime(2018, 4, 1, tzinfo=UTC), features=features)
+        for o in offsets
+    ]
     written = Written(online_at=[time.time()] * len(offsets), read_back=[None] * len(offsets))
     return Batch(events, list(zip(txs, events, strict=True)), computed, time.monotonic(), written)  # type: ignore[arg-type]
 
