@@ -74,6 +74,7 @@ def test_demo_accounts_for_every_event(broker: Broker, tmp_path: Path) -> None:
         "scored, better than chance"
     )
     assert "had no prediction" not in out
+    assert "used another transaction's customer inputs" not in out, "each prediction used its own row"
     e2e = re.search(r"end to end\s*│\s*([\d,]+)\s*│\s*([\d,]+)\s*│\s*([\d,]+)", out)
     assert e2e, "the latency table has the end-to-end row"
     assert int(e2e.group(1).replace(",", "")) > 1000, "latency measured over the live week's predictions"

@@ -175,3 +175,20 @@ def test_nothing_is_read_back_before_the_tables_are_restored_or_while_events_kee
     order.plan(_events(P0, 0, 1, 2))  # the agent is moving: Faust's buffer holds the rest
     clock.now += 5
     assert _stalled(order, {P0: 100}) == [] and not kafka.reads
+
+
+def test_a_faust_catching_up_behind_a_read_back_is_not_a_stall() -> None:
+    """Faust slow to start: the read-back gets ahead; Faust's deliveries of what was read back are
+    progress, so no second read-back follows while it catches up (it used to, every 15 s, until the
+    whole backlog had gone through twice)."""
+    kafka, clock = _Kafka({P0: 0}), _Clock()
+    order = _watched(kafka, clock, max_read=100)
+    clock.now += 15
+    assert _offsets(_stalled(order, {P0: 1000})) == [(0, o) for o in range(100)]
+    for offset in range(0, 100, 10):  # Faust delivers 0..99 over the next 30 s
+        clock.now += 3
+        order.plan(_events(P0, *range(offset, offset + 10)))
+        assert _stalled(order, {P0: 1000}) == []
+    assert kafka.reads == [(P0, 0, 100)] and order.next[P0] == 100
+    clock.now += 15  # silent again for 15 s with records there: a stall
+    assert _offsets(_stalled(order, {P0: 1000}))[0] == (0, 100)
