@@ -62,6 +62,7 @@ class OffsetOrder:
         self.max_read, self.clock = max_read, clock
         self.next: dict[TP, int] = {}
         self.moved: dict[TP, float] = {}  # when Faust last delivered on tp (or it was assigned/read back)
+        self.delivered = clock()  # when Faust last delivered anything to this agent (or assigned)
         self.restored = False  # the tables are restored since the last assignment
         self.pending: list[EventT[Any]] = []  # delivered before that
         self.lock = asyncio.Lock()
@@ -73,6 +74,7 @@ class OffsetOrder:
         self.next = {tp: n for tp, n in self.next.items() if tp in keep}
         now = self.clock()
         self.moved = {tp: now for tp in keep if tp.topic == self.topic}
+        self.delivered = now
         self.restored = False
         for event in self.pending:
             event.message.decref()
@@ -81,6 +83,8 @@ class OffsetOrder:
     def plan(self, events: Sequence[EventT[Any]]) -> list[EventT[Any] | Gap]:
         """Pure bookkeeping: the events in processing order, each gap before the event revealing it."""
         out: list[EventT[Any] | Gap] = []
+        if events:
+            self.delivered = self.clock()
         for event in events:
             tp, offset = event.message.tp, event.message.offset
             expected = self.next.get(tp)
@@ -130,12 +134,20 @@ class OffsetOrder:
         return out
 
     def quiet(self, quiet_s: float) -> list[TP]:
-        """Assigned partitions whose expected offset has not moved for `quiet_s` (none before the
-        tables are restored)."""
+        """Assigned partitions Faust leaves alone: not moved for `quiet_s` while Faust delivered other
+        partitions at least `quiet_s` after that (a Faust that delivers nothing at all is slow, not
+        skipping: a starting consumer, an event loop busy with a backlog; reading back then only
+        takes the loop from it), or, the safety net, nothing delivered at all for 8 × `quiet_s`.
+        None before the tables are restored."""
         if not (self.restored or self.settled()):
             return []
         now = self.clock()
-        return sorted(tp for tp, at in self.moved.items() if now - at >= quiet_s)
+        silent = now - self.delivered >= 8 * quiet_s
+        return sorted(
+            tp
+            for tp, at in self.moved.items()
+            if now - at >= quiet_s and (silent or self.delivered - at >= quiet_s)
+        )
 
     async def stalled(
         self,
