@@ -82,7 +82,7 @@ demo: venv jars ## the whole loop on the embedded default: replay → ingest →
 bench: venv jars ## benchmarks; figures on stdout, last line BENCH {json}
 	$(RUN)python -m benchmarks
 
-quality: venv jars ## the book's protocol through the stream at full scale (~40 min on 2 cores); figures only
+quality: venv jars ## the book's protocol through the stream at full scale (~20 min on 2 cores); figures only
 	$(RUN)python -m benchmarks quality
 
 clean: ## remove the venv, caches and the lake (jars stay)
