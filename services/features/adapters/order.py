@@ -133,20 +133,26 @@ class OffsetOrder:
                 out.append(item)
         return out
 
-    def quiet(self, quiet_s: float) -> list[TP]:
-        """Assigned partitions Faust leaves alone: not moved for `quiet_s` while Faust delivered other
-        partitions at least `quiet_s` after that (a Faust that delivers nothing at all is slow, not
-        skipping: a starting consumer, an event loop busy with a backlog; reading back then only
-        takes the loop from it), or, the safety net, nothing delivered at all for 8 × `quiet_s`.
-        None before the tables are restored."""
+    def quiet(self, quiet_s: float, fetched: Callable[[TP], int | None] = lambda tp: None) -> list[TP]:
+        """Assigned partitions Faust leaves alone: not moved for `quiet_s` while their records were
+        fetched past the expected offset (`fetched`: the consumer's position) but not delivered, or
+        while Faust delivered other partitions of this agent at least
+        `quiet_s` after that. A Faust that has neither fetched nor delivered anything is slow, not
+        skipping: the safety net is 8 × `quiet_s` without any delivery. None before the tables are
+        restored."""
         if not (self.restored or self.settled()):
             return []
-        now = self.clock()
-        silent = now - self.delivered >= 8 * quiet_s
+        now, last = self.clock(), self.delivered
+        silent = now - last >= 8 * quiet_s
+
+        def skipped(tp: TP) -> bool:  # no expectation yet: anything fetched at all
+            position = fetched(tp)
+            return position is not None and position > self.next.get(tp, 0)
+
         return sorted(
             tp
             for tp, at in self.moved.items()
-            if now - at >= quiet_s and (silent or self.delivered - at >= quiet_s)
+            if now - at >= quiet_s and (silent or last - at >= quiet_s or skipped(tp))
         )
 
     async def stalled(
@@ -155,16 +161,17 @@ class OffsetOrder:
         highwater: Highwater,
         handle: Handle,
         describe: Callable[[TP], str] = lambda tp: "",
+        fetched: Callable[[TP], int | None] = lambda tp: None,
     ) -> None:
         """For each quiet partition whose high watermark is past its expected offset, read the range
         back (at most `max_read` offsets a call) and `handle` it under `lock`.
         Faust's delivery of the same records later, if it comes, passes as re-deliveries."""
-        for tp in self.quiet(quiet_s):
+        for tp in self.quiet(quiet_s, fetched):
             end = await highwater(tp)
             if end is None or end <= self.next.get(tp, -1):
                 continue
             async with self.lock:  # the agent may have moved on while we waited
-                if tp not in self.quiet(quiet_s):
+                if tp not in self.quiet(quiet_s, fetched):
                     continue
                 if tp not in self.next:
                     self.next.update(await self.starts([tp]))

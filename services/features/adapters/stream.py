@@ -136,6 +136,19 @@ def _offset_orders(
     return orders[0], orders[1]
 
 
+def _fetched(app: faust.App) -> Callable[[TP], int | None]:
+    """aiokafka's position in a partition: what it has fetched (private state; None if unknown)."""
+
+    def position(tp: TP) -> int | None:
+        try:
+            state = app.consumer._thread._consumer._subscription.subscription.assignment.state_value(tp)
+            return state.position if state is not None else None
+        except AttributeError:
+            return None
+
+    return position
+
+
 def _faust_view(app: faust.App) -> Callable[[TP], str]:
     """What Faust's consumer makes of a partition (for the log of a stalled one)."""
 
@@ -208,17 +221,21 @@ def build_app(
             async with tx_order.lock:
                 await process.transactions(await tx_order.admit(delivered), started)
 
-    describe = _faust_view(app)
+    describe, fetched = _faust_view(app), _fetched(app)
 
     every = max(1.0, settings.stall_after_s / 3)
 
     @app.timer(interval=every)  # its own timer: a stalled transactions batch may wait on labels
     async def stalled_labels() -> None:
-        await label_order.stalled(settings.stall_after_s, backfill.highwater, process.labels, describe)
+        await label_order.stalled(
+            settings.stall_after_s, backfill.highwater, process.labels, describe, fetched
+        )
 
     @app.timer(interval=every)
     async def stalled_transactions() -> None:
-        await tx_order.stalled(settings.stall_after_s, backfill.highwater, process.transactions, describe)
+        await tx_order.stalled(
+            settings.stall_after_s, backfill.highwater, process.transactions, describe, fetched
+        )
 
     @app.task
     async def online_stage() -> None:

@@ -203,3 +203,23 @@ def test_a_faust_that_delivers_nothing_at_all_is_slow_not_skipping() -> None:
     clock.now += 15  # silent again while Faust delivers the other partition: now a stall
     order.plan(_events(P1, 0))
     assert _offsets(_stalled(order, {P0: 1000}))[0] == (0, 100)
+
+
+def test_records_fetched_but_never_delivered_are_read_back_though_nothing_else_moves() -> None:
+    """The restart case: aiokafka has fetched past the expected offset, Faust delivers nothing."""
+    kafka, clock = _Kafka({P0: 0}), _Clock()
+    order = _watched(kafka, clock)
+    order.plan(_events(P0, 99))  # delivered up to 99 before the silence
+    clock.now += 15
+    handled: list[Any] = []
+
+    async def handle(events: list[Any]) -> None:
+        handled.extend(events)
+
+    async def highwater(tp: TP) -> int | None:
+        return 150
+
+    asyncio.run(order.stalled(15.0, highwater, handle, fetched=lambda tp: 100 if tp == P0 else None))
+    assert not handled
+    asyncio.run(order.stalled(15.0, highwater, handle, fetched=lambda tp: 150 if tp == P0 else None))
+    assert _offsets(handled)[0] == (0, 100) and len(handled) == 50
