@@ -138,7 +138,7 @@ def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, floa
                 )
             )
         time.sleep(15)
-        before = snapshot(s, ["transactions.clean", "transactions.features", "predictions"])
+        before = snapshot(s, ["transactions.clean", "transactions.features"])
         test = window(table, TEST[0], TEST[1])
         replay(s.kafka, build_stream(test), ReplayOptions(rate=LIVE_RATE))  # live: small batches
         with console.status(

@@ -136,10 +136,9 @@ class OffsetOrder:
     def quiet(self, quiet_s: float, fetched: Callable[[TP], int | None] = lambda tp: None) -> list[TP]:
         """Assigned partitions Faust leaves alone: not moved for `quiet_s` while their records were
         fetched past the expected offset (`fetched`: the consumer's position) but not delivered, or
-        while Faust delivered other partitions of this agent at least
-        `quiet_s` after that. A Faust that has neither fetched nor delivered anything is slow, not
-        skipping: the safety net is 8 × `quiet_s` without any delivery. None before the tables are
-        restored."""
+        while Faust delivered other partitions of this agent at least `quiet_s` after that. A Faust
+        that has neither fetched nor delivered anything is slow, not skipping: the safety net is
+        8 × `quiet_s` without any delivery. None before the tables are restored."""
         if not (self.restored or self.settled()):
             return []
         now, last = self.clock(), self.delivered

@@ -136,30 +136,30 @@ def _offset_orders(
     return orders[0], orders[1]
 
 
+def _aiokafka_state(app: faust.App, tp: TP) -> Any:
+    """aiokafka's private state of an assigned partition (position, paused), or None."""
+    try:
+        return app.consumer._thread._consumer._subscription.subscription.assignment.state_value(tp)
+    except AttributeError:
+        return None
+
+
 def _fetched(app: faust.App) -> Callable[[TP], int | None]:
-    """aiokafka's position in a partition: what it has fetched (private state; None if unknown)."""
+    """aiokafka's position in a partition: what it has fetched (None if unknown)."""
 
     def position(tp: TP) -> int | None:
-        try:
-            state = app.consumer._thread._consumer._subscription.subscription.assignment.state_value(tp)
-            return state.position if state is not None else None
-        except AttributeError:
-            return None
+        state = _aiokafka_state(app, tp)
+        return state.position if state is not None else None
 
     return position
 
 
 def _faust_view(app: faust.App) -> Callable[[TP], str]:
-    """What Faust's consumer makes of a partition (for the log of a stalled one)."""
+    """What Faust's consumer makes of a partition (for the log of a stalled one; private state)."""
 
     def describe(tp: TP) -> str:
-        consumer = app.consumer
-        try:  # private state of Faust and aiokafka, read for the log only
-            state = consumer._thread._consumer._subscription.subscription.assignment.state_value(tp)
-            position = state.position if state is not None else None
-            paused = state.paused if state is not None else None
-        except AttributeError:
-            position = paused = None
+        consumer, state = app.consumer, _aiokafka_state(app, tp)
+        position, paused = (state.position, state.paused) if state is not None else (None, None)
         return (
             f"Faust: active {tp in (consumer._active_partitions or ())}, paused "
             f"{tp in consumer._paused_partitions}, buffer full {tp in consumer._buffered_partitions}, "
