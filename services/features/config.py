@@ -109,3 +109,10 @@ class FeaturesSettings(ServiceSettings):
     def transactions_table(self) -> Path:
         """ingest's Delta table of clean transactions (the history's entity rows)."""
         return self.lake_root / "transactions"
+
+    @property
+    def labels_stall_after_s(self) -> float:
+        """The labels partitions' stall time: at most half the labels wait, so a labels partition
+        Faust leaves undelivered is read back before a transaction waiting on it gives up."""
+        wait_s = self.label_wait_ms / 1000
+        return min(self.stall_after_s, wait_s / 2) if wait_s > 0 else self.stall_after_s

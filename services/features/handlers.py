@@ -28,7 +28,12 @@ from services.features.transforms import (
     terminal_state,
 )
 
-__all__ = ["Computed", "FeatureEngine", "customer_rows", "terminal_rows"]
+__all__ = ["STREAM_TIME_KEY", "Computed", "FeatureEngine", "customer_rows", "terminal_rows"]
+
+# Where the sub-streams' event times live, in the terminals table (no terminal id starts with NUL):
+# restored with the terminal states they pruned, so a restart cannot prune past a partition that
+# has not delivered yet.
+STREAM_TIME_KEY = "\x00stream_time"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,20 @@ class FeatureEngine:
         self.customers, self.terminals = customers, terminals
         self.delay_days, self.lateness_s = delay_days, lateness_days * DAY_S
         self.stream_time: dict[tuple[int, int], int] = {}
+        self._restored = False  # stream_time merged with the table's since the last assignment
+
+    def assigned(self) -> None:
+        """A new assignment: the stored event times are merged in again before the next batch (the
+        tables are restored by then)."""
+        self._restored = False
+
+    def _restore_stream_time(self) -> None:
+        stored = self.terminals.get(STREAM_TIME_KEY) or {}
+        for key, ts in stored.items():
+            partition, source = (int(part) for part in key.split(":"))
+            stream = (partition, source)
+            self.stream_time[stream] = max(self.stream_time.get(stream, ts), int(ts))
+        self._restored = True
 
     def low_watermark(self) -> int | None:
         """The earliest latest-event-time over the ordered sub-streams seen (None before any).
@@ -76,11 +95,15 @@ class FeatureEngine:
         backlog one raw partition can be days of event time ahead of another, each clean partition
         interleaves several raw ones, and the clean partitions are consumed unevenly. Events are in
         order only within a (clean partition, raw `source_partition`) pair, so the state is pruned
-        only behind the slowest such pair."""
+        only behind the slowest such pair. The times are kept in the terminals table: after a
+        restart one partition can be delivered much later than the others (15 s later, days of
+        event time in a backlog, measured), and a pair not seen yet must still hold pruning back."""
         return min(self.stream_time.values()) if self.stream_time else None
 
     def transactions(self, batch: Sequence[tuple[CleanTransactionV1, int, int]]) -> list[Computed]:
         """Apply a batch of (event, partition, offset) in order; each counts once (by tx_id)."""
+        if not self._restored:
+            self._restore_stream_time()
         cust: dict[str, CustomerState] = {}
         term: dict[str, TerminalState] = {}
         out = []
@@ -109,6 +132,8 @@ class FeatureEngine:
         for key, t_state in term.items():
             kept = t_state if low is None else prune_terminal(t_state, low, self.delay_days, self.lateness_s)
             self.terminals[key] = kept
+        if batch:  # durable with the states it pruned (one changelog flush)
+            self.terminals[STREAM_TIME_KEY] = {f"{p}:{sp}": ts for (p, sp), ts in self.stream_time.items()}
         return out
 
     def labels(self, labels: Sequence[LabelV1]) -> int:

@@ -17,6 +17,11 @@ class FeaturesMetrics:
         self.transactions = Counter("rtloop_features_transactions", "Transactions featurized", registry=r)
         self.labels = Counter("rtloop_features_labels", "Labels applied", registry=r)
         self.dead_lettered = Counter("rtloop_features_dead_lettered", "Events sent to the DLQ", registry=r)
+        self.redelivered = Counter(
+            "rtloop_features_redelivered",
+            "Re-deliveries of processed offsets, acked, not processed",
+            registry=r,
+        )
         self.waves = Counter("rtloop_features_online_waves", "Online write waves", registry=r)
         self.gate_wait = Histogram(
             "rtloop_features_label_wait_seconds",

@@ -6,12 +6,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from faust.types import TP, EventT
 
-__all__ = ["Gap", "OffsetOrder"]
+__all__ = ["Admitted", "Gap", "OffsetOrder", "Repeat"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,21 @@ class Gap:
     end: int
 
 
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """An event at an offset already processed here (or committed before): a re-delivery."""
+
+    event: EventT[Any]
+
+
+@dataclass(slots=True)
+class Admitted:
+    """What to process, in order, and the re-deliveries to ack (after what is before them)."""
+
+    ready: list[EventT[Any]] = field(default_factory=list)
+    repeats: list[EventT[Any]] = field(default_factory=list)
+
+
 class OffsetOrder:
     """Faust can skip part of a partition around a rebalance: records prefetched before the
     recovery's seek go on arriving, its read offset drops the range in between, and its commit then
@@ -37,16 +52,20 @@ class OffsetOrder:
     partition). This tracks the next offset expected per partition, starting at the group's
     committed offset (the log start when there is none); an event past it reveals a gap, which is
     read from Kafka directly (`read`) and processed before that event. Events delivered before the
-    tables are restored wait and are processed first once they are. Re-deliveries pass (processing
-    is idempotent by tx_id).
+    tables are restored wait and are processed first once they are. A re-delivery (an offset before
+    the expected one) is not processed again: processing is idempotent by tx_id only while the
+    state is not past the event (measured: Faust re-delivered a range after a read-back had
+    processed the partition to its end, and the customer windows, pruned 30 days behind, had lost
+    the event's history); it is acked behind what came before it.
 
     A skipped range that runs to the partition's end has no later event to reveal it, and after a
     restart Faust has also left partitions undelivered with records waiting (labels partitions,
     seen here for minutes): `stalled` reads back what a partition that has not moved for a while
     holds past its expected offset.
 
-    `admit` increfs what it returns: the caller acks each event once its outputs are durable; the
-    caller processes under `lock`, which `stalled` takes too."""
+    `admit` increfs what it returns, repeats included: the caller acks each event once its outputs
+    (and those of every event before it) are durable; the caller processes under `lock`, which
+    `stalled` takes too."""
 
     def __init__(
         self,
@@ -80,9 +99,10 @@ class OffsetOrder:
             event.message.decref()
         self.pending.clear()
 
-    def plan(self, events: Sequence[EventT[Any]]) -> list[EventT[Any] | Gap]:
-        """Pure bookkeeping: the events in processing order, each gap before the event revealing it."""
-        out: list[EventT[Any] | Gap] = []
+    def plan(self, events: Sequence[EventT[Any]]) -> list[EventT[Any] | Gap | Repeat]:
+        """Pure bookkeeping: the events in processing order, each gap before the event revealing it,
+        re-deliveries marked."""
+        out: list[EventT[Any] | Gap | Repeat] = []
         if events:
             self.delivered = self.clock()
         for event in events:
@@ -90,7 +110,7 @@ class OffsetOrder:
             expected = self.next.get(tp)
             if expected is not None and offset > expected:
                 out.append(Gap(tp, expected, offset))
-            out.append(event)
+            out.append(Repeat(event) if expected is not None and offset < expected else event)
             if expected is None or offset >= expected:
                 self.next[tp] = offset + 1
             # any delivery, even of offsets already read back, shows Faust is moving on this partition:
@@ -99,19 +119,20 @@ class OffsetOrder:
             self.moved[tp] = self.clock()
         return out
 
-    async def admit(self, events: Sequence[EventT[Any]]) -> list[EventT[Any]]:
-        """The events to process now, in order, skipped ranges read back in their place."""
-        ready = await self._order(events)
-        for event in ready:
+    async def admit(self, events: Sequence[EventT[Any]]) -> Admitted:
+        """The events to process now, in order, skipped ranges read back in their place; and the
+        re-deliveries, not to be processed again."""
+        admitted = await self._order(events)
+        for event in (*admitted.ready, *admitted.repeats):
             event.message.incref()
-        return ready
+        return admitted
 
-    async def _order(self, events: Sequence[EventT[Any]]) -> list[EventT[Any]]:
+    async def _order(self, events: Sequence[EventT[Any]]) -> Admitted:
         if not (self.restored or self.settled()):
             for event in events:
                 event.message.incref()  # kept from the batch's ack until processed
             self.pending.extend(events)
-            return []
+            return Admitted()
         if self.pending:
             for event in self.pending:
                 event.message.decref()
@@ -119,18 +140,20 @@ class OffsetOrder:
         new = sorted({e.message.tp for e in events} - set(self.next))
         if new:
             self.next.update(await self.starts(new))
-        out: list[EventT[Any]] = []
+        out = Admitted()
         for item in self.plan(events):
-            if isinstance(item, Gap):
+            if isinstance(item, Repeat):
+                out.repeats.append(item.event)
+            elif isinstance(item, Gap):
                 log.warning(
                     "features: %s: Faust skipped offsets %d..%d (around a rebalance); reading them back",
                     item.tp,
                     item.start,
                     item.end - 1,
                 )
-                out.extend(await self.read(item.tp, item.start, item.end))
+                out.ready.extend(await self.read(item.tp, item.start, item.end))
             else:
-                out.append(item)
+                out.ready.append(item)
         return out
 
     def quiet(self, quiet_s: float, fetched: Callable[[TP], int | None] = lambda tp: None) -> list[TP]:
@@ -164,7 +187,7 @@ class OffsetOrder:
     ) -> None:
         """For each quiet partition whose high watermark is past its expected offset, read the range
         back (at most `max_read` offsets a call) and `handle` it under `lock`.
-        Faust's delivery of the same records later, if it comes, passes as re-deliveries."""
+        Faust's delivery of the same records later, if it comes, is a re-delivery (`Repeat`)."""
         for tp in self.quiet(quiet_s, fetched):
             end = await highwater(tp)
             if end is None or end <= self.next.get(tp, -1):

@@ -53,30 +53,39 @@ class Processing:
                 self.metrics.dead_lettered.inc()
         return good
 
-    async def labels(self, events: list[EventT[Any]]) -> None:
+    async def labels(self, events: list[EventT[Any]], repeats: Sequence[EventT[Any]] = ()) -> None:
+        """Apply the labels; `repeats` (re-deliveries, not applied again) are acked with them."""
         labels = await self._decode_all(events, _decode_label, self.label_out)
         for label, event in labels:
             self.gate.observe(event.message.partition, event.message.offset, label.label_time.timestamp())
         self.engine.labels([label for label, _ in labels])
         await self.label_out.flush()  # with librdkafka, flush also makes the table changes durable
-        for event in events:
+        for event in (*events, *repeats):
             event.ack()
         self.metrics.labels.inc(len(labels))
+        self.metrics.redelivered.inc(len(repeats))
         self.gate.notify()
 
-    async def transactions(self, events: list[EventT[Any]], started: float | None = None) -> None:
+    async def transactions(
+        self, events: list[EventT[Any]], started: float | None = None, repeats: Sequence[EventT[Any]] = ()
+    ) -> None:
+        """Featurize the events; `repeats` (re-deliveries, not processed again) go through the
+        pipeline with them, so each is acked only after every batch before it."""
         batch = await self._decode_all(events, _decode_tx, self.dlq)
         await self.dlq.flush()
-        if batch:
-            waited = await self.gate.wait_until(max(tx.event_time.timestamp() for tx, _ in batch))
-            self.metrics.gate_wait.observe(waited)
+        if batch or repeats:
+            if batch:
+                waited = await self.gate.wait_until(max(tx.event_time.timestamp() for tx, _ in batch))
+                self.metrics.gate_wait.observe(waited)
             computed = self.engine.transactions(
                 [(tx, e.message.partition, e.message.offset) for tx, e in batch]
             )
             # acked by the pipeline once the outputs are durable
-            await self.pipeline.submit(Batch(events, batch, computed, started or time.monotonic()))
+            acked = [*events, *repeats]
+            await self.pipeline.submit(Batch(acked, batch, computed, started or time.monotonic()))
         else:
             for event in events:
                 event.ack()
         self.metrics.transactions.inc(len(batch))
+        self.metrics.redelivered.inc(len(repeats))
         self.metrics.gate_timeouts.set(self.gate.timeouts)

@@ -198,6 +198,7 @@ def build_app(
     async def _assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
         tx_order.assigned(assigned)
         label_order.assigned(assigned)
+        engine.assigned()
         gate.assign(tp.partition for tp in assigned if tp.topic == settings.labels_topic)
         on_ready()
 
@@ -210,7 +211,8 @@ def build_app(
     async def apply_labels(stream: faust.StreamT[bytes]) -> None:
         async for delivered in stream.take_events(5000, within=0.005):
             async with label_order.lock:
-                await process.labels(await label_order.admit(delivered))
+                admitted = await label_order.admit(delivered)
+                await process.labels(admitted.ready, admitted.repeats)
 
     @app.agent(clean_topic)
     async def featurize(stream: faust.StreamT[bytes]) -> None:
@@ -219,19 +221,18 @@ def build_app(
         ):
             started = time.monotonic()
             async with tx_order.lock:
-                await process.transactions(await tx_order.admit(delivered), started)
+                admitted = await tx_order.admit(delivered)
+                await process.transactions(admitted.ready, started, admitted.repeats)
 
     describe, fetched = _faust_view(app), _fetched(app)
 
-    every = max(1.0, settings.stall_after_s / 3)
+    labels_quiet = settings.labels_stall_after_s
 
-    @app.timer(interval=every)  # its own timer: a stalled transactions batch may wait on labels
+    @app.timer(interval=max(0.5, labels_quiet / 3))  # its own: a transactions batch may wait on labels
     async def stalled_labels() -> None:
-        await label_order.stalled(
-            settings.stall_after_s, backfill.highwater, process.labels, describe, fetched
-        )
+        await label_order.stalled(labels_quiet, backfill.highwater, process.labels, describe, fetched)
 
-    @app.timer(interval=every)
+    @app.timer(interval=max(1.0, settings.stall_after_s / 3))
     async def stalled_transactions() -> None:
         await tx_order.stalled(
             settings.stall_after_s, backfill.highwater, process.transactions, describe, fetched

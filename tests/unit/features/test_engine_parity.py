@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.common.contracts import CleanTransactionV1, LabelV1
 from services.features.handlers import FeatureEngine
@@ -57,29 +57,43 @@ def test_engine_matches_batch_definitions_on_a_40_day_slice() -> None:
     assert expected["TERMINAL_ID_RISK_30DAY_WINDOW"].max() > 0  # frauds in the slice: risk is exercised
 
 
+def _at_t(i: int, day: int, customer: str, source: int = 0) -> CleanTransactionV1:
+    """Transaction i of `customer` at terminal T on day `day` of April 2018, from raw partition `source`."""
+    return CleanTransactionV1.model_construct(
+        tx_id=str(i),
+        event_time=datetime(2018, 4, 1, tzinfo=UTC) + timedelta(days=day),
+        customer_id=customer,
+        terminal_id="T",
+        amount=1.0,
+        currency="EUR",
+        ingest_time=datetime.now(UTC),
+        source_partition=source,
+        source_offset=i,
+    )
+
+
 def test_terminal_state_is_pruned_only_behind_the_slowest_partition() -> None:
     customers: dict[str, object] = {}
     terminals: dict[str, object] = {}
     engine = FeatureEngine(customers, terminals, delay_days=7, lateness_days=0)  # type: ignore[arg-type]
-    now = datetime.now(UTC)
-    day0 = datetime(2018, 4, 1, tzinfo=UTC)
-
-    def clean(i: int, day: int, customer: str, source: int) -> CleanTransactionV1:
-        return CleanTransactionV1.model_construct(
-            tx_id=str(i),
-            event_time=day0 + (day * (datetime(2018, 4, 2) - datetime(2018, 4, 1))),
-            customer_id=customer,
-            terminal_id="T",
-            amount=1.0,
-            currency="EUR",
-            ingest_time=now,
-            source_partition=source,
-            source_offset=i,
-        )
-
+    clean = _at_t
     engine.transactions([(clean(1, 0, "a", 0), 0, 1)])  # day 0 at terminal T, raw partition 0
     engine.transactions([(clean(2, 1, "b", 1), 0, 2)])  # raw partition 1 at day 1
     engine.transactions([(clean(3, 60, "a", 0), 0, 3)])  # raw partition 0 runs 60 days ahead...
     (late,) = engine.transactions([(clean(4, 20, "b", 1), 0, 4)])  # ...while raw partition 1 is at day 20
     # days 0 and 1 lie in (20 − 37, 20 − 7]: still counted although raw partition 0 is far past them
+    assert late.features["TERMINAL_ID_NB_TX_30DAY_WINDOW"] == 2
+
+
+def test_a_restart_does_not_prune_past_a_partition_that_has_not_delivered_yet() -> None:
+    """After a restart Faust delivered one partition 15 s after the others (days of event time in a
+    backlog): the event times seen before the restart must still hold pruning back."""
+    customers: dict[str, object] = {}
+    terminals: dict[str, object] = {}  # a table restored from its changelog survives the restart
+    clean = _at_t
+    before = FeatureEngine(customers, terminals, delay_days=7, lateness_days=0)  # type: ignore[arg-type]
+    before.transactions([(clean(1, 0, "a"), 0, 1), (clean(2, 1, "b"), 1, 1)])  # clean partitions 0, 1
+    after = FeatureEngine(customers, terminals, delay_days=7, lateness_days=0)  # type: ignore[arg-type]
+    after.transactions([(clean(3, 60, "a"), 0, 2)])  # partition 0 first, 60 days ahead
+    (late,) = after.transactions([(clean(4, 20, "b"), 1, 2)])  # partition 1 comes later, at day 20
     assert late.features["TERMINAL_ID_NB_TX_30DAY_WINDOW"] == 2

@@ -51,3 +51,11 @@ def test_a_partition_that_never_gets_there_times_out_and_is_counted() -> None:
     gate = _gate({0: 100, 1: 10}, wait_s=0.05)
     assert asyncio.run(gate.wait_until(1_000.0)) >= 0.05
     assert gate.timeouts == 1
+
+
+def test_labels_partitions_are_read_back_before_a_waiting_transaction_gives_up() -> None:
+    from services.features.config import FeaturesSettings
+
+    assert FeaturesSettings(label_wait_ms=10_000, stall_after_s=15).labels_stall_after_s == 5.0
+    assert FeaturesSettings(label_wait_ms=60_000, stall_after_s=15).labels_stall_after_s == 15.0
+    assert FeaturesSettings(label_wait_ms=0, stall_after_s=15).labels_stall_after_s == 15.0

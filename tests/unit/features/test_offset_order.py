@@ -7,7 +7,7 @@ from typing import Any
 
 from faust.types import TP
 
-from services.features.adapters.order import Gap, OffsetOrder
+from services.features.adapters.order import Gap, OffsetOrder, Repeat
 
 P0, P1 = TP("clean", 0), TP("clean", 1)
 
@@ -53,7 +53,12 @@ def _order(kafka: _Kafka) -> OffsetOrder:
 
 
 def _offsets(items: list[Any]) -> list[Any]:
-    return [i if isinstance(i, Gap) else (i.message.tp.partition, i.message.offset) for i in items]
+    def one(i: Any) -> Any:
+        if isinstance(i, Repeat):
+            return ("again", i.event.message.tp.partition, i.event.message.offset)
+        return i if isinstance(i, Gap) else (i.message.tp.partition, i.message.offset)
+
+    return [one(i) for i in items]
 
 
 def test_a_jump_puts_the_gap_before_the_event_that_revealed_it() -> None:
@@ -64,17 +69,33 @@ def test_a_jump_puts_the_gap_before_the_event_that_revealed_it() -> None:
     assert order.next == {P0: 50, P1: 6}
 
 
-def test_redeliveries_pass_and_do_not_move_the_expected_offset_back() -> None:
+def test_redeliveries_are_marked_and_do_not_move_the_expected_offset_back() -> None:
     order = _order(_Kafka({}))
     order.plan(_events(P0, 10, 11, 12))
-    assert _offsets(order.plan(_events(P0, 11, 12, 13))) == [(0, 11), (0, 12), (0, 13)]
+    assert _offsets(order.plan(_events(P0, 11, 12, 13))) == [("again", 0, 11), ("again", 0, 12), (0, 13)]
     assert order.next[P0] == 14
+
+
+def test_a_redelivery_after_a_read_back_is_acked_not_processed_again() -> None:
+    """Faust delivering, late, what a read-back already processed: processing it again would
+    compute its windows from a state that has moved past it."""
+    kafka = _Kafka({P0: 100})
+    order = _order(kafka)
+    first = asyncio.run(order.admit(_events(P0, 100, 101)))
+    assert _offsets(first.ready) == [(0, 100), (0, 101)] and not first.repeats
+    order.next[P0] = 500  # a read-back processed 102..499
+    late = _events(P0, 102, 103) + _events(P1, 0)
+    got = asyncio.run(order.admit(late))
+    assert _offsets(got.ready) == [(1, 0)]
+    assert [e.message.offset for e in got.repeats] == [102, 103]
+    assert all(e.message.refcount == 1 for e in late)  # the caller acks repeats too, in order
+    assert order.next == {P0: 500, P1: 1}
 
 
 def test_a_first_event_past_the_committed_offset_gets_the_range_read_back_first() -> None:
     kafka = _Kafka({P0: 2417})
     order = _order(kafka)
-    got = asyncio.run(order.admit(_events(P0, 2422, 2423)))
+    got = asyncio.run(order.admit(_events(P0, 2422, 2423))).ready
     assert _offsets(got) == [(0, o) for o in range(2417, 2424)]
     assert kafka.reads == [(P0, 2417, 2422)]
     assert all(e.message.refcount == 1 for e in got)  # the caller acks each once
@@ -84,10 +105,10 @@ def test_events_before_the_tables_are_restored_wait_and_come_first_after() -> No
     kafka = _Kafka({P0: 2380})
     order = OffsetOrder(kafka.starts, kafka.read)
     early = _events(P0, 2380, 2381)
-    assert asyncio.run(order.admit(early)) == []
+    assert not asyncio.run(order.admit(early)).ready
     assert all(e.message.refcount == 1 for e in early)  # kept from being acked
     order.restored = True
-    got = asyncio.run(order.admit(_events(P0, 2382)))
+    got = asyncio.run(order.admit(_events(P0, 2382))).ready
     assert _offsets(got) == [(0, 2380), (0, 2381), (0, 2382)] and not kafka.reads
     assert all(e.message.refcount == 1 for e in got)
 
@@ -104,7 +125,7 @@ def test_a_new_assignment_keeps_only_the_partitions_still_assigned_and_drops_wai
     assert not order.pending and waiting[0].message.refcount == 0
     order.restored = True
     # P1 starts again at its committed offset: 0..20 are read back
-    got = asyncio.run(order.admit(_events(P1, 21)))
+    got = asyncio.run(order.admit(_events(P1, 21))).ready
     assert kafka.reads == [(P1, 0, 21)] and len(got) == 22
 
 

@@ -188,3 +188,29 @@ def test_delta_appends_are_spaced_and_carry_every_row_once(monkeypatch: pytest.M
     assert sum(n for _, n in _Outputs.flushed) == 60
     first_flush = _Outputs.flushed[0][0]
     assert first_flush < times[0]  # the first events did not wait for their append
+
+
+def test_redeliveries_alone_are_acked_after_the_batches_before_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of re-deliveries (nothing to compute) goes through the stages like any other, so an
+    offset is never acked before the first delivery's outputs are durable."""
+    pipe, sinks = _pipeline(monkeypatch, interval_ms=0, after_lake=True)
+    sinks.release.clear()
+    first = _batch([1, 2])
+    again = Batch([_Event(1), _Event(2)], [], [], time.monotonic(), Written())  # type: ignore[list-item]
+    acked_while_held: list[bool] = []
+
+    async def scenario() -> None:
+        async def hold_then_release() -> None:
+            await asyncio.sleep(0.3)
+            acked_while_held.extend(e.acked_at is not None for e in again.events)  # type: ignore[attr-defined]
+            sinks.release.set()
+
+        releaser = asyncio.create_task(hold_then_release())
+        await _run(pipe, [first, again], lambda: all(e.acked_at for e in again.events))  # type: ignore[attr-defined]
+        await releaser
+
+    asyncio.run(scenario())
+    assert acked_while_held == [False, False]
+    first_acked = max(e.acked_at for e in first.events)  # type: ignore[attr-defined]
+    assert all(e.acked_at >= first_acked for e in again.events)  # type: ignore[attr-defined]
+    assert sorted(r for _, rows in sinks.appends for r in rows) == [1, 2]
