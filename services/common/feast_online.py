@@ -168,7 +168,7 @@ class RedisReader(OnlineReader):
         self._fields: dict[str, list[bytes]] = {}
         self._script: Any = None
         self._project = project.encode()
-        self._full_keys: dict[tuple[str, str], bytes] = {}
+        self._full_keys: dict[str, dict[str, bytes]] = {}  # join key → entity id → Redis key
 
     def fields_of(self, view: ViewSpec) -> list[bytes]:
         fields = self._fields.get(view.name)
@@ -180,16 +180,15 @@ class RedisReader(OnlineReader):
 
     def hash_keys(self, join_key: str, ids: Sequence[str]) -> list[bytes]:
         """The Redis keys of these entities' hashes: entity key + project (cached: ids repeat)."""
-        cache = self._full_keys
-        if len(cache) > 1_000_000:
-            cache.clear()
-        keys = []
-        for i in ids:
-            key = cache.get((join_key, i))
-            if key is None:
-                key = cache[(join_key, i)] = self.entity_key(join_key, i) + self._project
-            keys.append(key)
-        return keys
+        cache = self._full_keys.get(join_key)
+        if cache is None or len(cache) > 1_000_000:
+            cache = self._full_keys[join_key] = {}
+        keys: list[bytes | None] = list(map(cache.get, ids))  # C speed: a Python loop cost ~6% of the scorer
+        if None in keys:
+            for n, key in enumerate(keys):
+                if key is None:
+                    keys[n] = cache[ids[n]] = self.entity_key(join_key, ids[n]) + self._project
+        return keys  # type: ignore[return-value]  # no None left
 
     def read(self, view: ViewSpec, ids: Sequence[str]) -> list[dict[str, float | None] | None]:
         """One view's rows (see read_views)."""

@@ -8,12 +8,12 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
 from services.common.errors import DecodeError
 from services.common.feature_services import ViewSpec
-from services.common.kafka.decode import json_object
 
 __all__ = [
     "FeatureBatch",
@@ -38,8 +38,23 @@ class ScoreRequest:
     carried: dict[str, float] | None = None  # the event's own inputs of a view (customer_features)
 
 
-def _text(doc: dict[str, Any], name: str) -> str:
-    value = doc.get(name)
+class _Featurized(msgspec.Struct):
+    """The fields of a featurized event that scoring reads; msgspec skips the others unparsed (the
+    whole event in Python objects was 2.2 of the 3.8 µs a parse took)."""
+
+    tx_id: Any = None
+    customer_id: Any = None
+    terminal_id: Any = None
+    event_time: Any = None
+    ingest_time: Any = None
+    customer_features: Any = None
+
+
+_decode_featurized = msgspec.json.Decoder(_Featurized).decode
+
+
+def _text(doc: _Featurized, name: str) -> str:
+    value = getattr(doc, name)
     if not isinstance(value, str) or not value.strip():
         raise DecodeError("invalid_field", f"{name}: a non-empty string is required, got {value!r:.40}")
     return value.strip()
@@ -47,13 +62,13 @@ def _text(doc: dict[str, Any], name: str) -> str:
 
 def parse_featurized(raw: bytes) -> ScoreRequest:
     """Decode the fields scoring needs (the features service validated the rest); DecodeError otherwise."""
-    doc = json_object(raw)
-    tx, customer, terminal, event_time = (
-        doc.get("tx_id"),
-        doc.get("customer_id"),
-        doc.get("terminal_id"),
-        doc.get("event_time"),
-    )
+    try:
+        doc = _decode_featurized(raw)
+    except msgspec.ValidationError:
+        raise DecodeError("invalid_json", "a JSON object is required") from None
+    except msgspec.DecodeError as exc:
+        raise DecodeError("invalid_json", f"not JSON: {exc}") from None
+    tx, customer, terminal, event_time = doc.tx_id, doc.customer_id, doc.terminal_id, doc.event_time
     if not (  # the common case in one expression; _text names the first bad field otherwise
         type(tx) is str
         and type(customer) is str
@@ -70,8 +85,7 @@ def parse_featurized(raw: bytes) -> ScoreRequest:
         datetime.fromisoformat(event_time)
     except ValueError:
         raise DecodeError("invalid_field", f"event_time: not RFC 3339: {event_time!r:.40}") from None
-    ingest = doc.get("ingest_time")
-    carried = doc.get("customer_features")
+    ingest, carried = doc.ingest_time, doc.customer_features
     if type(carried) is not dict:
         carried = None  # absent (an older features service): the online rows serve
     return ScoreRequest(tx, customer, terminal, event_time, ingest if type(ingest) is str else None, carried)
