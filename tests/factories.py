@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 
-__all__ = ["GOOD_TX", "tx"]
+from services.common.contracts import CleanTransactionV1
+
+__all__ = ["GOOD_TX", "clean_tx", "tx"]
 
 # A valid Transaction v1 (the simulator's first transaction, with another id).
 GOOD_TX = {
@@ -26,4 +30,19 @@ def tx(i: int, customers: int = 97) -> bytes:
             "terminal_id": "7",
             "amount": round(i * 0.01, 2),
         }
+    )
+
+
+def clean_tx(offset: int, event_time: datetime, amount: float = 1.0) -> CleanTransactionV1:
+    """A CleanTransaction v1 of customer c1 at terminal t1, id t<offset>, from raw partition 0."""
+    return CleanTransactionV1(
+        tx_id=f"t{offset}",
+        event_time=event_time,
+        customer_id="c1",
+        terminal_id="t1",
+        amount=amount,
+        currency="EUR",
+        ingest_time=datetime.now(UTC),
+        source_partition=0,
+        source_offset=offset,
     )

@@ -28,12 +28,12 @@ from services.features.transforms import (
     terminal_state,
 )
 
-__all__ = ["STREAM_TIME_KEY", "Computed", "FeatureEngine", "customer_rows", "terminal_rows"]
+__all__ = ["Computed", "FeatureEngine", "customer_rows", "terminal_rows"]
 
 # Where the sub-streams' event times live, in the terminals table (no terminal id starts with NUL):
 # restored with the terminal states they pruned, so a restart cannot prune past a partition that
 # has not delivered yet.
-STREAM_TIME_KEY = "\x00stream_time"
+_STREAM_TIME_KEY = "\x00stream_time"  # [[clean partition, raw partition, ts], …]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +81,9 @@ class FeatureEngine:
         self._restored = False
 
     def _restore_stream_time(self) -> None:
-        stored = self.terminals.get(STREAM_TIME_KEY) or {}
-        for key, ts in stored.items():
-            partition, source = (int(part) for part in key.split(":"))
+        for partition, source, ts in self.terminals.get(_STREAM_TIME_KEY) or ():
             stream = (partition, source)
-            self.stream_time[stream] = max(self.stream_time.get(stream, ts), int(ts))
+            self.stream_time[stream] = max(self.stream_time.get(stream, ts), ts)
         self._restored = True
 
     def low_watermark(self) -> int | None:
@@ -133,7 +131,7 @@ class FeatureEngine:
             kept = t_state if low is None else prune_terminal(t_state, low, self.delay_days, self.lateness_s)
             self.terminals[key] = kept
         if batch:  # durable with the states it pruned (one changelog flush)
-            self.terminals[STREAM_TIME_KEY] = {f"{p}:{sp}": ts for (p, sp), ts in self.stream_time.items()}
+            self.terminals[_STREAM_TIME_KEY] = [[p, sp, ts] for (p, sp), ts in self.stream_time.items()]
         return out
 
     def labels(self, labels: Sequence[LabelV1]) -> int:

@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 
 import pytest
 
-from services.common.contracts import CleanTransactionV1
 from services.features.adapters import pipeline as pipeline_mod
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.pipeline import Batch, Pipeline
 from services.features.adapters.sinks import Written
 from services.features.config import FeaturesSettings
 from services.features.transforms import CUSTOMER_FEATURES
+from tests.factories import clean_tx
 
 
 class _Event:
@@ -66,20 +66,7 @@ class _Sinks:
 
 def _batch(offsets: list[int]) -> Batch:
     events = [_Event(o) for o in offsets]
-    txs = [
-        CleanTransactionV1(
-            tx_id=f"t{o}",
-            event_time=datetime(2018, 4, 1, tzinfo=UTC),
-            customer_id="c1",
-            terminal_id="t1",
-            amount=1.0,
-            currency="EUR",
-            ingest_time=datetime.now(UTC),
-            source_partition=0,
-            source_offset=o,
-        )
-        for o in offsets
-    ]
+    txs = [clean_tx(o, datetime(2018, 4, 1, tzinfo=UTC)) for o in offsets]
     features = dict.fromkeys(CUSTOMER_FEATURES, 1.0)
     computed = [
         SimpleNamespace(offset=o, customer_ts=datetime(2018, 4, 1, tzinfo=UTC), features=features)

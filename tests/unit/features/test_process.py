@@ -7,27 +7,18 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from services.common.contracts import CleanTransactionV1, encode
+from services.common.contracts import encode
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.pipeline import Batch
 from services.features.adapters.process import Processing
 from services.features.config import FeaturesSettings
 from services.features.handlers import FeatureEngine
+from tests.factories import clean_tx
 
 
 class _Event:
     def __init__(self, offset: int, day: int) -> None:
-        tx = CleanTransactionV1(
-            tx_id=f"t{offset}",
-            event_time=datetime(2018, 4, day, tzinfo=UTC),
-            customer_id="c1",
-            terminal_id="t1",
-            amount=10.0,
-            currency="EUR",
-            ingest_time=datetime.now(UTC),
-            source_partition=0,
-            source_offset=offset,
-        )
+        tx = clean_tx(offset, datetime(2018, 4, day, tzinfo=UTC), amount=10.0)
         self.message = SimpleNamespace(value=encode(tx), partition=0, offset=offset, key=b"c1", headers=())
         self.acks = 0
 
