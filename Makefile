@@ -10,7 +10,7 @@ RUN := $(VENV)/bin/
 EXTRAS ?= --extra dev --extra ingest --extra features --extra scorer --extra train --extra monitor --extra deploy
 MVN := mvn -q -B -s infra/jvm/settings.xml
 
-.PHONY: help venv jars up down status logs policy topics schemas feast-apply lint test test-unit test-integration demo bench quality clean
+.PHONY: help venv jars up down status logs policy topics schemas feast-apply lint test test-unit test-integration demo bench quality mutation clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -85,5 +85,18 @@ bench: venv jars ## benchmarks; figures on stdout, last line BENCH {json}
 quality: venv jars ## the book's protocol through the stream at full scale (~20 min on 2 cores); figures only
 	$(RUN)python -m benchmarks quality
 
+# mutmut 3.8 needs click >= 8.4, which faust-streaming refuses: its own small venv, the lock's versions
+MUTATION_VENV := $(CACHE)/mutation-venv
+$(MUTATION_VENV)/.synced: Makefile
+	$(UV) venv -q --allow-existing --python $(PY_VERSION) $(MUTATION_VENV)
+	$(UV) pip install -q --python $(MUTATION_VENV)/bin/python mutmut==3.8.1 pytest==9.2.0 \
+		pytest-timeout==2.4.0 hypothesis==6.170.17 pydantic==2.14.3
+	@touch $@
+
+mutation: $(MUTATION_VENV)/.synced ## mutation testing of the window aggregators ([tool.mutmut]); not in CI
+	rm -rf mutants
+	$(MUTATION_VENV)/bin/mutmut run
+	$(MUTATION_VENV)/bin/mutmut results
+
 clean: ## remove the venv, caches and the lake (jars stay)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data mutants

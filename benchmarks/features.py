@@ -18,9 +18,9 @@ from confluent_kafka.admin import NewTopic
 from services.common.config import KafkaSettings
 from services.common.feast_online import open_reader
 from services.common.feast_online_writers import open_writer
+from services.common.feature_services import FRAUD_V1
 from services.common.kafka.clients import make_admin
 from services.features.adapters.feast_repo import apply, online_store_config
-from services.features.adapters.sinks import CUSTOMER_SPEC, TERMINAL_SPEC
 from services.features.config import FeaturesSettings
 from services.features.transforms import FEATURE_NAMES
 from services.tools.broker import free_port
@@ -30,6 +30,8 @@ from services.tools.redis_server import start_redis
 from services.tools.replay import build_stream
 from services.tools.replay.producer import ReplayOptions, replay
 from services.tools.simulator import SimulationConfig, simulate
+
+CUSTOMER_SPEC, TERMINAL_SPEC = FRAUD_V1.views
 
 __all__ = ["bench_features"]
 

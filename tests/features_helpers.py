@@ -7,18 +7,34 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
 
-from services.features.transforms import FEATURE_NAMES
+from services.features.handlers import FeatureEngine
+from services.features.transforms import (
+    EVENT_FIELDS,
+    FEATURE_NAMES,
+    FEEDBACK_FIELDS,
+    event_inputs,
+    fraud_views,
+)
 from tests.kafka_helpers import ROOT, Broker, ServiceProcess
 
-__all__ = ["FeaturesRun", "batch_features", "compare", "read_featurized"]
+__all__ = ["FeaturesRun", "batch_features", "compare", "fraud_engine", "read_featurized"]
 
 DAY = np.int64(86_400)
+
+
+def fraud_engine(customers: Any, terminals: Any, lateness_days: int = 1) -> FeatureEngine:
+    """The features service's engine on the fraud views, over the given state tables."""
+    views = fraud_views(7)
+    return FeatureEngine(
+        views, [customers, terminals], EVENT_FIELDS, FEEDBACK_FIELDS, lateness_days, event_inputs
+    )
 
 
 def batch_features(table: pa.Table, delay_days: int = 7) -> pd.DataFrame:
@@ -89,7 +105,7 @@ def read_featurized(
     carried: dict[str, list[dict[str, float | None]]] | None = None,
 ) -> dict[str, list[dict[str, float | None]]]:
     """tx_id → every online_features vector emitted for it, until `expected` distinct tx_ids (and
-    into `carried`, when given, every customer_features the events carried)."""
+    into `carried`, when given, every feature vector the events carried)."""
     from confluent_kafka import Consumer
 
     consumer = Consumer(
@@ -110,7 +126,7 @@ def read_featurized(
                     event = orjson.loads(m.value() or b"{}")
                     out.setdefault(event["tx_id"], []).append(event["online_features"])
                     if carried is not None:
-                        carried.setdefault(event["tx_id"], []).append(event.get("customer_features") or {})
+                        carried.setdefault(event["tx_id"], []).append(event.get("features") or {})
     finally:
         consumer.close()
     return out

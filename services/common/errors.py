@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 __all__ = [
     "ConfigError",
     "DecodeError",
@@ -36,9 +38,21 @@ class ConfigError(RtloopError):
     """A missing or invalid setting; the message says what to set."""
 
 
+# Outages of the online stores, by class (not imported: not every service installs redis-py). redis-py's
+# ConnectionError and TimeoutError do not derive from the built-in ones; BusyLoadingError derives from
+# its ConnectionError. sqlite3's OperationalError also covers a bad query: only a locked database is.
+_STORE_OUTAGES = {("redis.exceptions", "ConnectionError"), ("redis.exceptions", "TimeoutError")}
+_SQLITE_BUSY = ("database is locked", "database table is locked")
+
+
 def is_transient(exc: BaseException) -> bool:
-    """True for errors worth retrying: our TransientError, network errors, retriable Kafka errors."""
+    """True for errors worth retrying: our TransientError, network errors (the built-in ones and
+    redis-py's), a locked sqlite database, retriable Kafka errors."""
     if isinstance(exc, TransientError | ConnectionError | TimeoutError):
+        return True
+    if any((cls.__module__, cls.__name__) in _STORE_OUTAGES for cls in type(exc).__mro__):
+        return True
+    if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith(_SQLITE_BUSY):
         return True
     kafka_error = exc.args[0] if exc.args else None
     retriable = getattr(kafka_error, "retriable", None)

@@ -69,14 +69,14 @@ class FeaturesSettings(ServiceSettings):
         ge=0,
         le=60_000,
         description="at most one Delta append per table this often (the rows of the batches that came "
-        "meanwhile go together): each append costs ~9-12 ms of CPU however few its rows; the features "
-        "events wait for it unless emit_after_lake is false, the offset commits always do",
+        "meanwhile go together): each append costs ~9-12 ms of CPU however few its rows; the offset "
+        "commits wait for it, the features events only with emit_after_lake",
     )
     emit_after_lake: bool = Field(
-        default=True,
-        description="emit a features event only once its rows are in Delta as well as online; false: "
-        "right after the online write, the Delta append following (shorter hop; offsets are "
-        "committed after both either way)",
+        default=False,
+        description="emit a features event only once its rows are in Delta as well as online; default: "
+        "right after the online write (the serving path), the Delta append following off the event "
+        "path (offsets are committed after both either way)",
     )
     lake_log_retention_minutes: int = Field(
         default=2,

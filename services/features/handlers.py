@@ -1,77 +1,65 @@
-"""Per batch: update the window states in the tables, compute each event's 15 inputs, shape rows."""
+"""Per batch: update each view's window states in its table, compute every event's features, shape rows."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import pyarrow as pa
 
-from services.common.contracts import CleanTransactionV1, LabelV1
-from services.features.transforms import (
-    CUSTOMER_FEATURES,
-    DAY_S,
-    TERMINAL_FEATURES,
-    CustomerState,
-    TerminalState,
-    Tx,
-    apply_label,
-    customer_state,
-    customer_step,
-    observe_terminal,
-    prune_customer,
-    prune_terminal,
-    terminal_features,
-    terminal_state,
-)
+from services.features.views import DAY_S, EventFields, FeatureView, FeedbackFields
+from services.features.windows import EntityWindows
 
-__all__ = ["Computed", "FeatureEngine", "customer_rows", "terminal_rows"]
+__all__ = ["Computed", "FeatureEngine", "view_rows"]
 
-# Where the sub-streams' event times live, in the terminals table (no terminal id starts with NUL):
-# restored with the terminal states they pruned, so a restart cannot prune past a partition that
-# has not delivered yet.
+Inputs = Callable[[Any, int], dict[str, float]]  # (event, event second) → the event's own inputs
+
+# Where the sub-streams' event times live, in the last view's table (no entity key starts with NUL):
+# restored with the states they pruned, so a restart cannot prune past a partition that has not
+# delivered yet.
 _STREAM_TIME_KEY = "\x00stream_time"  # [[clean partition, raw partition, ts], …]
 
 
 @dataclass(frozen=True, slots=True)
 class Computed:
-    """One transaction with its inputs and where it came from."""
+    """One event with its features and where it came from; per view its entity key and row time."""
 
-    tx: Tx
-    event: CleanTransactionV1
+    event_id: str
     partition: int
     offset: int
     features: dict[str, float]
-    customer_ts: datetime  # event time + same-second rank in microseconds
-    terminal_ts: datetime
+    keys: tuple[str, ...]
+    times: tuple[datetime, ...]  # the first view's: event time + same-second rank in microseconds
 
 
-def to_tx(event: CleanTransactionV1) -> Tx:
-    """The window arithmetic's view of a clean transaction (event time in whole seconds)."""
-    return Tx(
-        tx_id=event.tx_id,
-        customer_id=event.customer_id,
-        terminal_id=event.terminal_id,
-        ts=int(event.event_time.timestamp()),
-        amount=float(event.amount),
-    )
+def _seconds(value: Any) -> int:
+    return int(value.timestamp()) if isinstance(value, datetime) else int(value)
 
 
 class FeatureEngine:
-    """Owns the window parameters; reads and writes the two state tables once per key per batch."""
+    """Computes the views' features event by event; reads and writes each entity's state once per
+    batch in its view's table. The first view is keyed like the stream (its rows of one second are
+    ordered by rank); every state is pruned only behind the slowest ordered sub-stream."""
 
     def __init__(
         self,
-        customers: MutableMapping[str, Any],
-        terminals: MutableMapping[str, Any],
-        delay_days: int,
+        views: Sequence[FeatureView],
+        tables: Sequence[MutableMapping[str, Any]],
+        fields: EventFields,
+        feedback: FeedbackFields,
         lateness_days: int,
+        inputs: Inputs | None = None,
     ) -> None:
-        self.customers, self.terminals = customers, terminals
-        self.delay_days, self.lateness_s = delay_days, lateness_days * DAY_S
+        if len(views) != len(tables) or not views:
+            raise ValueError("one table per view")
+        self.views, self.tables, self.fields, self.feedback = tuple(views), tuple(tables), fields, feedback
+        self.inputs, self.lateness_s = inputs, lateness_days * DAY_S
+        self._entity = [attrgetter(v.entity) for v in self.views]
+        self._columns = [[attrgetter(c) for c in v.columns] for v in self.views]
         self.stream_time: dict[tuple[int, int], int] = {}
         self._restored = False  # stream_time merged with the table's since the last assignment
 
@@ -81,7 +69,7 @@ class FeatureEngine:
         self._restored = False
 
     def _restore_stream_time(self) -> None:
-        for partition, source, ts in self.terminals.get(_STREAM_TIME_KEY) or ():
+        for partition, source, ts in self.tables[-1].get(_STREAM_TIME_KEY) or ():
             stream = (partition, source)
             self.stream_time[stream] = max(self.stream_time.get(stream, ts), ts)
         self._restored = True
@@ -89,89 +77,116 @@ class FeatureEngine:
     def low_watermark(self) -> int | None:
         """The earliest latest-event-time over the ordered sub-streams seen (None before any).
 
-        A terminal's state is shared by every customer and the inputs advance unevenly: during a
-        backlog one raw partition can be days of event time ahead of another, each clean partition
+        An entity's events can come from several sub-streams that advance unevenly: during a backlog
+        one raw partition can be days of event time ahead of another, each clean partition
         interleaves several raw ones, and the clean partitions are consumed unevenly. Events are in
-        order only within a (clean partition, raw `source_partition`) pair, so the state is pruned
-        only behind the slowest such pair. The times are kept in the terminals table: after a
-        restart one partition can be delivered much later than the others (15 s later, days of
-        event time in a backlog, measured), and a pair not seen yet must still hold pruning back."""
+        order only within a (clean partition, raw `source_partition`) pair, so states are pruned
+        only behind the slowest such pair. The times are stored: after a restart one partition can
+        be delivered much later than the others (days of event time in a backlog), and a pair not
+        seen yet must still hold pruning back."""
         return min(self.stream_time.values()) if self.stream_time else None
 
-    def transactions(self, batch: Sequence[tuple[CleanTransactionV1, int, int]]) -> list[Computed]:
-        """Apply a batch of (event, partition, offset) in order; each counts once (by tx_id)."""
+    def transactions(self, batch: Sequence[tuple[Any, int, int]]) -> list[Computed]:
+        """Apply a batch of (event, partition, offset) in order; each event counts once (by id)."""
         if not self._restored:
             self._restore_stream_time()
-        cust: dict[str, CustomerState] = {}
-        term: dict[str, TerminalState] = {}
+        states: list[dict[str, EntityWindows]] = [{} for _ in self.views]
         out = []
         for event, partition, offset in batch:
-            tx = to_tx(event)
-            c = cust.get(tx.customer_id)
-            if c is None:
-                c = cust[tx.customer_id] = customer_state(self.customers.get(tx.customer_id))
-            t = term.get(tx.terminal_id)
-            if t is None:
-                t = term[tx.terminal_id] = terminal_state(self.terminals.get(tx.terminal_id))
-            stream = (partition, event.source_partition)
-            self.stream_time[stream] = max(self.stream_time.get(stream, tx.ts), tx.ts)
-            features, rank = customer_step(c, tx)
-            observe_terminal(t, tx)
-            features |= terminal_features(t, tx.ts, self.delay_days)
-            moment = datetime.fromtimestamp(tx.ts, UTC)
-            out.append(
-                Computed(
-                    tx, event, partition, offset, features, moment + timedelta(microseconds=rank), moment
-                )
-            )
-        for key, c_state in cust.items():
-            self.customers[key] = prune_customer(c_state, self.lateness_s)
-        low = self.low_watermark()
-        for key, t_state in term.items():
-            kept = t_state if low is None else prune_terminal(t_state, low, self.delay_days, self.lateness_s)
-            self.terminals[key] = kept
+            ts = _seconds(getattr(event, self.fields.time))
+            event_id = str(getattr(event, self.fields.id))
+            stream = (partition, int(getattr(event, "source_partition", 0)))
+            self.stream_time[stream] = max(self.stream_time.get(stream, ts), ts)
+            features = self.inputs(event, ts) if self.inputs else {}
+            keys, rank = [], 0
+            for i, view in enumerate(self.views):
+                key = str(self._entity[i](event))
+                state = self._state(states[i], i, key)
+                at, _new = state.observe(event_id, ts, [float(get(event)) for get in self._columns[i]])
+                features |= state.aggregate(view, ts, at)
+                keys.append(key)
+                rank = state.rank(at) if i == 0 else rank
+            moment = datetime.fromtimestamp(ts, UTC)
+            times = (moment + timedelta(microseconds=rank), *[moment] * (len(self.views) - 1))
+            out.append(Computed(event_id, partition, offset, features, tuple(keys), times))
+        self._store(states)
         if batch:  # durable with the states it pruned (one changelog flush)
-            self.terminals[_STREAM_TIME_KEY] = [[p, sp, ts] for (p, sp), ts in self.stream_time.items()]
+            self.tables[-1][_STREAM_TIME_KEY] = [[p, sp, ts] for (p, sp), ts in self.stream_time.items()]
         return out
 
-    def labels(self, labels: Sequence[LabelV1]) -> int:
-        """Apply labels to the terminal states (once each); returns how many changed a state."""
-        term: dict[str, TerminalState] = {}
+    def labels(self, labels: Sequence[Any]) -> int:
+        """Apply feedback to the views that take it (once each); returns how many changed a state."""
+        fb = self.feedback
+        states: list[dict[str, EntityWindows]] = [{} for _ in self.views]
         changed = 0
         for label in labels:
-            t = term.get(label.terminal_id)
-            if t is None:
-                t = term[label.terminal_id] = terminal_state(self.terminals.get(label.terminal_id))
-            changed += apply_label(t, label.tx_id, int(label.tx_event_time.timestamp()), label.is_fraud)
-        for key, t_state in term.items():
-            self.terminals[key] = t_state
+            event_id, ts = str(getattr(label, fb.id)), _seconds(getattr(label, fb.time))
+            target = bool(getattr(label, fb.target))
+            for i, view in enumerate(self.views):
+                if view.takes_feedback:
+                    state = self._state(states[i], i, str(self._entity[i](label)))
+                    changed += state.label(event_id, ts, target)
+        self._store(states, prune=False)
         return changed
 
+    def _state(self, cache: dict[str, EntityWindows], i: int, key: str) -> EntityWindows:
+        state = cache.get(key)
+        if state is None:
+            stored = self.tables[i].get(key)
+            columns = len(self.views[i].columns)
+            state = cache[key] = stored if isinstance(stored, EntityWindows) else _load(stored, columns)
+        return state
 
-def _rows(
-    computed: Sequence[Computed], key: str, features: list[str], ts_of: str, created: datetime
+    def _store(self, states: list[dict[str, EntityWindows]], prune: bool = True) -> None:
+        """Write the touched states back, pruned: behind the slowest sub-stream, and for the first
+        view (its entity's events come in order from one sub-stream) behind its own newest event."""
+        low = self.low_watermark() if prune else None
+        for i, (view, table) in enumerate(zip(self.views, self.tables, strict=True)):
+            for key, state in states[i].items():
+                if low is not None:
+                    newest = max(low, state.times[-1]) if i == 0 and len(state) else low
+                    state.prune(newest - view.reach_s - self.lateness_s)
+                table[key] = state
+
+
+def _load(stored: Any, columns: int) -> EntityWindows:
+    """A stored state; also the two shapes written before windows were data (remove with the Faust
+    engine): a list of [ts, value, id] entries, and a mapping id → [ts, label]."""
+    if isinstance(stored, Mapping):
+        state = EntityWindows(columns)
+        for event_id, (ts, label) in sorted(stored.items(), key=lambda item: int(item[1][0])):
+            if label >= 0:
+                state.label(str(event_id), int(ts), bool(label))
+            else:
+                state.observe(str(event_id), int(ts), [float("nan")] * columns)
+        return state
+    if stored and len(stored[0]) == 3 and isinstance(stored[0][2], str):
+        state = EntityWindows(columns)
+        for ts, value, event_id in sorted(stored, key=lambda e: int(e[0])):
+            state.observe(str(event_id), int(ts), [float(value)] * columns)
+        return state
+    return EntityWindows.load(stored, columns)
+
+
+def view_rows(
+    computed: Sequence[Computed],
+    view: int,
+    names: tuple[str, str, Sequence[str]],
+    created: datetime | None = None,
 ) -> pa.Table:
+    """The offline rows of view number `view` (one per event); `names`: its entity key column, the
+    event id column and its features. Columns: key, id, row time, created, features, source."""
     ts_type = pa.timestamp("us", tz="UTC")
+    now = created or datetime.fromtimestamp(time.time(), UTC)
+    key, id_column, features = names
     columns: dict[str, pa.Array] = {
-        key: pa.array([getattr(c.tx, key) for c in computed], pa.string()),
-        "tx_id": pa.array([c.tx.tx_id for c in computed], pa.string()),
-        "event_timestamp": pa.array([getattr(c, ts_of) for c in computed], ts_type),
-        "created": pa.array([created] * len(computed), ts_type),
+        key: pa.array([c.keys[view] for c in computed], pa.string()),
+        id_column: pa.array([c.event_id for c in computed], pa.string()),
+        "event_timestamp": pa.array([c.times[view] for c in computed], ts_type),
+        "created": pa.array([now] * len(computed), ts_type),
     }
     for name in features:
         columns[name] = pa.array([c.features[name] for c in computed], pa.float64())
     columns["source_partition"] = pa.array([c.partition for c in computed], pa.int32())
     columns["source_offset"] = pa.array([c.offset for c in computed], pa.int64())
     return pa.table(columns)
-
-
-def customer_rows(computed: Sequence[Computed], created: datetime | None = None) -> pa.Table:
-    """Rows of the `customer_features` table (one per transaction)."""
-    now = created or datetime.fromtimestamp(time.time(), UTC)
-    return _rows(computed, "customer_id", CUSTOMER_FEATURES, "customer_ts", now)
-
-
-def terminal_rows(computed: Sequence[Computed], created: datetime | None = None) -> pa.Table:
-    """Rows of the `terminal_features` table (one per transaction)."""
-    now = created or datetime.fromtimestamp(time.time(), UTC)
-    return _rows(computed, "terminal_id", TERMINAL_FEATURES, "terminal_ts", now)

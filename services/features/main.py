@@ -10,6 +10,7 @@ import faust
 from services.common.config import load_settings
 from services.common.errors import ConfigError
 from services.common.feast_online_writers import open_writer
+from services.common.feature_services import FRAUD_V1
 from services.common.health import HealthServer, HealthState
 from services.common.kafka.clients import make_admin, wait_reachable
 from services.common.service import configure_logging, quiet_gc
@@ -19,6 +20,7 @@ from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.sinks import FeatureSinks
 from services.features.adapters.stream import build_app
 from services.features.config import FeaturesSettings
+from services.features.transforms import EVENT_FIELDS
 
 __all__ = ["main"]
 
@@ -40,7 +42,7 @@ def _delta_rows(settings: FeaturesSettings, table: Path) -> DeltaRows:
         table,
         f"{settings.group_id}-{table.name}",
         settings.lake_compact_every,
-        log_retention_minutes=settings.lake_log_retention_minutes,
+        log_retention_s=settings.lake_log_retention_minutes * 60,
     )
 
 
@@ -53,8 +55,9 @@ def main() -> None:
     apply(settings)  # idempotent: the service never runs against a stale registry
     sinks = FeatureSinks(
         open_writer(online_store_config(settings), settings.feast_project),
-        _delta_rows(settings, settings.customer_table),
-        _delta_rows(settings, settings.terminal_table),
+        FRAUD_V1.views,
+        [_delta_rows(settings, settings.customer_table), _delta_rows(settings, settings.terminal_table)],
+        EVENT_FIELDS.id,
         read_back=settings.verify_online,
     )
     health, metrics = HealthState(), FeaturesMetrics()

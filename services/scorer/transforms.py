@@ -35,7 +35,7 @@ class ScoreRequest:
     terminal_id: str
     event_time: str
     ingest_time: str | None = None
-    carried: dict[str, float] | None = None  # the event's own inputs of a view (customer_features)
+    carried: dict[str, float] | None = None  # the event's own inputs (features, or customer_features)
 
 
 class _Featurized(msgspec.Struct):
@@ -47,6 +47,7 @@ class _Featurized(msgspec.Struct):
     terminal_id: Any = None
     event_time: Any = None
     ingest_time: Any = None
+    features: Any = None
     customer_features: Any = None
 
 
@@ -85,9 +86,11 @@ def parse_featurized(raw: bytes) -> ScoreRequest:
         datetime.fromisoformat(event_time)
     except ValueError:
         raise DecodeError("invalid_field", f"event_time: not RFC 3339: {event_time!r:.40}") from None
-    ingest, carried = doc.ingest_time, doc.customer_features
+    ingest, carried = doc.ingest_time, doc.features
     if type(carried) is not dict:
-        carried = None  # absent (an older features service): the online rows serve
+        carried = doc.customer_features  # written by features before `features` (its customer row)
+        if type(carried) is not dict:
+            carried = None  # absent: the online rows serve
     return ScoreRequest(tx, customer, terminal, event_time, ingest if type(ingest) is str else None, carried)
 
 

@@ -119,8 +119,8 @@ def sample_features(settings: ToolSettings, env: dict[str, str], n: int = 5) -> 
     from confluent_kafka import Consumer, TopicPartition
 
     from services.common.feast_online import open_reader
+    from services.common.feature_services import FRAUD_V1
     from services.features.adapters.feast_repo import online_store_config
-    from services.features.adapters.sinks import CUSTOMER_SPEC, TERMINAL_SPEC
     from services.features.config import FeaturesSettings
 
     fs = FeaturesSettings(
@@ -145,8 +145,7 @@ def sample_features(settings: ToolSettings, env: dict[str, str], n: int = 5) -> 
     reader = open_reader(online_store_config(fs), fs.feast_project)
     try:
         events = events[:n]
-        cust = reader.read(CUSTOMER_SPEC, [e["customer_id"] for e in events])
-        term = reader.read(TERMINAL_SPEC, [e["terminal_id"] for e in events])
+        cust, term = (reader.read(v, [e[v.join_key] for e in events]) for v in FRAUD_V1.views)
     finally:
         reader.close()
     return [e | {"online": (c or {}) | (t or {})} for e, c, t in zip(events, cust, term, strict=True)]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import pytest
+import redis
 
 from services.common.contracts import TransactionV1, decoder_for
-from services.common.errors import TransientError
+from services.common.errors import TransientError, is_transient
 from services.common.kafka import Envelope, Output, Runner, RunnerConfig
 from services.common.kafka.dlq import DLQ_HEADERS
 from services.common.kafka.envelope import header
@@ -71,6 +73,19 @@ def test_bad_messages_go_to_the_dlq_with_reason_headers_and_the_batch_goes_on() 
     assert consumer.commits == [[("in", 0, 5)]]
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.ResponseError("WRONGTYPE"),
+        sqlite3.OperationalError("no such table: x"),
+        ValueError("x"),
+    ],
+    ids=type,
+)
+def test_a_store_error_that_retrying_cannot_fix_is_not_transient(error: Exception) -> None:
+    assert not is_transient(error)
+
+
 def test_a_failing_message_is_isolated_and_dead_lettered_alone() -> None:
     def picky(batch: Sequence[Envelope[Any]]) -> list[Output]:
         if any(env.value.tx_id == "2" for env in batch):
@@ -107,13 +122,25 @@ def test_a_stop_during_isolation_leaves_the_batch_uncommitted() -> None:
     assert not producer.produced and not consumer.commits
 
 
-def test_transient_handler_errors_are_retried_not_dropped() -> None:
+@pytest.mark.parametrize(
+    "outage",
+    [
+        TransientError("store unavailable"),
+        redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+        redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"),
+        sqlite3.OperationalError("database is locked"),
+    ],
+    ids=type,
+)
+def test_transient_handler_errors_are_retried_not_dropped(outage: Exception) -> None:
+    """A store outage (redis-py's errors do not derive from the built-in ConnectionError) is retried."""
     calls = {"n": 0}
 
     def flaky(batch: Sequence[Envelope[Any]]) -> list[Output]:
         calls["n"] += 1
         if calls["n"] < 3:
-            raise TransientError("store unavailable")
+            raise outage
         return echo(batch)
 
     runner, consumer, producer, _ = make_runner(flaky)

@@ -17,14 +17,19 @@ class FeaturizedTransactionV1(CleanTransactionV1):
     feature_service: str = Field(min_length=1, description="Feast feature service to look up")
     feature_event_time: Timestamp | None = Field(
         default=None,
-        description="Timestamp of this event's customer row online (event time + same-second rank): "
-        "a lookup that returns a newer row saw a later transaction of the same customer",
+        description="Timestamp of this event's row online in the view keyed like the stream (event time "
+        "+ same-second rank): a lookup that returns a newer row saw a later event of the same entity",
+    )
+    features: dict[str, float] | None = Field(
+        default=None,
+        description="This event's own rows of every view of the feature service, as written online for "
+        "it. A later event of the same entity replaces a row online, possibly before the scorer reads "
+        "it: the scorer uses these values (point-in-time), and the online rows only where absent",
     )
     customer_features: dict[str, float] | None = Field(
         default=None,
-        description="This transaction's own row of the customer view, as written online for it (its "
-        "windows count the transaction itself). A later transaction of the same customer replaces that "
-        "row online, possibly before the scorer reads it: the scorer uses these values for that view",
+        description="Deprecated (written by features before `features`; still read): this "
+        "transaction's own row of the customer view",
     )
     online_features: dict[str, float | None] | None = Field(
         default=None,

@@ -14,7 +14,7 @@ from feast.types import Float64
 
 from services.common.feature_services import online_store_config as _online_store_config
 from services.features.config import FeaturesSettings
-from services.features.transforms import CUSTOMER_FEATURES, TERMINAL_FEATURES
+from services.features.transforms import CUSTOMER_FEATURES, TERMINAL_FEATURES, fraud_views
 
 __all__ = [
     "CUSTOMER_VIEW",
@@ -27,7 +27,7 @@ __all__ = [
     "repo_config",
 ]
 
-CUSTOMER_VIEW, TERMINAL_VIEW = "customer_spending", "terminal_risk"
+CUSTOMER_VIEW, TERMINAL_VIEW = (view.name for view in fraud_views())
 
 
 def online_store_config(settings: FeaturesSettings) -> dict[str, Any]:

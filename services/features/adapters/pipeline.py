@@ -23,7 +23,6 @@ from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.sinks import FeatureSinks, Written
 from services.features.config import FeaturesSettings
 from services.features.handlers import Computed
-from services.features.transforms import CUSTOMER_FEATURES
 
 __all__ = ["Batch", "Outputs", "Pipeline", "dead_letter_event", "producer_for"]
 
@@ -193,8 +192,8 @@ class Pipeline:
                     **dict(tx),
                     features_written_at=datetime.fromtimestamp(at, UTC),
                     feature_service=self.settings.feature_service,
-                    feature_event_time=c.customer_ts,
-                    customer_features={name: c.features[name] for name in CUSTOMER_FEATURES},
+                    feature_event_time=c.times[0],
+                    features=c.features,
                     online_features=back,
                 )
                 await out.send(

@@ -12,14 +12,10 @@ import pyarrow as pa
 from services.common.feast_online import ViewSpec
 from services.common.feast_online_writers import OnlineWriter, WriteOp
 from services.features.adapters.delta_rows import DeltaRows
-from services.features.adapters.feast_repo import CUSTOMER_VIEW, TERMINAL_VIEW
-from services.features.handlers import Computed, customer_rows, terminal_rows
-from services.features.transforms import CUSTOMER_FEATURES, TERMINAL_FEATURES, waves
+from services.features.handlers import Computed, view_rows
+from services.features.transforms import waves
 
-__all__ = ["CUSTOMER_SPEC", "TERMINAL_SPEC", "FeatureSinks", "Written"]
-
-CUSTOMER_SPEC = ViewSpec(CUSTOMER_VIEW, "customer_id", tuple(CUSTOMER_FEATURES))
-TERMINAL_SPEC = ViewSpec(TERMINAL_VIEW, "terminal_id", tuple(TERMINAL_FEATURES))
+__all__ = ["FeatureSinks", "Written"]
 
 
 @dataclass
@@ -34,25 +30,30 @@ class Written:
 class FeatureSinks:
     """Two stages, each called in order from its own worker: `online` writes rows in waves (each
     entity once per wave, so every event's own row is the online state right after its wave);
-    `lake` appends both Delta tables in parallel. Both return once their writes are durable."""
+    `lake` appends the views' Delta tables in parallel. Both return once their writes are durable.
+    `views` and `tables` are in the engine's view order; `id_column` names the event id in Delta."""
 
     def __init__(
-        self, writer: OnlineWriter, customers: DeltaRows, terminals: DeltaRows, read_back: bool = False
+        self,
+        writer: OnlineWriter,
+        views: Sequence[ViewSpec],
+        tables: Sequence[DeltaRows],
+        id_column: str,
+        read_back: bool = False,
     ) -> None:
-        self.writer, self.customers, self.terminals, self.read_back = writer, customers, terminals, read_back
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="delta")
+        self.writer, self.views, self.tables, self.read_back = writer, tuple(views), tuple(tables), read_back
+        self.id_column = id_column
+        self._pool = ThreadPoolExecutor(max_workers=len(self.tables), thread_name_prefix="delta")
 
     def online(self, computed: Sequence[Computed]) -> Written:
         """All waves in one round trip (blocking; fast enough to call on the event loop)."""
         result = Written(online_at=[0.0] * len(computed), read_back=[None] * len(computed))
         index = {id(c): i for i, c in enumerate(computed)}
-        plan = waves(computed, lambda c: c.tx.customer_id, lambda c: c.tx.terminal_id)
-        ops: list[list[WriteOp]] = []
-        for wave in plan:
-            ops.append(
-                [(CUSTOMER_SPEC, c.tx.customer_id, c.features, c.customer_ts) for c in wave]
-                + [(TERMINAL_SPEC, c.tx.terminal_id, c.features, c.terminal_ts) for c in wave]
-            )
+        views = list(enumerate(self.views))
+        plan = waves(computed, *[lambda c, v=v: c.keys[v] for v in range(len(views))])
+        ops: list[list[WriteOp]] = [
+            [(spec, c.keys[v], c.features, c.times[v]) for v, spec in views for c in wave] for wave in plan
+        ]
         seen = self.writer.write(ops, read_back=self.read_back)
         now = time.time()
         for w, wave in enumerate(plan):
@@ -60,28 +61,37 @@ class FeatureSinks:
                 i = index[id(c)]
                 result.online_at[i] = now
                 if self.read_back:
-                    a, b = seen[w][j], seen[w][j + len(wave)]
-                    result.read_back[i] = None if a is None or b is None else a | b
+                    result.read_back[i] = _merged([seen[w][j + v * len(wave)] for v, _ in views])
         result.waves = len(plan)
         return result
 
-    def lake_rows(self, computed: Sequence[Computed]) -> tuple[pa.Table, pa.Table]:
-        """The rows of both tables (Python-bound: build them on the event loop, not in a thread)."""
-        return customer_rows(computed), terminal_rows(computed)
-
-    def lake(self, rows: tuple[pa.Table, pa.Table]) -> int:
-        """Blocking: append both tables in parallel (delta-rs releases the GIL); idempotent per
-        source partition; returns the rows written."""
-        futures = [
-            self._pool.submit(self.customers.append, rows[0]),
-            self._pool.submit(self.terminals.append, rows[1]),
+    def lake_rows(self, computed: Sequence[Computed]) -> list[pa.Table]:
+        """The rows of every table (Python-bound: build them on the event loop, not in a thread)."""
+        return [
+            view_rows(computed, v, (spec.join_key, self.id_column, spec.features))
+            for v, spec in enumerate(self.views)
         ]
+
+    def lake(self, rows: Sequence[pa.Table]) -> int:
+        """Blocking: append the tables in parallel (delta-rs releases the GIL); idempotent per
+        source partition; returns the rows written."""
+        futures = [self._pool.submit(t.append, r) for t, r in zip(self.tables, rows, strict=True)]
         return sum(f.result() for f in futures)
 
     def close(self) -> None:
         """Stop the Delta threads (a compaction under way included) and release the online store
         connection."""
         self._pool.shutdown(wait=True)
-        self.customers.close()
-        self.terminals.close()
+        for table in self.tables:
+            table.close()
         self.writer.reader.close()
+
+
+def _merged(rows: Sequence[dict[str, float | None] | None]) -> dict[str, float | None] | None:
+    """One event's rows of every view as one vector; None when a view's row was not there."""
+    out: dict[str, float | None] = {}
+    for row in rows:
+        if row is None:
+            return None
+        out |= row
+    return out

@@ -22,6 +22,7 @@ from services.features.adapters.process import Processing
 from services.features.adapters.sinks import FeatureSinks
 from services.features.config import FeaturesSettings
 from services.features.handlers import FeatureEngine
+from services.features.transforms import EVENT_FIELDS, FEEDBACK_FIELDS, event_inputs, fraud_views
 
 __all__ = ["build_app"]
 
@@ -181,11 +182,14 @@ def build_app(
     app.transport = bounded_fetch_transport(app, settings.fetch_max_wait_ms)
     changelog = _changelog(app, settings)
     customers, terminals = _tables(app, partitions, changelog)
+    views = fraud_views(settings.label_delay_days)
     engine = FeatureEngine(
-        cast(MutableMapping[str, Any], customers),
-        cast(MutableMapping[str, Any], terminals),
-        settings.label_delay_days,
+        views,
+        [cast(MutableMapping[str, Any], customers), cast(MutableMapping[str, Any], terminals)],
+        EVENT_FIELDS,
+        FEEDBACK_FIELDS,
         settings.lateness_days,
+        event_inputs,
     )
     clean_topic = app.topic(settings.clean_topic, key_serializer="raw", value_serializer="raw")
     labels_topic = app.topic(settings.labels_topic, key_serializer="raw", value_serializer="raw")

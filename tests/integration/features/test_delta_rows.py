@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,12 +54,34 @@ def test_a_batch_replayed_after_a_restart_is_not_written_twice(tmp_path: Path) -
 
 
 def test_the_tables_keep_a_short_log_new_or_made_before(tmp_path: Path) -> None:
-    new = DeltaRows(tmp_path / "new", "features-new", log_retention_minutes=3)
+    new = DeltaRows(tmp_path / "new", "features-new", log_retention_s=180)
     new.append(_rows(0, range(5)))
     before = tmp_path / "before"  # a table written by an earlier version, Delta's 30-day default
     write_deltalake(str(before), _rows(0, range(5)))
     assert "delta.logRetentionDuration" not in DeltaTable(str(before)).metadata().configuration
-    assert DeltaRows(before, "features-before", log_retention_minutes=3).append(_rows(0, range(10))) == 10
+    assert DeltaRows(before, "features-before", log_retention_s=180).append(_rows(0, range(10))) == 10
     for path in (tmp_path / "new", before):
         configuration = DeltaTable(str(path)).metadata().configuration
-        assert configuration["delta.logRetentionDuration"] == "interval 3 minutes"
+        assert configuration["delta.logRetentionDuration"] == "interval 180 seconds"
+        assert configuration["delta.enableExpiredLogCleanup"] == "false"  # only DeltaRows' own round
+
+
+@pytest.mark.slow
+def test_appends_and_compaction_run_concurrently_for_three_times_the_log_retention(tmp_path: Path) -> None:
+    """Checkpoints remove commit files older than the retention while compaction commits beside the
+    appends: no writer may be left on a snapshot whose next commits are gone (it crashed so)."""
+    path, retention_s = tmp_path / "customer_features", 15
+    rows = DeltaRows(path, "features-customer_features", compact_every=5, log_retention_s=retention_s)
+    offset, started = 0, time.monotonic()
+    try:
+        while time.monotonic() - started < 3 * retention_s + 5:
+            rows.append(_rows(offset % 2, range(offset, offset + 20)))
+            offset += 20
+            time.sleep(0.01)
+    finally:
+        rows.close()
+    table = DeltaTable(str(path))
+    ids = table.to_pyarrow_table().column("tx_id").to_pylist()
+    assert len(ids) == len(set(ids)) == offset
+    assert not (path / "_delta_log" / f"{0:020d}.json").exists()  # the retention removed old commits
+    assert "OPTIMIZE" in [c["operation"] for c in table.history()]

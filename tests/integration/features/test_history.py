@@ -9,11 +9,12 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
+from services.common.feature_services import FRAUD_V1
 from services.features.adapters.feast_repo import apply
 from services.features.config import FeaturesSettings
-from services.features.handlers import Computed, customer_rows, terminal_rows
+from services.features.handlers import Computed, view_rows
 from services.features.history import training_set
-from services.features.transforms import FEATURE_NAMES, Tx
+from services.features.transforms import FEATURE_NAMES
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +37,8 @@ def _transactions(rows: list[tuple[str, str, str, datetime, int]]) -> pa.Table:
 def _computed(
     tx_id: str, customer: str, terminal: str, when: datetime, offset: int, value: float
 ) -> Computed:
-    tx = Tx(tx_id, customer, terminal, int(when.timestamp()), value)
-    return Computed(tx, None, 0, offset, dict.fromkeys(FEATURE_NAMES, value), when, when)  # type: ignore[arg-type]
+    features = dict.fromkeys(FEATURE_NAMES, value)
+    return Computed(tx_id, 0, offset, features, (customer, terminal), (when, when))
 
 
 def test_every_transaction_in_the_window_comes_back(tmp_path: Path) -> None:
@@ -55,8 +56,10 @@ def test_every_transaction_in_the_window_comes_back(tmp_path: Path) -> None:
         _computed("b", "c1", "t2", T0 + timedelta(microseconds=1), 1, 2.0),
         _computed("c", "c2", "t1", T0 + timedelta(hours=1), 2, 3.0),
     ]
-    write_deltalake(str(settings.customer_table), customer_rows(computed))
-    write_deltalake(str(settings.terminal_table), terminal_rows(computed))
+    for i, (view, table) in enumerate(
+        zip(FRAUD_V1.views, (settings.customer_table, settings.terminal_table), strict=True)
+    ):
+        write_deltalake(str(table), view_rows(computed, i, (view.join_key, "tx_id", view.features)))
 
     result = training_set(apply(settings), settings, T0 - timedelta(days=1), T0 + timedelta(days=1))
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -21,13 +22,12 @@ from services.common.registry import Registry, verify_model
 from services.features.adapters.feast_repo import apply
 from services.features.config import FeaturesSettings
 from services.features.history import training_set
-from services.features.transforms import CUSTOMER_FEATURES
 from services.training.adapters.kafka_io import load_labels
 from services.training.config import TrainSettings
 from services.training.export import onnx_scores
 from services.training.job import Report
 from services.training.main import run_training
-from tests.features_helpers import FeaturesRun
+from tests.features_helpers import FeaturesRun, batch_features, compare
 from tests.integration.conftest import PARTITIONS, History, Slice
 from tests.kafka_helpers import Broker
 from tests.scorer_helpers import ScorerRun, counts, predictions_of
@@ -62,6 +62,30 @@ def trained(
     report = run_training(settings, fs, *TRAIN, steps.append)
     assert steps, "progress was reported"
     return Trained(report, settings, fs)
+
+
+def _scorer(
+    broker: Broker, features: str, trained: Trained, root: Path, redis_url: str, group: str = "scorer"
+) -> ScorerRun:
+    """A scorer of the trained production model over `features`, with topics of its own."""
+    return ScorerRun(
+        broker,
+        features,
+        broker.topic("predictions", PARTITIONS),
+        trained.settings.models_topic,
+        broker.topic("alerts", 1),
+        broker.topic("dlq", 1),
+        root,
+        "rtloop",
+        redis_url,
+        group=group,
+    )
+
+
+def _assert_own_inputs(cleaned: Slice, preds: list[dict[str, Any]]) -> None:
+    """Every prediction's inputs are the batch definitions of its transaction."""
+    problems = compare(batch_features(cleaned.table), {p["tx_id"]: p["features"] for p in preds})
+    assert not problems, f"{len(problems)} inputs that are not the transaction's own, e.g. {problems[:3]}"
 
 
 def test_training_evaluates_exports_registers_and_publishes(broker: Broker, trained: Trained) -> None:
@@ -101,17 +125,7 @@ def test_quality_through_the_stream_matches_the_offline_evaluation(
     promoted = trained.report.promoted
     assert promoted is not None
     feats = broker.topic("features", PARTITIONS)
-    scorer = ScorerRun(
-        broker,
-        feats,
-        broker.topic("predictions", PARTITIONS),
-        trained.settings.models_topic,
-        broker.topic("alerts", 1),
-        broker.topic("dlq", 1),
-        tmp_path,
-        "rtloop",
-        redis_url,
-    )
+    scorer = _scorer(broker, feats, trained, tmp_path, redis_url)
     scorer.start()  # loads the production model, then waits for featurized events
     run = FeaturesRun(
         broker, cleaned.clean, cleaned.labels, feats, broker.topic("dlq", 1), tmp_path, redis_url=redis_url
@@ -155,16 +169,30 @@ def test_quality_through_the_stream_matches_the_offline_evaluation(
     same = equal.all(axis=1)
     stream_scores = np.array([by_tx[t]["score"] for t in frame["tx_id"]])
     print(f"stream {stream}\noffline {offline}\nlookups equal to the history row: {same.mean():.1%}")
-    # the customer inputs are the transaction's own in every prediction (the features event carries
-    # them), however far behind the scorer reads; the terminal row is whatever it is online by then
-    own = [i for i, f in enumerate(NAMES) if f in CUSTOMER_FEATURES]
-    assert equal[:, own].all(), (
-        f"{int((~equal[:, own].all(axis=1)).sum())} predictions with another customer row"
-    )
-    # how many depends on how far the scorer's lookups run behind the features service (38-41% of
-    # the ~8k here): a hundred are plenty to compare scores on
+    # every prediction's inputs are the transaction's own (the features event carries its rows of
+    # every view), however far behind the scorer reads: the batch definitions, not the row online now
+    _assert_own_inputs(cleaned, preds)
+    # the history's point-in-time join can pick another row of the same second (a terminal's rows
+    # are stamped with whole seconds): a hundred equal rows are plenty to compare scores on
     assert same.sum() >= 100
     assert np.abs(stream_scores[same] - frame["offline"].to_numpy()[same]).max() <= 1e-5
+
+
+def test_with_a_backlog_every_prediction_uses_the_events_own_inputs(
+    broker: Broker, cleaned: Slice, history: History, trained: Trained, redis_url: str, tmp_path: Path
+) -> None:
+    """features ran through the whole slice before the scorer starts (the history fixture), so every
+    row online has long moved on: each prediction's 15 inputs still equal the batch definitions."""
+    scorer = _scorer(broker, history.run.features, trained, tmp_path, redis_url, group="scorer-backlog")
+    scorer.start()
+    n = cleaned.table.num_rows
+    try:
+        preds = predictions_of(broker, scorer.predictions, n, timeout_s=600)
+        scorer.alive()
+    finally:
+        scorer.stop()
+    assert len(counts(preds)) == n
+    _assert_own_inputs(cleaned, preds)
 
 
 def test_a_bad_production_model_raises_quality_drop(

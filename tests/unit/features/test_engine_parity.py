@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from services.common.contracts import CleanTransactionV1, LabelV1
-from services.features.handlers import FeatureEngine
 from services.tools.replay import build_stream
 from services.tools.simulator import SimulationConfig, simulate
-from tests.features_helpers import batch_features, compare
+from tests.features_helpers import batch_features, compare, fraud_engine
 
 
 def test_engine_matches_batch_definitions_on_a_40_day_slice() -> None:
@@ -16,7 +16,7 @@ def test_engine_matches_batch_definitions_on_a_40_day_slice() -> None:
     stream = build_stream(table)
     customers: dict[str, object] = {}
     terminals: dict[str, object] = {}
-    engine = FeatureEngine(customers, terminals, delay_days=7, lateness_days=1)  # type: ignore[arg-type]
+    engine = fraud_engine(customers, terminals)
     now = datetime.now(UTC)
     got: dict[str, dict[str, float | None]] = {}
     n = stream.n
@@ -49,7 +49,7 @@ def test_engine_matches_batch_definitions_on_a_40_day_slice() -> None:
             source_offset=int(row),
         )
         (computed,) = engine.transactions([(tx, 0, int(row))])
-        got[computed.tx.tx_id] = dict(computed.features)
+        got[computed.event_id] = dict(computed.features)
     expected = batch_features(table)
     assert len(expected) == table.num_rows == len(got)
     problems = compare(expected, got)
@@ -75,7 +75,7 @@ def _at_t(i: int, day: int, customer: str, source: int = 0) -> CleanTransactionV
 def test_terminal_state_is_pruned_only_behind_the_slowest_partition() -> None:
     customers: dict[str, object] = {}
     terminals: dict[str, object] = {}
-    engine = FeatureEngine(customers, terminals, delay_days=7, lateness_days=0)  # type: ignore[arg-type]
+    engine = fraud_engine(customers, terminals, lateness_days=0)
     clean = _at_t
     engine.transactions([(clean(1, 0, "a", 0), 0, 1)])  # day 0 at terminal T, raw partition 0
     engine.transactions([(clean(2, 1, "b", 1), 0, 2)])  # raw partition 1 at day 1
@@ -91,9 +91,21 @@ def test_a_restart_does_not_prune_past_a_partition_that_has_not_delivered_yet() 
     customers: dict[str, object] = {}
     terminals: dict[str, object] = {}  # a table restored from its changelog survives the restart
     clean = _at_t
-    before = FeatureEngine(customers, terminals, delay_days=7, lateness_days=0)  # type: ignore[arg-type]
+    before = fraud_engine(customers, terminals, lateness_days=0)
     before.transactions([(clean(1, 0, "a"), 0, 1), (clean(2, 1, "b"), 1, 1)])  # clean partitions 0, 1
-    after = FeatureEngine(customers, terminals, delay_days=7, lateness_days=0)  # type: ignore[arg-type]
+    after = fraud_engine(customers, terminals, lateness_days=0)
     after.transactions([(clean(3, 60, "a"), 0, 2)])  # partition 0 first, 60 days ahead
     (late,) = after.transactions([(clean(4, 20, "b"), 1, 2)])  # partition 1 comes later, at day 20
     assert late.features["TERMINAL_ID_NB_TX_30DAY_WINDOW"] == 2
+
+
+def test_the_first_views_state_is_pruned_behind_its_own_newest_event() -> None:
+    """A customer's events come in order from one sub-stream: its state need not wait for the others."""
+    customers: dict[str, Any] = {}
+    terminals: dict[str, Any] = {}
+    engine = fraud_engine(customers, terminals, lateness_days=0)
+    engine.transactions([(_at_t(1, 0, "a", 0), 0, 1)])  # customer a at day 0, raw partition 0
+    engine.transactions([(_at_t(2, 0, "b", 1), 0, 2)])  # raw partition 1 stays at day 0
+    engine.transactions([(_at_t(3, 60, "a", 0), 0, 3)])  # a, 60 days later
+    assert customers["a"].ids == ["3"]  # day 0 is out of a's 30-day windows
+    assert terminals["T"].ids == ["1", "2", "3"]  # the terminal's: held back by raw partition 1

@@ -69,7 +69,7 @@ def _batch(offsets: list[int]) -> Batch:
     txs = [clean_tx(o, datetime(2018, 4, 1, tzinfo=UTC)) for o in offsets]
     features = dict.fromkeys(CUSTOMER_FEATURES, 1.0)
     computed = [
-        SimpleNamespace(offset=o, customer_ts=datetime(2018, 4, 1, tzinfo=UTC), features=features)
+        SimpleNamespace(offset=o, times=(datetime(2018, 4, 1, tzinfo=UTC),), features=features)
         for o in offsets
     ]
     written = Written(online_at=[time.time()] * len(offsets), read_back=[None] * len(offsets))
@@ -77,14 +77,16 @@ def _batch(offsets: list[int]) -> Batch:
 
 
 def _pipeline(
-    monkeypatch: pytest.MonkeyPatch, interval_ms: int, after_lake: bool = False
+    monkeypatch: pytest.MonkeyPatch, interval_ms: int, after_lake: bool | None = None
 ) -> tuple[Pipeline, _Sinks]:
+    """The pipeline on stub outputs and sinks; `after_lake` None: the settings' default order."""
     monkeypatch.setattr(pipeline_mod, "Outputs", _Outputs)
     monkeypatch.setattr(pipeline_mod, "producer_for", lambda *_: None)
     _Outputs.flushed = []
     sinks = _Sinks()
     app = SimpleNamespace(crash=lambda exc: pytest.fail(f"pipeline crashed: {exc!r}"))
-    settings = FeaturesSettings(lake_min_interval_ms=interval_ms, emit_after_lake=after_lake)
+    order = {} if after_lake is None else {"emit_after_lake": after_lake}
+    settings = FeaturesSettings(lake_min_interval_ms=interval_ms, **order)
     return Pipeline(app, settings, sinks, FeaturesMetrics(), None), sinks  # type: ignore[arg-type]
 
 
@@ -103,7 +105,7 @@ async def _run(pipe: Pipeline, batches: list[Batch], until: Any, gap_s: float = 
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def test_by_default_events_go_out_only_once_their_rows_are_in_delta(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_events_can_wait_until_their_rows_are_in_delta(monkeypatch: pytest.MonkeyPatch) -> None:
     pipe, sinks = _pipeline(monkeypatch, interval_ms=0, after_lake=True)
     sinks.release.clear()
     batch = _batch([1, 2, 3])
@@ -121,7 +123,6 @@ def test_by_default_events_go_out_only_once_their_rows_are_in_delta(monkeypatch:
         await releaser
 
     asyncio.run(scenario())
-    assert FeaturesSettings().emit_after_lake
     assert flushed_while_held == [0, 0]
     assert sinks.appends and _Outputs.flushed == [(_Outputs.flushed[0][0], 3)]
     appended_at, flushed_at = sinks.appends[0][0], _Outputs.flushed[0][0]
@@ -129,7 +130,7 @@ def test_by_default_events_go_out_only_once_their_rows_are_in_delta(monkeypatch:
     assert all(e.acked_at is not None and e.acked_at >= flushed_at for e in batch.events)  # type: ignore[attr-defined]
 
 
-def test_events_can_go_out_before_the_delta_append_and_are_acked_only_after_it(
+def test_by_default_events_go_out_before_the_delta_append_and_are_acked_only_after_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pipe, sinks = _pipeline(monkeypatch, interval_ms=0)

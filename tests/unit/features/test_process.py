@@ -12,8 +12,8 @@ from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.pipeline import Batch
 from services.features.adapters.process import Processing
 from services.features.config import FeaturesSettings
-from services.features.handlers import FeatureEngine
 from tests.factories import clean_tx
+from tests.features_helpers import fraud_engine
 
 
 class _Event:
@@ -48,7 +48,7 @@ class _Outputs:
 
 def test_repeats_are_not_featurized_again_and_wait_for_the_pipeline_to_ack_them() -> None:
     customers: dict[str, Any] = {}
-    engine = FeatureEngine(customers, {}, delay_days=7, lateness_days=1)
+    engine = fraud_engine(customers, {})
     pipeline = _Pipeline()
     process = Processing(
         FeaturesSettings(),
@@ -61,13 +61,13 @@ def test_repeats_are_not_featurized_again_and_wait_for_the_pipeline_to_ack_them(
     )
     first = [_Event(0, 1), _Event(1, 20)]
     asyncio.run(process.transactions(first))
-    state = list(customers["c1"])
+    state = list(customers["c1"].ids)
     again, new = [_Event(0, 1)], [_Event(2, 21)]
     asyncio.run(process.transactions(new, repeats=again))
     latest = pipeline.batches[-1]
-    assert [c.tx.tx_id for c in latest.computed] == ["t2"]  # t0 is not computed again
+    assert [c.event_id for c in latest.computed] == ["t2"]  # t0 is not computed again
     assert set(map(id, latest.events)) == {id(e) for e in again + new}  # acked by the pipeline
-    assert customers["c1"] == [*state, customers["c1"][-1]] and len(customers["c1"]) == 3
+    assert customers["c1"].ids == [*state, "t2"]
     asyncio.run(process.transactions([], repeats=[_Event(1, 20)]))  # re-deliveries alone
     assert len(pipeline.batches) == 3 and not pipeline.batches[-1].computed
     assert all(e.acks == 0 for b in pipeline.batches for e in b.events)  # none acked on the spot

@@ -1,89 +1,87 @@
-"""Window arithmetic of the 15 inputs: boundaries, ties, labels early and late, empty windows, duplicates."""
+"""The fraud views on the window state: boundaries, ties, labels early and late, empty windows, duplicates."""
 
 from __future__ import annotations
 
 import gc
 import json
-import random
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from services.common.feature_services import FRAUD_V1
 from services.features.transforms import (
-    DAY_S,
+    EVENT_INPUTS,
     FEATURE_NAMES,
-    CustomerState,
-    TerminalState,
-    Tx,
-    apply_label,
-    customer_features,
-    customer_state,
-    customer_step,
-    observe_customer,
-    observe_terminal,
-    prune_customer,
-    prune_terminal,
-    rank_in_second,
-    terminal_features,
-    terminal_state,
+    fraud_views,
     time_features,
     waves,
 )
+from services.features.views import DAY_S
+from services.features.windows import EntityWindows
 
 T0 = int(datetime(2018, 4, 2, 12, 0, tzinfo=UTC).timestamp())  # a Monday, noon
+CUSTOMER, TERMINAL = fraud_views(7)
 
 
-def tx(i: str, ts: int, amount: float = 10.0, customer: str = "c", terminal: str = "t") -> Tx:
-    return Tx(tx_id=i, customer_id=customer, terminal_id=terminal, ts=ts, amount=amount)
-
-
-def run_customer(events: list[Tx]) -> list[dict[str, float]]:
-    state: CustomerState = []
+def run_customer(events: list[tuple[str, int, float]]) -> list[dict[str, float]]:
+    """Each (id, ts, amount) into one customer's state; its customer features after each."""
+    state = EntityWindows(1)
     out = []
-    for e in events:
-        observe_customer(state, e)
-        out.append(customer_features(state, e))
+    for event_id, ts, amount in events:
+        at, _new = state.observe(event_id, ts, [amount])
+        out.append(state.aggregate(CUSTOMER, ts, at))
     return out
 
 
-def test_fifteen_inputs_in_model_order() -> None:
+def terminal_at(state: EntityWindows, ts: int) -> dict[str, float]:
+    """The terminal features of an event at `ts` that is not in the state yet."""
+    at, _ = state.observe("now", ts, [])
+    return state.aggregate(TERMINAL, ts, at)
+
+
+def test_fifteen_inputs_in_model_order_and_the_feature_service_serves_them() -> None:
     assert len(FEATURE_NAMES) == 15
-    assert FEATURE_NAMES[:3] == ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"]
+    assert FEATURE_NAMES[:3] == EVENT_INPUTS == ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"]
+    assert FRAUD_V1.feature_names == FEATURE_NAMES
+    assert [(v.name, v.join_key) for v in FRAUD_V1.views] == [(v.name, v.entity) for v in fraud_views()]
 
 
 def test_current_transaction_counts_and_window_is_left_open() -> None:
     # exactly 1 day earlier is outside (t − 1 d, t]; one second later is inside
-    f = run_customer([tx("a", T0 - DAY_S, 10.0), tx("b", T0 - DAY_S + 1, 20.0), tx("c", T0, 60.0)])[-1]
+    f = run_customer([("a", T0 - DAY_S, 10.0), ("b", T0 - DAY_S + 1, 20.0), ("c", T0, 60.0)])[-1]
     assert f["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2
     assert f["CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"] == pytest.approx(40.0)
     assert f["CUSTOMER_ID_NB_TX_7DAY_WINDOW"] == 3
     assert f["CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW"] == pytest.approx(30.0)
 
 
-@pytest.mark.parametrize(("n", "inside"), [(1, False), (7, False), (30, False)])
-def test_boundary_at_exactly_n_days(n: int, inside: bool) -> None:
-    f = run_customer([tx("old", T0 - n * DAY_S, 100.0), tx("now", T0, 1.0)])[-1]
+@pytest.mark.parametrize("n", [1, 7, 30])
+@pytest.mark.parametrize(("back", "inside"), [(0, False), (-1, True)])
+def test_boundary_at_exactly_n_days(n: int, back: int, inside: bool) -> None:
+    """n days back is outside the n-day window, one second less is inside."""
+    f = run_customer([("old", T0 - n * DAY_S - back, 100.0), ("now", T0, 1.0)])[-1]
     assert f[f"CUSTOMER_ID_NB_TX_{n}DAY_WINDOW"] == 1 + inside
-    assert f[f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW"] == pytest.approx(1.0)
+    assert f[f"CUSTOMER_ID_AVG_AMOUNT_{n}DAY_WINDOW"] == pytest.approx(50.5 if inside else 1.0)
 
 
-def test_same_second_ties_count_the_ones_already_seen() -> None:
-    first, second = run_customer([tx("a", T0, 10.0), tx("b", T0, 30.0)])
+def test_same_second_ties_count_the_ones_already_seen_and_are_ranked() -> None:
+    first, second = run_customer([("a", T0, 10.0), ("b", T0, 30.0)])
     assert first["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 1
     assert second["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2
     assert second["CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"] == pytest.approx(20.0)
+    state = EntityWindows(1)
+    ranks = [state.rank(state.observe(i, ts, [1.0])[0]) for i, ts in [("a", T0), ("x", T0 - 1), ("c", T0)]]
+    assert ranks == [0, 0, 1]
+    assert state.rank(state.observe("a", T0, [1.0])[0]) == 0  # a repeat keeps its rank
 
 
 def test_duplicate_transaction_never_counts_twice() -> None:
-    state: CustomerState = []
-    a = tx("a", T0, 10.0)
-    assert observe_customer(state, a) is True
-    assert observe_customer(state, a) is False
-    assert customer_features(state, a)["CUSTOMER_ID_NB_TX_30DAY_WINDOW"] == 1
-    terminal: dict[str, list[int]] = {}
-    assert observe_terminal(terminal, a) is True
-    assert observe_terminal(terminal, a) is False
-    assert len(terminal) == 1
+    state = EntityWindows(1)
+    assert state.observe("a", T0, [10.0]) == (0, True)
+    assert state.observe("a", T0, [10.0]) == (0, False)
+    assert state.aggregate(CUSTOMER, T0, 0)["CUSTOMER_ID_NB_TX_30DAY_WINDOW"] == 1
+    assert len(state) == 1
 
 
 def test_time_flags() -> None:
@@ -94,60 +92,88 @@ def test_time_flags() -> None:
 
 
 def test_terminal_windows_are_delayed_and_risk_is_the_fraud_share() -> None:
-    state: dict[str, list[int]] = {}
+    state = EntityWindows(0)
     # at t: the 1-day delayed window is (t − 8 d, t − 7 d]
-    observe_terminal(state, tx("in1", T0 - 7 * DAY_S))  # boundary t − 7 d: inside
-    observe_terminal(state, tx("in2", T0 - 8 * DAY_S + 1))
-    observe_terminal(state, tx("out-recent", T0 - 7 * DAY_S + 1))  # inside the delay: never counted
-    observe_terminal(state, tx("out-old", T0 - 8 * DAY_S))  # left boundary: outside
-    apply_label(state, "in1", T0 - 7 * DAY_S, True)
-    f = terminal_features(state, T0, delay_days=7)
+    for event_id, ts in [
+        ("in1", T0 - 7 * DAY_S),  # boundary t − 7 d: inside
+        ("in2", T0 - 8 * DAY_S + 1),
+        ("out-recent", T0 - 7 * DAY_S + 1),  # inside the delay: never counted
+        ("out-old", T0 - 8 * DAY_S),  # left boundary: outside
+    ]:
+        state.observe(event_id, ts, [])
+    state.label("in1", T0 - 7 * DAY_S, True)
+    f = terminal_at(state, T0)
     assert f["TERMINAL_ID_NB_TX_1DAY_WINDOW"] == 2
     assert f["TERMINAL_ID_RISK_1DAY_WINDOW"] == pytest.approx(0.5)
     assert f["TERMINAL_ID_NB_TX_7DAY_WINDOW"] == 3
 
 
 def test_empty_terminal_window_has_risk_zero() -> None:
-    f = terminal_features({}, T0, delay_days=7)
-    assert all(f[k] == 0.0 for k in f)
+    f = terminal_at(EntityWindows(0), T0)
+    assert set(f) == set(TERMINAL.feature_names) and all(v == 0.0 for v in f.values())
 
 
 def test_label_before_its_transaction_is_held_and_counted_once() -> None:
-    state: dict[str, list[int]] = {}
+    state = EntityWindows(0)
     when = T0 - 10 * DAY_S
-    assert apply_label(state, "x", when, True) is True  # label first
-    assert observe_terminal(state, tx("x", when)) is False  # then its transaction: no second entry
-    assert apply_label(state, "x", when, True) is False  # the same label again: applied once
-    f = terminal_features(state, T0, delay_days=7)
+    assert state.label("x", when, True) is True  # label first
+    assert state.observe("x", when, []) == (0, False)  # then its transaction: no second entry
+    assert state.label("x", when, True) is False  # the same label again: applied once
+    assert state.label("x", when, False) is True and state.label("x", when, True) is True  # corrected
+    f = terminal_at(state, T0)
     assert f["TERMINAL_ID_NB_TX_7DAY_WINDOW"] == 1
     assert f["TERMINAL_ID_RISK_7DAY_WINDOW"] == 1.0
 
 
+def test_feedback_first_fills_the_value_when_its_event_comes() -> None:
+    view = CUSTOMER.model_copy(update={"windows_days": (1,)})
+    state = EntityWindows(1)
+    state.label("x", T0, False)
+    at, _ = state.observe("y", T0, [4.0])
+    assert state.aggregate(view, T0, at)["CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"] == 4.0  # x's value unknown
+    at, new = state.observe("x", T0 - 5, [2.0])
+    assert not new and state.times[at] == T0 and state.labels[at] == 0  # keeps its time and label
+    assert state.aggregate(view, T0, at)["CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"] == 3.0
+    assert state.unknown == 0  # no value left unknown: sums take the fast path again
+
+
+def test_an_event_must_bring_one_value_per_column() -> None:
+    state = EntityWindows(1)
+    state.label("b", T0, True)
+    for wrong in ([1.0, 2.0], []):
+        with pytest.raises(ValueError, match=f"{len(wrong)} values for a view that keeps 1"):
+            state.observe("a", T0, wrong)
+        with pytest.raises(ValueError, match="keeps 1"):
+            state.observe("b", T0, wrong)
+    assert state.dump() == [[T0], ["b"], [[None]], [1]]  # unchanged
+
+
+def test_the_changelog_record_of_a_state() -> None:
+    """Its form is a contract with the records already in the changelog topics."""
+    state = EntityWindows(1)
+    state.observe("a", T0, [2.5])
+    state.label("b", T0 - 1, True)  # feedback first: value unknown (null) until its event comes
+    assert state.dump() == [[T0 - 1, T0], ["b", "a"], [[None, 2.5]], [1, -1]]
+    assert EntityWindows.load(json.loads(json.dumps(state.dump())), 1).dump() == state.dump()
+
+
 def test_late_label_changes_risk_after_the_fact() -> None:
-    state: dict[str, list[int]] = {}
+    state = EntityWindows(0)
     when = T0 - 9 * DAY_S
-    observe_terminal(state, tx("x", when))
-    assert terminal_features(state, T0, 7)["TERMINAL_ID_RISK_7DAY_WINDOW"] == 0.0  # unlabelled yet
-    apply_label(state, "x", when, True)
-    assert terminal_features(state, T0, 7)["TERMINAL_ID_RISK_7DAY_WINDOW"] == 1.0
+    state.observe("x", when, [])
+    assert terminal_at(state, T0)["TERMINAL_ID_RISK_7DAY_WINDOW"] == 0.0  # unlabelled yet
+    state.label("x", when, True)
+    assert terminal_at(state, T0)["TERMINAL_ID_RISK_7DAY_WINDOW"] == 1.0
 
 
-def test_pruning_keeps_what_windows_and_lateness_can_reach() -> None:
-    state: CustomerState = [
-        [T0 - 40 * DAY_S, 1.0, "old"],
-        [T0 - 30 * DAY_S, 1.0, "edge"],
-        [T0, 1.0, "new"],
-    ]
-    kept = prune_customer(state, lateness_s=DAY_S)
-    assert [e[2] for e in kept] == ["edge", "new"]
-    terminal = {"old": [T0 - 39 * DAY_S, 0], "kept": [T0 - 37 * DAY_S, 1]}
-    assert set(prune_terminal(terminal, T0, 7, DAY_S)) == {"kept"}
-
-
-def test_rank_orders_rows_of_one_second() -> None:
-    entries = [("a", T0), ("b", T0 - 1), ("c", T0)]
-    assert rank_in_second(entries, tx("a", T0)) == 0
-    assert rank_in_second(entries, tx("c", T0)) == 1
+def test_pruning_drops_exactly_what_is_at_or_before_the_horizon() -> None:
+    state = EntityWindows(1)
+    for event_id, ts in [("old", T0 - 40 * DAY_S), ("edge", T0 - 31 * DAY_S), ("in", T0 - 31 * DAY_S + 1)]:
+        state.observe(event_id, ts, [1.0])
+    state.prune(T0 - 41 * DAY_S)
+    assert len(state) == 3
+    state.prune(T0 - 31 * DAY_S)
+    assert state.ids == ["in"]
 
 
 def test_waves_put_each_entity_once_and_keep_order() -> None:
@@ -158,47 +184,21 @@ def test_waves_put_each_entity_once_and_keep_order() -> None:
         assert len({i[0] for i in wave}) == len(wave) and len({i[1] for i in wave}) == len(wave)
 
 
-def test_customer_step_equals_observe_then_features_then_rank() -> None:
-    rng = random.Random(7)
-    one: CustomerState = []
-    three: CustomerState = []
-    ids: list[str] = []
-    for i in range(3_000):
-        if ids and rng.random() < 0.1:  # a duplicate, sometimes with another event time
-            again = rng.choice(ids)
-            ts = T0 + i * 600 if rng.random() < 0.5 else T0 + rng.randrange(0, i * 600 + 1)
-            event = tx(again, ts, rng.uniform(0, 500))
-        else:  # same-second ties and events up to 2 days late
-            ts = T0 + i * 600 - rng.choice((0, 0, 0, rng.randrange(0, 2 * DAY_S)))
-            event = tx(f"t{i}", ts, round(rng.uniform(0, 500), 2))
-            ids.append(event.tx_id)
-        features, rank = customer_step(one, event)
-        observe_customer(three, event)
-        expected = customer_features(three, event)
-        same_second = [(str(e[2]), int(e[0])) for e in three if int(e[0]) == event.ts]
-        assert features == pytest.approx(expected, rel=1e-12, abs=1e-12)  # Python 3.12's sum() compensates
-        assert rank == rank_in_second(same_second, event)
-        assert one == three
-        if i % 500 == 499:
-            one[:] = three[:] = prune_customer(three, lateness_s=DAY_S)
-
-
-def test_state_read_back_from_the_changelog_is_the_same_state_and_leaves_the_cycle_collector() -> None:
-    customer: CustomerState = []
-    terminal: TerminalState = {}
-    rng = random.Random(5)
+def test_state_read_back_from_the_changelog_is_the_same_state_and_keeps_the_cycle_collector_idle() -> None:
+    state = EntityWindows(1)
     for i in range(200):
-        e = tx(f"t{i}", T0 + i * 900 - rng.randrange(0, DAY_S), round(rng.uniform(0, 500), 2))
-        customer_step(customer, e)
-        observe_terminal(terminal, e)
-        apply_label(terminal, e.tx_id, e.ts, i % 3 == 0)
-    stored_c, stored_t = json.loads(json.dumps(customer)), json.loads(json.dumps(terminal))
-    assert type(stored_c[0]) is list  # what Faust's json changelog gives back after a restart
-    assert customer_state(stored_c) == customer and terminal_state(stored_t) == terminal
-    assert customer_state(None) == [] and terminal_state(None) == {}
-    again = customer_state(customer)
-    assert again == customer and again is not customer  # a copy to update
+        ts = T0 + i * 900 - (i * 7919) % DAY_S
+        state.observe(f"t{i}", ts, [round(i * 1.37, 2)])
+        if i % 3 == 0:
+            state.label(f"t{i}", ts, i % 2 == 0)
+    state.label("early", T0, True)  # feedback whose event has not come: an unknown value
+    stored: Any = json.loads(json.dumps(state.dump()))  # what a JSON changelog gives back
+    again = EntityWindows.load(stored, 1)
+    assert again.dump() == state.dump() and again.unknown == state.unknown == 1
+    assert EntityWindows.load(None, 1).dump() == [[], [], [[]], []]
+    with pytest.raises(ValueError, match="value columns"):
+        EntityWindows.load(stored, 2)
     gc.collect()
-    entries = [*customer, *terminal.values(), *customer_state(stored_c), *terminal_state(stored_t).values()]
-    gc.collect()
-    assert not any(gc.is_tracked(e) for e in entries)  # full collections do not walk the state
+    before = len(gc.get_objects())
+    kept = EntityWindows.load(stored, 1)
+    assert len(gc.get_objects()) - before < 10 and len(kept) == 201  # a few objects per entity, not per event

@@ -1,4 +1,4 @@
-"""The batched lookup: the event's own customer row wins over a later transaction's row online."""
+"""The batched lookup: the event's own rows win over a later transaction's rows online."""
 
 from __future__ import annotations
 
@@ -33,14 +33,16 @@ def _row(view: ViewSpec, base: float) -> dict[str, float]:
     return {f: base + i for i, f in enumerate(view.features)}
 
 
-def _event(tx: str, customer: str, carried: dict[str, object] | None) -> bytes:
+def _event(
+    tx: str, customer: str, carried: dict[str, object] | None, field: str = "customer_features"
+) -> bytes:
     doc = {
         "tx_id": tx,
         "customer_id": customer,
         "terminal_id": "t1",
         "event_time": "2018-08-08T10:00:00+00:00",
     }
-    return orjson.dumps(doc | ({"customer_features": carried} if carried is not None else {}))
+    return orjson.dumps(doc | ({field: carried} if carried is not None else {}))
 
 
 @pytest.fixture
@@ -84,3 +86,16 @@ def test_carried_values_fill_a_customer_the_store_does_not_hold_yet(lookup: Onli
     request = ScoreRequest("tx6", "c9", "t1", "2018-08-08T10:00:00+00:00", carried=_row(CUSTOMER, 7.0))
     batch = lookup.batch([request])
     assert batch.x[0, 0] == 7.0 and not batch.missing[0] and batch.replaced == 0
+
+
+def test_an_event_carrying_every_views_rows_is_served_point_in_time(lookup: OnlineLookup) -> None:
+    """Terminal rows move on too (a later transaction at t1, a late label): the carried rows serve."""
+    own = _row(CUSTOMER, 100.0) | _row(TERMINAL, 300.0)
+    both = parse_featurized(_event("tx7", "c1", own, field="features"))
+    old = parse_featurized(_event("tx8", "c1", _row(CUSTOMER, 100.0)))  # a features service before `features`
+    batch = lookup.batch([both, old])
+    assert batch.x[0].tolist() == [own[f] for f in FRAUD_V1.feature_names]
+    k = len(CUSTOMER.features)
+    assert batch.x[1, :k].tolist() == list(_row(CUSTOMER, 100.0).values())
+    assert batch.x[1, k:].tolist() == list(_row(TERMINAL, 500.0).values())
+    assert batch.replaced == 2

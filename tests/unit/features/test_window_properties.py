@@ -1,0 +1,223 @@
+"""The generic window aggregators against a brute-force definition, over random event and feedback streams."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.features.views import DAY_S, Aggregation, FeatureView
+from services.features.windows import EntityWindows
+
+T0 = 1_522_627_200  # 2018-04-02 00:00:00 UTC
+
+
+@dataclass(frozen=True)
+class Op:
+    """An event (value set) or feedback about one (target set), for one entity."""
+
+    event_id: str
+    entity: str
+    ts: int
+    value: float | None = None
+    target: bool | None = None
+
+
+def brute_force(view: FeatureView, ops: list[Op], k: int) -> dict[str, float]:
+    """The definition, for event ops[k]: replay ops[0..k] into per-entity {id: [ts, value, label]}
+    (an id counts once; feedback first makes the entry, the event fills its value), then aggregate the
+    entity's entries with hi − n d < ts ≤ hi, hi = t − delay d, the event itself left out unless the
+    view includes it."""
+    seen: dict[str, dict[str, list[float | int | None]]] = {}
+    for op in ops[: k + 1]:
+        entries = seen.setdefault(op.entity, {})
+        entry = entries.get(op.event_id)
+        if op.target is None:
+            if entry is None:
+                entries[op.event_id] = [op.ts, op.value, -1]
+            elif entry[1] is None:
+                entry[1] = op.value
+        elif entry is None:
+            entries[op.event_id] = [op.ts, None, int(op.target)]
+        else:
+            entry[2] = int(op.target)
+    event = ops[k]
+    hi = event.ts - view.delay_days * DAY_S
+    out: dict[str, float] = {}
+    for n in view.windows_days:
+        members = [
+            e
+            for i, e in seen[event.entity].items()
+            if hi - n * DAY_S < int(e[0] or 0) <= hi and (view.include_current or i != event.event_id)
+        ]
+        values = [float(e[1]) for e in members if e[1] is not None]
+        for agg in view.aggregations:
+            name = agg.name.format(days=n)
+            if agg.function == "count":
+                out[name] = float(len(members))
+            elif agg.function == "sum":
+                out[name] = sum(values)
+            elif agg.function == "mean":
+                out[name] = sum(values) / len(values) if values else 0.0
+            else:
+                out[name] = sum(e[2] == 1 for e in members) / len(members) if members else 0.0
+    return out
+
+
+def streaming(view: FeatureView, ops: list[Op], lateness_s: int | None, round_trips: set[int]) -> list:
+    """The aggregators over the same ops: per event its features, None for feedback. With
+    `lateness_s`, every state is pruned after each op behind the newest event time − reach − lateness."""
+    states: dict[str, EntityWindows] = {}
+    newest = -(2**62)
+    out: list[dict[str, float] | None] = []
+    for k, op in enumerate(ops):
+        state = states.setdefault(op.entity, EntityWindows(len(view.columns)))
+        if op.target is None:
+            at, _new = state.observe(op.event_id, op.ts, [op.value or 0.0] * len(view.columns))
+            out.append(state.aggregate(view, op.ts, at))
+            newest = max(newest, op.ts)
+        else:
+            state.label(op.event_id, op.ts, op.target)
+            out.append(None)
+        if lateness_s is not None:
+            for s in states.values():
+                s.prune(newest - view.reach_s - lateness_s)
+        if k in round_trips:  # through a changelog record and back
+            stored = json.loads(json.dumps(state.dump()))
+            states[op.entity] = EntityWindows.load(stored, len(view.columns))
+    return out
+
+
+AGGREGATIONS = (
+    Aggregation(function="count", name="n{days}"),
+    Aggregation(function="sum", column="v", name="sum{days}"),
+    Aggregation(function="mean", column="v", name="mean{days}"),
+    Aggregation(function="share", name="share{days}"),
+)
+
+views = st.builds(
+    lambda windows, delay, current, aggs: FeatureView(
+        name="v",
+        entity="e",
+        windows_days=tuple(sorted(windows)),
+        aggregations=tuple(AGGREGATIONS[i] for i in sorted(aggs)),
+        delay_days=delay,
+        include_current=current,
+    ),
+    st.sets(st.sampled_from([1, 2, 7, 30]), min_size=1, max_size=3),
+    st.sampled_from([0, 1, 7]),
+    st.booleans(),
+    st.sets(st.integers(0, 3), min_size=1),
+)
+
+# Times on a lattice of whole days ± a second, so events exactly n days and exactly the delay apart,
+# and ties within a second, are common; a few anywhere in the day.
+times = st.builds(
+    lambda day, jitter: T0 + day * DAY_S + jitter,
+    st.integers(0, 45),
+    st.one_of(st.sampled_from([0, 0, 0, 1, -1]), st.integers(0, DAY_S - 1)),
+)
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> list[Op]:
+    """Events in any time order (late ones included), repeated ids (duplicates, sometimes with another
+    time), and feedback before or after its event, or about an event that never comes."""
+    ops: list[Op] = []
+    ids: list[tuple[str, str, int]] = []
+    for n in range(draw(st.integers(1, 40))):
+        kind = draw(st.sampled_from(["event", "event", "event", "duplicate", "feedback", "early"]))
+        if kind == "duplicate" and ids:
+            event_id, entity, ts = draw(st.sampled_from(ids))
+            ts = draw(st.sampled_from([ts, draw(times)]))
+            ops.append(Op(event_id, entity, ts, value=draw(st.sampled_from([1.0, 2.5, 100.0]))))
+        elif kind == "feedback" and ids:
+            event_id, entity, ts = draw(st.sampled_from(ids))
+            ops.append(Op(event_id, entity, ts, target=draw(st.booleans())))
+        elif kind == "early":  # feedback first; its event may come later, with the same time
+            entity, ts = draw(st.sampled_from("ab")), draw(times)
+            ops.append(Op(f"x{n}", entity, ts, target=draw(st.booleans())))
+            ids.append((f"x{n}", entity, ts))
+        else:
+            entity, ts = draw(st.sampled_from("ab")), draw(times)
+            value = draw(st.floats(0, 1000, allow_nan=False).map(lambda v: round(v, 2)))
+            ops.append(Op(f"e{n}", entity, ts, value=value))
+            ids.append((f"e{n}", entity, ts))
+    return ops
+
+
+def _same(got: dict[str, float], want: dict[str, float]) -> bool:
+    return got.keys() == want.keys() and all(math.isclose(got[k], want[k], rel_tol=1e-9) for k in got)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(views, streams(), st.sets(st.integers(0, 40), max_size=5))
+def test_aggregators_equal_the_definition(view: FeatureView, ops: list[Op], round_trips: set[int]) -> None:
+    got = streaming(view, ops, None, round_trips)
+    for k, op in enumerate(ops):
+        if op.target is None:
+            want = brute_force(view, ops, k)
+            assert _same(got[k] or {}, want), (k, op, got[k], want)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(views, streams(), st.sampled_from([0, 1, 3]))
+def test_pruning_behind_the_allowed_lateness_changes_nothing(
+    view: FeatureView, ops: list[Op], days: int
+) -> None:
+    """Events at most `days` behind the newest event time seen (a repeated id with its first time):
+    pruned and unpruned states agree."""
+    lateness, newest, kept, first = days * DAY_S, None, [], {}
+    for op in ops:
+        if op.target is None:
+            late = newest is not None and op.ts < newest - lateness
+            if late or first.setdefault(op.event_id, op.ts) != op.ts:
+                continue  # not an event this property is about
+            newest = op.ts if newest is None else max(newest, op.ts)
+        first.setdefault(op.event_id, op.ts)
+        kept.append(op)
+    assert streaming(view, kept, lateness, set()) == streaming(view, kept, None, set())
+
+
+def test_the_definition_puts_the_window_bounds_where_the_spec_says() -> None:
+    """The brute force itself, on hand-made cases: (t − n d, t] without delay; (t − (n + D) d, t − D d]."""
+    view = FeatureView(name="v", entity="e", windows_days=(1,), aggregations=AGGREGATIONS[:1])
+    ops = [Op("old", "a", T0, 1.0), Op("edge", "a", T0 + 1, 1.0), Op("now", "a", T0 + DAY_S, 1.0)]
+    assert brute_force(view, ops, 2) == {"n1": 2.0}  # T0 is exactly one day back: out; T0 + 1 s: in
+    delayed = view.model_copy(update={"delay_days": 7})
+    ops = [Op("a", "a", T0, 1.0), Op("b", "a", T0 + DAY_S, 1.0), Op("c", "a", T0 + 8 * DAY_S, 1.0)]
+    assert brute_force(delayed, ops, 2) == {"n1": 1.0}  # (t − 8 d, t − 7 d] holds b only
+
+
+@pytest.mark.parametrize(
+    ("windows", "aggregations", "error"),
+    [
+        ((1, 1), AGGREGATIONS[:1], "distinct"),
+        ((0,), AGGREGATIONS[:1], "positive"),
+        ((1, 7), (Aggregation(function="count", name="n"),), "repeat"),
+    ],
+)
+def test_a_view_spec_that_cannot_work_is_refused(
+    windows: tuple[int, ...], aggregations: tuple[Aggregation, ...], error: str
+) -> None:
+    with pytest.raises(ValueError, match=error):
+        FeatureView(name="v", entity="e", windows_days=windows, aggregations=aggregations)
+
+
+def test_sums_and_means_need_a_column_and_shares_take_none() -> None:
+    with pytest.raises(ValueError, match="needs a column"):
+        Aggregation(function="mean", name="m")
+    with pytest.raises(ValueError, match="takes no column"):
+        Aggregation(function="share", column="v", name="s")
+
+
+def test_a_view_spec_survives_json() -> None:
+    view = FeatureView(name="v", entity="e", windows_days=(1, 7), aggregations=AGGREGATIONS, delay_days=7)
+    again = FeatureView.model_validate_json(view.model_dump_json())
+    assert again == view and again.feature_names == view.feature_names
+    with pytest.raises(ValueError, match="Extra inputs"):
+        FeatureView.model_validate({**view.model_dump(), "windows": [1]})
