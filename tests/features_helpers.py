@@ -81,8 +81,8 @@ def batch_features(table: pa.Table, delay_days: int = 7) -> pd.DataFrame:
     return out[FEATURE_NAMES]
 
 
-def compare(expected: pd.DataFrame, got: dict[str, dict[str, float | None]]) -> list[str]:
-    """Every mismatch as `tx_id feature: got vs expected` (relative tolerance 1e-9)."""
+def compare(expected: pd.DataFrame, got: dict[str, dict[str, float | None]], rtol: float = 1e-9) -> list[str]:
+    """Every mismatch as `tx_id feature: got vs expected` (relative tolerance 1e-9 by default)."""
     problems = []
     for tx_id, row in expected.iterrows():
         vector = got.get(str(tx_id))
@@ -91,7 +91,7 @@ def compare(expected: pd.DataFrame, got: dict[str, dict[str, float | None]]) -> 
             continue
         for name, want in row.items():
             have = vector.get(str(name))
-            if have is None or not np.isclose(have, want, rtol=1e-9, atol=1e-9):
+            if have is None or not np.isclose(have, want, rtol=rtol, atol=1e-9):
                 problems.append(f"{tx_id} {name}: {have} vs {want}")
     return problems
 
