@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.features import bench_features
+from benchmarks.features import bench_features, bench_windows
 from benchmarks.foundation import (
     bench_broker_start,
     bench_decode,
@@ -60,9 +60,15 @@ def main(only: set[str]) -> None:
                     env = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port)}
                     results |= bench_ingest(settings.kafka, env)
             if "features" in wanted:
+                with console.status("features: the window engine alone…"):
+                    results |= bench_windows()
                 with console.status("features: events/s, freshness at 2k/s, 500-entity online reads…"):
                     env = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port)}
                     results |= bench_features(settings.kafka, env)
+                if "passthrough_runner_msgs_per_s" in results:
+                    results["features_vs_passthrough"] = (
+                        results["features_events_per_s"] / results["passthrough_runner_msgs_per_s"]
+                    )
             if "scorer" in wanted:
                 with _redis(Path(tmp)) as url, console.status("scorer: process vs naive loop; ONNX batches…"):
                     results |= bench_scorer(settings.kafka, url)

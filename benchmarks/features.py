@@ -1,4 +1,4 @@
-"""features benchmarks: sustained events/s, freshness at 2k/s, batched online reads of 500 entities."""
+"""features benchmarks: the window engine alone, events/s, freshness at 2k/s, batched online reads."""
 
 from __future__ import annotations
 
@@ -79,6 +79,46 @@ def _online_reads(settings: FeaturesSettings, rounds: int = 200) -> dict[str, fl
 
 def _featurized_total(kafka: KafkaSettings, topic: str) -> int:
     return sum(end_offsets(kafka, topic).values())
+
+
+def bench_windows(days: int = 20, batch: int = 500) -> dict[str, float]:
+    """The window engine alone, in process, on the replay's order of a simulated slice (labels
+    applied where they fall between batches): the ceiling the engine sets on a features process."""
+    from services.common.contracts import CleanTransactionV1, LabelV1
+    from services.features.handlers import FeatureEngine
+    from services.features.transforms import EVENT_FIELDS, FEEDBACK_FIELDS, event_inputs, fraud_views
+
+    stream = build_stream(simulate(SimulationConfig(n_customers=2000, n_terminals=4000, n_days=days)))
+    n = stream.n
+    runs: list[tuple[bool, list[object]]] = []
+    for event in stream.order.tolist():
+        row = event % n
+        when = datetime.fromtimestamp(int(stream.tx_time_us[row]) / 1e6, UTC)
+        ids = {
+            "tx_id": str(stream.tx_id[row]),
+            "customer_id": str(stream.customer_id[row]),
+            "terminal_id": str(stream.terminal_id[row]),
+        }
+        item: object = (
+            LabelV1.model_construct(**ids, tx_event_time=when, is_fraud=bool(stream.is_fraud[row]))
+            if event >= n
+            else (
+                CleanTransactionV1.model_construct(**ids, event_time=when, amount=float(stream.amount[row])),
+                0,
+                0,
+            )
+        )
+        if not runs or runs[-1][0] != (event >= n) or len(runs[-1][1]) >= batch:
+            runs.append((event >= n, []))
+        runs[-1][1].append(item)
+    engine = FeatureEngine(fraud_views(7), [{}, {}], EVENT_FIELDS, FEEDBACK_FIELDS, 1, event_inputs)
+    started = time.perf_counter()
+    for is_label, items in runs:
+        if is_label:
+            engine.labels(items)
+        else:
+            engine.transactions(items)  # type: ignore[arg-type]
+    return {"features_windows_tx_per_s": n / (time.perf_counter() - started)}
 
 
 def bench_features(kafka: KafkaSettings, env: dict[str, str], days: int = 5) -> dict[str, float]:
