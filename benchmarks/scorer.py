@@ -77,17 +77,17 @@ def bench_onnx(root: Path, sizes: tuple[int, ...] = (1, 8, 64, 512, 2048, 8192))
 
 
 def _events(n: int) -> list[tuple[bytes, bytes]]:
-    """Featurized events as the features service emits them (with the customer row they carry)."""
+    """Featurized events as the features service emits them (with their own rows of every view)."""
     now = "2018-08-08T10:00:00+00:00"
-    customer_view = FRAUD_V1.views[0].features
+    customer_view, terminal_view = (view.features for view in FRAUD_V1.views)
     pairs = []
     for i in range(n):
-        c = i % ENTITIES
+        c, t = i % ENTITIES, (i * 7) % ENTITIES
         doc = {
             "tx_id": f"b{i}",
             "event_time": now,
             "customer_id": str(c),
-            "terminal_id": str((i * 7) % ENTITIES),
+            "terminal_id": str(t),
             "amount": 10.0,
             "currency": "EUR",
             "ingest_time": now,
@@ -95,7 +95,8 @@ def _events(n: int) -> list[tuple[bytes, bytes]]:
             "source_offset": i,
             "features_written_at": now,
             "feature_service": "fraud_v1",
-            "customer_features": {f: float(c + j) for j, f in enumerate(customer_view)},
+            "features": {f: float(c + j) for j, f in enumerate(customer_view)}
+            | {f: float(t + j) for j, f in enumerate(terminal_view)},
         }
         pairs.append((str(c).encode(), orjson.dumps(doc)))
     return pairs
