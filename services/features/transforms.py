@@ -3,9 +3,8 @@ per-event inputs; until use cases are declarations (issue 25) they live here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from services.features.views import Aggregation, EventFields, FeatureView, FeedbackFields
 
@@ -19,10 +18,8 @@ __all__ = [
     "event_inputs",
     "fraud_views",
     "time_features",
-    "waves",
 ]
 
-T = TypeVar("T")
 WINDOWS = (1, 7, 30)
 EVENT_FIELDS = EventFields(id="tx_id", time="event_time")
 FEEDBACK_FIELDS = FeedbackFields(id="tx_id", time="tx_event_time", target="is_fraud")
@@ -72,18 +69,3 @@ def event_inputs(event: Any, ts: int) -> dict[str, float]:
         "TX_DURING_WEEKEND": float(weekend),
         "TX_DURING_NIGHT": float(night),
     }
-
-
-def waves(items: Sequence[T], *keys: Callable[[T], Hashable]) -> list[list[T]]:
-    """Split a batch into consecutive waves in which every key value appears at most once, keeping
-    each key's order: after a wave is written, every item's own row is the online state."""
-    last: dict[tuple[int, Hashable], int] = {}
-    out: list[list[T]] = []
-    for item in items:
-        wave = 1 + max((last.get((i, k(item)), -1) for i, k in enumerate(keys)), default=-1)
-        for i, k in enumerate(keys):
-            last[(i, k(item))] = wave
-        if wave == len(out):
-            out.append([])
-        out[wave].append(item)
-    return out

@@ -12,13 +12,11 @@ from feast.data_format import DeltaFormat
 from feast.repo_config import RepoConfig
 from feast.types import Float64
 
+from services.common.feature_services import FRAUD_V1, ViewSpec
 from services.common.feature_services import online_store_config as _online_store_config
 from services.features.config import FeaturesSettings
-from services.features.transforms import CUSTOMER_FEATURES, TERMINAL_FEATURES, fraud_views
 
 __all__ = [
-    "CUSTOMER_VIEW",
-    "TERMINAL_VIEW",
     "apply",
     "definitions",
     "online_store_config",
@@ -26,8 +24,6 @@ __all__ = [
     "render_yaml",
     "repo_config",
 ]
-
-CUSTOMER_VIEW, TERMINAL_VIEW = (view.name for view in fraud_views())
 
 
 def online_store_config(settings: FeaturesSettings) -> dict[str, Any]:
@@ -66,7 +62,7 @@ def definitions(settings: FeaturesSettings) -> list[Any]:
     customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.STRING)
     terminal = Entity(name="terminal", join_keys=["terminal_id"], value_type=ValueType.STRING)
 
-    def view(name: str, entity: Entity, table: Path, features: list[str], ttl_days: int) -> FeatureView:
+    def view(spec: ViewSpec, entity: Entity, table: Path, ttl_days: int) -> FeatureView:
         batch = FileSource(
             name=f"{table.name}_delta",
             path=str(table),
@@ -74,18 +70,19 @@ def definitions(settings: FeaturesSettings) -> list[Any]:
             timestamp_field="event_timestamp",
             created_timestamp_column="created",
         )
-        push = PushSource(name=f"{name}_push", batch_source=batch)
+        push = PushSource(name=f"{spec.name}_push", batch_source=batch)
         return FeatureView(
-            name=name,
+            name=spec.name,
             entities=[entity],
             ttl=timedelta(days=ttl_days),
-            schema=[Field(name=f, dtype=Float64) for f in features],
+            schema=[Field(name=f, dtype=Float64) for f in spec.features],
             source=push,
             online=True,
         )
 
-    customers = view(CUSTOMER_VIEW, customer, settings.customer_table, CUSTOMER_FEATURES, 31)
-    terminals = view(TERMINAL_VIEW, terminal, settings.terminal_table, TERMINAL_FEATURES, 31)
+    customer_spec, terminal_spec = FRAUD_V1.views
+    customers = view(customer_spec, customer, settings.customer_table, 31)
+    terminals = view(terminal_spec, terminal, settings.terminal_table, 31)
     service = FeatureService(name=settings.feature_service, features=[customers, terminals])
     return [customer, terminal, customers, terminals, service]
 

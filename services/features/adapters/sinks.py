@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pyarrow as pa
 
@@ -13,9 +14,10 @@ from services.common.feast_online import ViewSpec
 from services.common.feast_online_writers import OnlineWriter, WriteOp
 from services.features.adapters.delta_rows import DeltaRows
 from services.features.handlers import Computed, view_rows
-from services.features.transforms import waves
 
-__all__ = ["FeatureSinks", "Written"]
+__all__ = ["FeatureSinks", "Written", "waves"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -94,4 +96,19 @@ def _merged(rows: Sequence[dict[str, float | None] | None]) -> dict[str, float |
         if row is None:
             return None
         out |= row
+    return out
+
+
+def waves(items: Sequence[T], *keys: Callable[[T], Hashable]) -> list[list[T]]:
+    """Split a batch into consecutive waves in which every key value appears at most once, keeping
+    each key's order: after a wave is written, every item's own row is the online state."""
+    last: dict[tuple[int, Hashable], int] = {}
+    out: list[list[T]] = []
+    for item in items:
+        wave = 1 + max((last.get((i, k(item)), -1) for i, k in enumerate(keys)), default=-1)
+        for i, k in enumerate(keys):
+            last[(i, k(item))] = wave
+        if wave == len(out):
+            out.append([])
+        out[wave].append(item)
     return out

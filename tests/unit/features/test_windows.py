@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from services.common.feature_services import FRAUD_V1
+from services.features.adapters.sinks import waves
 from services.features.transforms import (
     EVENT_INPUTS,
     FEATURE_NAMES,
     fraud_views,
     time_features,
-    waves,
 )
 from services.features.views import DAY_S
 from services.features.windows import EntityWindows
