@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -144,10 +145,12 @@ class FeaturesRun(ServiceProcess):
     root: Path
     redis_url: str | None = None
     proc: subprocess.Popen[bytes] | None = None
+    engine: str = os.environ.get("FEATURES_ENGINE", "runner")
+    instance: int = 0  # processes of one deployment: own log, transactional id and Feast registry
     name = "features"
 
     def __post_init__(self) -> None:
-        self.log = self.root / "features.log"
+        self.log = self.root / ("features.log" if not self.instance else f"features-{self.instance}.log")
 
     @property
     def group(self) -> str:
@@ -173,9 +176,11 @@ class FeaturesRun(ServiceProcess):
             FEATURES_GROUP_ID=self.group,
             FEATURES_STATE_DIR=str(self.root / "state"),
             FEATURES_LAKE_ROOT=str(self.root / "lake"),
-            FEATURES_FEAST_DATA=str(self.root / "feast"),
+            FEATURES_FEAST_DATA=str(self.root / ("feast" if not self.instance else f"feast-{self.instance}")),
+            FEATURES_TRANSACTIONAL_ID=f"{self.group}-{self.instance}",
             FEATURES_HEALTH_PORT="0",
             FEATURES_VERIFY_ONLINE="true",
+            FEATURES_ENGINE=self.engine,
             **extra,
         )
         env.pop("REDIS_URL", None)

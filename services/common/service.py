@@ -12,7 +12,7 @@ from services.common.config import ServiceSettings
 from services.common.health import HealthServer, HealthState
 from services.common.kafka.clients import make_consumer, make_producer, wait_reachable
 from services.common.kafka.decode import Decoder
-from services.common.kafka.runner import Handler, Runner, RunnerConfig
+from services.common.kafka.runner import Handler, Rebalance, Runner, RunnerConfig
 from services.common.metrics import RunnerMetrics
 from services.common.telemetry import setup_tracing
 
@@ -65,8 +65,12 @@ def run_service(
     server: HealthServer | None = None,
     transactional_id: str | None = None,
     producer_overrides: Mapping[str, Any] | None = None,
+    consumer_overrides: Mapping[str, Any] | None = None,
     on_committed: Callable[[], None] | None = None,
     on_aborted: Callable[[], None] | None = None,
+    on_assign: Rebalance | None = None,
+    on_revoke: Rebalance | None = None,
+    tick_s: float | None = None,
 ) -> None:
     """Build the clients from settings, serve health and metrics, and run the loop until stopped. With a
     `transactional_id`, each batch's outputs and offsets are one Kafka transaction (exactly once)."""
@@ -79,7 +83,9 @@ def run_service(
     def on_error(err: object) -> None:
         log.warning("%s: kafka: %s", name, err)
 
-    consumer = make_consumer(settings.kafka, settings.group_id, error_cb=on_error)
+    consumer = make_consumer(
+        settings.kafka, settings.group_id, error_cb=on_error, **dict(consumer_overrides or {})
+    )
     # the runner only needs failures (deliver()): no per-message report for a success
     overrides = {"delivery.report.only.error": True} | dict(producer_overrides or {})
     if transactional_id:
@@ -93,6 +99,7 @@ def run_service(
             max_batch_wait_s=settings.max_batch_wait_ms / 1000,
             max_value_bytes=settings.max_value_bytes,
             transactional=transactional_id is not None,
+            tick_s=tick_s,
         ),
         consumer=consumer,
         producer=producer,
@@ -102,6 +109,8 @@ def run_service(
         health=health,
         on_committed=on_committed,
         on_aborted=on_aborted,
+        on_assign=on_assign,
+        on_revoke=on_revoke,
     )
     runner.install_signal_handlers()
     quiet_gc()

@@ -20,6 +20,14 @@ class FeaturesSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore")
 
+    engine: Literal["faust", "runner"] = Field(
+        default="runner",
+        description="runner: the shared runner, window state in Kafka transactions, N processes "
+        "sharing partitions; faust: the faust-streaming worker (until the runner proves parity)",
+    )
+    transactional_id: str | None = Field(
+        default=None, description="runner engine: unique per process (default: group id + host name)"
+    )
     group_id: str = "rtloop-features"
     clean_topic: str = "transactions.clean"
     labels_topic: str = "labels"
@@ -94,6 +102,20 @@ class FeaturesSettings(ServiceSettings):
         description="read every event's features back from the online store after the write and "
         "attach them to the emitted event (parity checks; costs one lookup per wave)",
     )
+
+    @property
+    def lake_group_id(self) -> str:
+        """The consumer group of the Delta writer (it reads the features topic)."""
+        return f"{self.group_id}-lake"
+
+    def changelog_topic(self, view: str) -> str:
+        """The compacted topic of a view's window state (runner engine; the group's own, as a Kafka
+        Streams application's internal topics are its application id's)."""
+        return f"{self.group_id}.{view}.changelog"
+
+    def repartition_topic(self, view: str) -> str:
+        """The topic that feeds a view keyed by another entity than the clean stream (runner engine)."""
+        return f"{self.group_id}.{view}.repartition"
 
     @property
     def customer_table(self) -> Path:

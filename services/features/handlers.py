@@ -53,11 +53,14 @@ class FeatureEngine:
         feedback: FeedbackFields,
         lateness_days: int,
         inputs: Inputs | None = None,
+        stream_keyed: bool = True,
     ) -> None:
+        """`stream_keyed`: the first view is keyed like the stream, so an entity's events come in order
+        (false for a view read from a repartition topic: its entities' events interleave)."""
         if len(views) != len(tables) or not views:
             raise ValueError("one table per view")
         self.views, self.tables, self.fields, self.feedback = tuple(views), tuple(tables), fields, feedback
-        self.inputs, self.lateness_s = inputs, lateness_days * DAY_S
+        self.inputs, self.lateness_s, self.stream_keyed = inputs, lateness_days * DAY_S, stream_keyed
         self._entity = [attrgetter(v.entity) for v in self.views]
         self._columns = [[attrgetter(c) for c in v.columns] for v in self.views]
         self.stream_time: dict[tuple[int, int], int] = {}
@@ -105,7 +108,7 @@ class FeatureEngine:
                 at, _new = state.observe(event_id, ts, [float(get(event)) for get in self._columns[i]])
                 features |= state.aggregate(view, ts, at)
                 keys.append(key)
-                rank = state.rank(at) if i == 0 else rank
+                rank = state.rank(at) if i == 0 and self.stream_keyed else rank
             moment = datetime.fromtimestamp(ts, UTC)
             times = (moment + timedelta(microseconds=rank), *[moment] * (len(self.views) - 1))
             out.append(Computed(event_id, partition, offset, features, tuple(keys), times))
@@ -144,7 +147,8 @@ class FeatureEngine:
         for i, (view, table) in enumerate(zip(self.views, self.tables, strict=True)):
             for key, state in states[i].items():
                 if low is not None:
-                    newest = max(low, state.times[-1]) if i == 0 and len(state) else low
+                    own = i == 0 and self.stream_keyed and len(state)
+                    newest = max(low, state.times[-1]) if own else low
                     state.prune(newest - view.reach_s - self.lateness_s)
                 table[key] = state
 

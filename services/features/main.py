@@ -1,46 +1,69 @@
-"""Composition root of features: settings → Feast repo, Delta, online store → Faust worker."""
+"""Composition root of features: settings → Feast repo, Delta, online store → the runner's stages (or the
+Faust worker, FEATURES_ENGINE=faust, until the runner proves parity)."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import socket
+import threading
 from pathlib import Path
+from typing import Any
 
 import faust
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import NewTopic
 
 from services.common.config import load_settings
+from services.common.contracts import CleanTransactionV1, LabelV1, decoder_for
 from services.common.errors import ConfigError
 from services.common.feast_online_writers import open_writer
 from services.common.feature_services import FRAUD_V1
 from services.common.health import HealthServer, HealthState
-from services.common.kafka.clients import make_admin, wait_reachable
-from services.common.service import configure_logging, quiet_gc
+from services.common.kafka.clients import make_admin, make_consumer, make_producer, wait_reachable
+from services.common.kafka.decode import Decoder, json_object
+from services.common.kafka.runner import Runner, RunnerConfig
+from services.common.metrics import RunnerMetrics
+from services.common.service import configure_logging, quiet_gc, run_service, serve_health
 from services.features.adapters.delta_rows import DeltaRows
 from services.features.adapters.feast_repo import apply, online_store_config
+from services.features.adapters.lake import LakeWriter
 from services.features.adapters.metrics import FeaturesMetrics
+from services.features.adapters.partitions import ChangelogReader, ConsumerOffsets
 from services.features.adapters.sinks import FeatureSinks
 from services.features.adapters.stream import build_app
 from services.features.config import FeaturesSettings
-from services.features.transforms import EVENT_FIELDS
+from services.features.handlers import FeatureEngine
+from services.features.stages import FeatureStages, StageTopics
+from services.features.state import StateTable
+from services.features.transforms import EVENT_FIELDS, FEEDBACK_FIELDS, event_inputs, fraud_views
+from services.features.views import FeatureView
 
 __all__ = ["main"]
 
 log = logging.getLogger(__name__)
 
 
-def _check_topics(settings: FeaturesSettings) -> int:
-    """Every topic the service uses must exist; returns the partitions of the clean topic."""
-    wanted = [settings.clean_topic, settings.labels_topic, settings.features_topic, settings.dlq_topic]
+def _check_topics(settings: FeaturesSettings, *extra: str) -> dict[str, int]:
+    """Every topic the service uses must exist; returns their partition counts."""
+    wanted = [
+        settings.clean_topic,
+        settings.labels_topic,
+        settings.features_topic,
+        settings.dlq_topic,
+        *extra,
+    ]
     topics = make_admin(settings.kafka).list_topics(timeout=10).topics
     missing = [t for t in wanted if t not in topics or not topics[t].partitions]
     if missing:
         raise ConfigError(f"topics {', '.join(missing)} not found: run `rtloop topics apply`")
-    return len(topics[settings.clean_topic].partitions)
+    return {t: len(topics[t].partitions) for t in wanted}
 
 
-def _delta_rows(settings: FeaturesSettings, table: Path) -> DeltaRows:
+def _delta_rows(settings: FeaturesSettings, table: Path, writer: str = "") -> DeltaRows:
     return DeltaRows(
         table,
-        f"{settings.group_id}-{table.name}",
+        f"{settings.group_id}{writer}-{table.name}",
         settings.lake_compact_every,
         log_retention_s=settings.lake_log_retention_minutes * 60,
     )
@@ -51,7 +74,14 @@ def main() -> None:
     settings = load_settings(FeaturesSettings)
     configure_logging(settings.log_level)
     wait_reachable(settings.kafka)
-    partitions = _check_topics(settings)
+    if settings.engine == "runner":
+        run_stages(settings)
+    else:
+        _run_faust(settings)
+
+
+def _run_faust(settings: FeaturesSettings) -> None:
+    partitions = _check_topics(settings)[settings.clean_topic]
     apply(settings)  # idempotent: the service never runs against a stale registry
     sinks = FeatureSinks(
         open_writer(online_store_config(settings), settings.feast_project),
@@ -82,4 +112,144 @@ def main() -> None:
     finally:
         sinks.close()
         server.stop()
+        log.info("features: closed")
+
+
+def _internal_topics(settings: FeaturesSettings, inputs: list[str], changelogs: list[str]) -> None:
+    """Create the group's repartition and changelog topics that do not exist yet (like a Kafka Streams
+    application's internal topics): as many partitions as the clean topic, its replication factor."""
+    admin = make_admin(settings.kafka)
+    topics = admin.list_topics(timeout=10).topics
+    clean = topics.get(settings.clean_topic)
+    if clean is None or not clean.partitions:
+        raise ConfigError(f"topic {settings.clean_topic} not found: run `rtloop topics apply`")
+    partitions, replicas = len(clean.partitions), len(clean.partitions[0].replicas)
+    big = {"max.message.bytes": "8388608"}
+    compact = big | {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "600000"}
+    wanted = {t: big | {"retention.ms": "604800000"} for t in inputs[1:]} | dict.fromkeys(changelogs, compact)
+    new = [NewTopic(t, partitions, replicas, config=c) for t, c in wanted.items() if t not in topics]
+    for topic, future in admin.create_topics(new).items() if new else ():
+        try:
+            future.result(30)
+            log.info("features: created %s (%d partitions)", topic, partitions)
+        except KafkaException as exc:  # another process of the group made it first
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+
+
+def _engine(settings: FeaturesSettings, view: FeatureView, first: bool, table: StateTable) -> FeatureEngine:
+    """One view's engine over one partition's table; the first view takes the event's own inputs."""
+    return FeatureEngine(
+        [view],
+        [table],
+        EVENT_FIELDS,
+        FEEDBACK_FIELDS,
+        settings.lateness_days,
+        event_inputs if first else None,
+        stream_keyed=first,
+    )
+
+
+def _lake_runner(settings: FeaturesSettings, sinks: FeatureSinks, metrics: FeaturesMetrics) -> Runner:
+    """The Delta writer: its own consumer group on the features topic, a batch per lake interval."""
+    handler = LakeWriter(fraud_views(settings.label_delay_days), sinks, EVENT_FIELDS.id, metrics)
+    config = RunnerConfig(
+        service="features-lake",
+        dlq_topic=settings.dlq_topic,
+        max_batch_size=20_000,
+        max_batch_wait_s=max(settings.lake_min_interval_ms, 20) / 1000,
+        sync_commit=True,
+    )
+    return Runner(
+        config,
+        consumer=make_consumer(settings.kafka, settings.lake_group_id),
+        producer=make_producer(settings.kafka),
+        decoders={settings.features_topic: json_object},
+        handler=handler,
+        metrics=RunnerMetrics("features-lake"),
+    )
+
+
+def run_stages(settings: FeaturesSettings) -> None:
+    """The stages on the shared runner (exactly once), the lake writer beside them in a thread."""
+    views = fraud_views(settings.label_delay_days)
+    inputs = [settings.clean_topic, *[settings.repartition_topic(v.name) for v in views[1:]]]
+    changelogs = [settings.changelog_topic(v.name) for v in views]
+    _internal_topics(settings, inputs, changelogs)
+    counts = _check_topics(settings, *inputs[1:], *changelogs)
+    for topic, changelog in zip(inputs, changelogs, strict=True):
+        if counts[changelog] < counts[topic]:
+            raise ConfigError(f"{changelog} needs as many partitions as {topic}: run `rtloop topics apply`")
+    apply(settings)
+    writer = open_writer(online_store_config(settings), settings.feast_project)
+    health, runner_metrics = HealthState(), RunnerMetrics("features")
+    metrics = FeaturesMetrics(runner_metrics.registry)
+    server = serve_health("features", settings, runner_metrics, health)
+    online = [
+        FeatureSinks(writer, [spec], [], EVENT_FIELDS.id, settings.verify_online) for spec in FRAUD_V1.views
+    ]
+    topics = StageTopics(
+        tuple(inputs),
+        tuple(changelogs),
+        settings.labels_topic,
+        settings.features_topic,
+        counts[settings.labels_topic],
+        tuple(counts[t] for t in inputs),
+    )
+    reader = ChangelogReader(settings.kafka)
+    engines = [functools.partial(_engine, settings, v, i == 0) for i, v in enumerate(views)]
+    stages = FeatureStages(
+        engines,
+        online,
+        topics,
+        reader,
+        feature_service=settings.feature_service,
+        label_wait_s=settings.label_wait_ms / 1000,
+        metrics=metrics,
+    )
+    lake_tables = [
+        _delta_rows(settings, t, "-lake") for t in (settings.customer_table, settings.terminal_table)
+    ]
+    lake_sinks = FeatureSinks(writer, FRAUD_V1.views, lake_tables, EVENT_FIELDS.id)
+    lake = _lake_runner(settings, lake_sinks, metrics)
+    lake_thread = threading.Thread(target=lake.run, name="features-lake", daemon=True)
+    lake_thread.start()
+
+    def assigned(consumer: Any, partitions: list[TopicPartition]) -> None:
+        stages.offsets = stages.offsets or ConsumerOffsets(consumer)
+        stages.assigned([(tp.topic, tp.partition) for tp in partitions])
+
+    def revoked(_consumer: Any, partitions: list[TopicPartition]) -> None:
+        stages.revoked([(tp.topic, tp.partition) for tp in partitions])
+
+    decoders: dict[str, Decoder] = {
+        settings.clean_topic: decoder_for(CleanTransactionV1),
+        settings.labels_topic: decoder_for(LabelV1),
+    }
+    decoders |= {topic: json_object for topic in inputs[1:]}
+    try:
+        run_service(
+            "features",
+            settings,
+            decoders,
+            stages,
+            metrics=runner_metrics,
+            health=health,
+            server=server,
+            transactional_id=settings.transactional_id or f"{settings.group_id}-{socket.gethostname()}",
+            # a transaction left open by a killed process holds its partitions' readers back this long
+            producer_overrides={"linger.ms": 5, "transaction.timeout.ms": 15_000},
+            # a stage's input is the stage before's output: a fetch parked on the broker delays it
+            consumer_overrides={"fetch.wait.max.ms": settings.fetch_max_wait_ms},
+            on_committed=stages.committed,
+            on_aborted=stages.rewind,
+            on_assign=assigned,
+            on_revoke=revoked,
+            tick_s=0.1,
+        )
+    finally:
+        lake.stop()
+        lake_thread.join()
+        lake_sinks.close()
+        reader.close()
         log.info("features: closed")

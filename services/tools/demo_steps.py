@@ -18,7 +18,7 @@ from services.tools.cli.app import console
 from services.tools.config import ToolSettings
 from services.tools.demo import snapshot
 from services.tools.lake import rows_and_version
-from services.tools.offsets import committed_offsets, end_offsets, total
+from services.tools.offsets import MessageCount, caught_up, end_offsets
 from services.tools.replay import build_stream
 from services.tools.replay.producer import ReplayOptions, ReplayResult, replay
 from services.training.job import Report
@@ -58,11 +58,6 @@ def _wait(label: str, total: int, current: Callable[[], int], procs: list[subpro
     return time.monotonic() - started
 
 
-def _group_done(s: ToolSettings, group: str, topic: str) -> int:
-    """Messages of `topic` the group has committed (for a transactional scorer: scored and published)."""
-    return total(committed_offsets(s.kafka, group, topic))
-
-
 def start_at_end(s: ToolSettings, group: str, topic: str) -> None:
     """Commit `group`'s offsets at the end of `topic`: a new scorer scores what comes next, not the
     history already featurized (whose online rows have moved on since)."""
@@ -84,12 +79,14 @@ def replay_through(
     scorer_group: str | None = None,
     rate: float | None = None,
     labels: bool = True,
+    lake_group: str | None = None,
 ) -> Pass:
     """Replay `table` (and its labels unless `labels` is False; at `rate` events/s, or as fast as
     possible), then wait for ingest, features and (if given) the scorers of `scorer_group`."""
     lake_tx, lake_bad = s.lake_root / "transactions", s.lake_root / "transactions_rejected"
     rows0, bad0 = rows_and_version(lake_tx)[0], rows_and_version(lake_bad)[0]
-    before = snapshot(s, ["transactions.clean", "transactions.features"])
+    before = snapshot(s, ["transactions.clean"])
+    featurized = MessageCount(s.kafka, "transactions.features", end_offsets(s.kafka, "transactions.features"))
     if rate:
         events = (2 if labels else 1) * table.num_rows
         console.print(f"{step} replaying {events:,} events at {rate:,.0f}/s (live)…")
@@ -111,21 +108,25 @@ def replay_through(
         procs,
     )
     clean = snapshot(s, ["transactions.clean"])["transactions.clean"] - before["transactions.clean"]
-    took_f = _wait(
-        "features: windows → Feast online + Delta → transactions.features",
-        clean,
-        lambda: (
-            snapshot(s, ["transactions.features"])["transactions.features"] - before["transactions.features"]
-        ),
-        procs,
-    )
+    try:
+        took_f = _wait(
+            "features: windows → Feast online + Delta → transactions.features", clean, featurized, procs
+        )
+    finally:
+        featurized.close()
+    if lake_group is not None:  # the offline rows follow the events: training reads them
+        took_f += _wait(
+            "features: Delta feature rows",
+            1,
+            lambda: int(caught_up(s.kafka, lake_group, "transactions.features")),
+            procs,
+        )
     line = f"{step} ingest took {took:.0f}s, features {took_f:.0f}s more"
     if scorer_group is not None:
-        total = snapshot(s, ["transactions.features"])["transactions.features"]
         took_s = _wait(
             "scorer: lookup + ONNX → predictions",
-            total,
-            lambda: _group_done(s, scorer_group, "transactions.features"),
+            1,
+            lambda: int(caught_up(s.kafka, scorer_group, "transactions.features")),
             procs,
         )
         line += f", the scorer {took_s:.0f}s more"

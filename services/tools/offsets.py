@@ -8,7 +8,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
 
-__all__ = ["LagProbe", "caught_up", "committed_offsets", "end_offsets", "total"]
+__all__ = ["LagProbe", "MessageCount", "caught_up", "committed_offsets", "end_offsets", "total"]
 
 
 _NO_LEADER_YET = {
@@ -112,6 +112,29 @@ class LagProbe:
             done = committed.get(tp.partition, -1)
             lag += max(high - (done if done >= 0 else low), 0)
         return lag
+
+    def close(self) -> None:
+        """Release the client."""
+        self._consumer.close()
+
+
+class MessageCount:
+    """The messages on a topic from the given offsets on, counted as they come (read_committed: a topic
+    written in transactions has commit markers between them, which its offsets count and this does not)."""
+
+    def __init__(self, kafka: KafkaSettings, topic: str, start: dict[int, int]) -> None:
+        self.count = 0
+        self._consumer = _probe(kafka, **{"isolation.level": "read_committed"})
+        self._consumer.assign([TopicPartition(topic, p, o) for p, o in start.items()])
+
+    def __call__(self) -> int:
+        """The count now (reads what came since the last call, a bounded amount at a time)."""
+        for _ in range(20):
+            messages = self._consumer.consume(10_000, 0.05)
+            self.count += sum(1 for m in messages if m.error() is None)
+            if not messages:
+                break
+        return self.count
 
     def close(self) -> None:
         """Release the client."""

@@ -60,7 +60,7 @@ def test_demo_accounts_for_every_event(broker: Broker, tmp_path: Path) -> None:
     assert count("Delta transactions rows (version)") == raw - corrupted
     assert count("Delta transactions_rejected rows (version)") == corrupted
     assert count("labels → labels") == raw
-    featurized = count("featurized → transactions.features")
+    featurized = count("featurized → transactions.features (offsets)")  # transaction markers included
     assert featurized >= count("clean → transactions.clean")
     rows = re.search(r"Delta customer_features / terminal_features rows\s*│\s*([\d,]+) / ([\d,]+)", out)
     assert rows, out

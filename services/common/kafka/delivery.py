@@ -58,9 +58,15 @@ def produce_all(producer: ProducerLike, outputs: Sequence[Output], *, service: s
                 failures.append(DeliveryFailure(out, err))
 
         headers = _headers(out, span_name)
-        error = produce_one(
-            producer, out.topic, value=value, key=out.key, headers=headers, on_delivery=on_delivery
-        )
+        record: dict[str, Any] = {
+            "value": value,
+            "key": out.key,
+            "headers": headers,
+            "on_delivery": on_delivery,
+        }
+        if out.partition is not None:
+            record["partition"] = out.partition
+        error = produce_one(producer, out.topic, **record)
         if error is not None:
             failures.append(DeliveryFailure(out, error))
     return failures

@@ -40,13 +40,15 @@ class Envelope(NamedTuple, Generic[T]):
 
 
 class Output(NamedTuple):
-    """One message a handler wants produced; `source` continues the input's trace context."""
+    """One message a handler wants produced; `source` continues the input's trace context; `partition`
+    None: the producer's partitioner picks it by key."""
 
     topic: str
     value: BaseModel | bytes | None  # None: a tombstone (compacted topics)
     key: bytes | str | None = None
     headers: Headers = ()
     source: Envelope[Any] | None = None
+    partition: int | None = None
 
 
 def header(headers: Headers | list[tuple[str, bytes]] | None, name: str) -> bytes | None:

@@ -25,10 +25,11 @@ from services.common.kafka.retry import Backoff, Interrupted, retry_transient
 from services.common.kafka.transactions import Transactions, batch_offsets
 from services.common.metrics import RunnerMetrics
 
-__all__ = ["ConsumerLike", "Handler", "Runner", "RunnerConfig"]
+__all__ = ["ConsumerLike", "Handler", "Rebalance", "Runner", "RunnerConfig"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Sequence[Envelope[Any]]], Sequence[Output]]
+Rebalance = Callable[[Any, list[TopicPartition]], None]
 
 
 class ConsumerLike(Protocol):
@@ -56,6 +57,9 @@ class RunnerConfig:
     # Exactly once: each batch's outputs and its consumer offsets go in one Kafka transaction (the
     # producer must have a transactional.id); downstream read_committed consumers see each batch once.
     transactional: bool = False
+    # With a tick, an idle loop calls the handler with an empty batch at most this often (a handler with
+    # timers: its outputs of an empty batch go out in a transaction of their own, with no offsets).
+    tick_s: float | None = None
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -74,8 +78,14 @@ class Runner:
         health: HealthState | None = None,
         on_committed: Callable[[], None] | None = None,
         on_aborted: Callable[[], None] | None = None,
+        on_assign: Rebalance | None = None,
+        on_revoke: Rebalance | None = None,
     ) -> None:
+        """`on_assign` runs before the new partitions are consumed (a handler restores their state
+        there); `on_revoke` after the batch in flight is settled, before they go."""
         self.config, self.consumer, self.producer = config, consumer, producer
+        self._hooks = (on_assign, on_revoke)
+        self._ticked = 0.0
         self._transaction = Transactions(self, on_committed, on_aborted) if config.transactional else None
         self.decoders, self.handler = dict(decoders), handler
         self.metrics = metrics or RunnerMetrics(config.service)
@@ -102,7 +112,7 @@ class Runner:
         topics = list(self.decoders)
         if self._transaction is not None:
             self._transaction.init()
-        self.consumer.subscribe(topics, on_assign=self.assignment.on_assign, on_revoke=self._on_revoke)
+        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         log.info("%s: consuming %s", self.config.service, ", ".join(topics))
         try:
             while not self._stop.is_set():
@@ -112,6 +122,8 @@ class Runner:
                 )
                 if messages:
                     self.process(messages)
+                elif self._tick_due():
+                    self.process([])
                 elif self._transaction is not None:
                     self._transaction.settle()
                 self.assignment.update_lag(self.consumer)
@@ -120,9 +132,20 @@ class Runner:
         finally:
             self.close()
 
+    def _tick_due(self) -> bool:
+        tick = self.config.tick_s
+        return tick is not None and time.monotonic() - self._ticked >= tick
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        if self._hooks[0] is not None:
+            self._hooks[0](consumer, partitions)
+        self.assignment.on_assign(consumer, partitions)
+
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         if self._transaction is not None:  # its offsets may belong to the partitions going away
             self._transaction.settle()
+        if self._hooks[1] is not None:
+            self._hooks[1](consumer, partitions)
         self.assignment.on_revoke(consumer, partitions)
 
     def close(self) -> None:
@@ -150,10 +173,13 @@ class Runner:
         if self._transaction is not None and not self._transaction.settle(messages):
             return  # the previous batch aborted: it and this one were rewound and come again
         started = time.perf_counter()
-        outputs, handler_failed = self._handle(decoded.good)
+        self._ticked = time.monotonic()
+        outputs, handler_failed = self._handle(decoded.good, tick=not messages)
         self.metrics.handler_seconds.observe(time.perf_counter() - started)
         failed = decoded.failed + handler_failed
         dlq = [self._dead_letter(env, exc) for env, exc in failed]
+        if not messages and not outputs:
+            return
         if self._transaction is not None:
             self._transaction.run(messages, list(outputs) + dlq)
         else:
@@ -172,10 +198,18 @@ class Runner:
         return False
 
     def _handle(
-        self, envs: list[Envelope[Any]]
+        self, envs: list[Envelope[Any]], tick: bool = False
     ) -> tuple[list[Output], list[tuple[Envelope[Any], BaseException]]]:
-        if not envs:
+        if not envs and not tick:
             return [], []
+        if tick:
+            try:
+                return list(self._call(envs)), []
+            except Interrupted:
+                raise
+            except Exception as exc:  # nothing to dead-letter: the next tick tries again
+                log.warning("%s: tick failed (%s)", self.config.service, exc)
+                return [], []
         try:
             return list(self._call(envs)), []
         except Interrupted:

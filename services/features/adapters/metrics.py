@@ -12,10 +12,11 @@ _FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 class FeaturesMetrics:
     """Events in, dead letters, waiting for labels, batch time and freshness (ingest → online)."""
 
-    def __init__(self) -> None:
-        self.registry = r = CollectorRegistry()
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = r = registry or CollectorRegistry()
         self.transactions = Counter("rtloop_features_transactions", "Transactions featurized", registry=r)
         self.labels = Counter("rtloop_features_labels", "Labels applied", registry=r)
+        self.lake_rows = Counter("rtloop_features_lake_rows", "Rows appended to the Delta tables", registry=r)
         self.dead_lettered = Counter("rtloop_features_dead_lettered", "Events sent to the DLQ", registry=r)
         self.redelivered = Counter(
             "rtloop_features_redelivered",

@@ -45,7 +45,7 @@ class FeatureSinks:
     ) -> None:
         self.writer, self.views, self.tables, self.read_back = writer, tuple(views), tuple(tables), read_back
         self.id_column = id_column
-        self._pool = ThreadPoolExecutor(max_workers=len(self.tables), thread_name_prefix="delta")
+        self._pool = ThreadPoolExecutor(max_workers=max(len(self.tables), 1), thread_name_prefix="delta")
 
     def online(self, computed: Sequence[Computed]) -> Written:
         """All waves in one round trip (blocking; fast enough to call on the event loop)."""

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from services.features.config import FeaturesSettings
 from services.tools.cli.app import app, console, friendly, settings
 from services.tools.cli.demo_tables import (
     show_alerts,
@@ -146,7 +147,8 @@ def demo_cmd(
     procs = [ingest, features]
     pool, stop_pool = None, threading.Event()
     try:
-        first_pass = replay_through(s, history, corrupt, ingest, features, "4/8")
+        lake_group = FeaturesSettings(group_id=fenv["FEATURES_GROUP_ID"]).lake_group_id
+        first_pass = replay_through(s, history, corrupt, ingest, features, "4/8", lake_group=lake_group)
         report = train_and_publish(s, fenv, registry, "5/8")
         group = f"rtloop-scorer-demo-{run_id}"
         start_at_end(s, group, "transactions.features")
@@ -181,6 +183,7 @@ def demo_cmd(
             scorer_group=group,
             rate=live_rate,
             labels=False,
+            lake_group=lake_group,
         )
         wait_monitor(s, menv["MONITOR_GROUP_ID"], procs, ("predictions",))
         replay_labels(s, live, "7/8")  # after the predictions, as a week later would

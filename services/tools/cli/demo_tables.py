@@ -46,7 +46,7 @@ def summary_table(s: ToolSettings, delta: dict[str, int], passes: list[Pass]) ->
         ("rejected → transactions.dlq", delta["transactions.dlq"]),
         ("Delta transactions rows (version)", f"{tx_rows:,} (v{tx_v})"),
         ("Delta transactions_rejected rows (version)", f"{bad_rows:,} (v{bad_v})"),
-        ("featurized → transactions.features", delta["transactions.features"]),
+        ("featurized → transactions.features (offsets)", delta["transactions.features"]),
         (
             "Delta customer_features / terminal_features rows",
             f"{rows(lake / 'customer_features')[0]:,} / {rows(lake / 'terminal_features')[0]:,}",

@@ -1,0 +1,441 @@
+"""The features handler on the shared runner: each view is a stage over its own input partitions.
+
+The first view reads the clean stream (keyed by its entity); every later view reads a repartition topic
+keyed by its entity, which the stage before writes (the Kafka Streams pattern), so N processes can
+share the partitions and each entity's state lives in one of them. Per input partition a stage keeps
+its window state (`PartitionState`), and each batch writes what changed as records of the view's
+compacted changelog topic, in the same partition number, in the batch's transaction: state, outputs
+and input offsets commit together (exactly once), and a new owner restores a partition's state from
+its changelog before consuming it.
+
+Feedback (labels) is read by the first stage and forwarded, keyed by the entity, to every later view
+that takes it, followed by a progress mark (labels partition, next offset, newest label time) to every
+partition of that view's topic. A later stage holds an event until every labels partition is past the
+event's time or drained (its mark's offset at the partition's end), so a replay sees the labels it
+would have seen live; a hold longer than `label_wait_s` is given up, logged and counted. Held events
+are state too (one record each)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import Any, Protocol
+
+import orjson
+
+from services.common.contracts import LabelV1
+from services.common.kafka.envelope import Envelope, Output
+from services.features.adapters.metrics import FeaturesMetrics
+from services.features.adapters.sinks import FeatureSinks
+from services.features.handlers import FeatureEngine
+from services.features.state import PartitionState, StateTable
+from services.features.views import DAY_S
+
+__all__ = ["FeatureStages", "Offsets", "StageTopics"]
+
+log = logging.getLogger(__name__)
+
+MARKS = "\x00marks"  # {labels partition: [next offset, newest label time or None]}
+HELD = "\x00held/"  # + the event's offset in its input partition → the held record
+
+
+class Offsets(Protocol):
+    """What the gate and the marks need of the consumer."""
+
+    def position(self, topic: str, partition: int) -> int | None:
+        """The next offset this consumer hands out; None before it handed out any."""
+
+    def start(self, topic: str, partition: int) -> int:
+        """Where the group resumes the partition (a broker round trip)."""
+
+    def high(self, topic: str, partition: int, assigned: bool) -> int:
+        """The partition's end (the last fetch response's where `assigned`, else the broker's now)."""
+
+
+@dataclass(frozen=True)
+class StageTopics:
+    """The topics of the stages: `inputs[i]` is view i's input (the clean topic for the first, its
+    repartition topic for the others), `changelogs[i]` its state."""
+
+    inputs: tuple[str, ...]
+    changelogs: tuple[str, ...]
+    labels: str
+    features: str
+    label_partitions: int
+    input_partitions: tuple[int, ...]
+
+
+class FeatureStages:
+    """The runner's handler (and its assignment hooks) for every view's stage."""
+
+    def __init__(
+        self,
+        engines: Sequence[Callable[[StateTable], FeatureEngine]],
+        sinks: Sequence[FeatureSinks],
+        topics: StageTopics,
+        restore: Callable[[str, int], dict[str, bytes]],
+        *,
+        feature_service: str,
+        label_wait_s: float,
+        metrics: FeaturesMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engines, self.sinks, self.topics, self._restore = list(engines), list(sinks), topics, restore
+        self.feature_service, self.label_wait_s, self.metrics, self.clock = (
+            feature_service,
+            label_wait_s,
+            metrics,
+            clock,
+        )
+        probe = [e(StateTable()) for e in self.engines]
+        self.views = [e.views[0] for e in probe]
+        self._entity = [attrgetter(v.entity) for v in self.views]
+        self._time_field = probe[0].fields.time
+        self._feedback = [i > 0 and v.takes_feedback for i, v in enumerate(self.views)]
+        if self.views[0].takes_feedback:
+            raise ValueError("the first view cannot take feedback: its feedback would need repartitioning")
+        self._stage = {topic: i for i, topic in enumerate(topics.inputs)}
+        self.states: dict[tuple[int, int], PartitionState] = {}
+        self._held: dict[tuple[int, int], deque[int]] = {}  # held offsets, oldest first
+        self.labels_owned: set[int] = set()
+        self._newest: dict[str, float] = {}  # mark key → newest event time read from that partition
+        self._sent: dict[str, int] = {}  # mark key ("<labels partition>", "c<clean partition>") → offset
+        self._touched: dict[tuple[int, int], PartitionState] = {}
+        # changelog records of the batches handled since the last commit: a failed call goes back to
+        # the state before it, not before the runner's batch (an isolated event's neighbours count)
+        self._pending: dict[tuple[int, int], dict[str, bytes | None]] = {}
+        self._local: dict[tuple[int, int], list[dict[str, Any]]] = {}  # records for own partitions
+        self._highs: dict[tuple[str, int], int] = {}
+        self.offsets: Offsets | None = None
+
+    # -- assignment ----------------------------------------------------------------------------------
+    def restore(self, stage: int, partition: int) -> PartitionState:
+        """Partition `partition` of stage `stage` from its changelog (the state its offsets commit with)."""
+        stored = self._restore(self.topics.changelogs[stage], partition)
+        for key, value in self._pending.get((stage, partition), {}).items():
+            if value is None:
+                stored.pop(key, None)
+            else:
+                stored[key] = value
+        state = PartitionState(stored, self.engines[stage])
+        self.states[(stage, partition)] = state
+        held = sorted(int(k[len(HELD) :]) for k in state.table if k.startswith(HELD))
+        self._held[(stage, partition)] = deque(held)
+        return state
+
+    def assigned(self, partitions: Sequence[tuple[str, int]]) -> None:
+        """New partitions: their state is restored before anything of them is handled."""
+        started = time.monotonic()
+        for topic, p in partitions:
+            if topic == self.topics.labels:
+                self.labels_owned.add(p)
+                self._sent.pop(str(p), None)
+            elif topic in self._stage:
+                self.restore(self._stage[topic], p)
+                self._sent.pop(f"c{p}", None)
+        restored = [(t, p) for t, p in partitions if t in self._stage]
+        if restored:
+            keys = sum(len(self.states[(self._stage[t], p)].table) for t, p in restored)
+            log.info(
+                "features: restored %d partitions (%d keys) in %.1f s",
+                len(restored),
+                keys,
+                time.monotonic() - started,
+            )
+
+    def revoked(self, partitions: Sequence[tuple[str, int]]) -> None:
+        """Partitions going away: their state goes too (the next owner restores it)."""
+        for topic, p in partitions:
+            if topic == self.topics.labels:
+                self.labels_owned.discard(p)
+            elif topic in self._stage:
+                self.states.pop((self._stage[topic], p), None)
+                self._held.pop((self._stage[topic], p), None)
+
+    def committed(self) -> None:
+        """The runner's transaction committed: its changelog records are in the changelog now."""
+        self._pending.clear()
+
+    def rewind(self) -> None:
+        """A transaction aborted: every state back to its changelog, every mark sent again."""
+        self._pending.clear()
+        for stage, p in list(self.states):
+            self.restore(stage, p)
+        self._sent.clear()
+
+    # -- one batch -----------------------------------------------------------------------------------
+    def __call__(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
+        self._touched, self._highs = {}, {}
+        sent: dict[str, int] = {}
+        try:
+            out = self._batch(envs, sent)
+        except BaseException:  # the states it touched back as committed: the runner retries or isolates
+            for stage, p in self._touched:
+                self.restore(stage, p)
+            raise
+        self._sent.update(sent)
+        return out
+
+    def _batch(self, envs: Sequence[Envelope[Any]], sent: dict[str, int]) -> list[Output]:
+        by_input: dict[tuple[str, int], list[Envelope[Any]]] = {}
+        for env in envs:
+            by_input.setdefault((env.topic, env.partition), []).append(env)
+        self._local = {}
+        out: list[Output] = []
+        for (topic, p), items in by_input.items():
+            if topic == self.topics.labels:
+                out += self._forward_labels(p, items)
+        for (topic, p), items in by_input.items():
+            stage = self._stage.get(topic)
+            if stage == 0:
+                out += self._compute(
+                    0, self._state(0, p), [(e.value, p, e.offset, None, e.key, e.raw) for e in items]
+                )
+            elif stage is not None:
+                self._records(stage, p, [e.value for e in items])
+        self._drain_local()
+        out += self._marks(sent)
+        self._drain_local()
+        for stage in range(1, len(self.engines)):  # in order: what one releases reaches the next now
+            for held_stage, p in sorted(self._held):
+                if held_stage == stage and self._held[(stage, p)]:
+                    out += self._release(stage, p, self._state(stage, p))
+            self._drain_local()
+        for (stage, p), state in self._touched.items():
+            topic, changes = self.topics.changelogs[stage], state.table.records()
+            self._pending.setdefault((stage, p), {}).update(changes)
+            out += [Output(topic, value, key.encode(), partition=p) for key, value in changes]
+        return out
+
+    def _drain_local(self) -> None:
+        """Take in the records sent to this process's own partitions (earlier stages first)."""
+        while self._local:
+            target = min(self._local)
+            self._records(*target, self._local.pop(target))
+
+    def _send(
+        self, stage: int, record: dict[str, Any], key: str | None, partition: int | None = None
+    ) -> list[Output]:
+        """A record for a later stage: handled in this batch when this process has its partition (one
+        transaction instead of two), else produced to the stage's repartition topic."""
+        q = (
+            partition
+            if partition is not None
+            else zlib.crc32((key or "").encode()) % self.topics.input_partitions[stage]
+        )
+        if (stage, q) in self.states:
+            if isinstance(record.get("tx"), bytes):
+                record = record | {"tx": orjson.loads(record["tx"])}
+            self._local.setdefault((stage, q), []).append(record)
+            return []
+        if isinstance(record.get("tx"), bytes):  # the clean event inside as it came, parsed once there
+            body = orjson.dumps({k: v for k, v in record.items() if k != "tx"})
+            value = b'{"tx":' + record["tx"] + b"," + body[1:]
+        elif isinstance(record.get("l"), bytes):
+            value = b'{"k":"f","l":' + record["l"] + b"}"
+        else:
+            value = orjson.dumps(record)
+        return [Output(self.topics.inputs[stage], value, key, partition=q)]
+
+    def _state(self, stage: int, p: int) -> PartitionState:
+        state = self.states.get((stage, p)) or self.restore(stage, p)  # a test may skip the assignment
+        self._touched[(stage, p)] = state
+        return state
+
+    def _forward_labels(self, p: int, items: list[Envelope[Any]]) -> list[Output]:
+        out = []
+        for env in items:
+            label: LabelV1 = env.value
+            self._newest[str(p)] = max(self._newest.get(str(p), float("-inf")), label.label_time.timestamp())
+            for i, feedback in enumerate(self._feedback):
+                if feedback:
+                    out += self._send(i, {"k": "f", "l": env.raw}, str(self._entity[i](label)))
+        self.metrics.labels.inc(len(items))
+        return out
+
+    def _marks(self, sent: dict[str, int]) -> list[Output]:
+        """A mark per owned labels and clean partition that moved since its last one (or never had one),
+        to every partition of every later stage: how far this process has read it."""
+        if len(self.engines) == 1 or self.offsets is None:
+            return []
+        sources = [(self.topics.inputs[0], "c", p) for s, p in sorted(self.states) if s == 0]
+        if any(self._feedback):
+            sources += [(self.topics.labels, "", p) for p in sorted(self.labels_owned)]
+        out = []
+        for topic, prefix, p in sources:
+            key = f"{prefix}{p}"
+            position = self.offsets.position(topic, p)
+            if position is None:  # nothing read since the assignment: one mark, where the group resumes
+                if key in self._sent:
+                    continue
+                position = self.offsets.start(topic, p)
+            if self._sent.get(key) == position:
+                continue
+            sent[key] = position
+            mark = {"k": "m", "p": key, "o": position, "t": self._newest.get(key)}
+            for i in range(1, len(self.engines)):
+                for q in range(self.topics.input_partitions[i]):
+                    out += self._send(i, mark, None, q)
+        return out
+
+    def _records(self, stage: int, p: int, records: list[dict[str, Any]]) -> None:
+        """A later stage's records, in order: feedback applied, marks kept, events held (`_release`
+        computes them once the inputs before them are in)."""
+        state = self._state(stage, p)
+        held = self._held[(stage, p)]
+        for record in records:
+            kind = record["k"]
+            if kind == "f":
+                label = record["l"]
+                state.engine.labels(
+                    [
+                        LabelV1.model_validate_json(label)
+                        if isinstance(label, bytes)
+                        else LabelV1.model_validate(label)
+                    ]
+                )
+            elif kind == "m":
+                marks = dict(state.table.get(MARKS) or {})
+                old = marks.get(str(record["p"]), [-1, None])
+                newest = max((t for t in (old[1], record["t"]) if t is not None), default=None)
+                marks[str(record["p"])] = [max(old[0], int(record["o"])), newest]
+                state.table[MARKS] = marks
+            else:  # held until the inputs before it are in (released in this batch when they are)
+                seq = held[-1] + 1 if held else 0
+                state.table[f"{HELD}{seq}"] = record | {"h": self.clock()}
+                held.append(seq)
+
+    def _release(self, stage: int, p: int, state: PartitionState) -> list[Output]:
+        """The held events whose inputs are in (or that waited too long), computed in event-time order:
+        they came from several partitions, so arrival order is not time order."""
+        now, marks = self.clock(), state.table.get(MARKS) or {}
+        held = sorted((float(state.table[f"{HELD}{seq}"]["s"]), seq) for seq in self._held[(stage, p)])
+        released, kept, longest, cutoff = [], [], 0.0, None
+        for ts, seq in held:
+            record = state.table[f"{HELD}{seq}"]
+            waited = now - float(record["h"])
+            behind = self._behind(stage, marks, ts) if cutoff is None else cutoff
+            if behind and waited < self.label_wait_s:
+                cutoff = behind  # a later event waits for at least as much
+                kept.append(seq)
+                continue
+            if behind:
+                self.metrics.gate_timeouts.inc()
+                log.warning(
+                    "features: %s not at event time %.0f after %.1f s; going on (windows may miss "
+                    "events or labels: is a partition lagging?)",
+                    behind,
+                    ts,
+                    waited,
+                )
+            longest = max(longest, waited)
+            del state.table[f"{HELD}{seq}"]
+            released.append(self._carried(record))
+        self._held[(stage, p)] = deque(sorted(kept))
+        if not released:
+            return []
+        self.metrics.gate_wait.observe(longest)
+        return self._compute(stage, state, released)
+
+    def _behind(self, stage: int, marks: dict[str, list[Any]], ts: float) -> str | None:
+        """What an event at `ts` of `stage` still waits for, or None: every clean partition read to
+        the start of the view's delayed windows (ts − delay) or to its end, so a partition read ahead
+        of the others cannot leave earlier events out of a window; and, for a view that takes
+        feedback, every labels partition past `ts` (a label later than ts applied) or drained."""
+        clean, delay = self.topics.inputs[0], self.views[stage].delay_days * DAY_S
+        for p in range(self.topics.input_partitions[0]):
+            if not self._past(marks.get(f"c{p}"), ts - delay, clean, p, (0, p) in self.states):
+                return f"{clean}[{p}]"
+        if self._feedback[stage]:
+            for p in range(self.topics.label_partitions):
+                if not self._past(
+                    marks.get(str(p)), ts + 1e-6, self.topics.labels, p, p in self.labels_owned
+                ):
+                    return f"{self.topics.labels}[{p}]"
+        return None
+
+    def _past(self, mark: list[Any] | None, ts: float, topic: str, p: int, assigned: bool) -> bool:
+        if mark is None:
+            return False
+        if mark[1] is not None and mark[1] >= ts:
+            return True
+        if (topic, p) not in self._highs and self.offsets is not None:
+            self._highs[(topic, p)] = self.offsets.high(topic, p, assigned)
+        return bool(mark[0] >= self._highs.get((topic, p), mark[0] + 1))
+
+    def _carried(self, record: dict[str, Any]) -> tuple[Any, ...]:
+        """A repartition record's event as (event, stream partition, offset, record, key, fields)."""
+        fields = record["tx"]
+        event = _Event(fields | {self._time_field: record["s"]})
+        key = record.get("key")
+        return event, int(record["p"]), int(record["o"]), record, key.encode() if key else None, fields
+
+    def _compute(self, stage: int, state: PartitionState, events: list[tuple[Any, ...]]) -> list[Output]:
+        """Featurize (event, stream partition, offset, carried record, key, fields: the clean event's JSON
+        bytes or object) in order: online rows, then the next stage's records or the features events."""
+        computed = state.engine.transactions([(tx, sp, offset) for tx, sp, offset, *_ in events])
+        if stage == 0 and computed:
+            key = f"c{events[0][1]}"
+            newest = max(c.times[-1].timestamp() for c in computed)
+            self._newest[key] = max(self._newest.get(key, newest), newest)
+        written = self.sinks[stage].online(computed)
+        last = stage == len(self.engines) - 1
+        out = []
+        for (tx, sp, offset, before, key, fields), c, at, back in zip(
+            events, computed, written.online_at, written.read_back, strict=True
+        ):
+            # the first stage: nothing carried yet
+            carried = before or {"t": _micros(c.times[0]), "f": {}, "b": {}, "i": tx.ingest_time.timestamp()}
+            features = carried["f"] | c.features
+            read_back = None if back is None or carried["b"] is None else carried["b"] | back
+            if not last:
+                record = {"k": "e", "tx": fields, "p": sp, "o": offset, "s": _seconds(c.times[-1])}
+                record |= {
+                    "t": carried["t"],
+                    "f": features,
+                    "b": read_back,
+                    "i": carried["i"],
+                    "key": key.decode() if key else None,
+                }
+                out += self._send(stage + 1, record, str(self._entity[stage + 1](tx)))
+                continue
+            self.metrics.freshness.observe(max(at - carried["i"], 0.0))
+            featurized = (orjson.loads(fields) if isinstance(fields, bytes) else fields) | {
+                "features_written_at": datetime.fromtimestamp(at, UTC),
+                "feature_service": self.feature_service,
+                "feature_event_time": _moment(carried["t"]),
+                "features": features,
+                "online_features": read_back,
+            }
+            out.append(Output(self.topics.features, orjson.dumps(featurized, option=orjson.OPT_UTC_Z), key))
+        if last:
+            self.metrics.transactions.inc(len(events))
+        return out
+
+
+class _Event(dict[str, Any]):
+    """A repartitioned event's fields, read as attributes (as the engine reads a contract's)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+def _moment(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)

@@ -1,0 +1,93 @@
+"""features scaled out: processes share the partitions; one is SIGKILLed and one added mid-replay."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.features_helpers import FeaturesRun, batch_features, compare, read_featurized
+from tests.integration.conftest import PARTITIONS, Slice
+from tests.kafka_helpers import Broker
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _copy(broker: Broker, source: str, target: str, start: float, end: float) -> int:
+    """Messages [start, end) of every partition of `source` (fractions) to the same partition of
+    `target`, keys kept: the replay, held back for a part of it."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from services.tools.offsets import end_offsets
+
+    consumer = Consumer(broker.kafka.librdkafka() | {"group.id": "copy", "enable.auto.commit": False})
+    producer = Producer(broker.kafka.librdkafka() | {"linger.ms": 5})
+    copied = 0
+    for p, high in end_offsets(broker.kafka, source).items():
+        first, last = int(high * start), int(high * end)
+        if last <= first:
+            continue
+        consumer.assign([TopicPartition(source, p, first)])
+        while (consumer.position([TopicPartition(source, p)])[0].offset or 0) < last:
+            for m in consumer.consume(5000, 1.0):
+                if m.error() is None and (m.offset() or 0) < last:
+                    producer.produce(target, m.value(), m.key(), partition=p)
+                    copied += 1
+            producer.poll(0)
+    producer.flush(30)
+    consumer.close()
+    return copied
+
+
+@pytest.mark.timeout(1200)
+def test_three_processes_one_killed_one_added_keep_parity(
+    broker: Broker, cleaned: Slice, redis_url: str, tmp_path: Path
+) -> None:
+    import redis
+
+    url = redis_url.rsplit("/", 1)[0] + "/7"  # a database of its own
+    redis.Redis.from_url(url).flushdb()
+    clean, labels = broker.topic("clean", PARTITIONS), broker.topic("labels", PARTITIONS)
+    feats, dlq = broker.topic("features", PARTITIONS), broker.topic("dlq", PARTITIONS)
+    _copy(broker, cleaned.labels, labels, 0.0, 1.0)
+    _copy(broker, cleaned.clean, clean, 0.0, 0.4)
+
+    def process(i: int) -> FeaturesRun:
+        return FeaturesRun(broker, clean, labels, feats, dlq, tmp_path, url, instance=i)
+
+    def wait_for(what: str, done: object) -> None:
+        deadline = time.monotonic() + 300
+        while not done():  # type: ignore[operator]
+            for run in runs:
+                if run is not runs[1]:
+                    run.alive()
+            assert time.monotonic() < deadline, f"{what}: {runs[0].progress()}"
+            time.sleep(0.2)
+
+    runs = [process(i) for i in range(3)]
+    for run in runs:
+        run.start()
+    wait_for(
+        "three processes sharing the partitions", lambda: all("restored" in r.log.read_text() for r in runs)
+    )
+    _copy(broker, cleaned.clean, clean, 0.4, 0.7)
+    runs[1].kill()  # mid-replay: its partitions go to the others, then some to the one added now
+    runs.append(process(3))
+    runs[3].start()
+    wait_for("the added process in the group", lambda: "restored" in runs[3].log.read_text())
+    _copy(broker, cleaned.clean, clean, 0.7, 1.0)
+    live = [runs[0], runs[2], runs[3]]
+    n = cleaned.table.num_rows
+    try:
+        seen = read_featurized(broker, feats, n, 600, runs[0])
+        for run in live:
+            run.alive()
+    finally:
+        for run in live:
+            run.stop()
+    duplicates = sum(len(v) - 1 for v in seen.values())
+    assert duplicates == 0, f"{duplicates} events featurized more than once"
+    expected = batch_features(cleaned.table)
+    problems = compare(expected, {k: v[0] for k, v in seen.items()})
+    assert not problems, f"{len(problems)} mismatches, first: {problems[:5]}"
