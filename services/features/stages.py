@@ -2,18 +2,20 @@
 
 The first view reads the clean stream (keyed by its entity); every later view reads a repartition topic
 keyed by its entity, which the stage before writes (the Kafka Streams pattern), so N processes can
-share the partitions and each entity's state lives in one of them. Per input partition a stage keeps
-its window state (`PartitionState`), and each batch writes what changed as records of the view's
-compacted changelog topic, in the same partition number, in the batch's transaction: state, outputs
-and input offsets commit together (exactly once), and a new owner restores a partition's state from
-its changelog before consuming it.
+share the partitions and each entity's state lives in one of them; a record for a partition this
+process owns is handled in the same batch instead. Per input partition a stage keeps its window state
+(`PartitionState`), and each batch writes what changed as records of the view's compacted changelog
+topic, in the same partition number, in the batch's transaction: state, outputs and input offsets
+commit together (exactly once), and a new owner restores a partition's state from its changelog
+before consuming it.
 
 Feedback (labels) is read by the first stage and forwarded, keyed by the entity, to every later view
-that takes it, followed by a progress mark (labels partition, next offset, newest label time) to every
-partition of that view's topic. A later stage holds an event until every labels partition is past the
-event's time or drained (its mark's offset at the partition's end), so a replay sees the labels it
-would have seen live; a hold longer than `label_wait_s` is given up, logged and counted. Held events
-are state too (one record each)."""
+that takes it. Every process sends progress marks (partition, next offset, newest event time) of the
+labels and clean partitions it reads to every partition of the later stages. A later stage holds an
+event until every clean partition has reached the start of its delayed windows and, for a view that
+takes feedback, every labels partition its time, or until they are drained; so a replay, or a
+partition read ahead of the others, computes what live traffic would. A hold longer than
+`label_wait_s` is given up, logged and counted. Held events are state too (one record each)."""
 
 from __future__ import annotations
 
@@ -41,8 +43,8 @@ __all__ = ["FeatureStages", "Offsets", "StageTopics"]
 
 log = logging.getLogger(__name__)
 
-MARKS = "\x00marks"  # {labels partition: [next offset, newest label time or None]}
-HELD = "\x00held/"  # + the event's offset in its input partition → the held record
+MARKS = "\x00marks"  # {"<labels partition>" | "c<clean partition>": [next offset, newest time or None]}
+HELD = "\x00held/"  # + a sequence number in arrival order → the held record
 
 
 class Offsets(Protocol):
