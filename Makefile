@@ -85,18 +85,10 @@ bench: venv jars ## benchmarks; figures on stdout, last line BENCH {json}
 quality: venv jars ## the book's protocol through the stream at full scale (~20 min on 2 cores); figures only
 	$(RUN)python -m benchmarks quality
 
-# mutmut 3.8 needs click >= 8.4, which faust-streaming refuses: its own small venv, the lock's versions
-MUTATION_VENV := $(CACHE)/mutation-venv
-$(MUTATION_VENV)/.synced: Makefile
-	$(UV) venv -q --allow-existing --python $(PY_VERSION) $(MUTATION_VENV)
-	$(UV) pip install -q --python $(MUTATION_VENV)/bin/python mutmut==3.8.1 pytest==9.2.0 \
-		pytest-timeout==2.4.0 hypothesis==6.170.17 pydantic==2.14.3
-	@touch $@
-
-mutation: $(MUTATION_VENV)/.synced ## mutation testing of the window aggregators ([tool.mutmut]); not in CI
+mutation: venv ## mutation testing of the window aggregators ([tool.mutmut]); not in CI
 	rm -rf mutants
-	$(MUTATION_VENV)/bin/mutmut run
-	$(MUTATION_VENV)/bin/mutmut results
+	$(RUN)mutmut run
+	$(RUN)mutmut results
 
 clean: ## remove the venv, caches and the lake (jars stay)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data mutants

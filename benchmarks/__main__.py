@@ -93,9 +93,6 @@ def _features(kafka: KafkaSettings, passthrough: float | None) -> dict[str, floa
     env = {"RTLOOP_BROKER_PORT": str(kafka.embedded_port)}
     with console.status("features: events/s, freshness at 2k/s, 500-entity online reads…"):
         results |= bench_features(kafka, env)
-    with console.status("features on Faust (the engine it replaces): events/s, freshness…"):
-        results |= bench_features(kafka, env, engine="faust")
-    results["features_vs_faust"] = results["features_events_per_s"] / results["features_faust_events_per_s"]
     if passthrough:
         results["features_vs_passthrough"] = results["features_events_per_s"] / passthrough
     return results

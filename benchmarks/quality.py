@@ -99,7 +99,6 @@ def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, floa
         "FEATURES_GROUP_ID": f"quality-{int(time.time())}",
         "FEATURES_LAKE_ROOT": str(lake),
         "FEATURES_FEAST_DATA": str(feast),
-        "FEATURES_STATE_DIR": str(work / "state"),
     }
     reset_topics(s)
     with console.status("simulating 183 days…"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -145,7 +144,6 @@ class FeaturesRun(ServiceProcess):
     root: Path
     redis_url: str | None = None
     proc: subprocess.Popen[bytes] | None = None
-    engine: str = os.environ.get("FEATURES_ENGINE", "runner")
     instance: int = 0  # processes of one deployment: own log, transactional id and Feast registry
     name = "features"
 
@@ -162,10 +160,25 @@ class FeaturesRun(ServiceProcess):
 
         done = committed_offsets(self.broker.kafka, self.group, self.clean)
         ends = end_offsets(self.broker.kafka, self.clean)
-        out = sum(end_offsets(self.broker.kafka, self.features).values())
+        out = self.emitted()
         return (
             f"committed {sum(done.values())} of {sum(ends.values())} clean ({done} of {ends}), {out} emitted"
         )
+
+    def emitted(self) -> int:
+        """The features topic's end offsets summed (records and transaction markers)."""
+        from services.tools.offsets import end_offsets
+
+        return sum(end_offsets(self.broker.kafka, self.features).values())
+
+    def wait_emitted(self, count: float, timeout_s: float = 300) -> int:
+        """Until the features topic's offsets reach `count`; the process must stay alive and move."""
+        deadline = time.monotonic() + timeout_s
+        while (emitted := self.emitted()) < count:
+            self.alive()
+            assert time.monotonic() < deadline, f"features made no progress: {self.progress()}"
+            time.sleep(0.2)
+        return emitted
 
     def start(self, **extra: str) -> None:
         env = self.broker.process_env(
@@ -174,13 +187,11 @@ class FeaturesRun(ServiceProcess):
             FEATURES_FEATURES_TOPIC=self.features,
             FEATURES_DLQ_TOPIC=self.dlq,
             FEATURES_GROUP_ID=self.group,
-            FEATURES_STATE_DIR=str(self.root / "state"),
             FEATURES_LAKE_ROOT=str(self.root / "lake"),
             FEATURES_FEAST_DATA=str(self.root / ("feast" if not self.instance else f"feast-{self.instance}")),
             FEATURES_TRANSACTIONAL_ID=f"{self.group}-{self.instance}",
             FEATURES_HEALTH_PORT="0",
             FEATURES_VERIFY_ONLINE="true",
-            FEATURES_ENGINE=self.engine,
             **extra,
         )
         env.pop("REDIS_URL", None)

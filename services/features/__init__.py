@@ -1,1 +1,1 @@
-"""features service: faust-streaming event-time windows into the Feast online store and Delta."""
+"""features service: event-time windows on the shared runner into the Feast online store and Delta."""

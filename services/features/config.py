@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
@@ -20,19 +19,13 @@ class FeaturesSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore")
 
-    engine: Literal["faust", "runner"] = Field(
-        default="runner",
-        description="runner: the shared runner, window state in Kafka transactions, N processes "
-        "sharing partitions; faust: the faust-streaming worker (until the runner proves parity)",
-    )
     transactional_id: str | None = Field(
-        default=None, description="runner engine: unique per process (default: group id + host name)"
+        default=None, description="unique per process (default: group id + host name)"
     )
     group_id: str = "rtloop-features"
     clean_topic: str = "transactions.clean"
     labels_topic: str = "labels"
     features_topic: str = "transactions.features"
-    state_dir: Path = Field(default=_ROOT / "data" / "features-state")
     lake_root: Path = Field(default=_ROOT / "data" / "lake")
     feast_repo: Path = Field(default=_ROOT / "infra" / "feast")
     feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$")
@@ -50,21 +43,14 @@ class FeaturesSettings(ServiceSettings):
         ge=0,
         description="how long a transaction may wait for the labels stream to reach its event time",
     )
-    stall_after_s: float = Field(
-        default=15.0,
-        gt=0,
-        le=3_600,
-        description="a partition that delivered nothing this long while the broker holds records past "
-        "it gets them read back directly (Faust can leave a range undelivered after a restart)",
-    )
     max_batch_size: int = Field(default=2000, ge=1, le=100_000)
     max_batch_wait_ms: int = Field(default=20, ge=1, le=60_000)
     fetch_max_wait_ms: int = Field(
         default=20,
         ge=1,
         le=1_500,
-        description="how long the broker may hold a fetch request of the Faust consumer; one request "
-        "for idle partitions holds the connection while transactions pile up (Faust's own: 1,500)",
+        description="how long the broker may hold a fetch request: a stage's input is the stage "
+        "before's output, and a fetch parked on the broker delays it",
     )
     lake_compact_every: int = Field(
         default=50,
@@ -77,25 +63,14 @@ class FeaturesSettings(ServiceSettings):
         ge=0,
         le=60_000,
         description="at most one Delta append per table this often (the rows of the batches that came "
-        "meanwhile go together): each append costs ~9-12 ms of CPU however few its rows; the offset "
-        "commits wait for it, the features events only with emit_after_lake",
-    )
-    emit_after_lake: bool = Field(
-        default=False,
-        description="emit a features event only once its rows are in Delta as well as online; default: "
-        "right after the online write (the serving path), the Delta append following off the event "
-        "path (offsets are committed after both either way)",
+        "meanwhile go together): each append costs ~9-12 ms of CPU however few its rows; the lake "
+        "writer's offsets are committed after it, off the event path",
     )
     lake_log_retention_minutes: int = Field(
         default=2,
         ge=1,
         description="Delta log kept by the feature tables (delta.logRetentionDuration; time travel "
         "reaches this far): each commit lists the log folder, ~7 us per file",
-    )
-    changelog_producer: Literal["faust", "librdkafka"] = Field(
-        default="librdkafka",
-        description="who produces the state tables' changelog records: librdkafka (made durable before "
-        "the events behind them are acked; 2.3x the throughput here), or Faust's own aiokafka producer",
     )
     verify_online: bool = Field(
         default=False,
@@ -109,12 +84,12 @@ class FeaturesSettings(ServiceSettings):
         return f"{self.group_id}-lake"
 
     def changelog_topic(self, view: str) -> str:
-        """The compacted topic of a view's window state (runner engine; the group's own, as a Kafka
+        """The compacted topic of a view's window state (the group's own, as a Kafka
         Streams application's internal topics are its application id's)."""
         return f"{self.group_id}.{view}.changelog"
 
     def repartition_topic(self, view: str) -> str:
-        """The topic that feeds a view keyed by another entity than the clean stream (runner engine)."""
+        """The topic that feeds a view keyed by another entity than the clean stream."""
         return f"{self.group_id}.{view}.repartition"
 
     @property
@@ -131,10 +106,3 @@ class FeaturesSettings(ServiceSettings):
     def transactions_table(self) -> Path:
         """ingest's Delta table of clean transactions (the history's entity rows)."""
         return self.lake_root / "transactions"
-
-    @property
-    def labels_stall_after_s(self) -> float:
-        """The labels partitions' stall time: at most half the labels wait, so a labels partition
-        Faust leaves undelivered is read back before a transaction waiting on it gives up."""
-        wait_s = self.label_wait_ms / 1000
-        return min(self.stall_after_s, wait_s / 2) if wait_s > 0 else self.stall_after_s

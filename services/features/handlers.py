@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -34,6 +34,7 @@ class Computed:
     features: dict[str, float]
     keys: tuple[str, ...]
     times: tuple[datetime, ...]  # the first view's: event time + same-second rank in microseconds
+    repeat: bool = False  # a stream-keyed first view had this event already: it was emitted before
 
 
 def _seconds(value: Any) -> int:
@@ -101,17 +102,18 @@ class FeatureEngine:
             stream = (partition, int(getattr(event, "source_partition", 0)))
             self.stream_time[stream] = max(self.stream_time.get(stream, ts), ts)
             features = self.inputs(event, ts) if self.inputs else {}
-            keys, rank = [], 0
+            keys, rank, repeat = [], 0, False
             for i, view in enumerate(self.views):
                 key = str(self._entity[i](event))
                 state = self._state(states[i], i, key)
-                at, _new = state.observe(event_id, ts, [float(get(event)) for get in self._columns[i]])
+                at, new = state.observe(event_id, ts, [float(get(event)) for get in self._columns[i]])
                 features |= state.aggregate(view, ts, at)
                 keys.append(key)
-                rank = state.rank(at) if i == 0 and self.stream_keyed else rank
+                if i == 0 and self.stream_keyed:
+                    rank, repeat = state.rank(at), not new
             moment = datetime.fromtimestamp(ts, UTC)
             times = (moment + timedelta(microseconds=rank), *[moment] * (len(self.views) - 1))
-            out.append(Computed(event_id, partition, offset, features, tuple(keys), times))
+            out.append(Computed(event_id, partition, offset, features, tuple(keys), times, repeat))
         self._store(states)
         if batch:  # durable with the states it pruned (one changelog flush)
             self.tables[-1][_STREAM_TIME_KEY] = [[p, sp, ts] for (p, sp), ts in self.stream_time.items()]
@@ -137,7 +139,9 @@ class FeatureEngine:
         if state is None:
             stored = self.tables[i].get(key)
             columns = len(self.views[i].columns)
-            state = cache[key] = stored if isinstance(stored, EntityWindows) else _load(stored, columns)
+            if not isinstance(stored, EntityWindows):
+                stored = EntityWindows.load(stored, columns)
+            state = cache[key] = stored
         return state
 
     def _store(self, states: list[dict[str, EntityWindows]], prune: bool = True) -> None:
@@ -151,25 +155,6 @@ class FeatureEngine:
                     newest = max(low, state.times[-1]) if own else low
                     state.prune(newest - view.reach_s - self.lateness_s)
                 table[key] = state
-
-
-def _load(stored: Any, columns: int) -> EntityWindows:
-    """A stored state; also the two shapes written before windows were data (remove with the Faust
-    engine): a list of [ts, value, id] entries, and a mapping id → [ts, label]."""
-    if isinstance(stored, Mapping):
-        state = EntityWindows(columns)
-        for event_id, (ts, label) in sorted(stored.items(), key=lambda item: int(item[1][0])):
-            if label >= 0:
-                state.label(str(event_id), int(ts), bool(label))
-            else:
-                state.observe(str(event_id), int(ts), [float("nan")] * columns)
-        return state
-    if stored and len(stored[0]) == 3 and isinstance(stored[0][2], str):
-        state = EntityWindows(columns)
-        for ts, value, event_id in sorted(stored, key=lambda e: int(e[0])):
-            state.observe(str(event_id), int(ts), [float(value)] * columns)
-        return state
-    return EntityWindows.load(stored, columns)
 
 
 def view_rows(

@@ -1,5 +1,4 @@
-"""Composition root of features: settings → Feast repo, Delta, online store → the runner's stages (or the
-Faust worker, FEATURES_ENGINE=faust, until the runner proves parity)."""
+"""Composition root of features: settings → Feast repo, Delta, online store → the runner's stages."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import faust
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic
 
@@ -19,22 +17,22 @@ from services.common.contracts import CleanTransactionV1, LabelV1, decoder_for
 from services.common.errors import ConfigError
 from services.common.feast_online_writers import open_writer
 from services.common.feature_services import FRAUD_V1
-from services.common.health import HealthServer, HealthState
+from services.common.health import HealthState
 from services.common.kafka.clients import make_admin, make_consumer, make_producer, wait_reachable
 from services.common.kafka.decode import Decoder, json_object
 from services.common.kafka.runner import Runner, RunnerConfig
 from services.common.metrics import RunnerMetrics
-from services.common.service import configure_logging, quiet_gc, run_service, serve_health
+from services.common.service import configure_logging, run_service, serve_health
 from services.features.adapters.delta_rows import DeltaRows
 from services.features.adapters.feast_repo import apply, online_store_config
 from services.features.adapters.lake import LakeWriter
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.partitions import ChangelogReader, ConsumerOffsets
 from services.features.adapters.sinks import FeatureSinks
-from services.features.adapters.stream import build_app
 from services.features.config import FeaturesSettings
+from services.features.gate import StageTopics
 from services.features.handlers import FeatureEngine
-from services.features.stages import FeatureStages, StageTopics
+from services.features.stages import FeatureStages
 from services.features.state import StateTable
 from services.features.transforms import EVENT_FIELDS, FEEDBACK_FIELDS, event_inputs, fraud_views
 from services.features.views import FeatureView
@@ -74,45 +72,7 @@ def main() -> None:
     settings = load_settings(FeaturesSettings)
     configure_logging(settings.log_level)
     wait_reachable(settings.kafka)
-    if settings.engine == "runner":
-        run_stages(settings)
-    else:
-        _run_faust(settings)
-
-
-def _run_faust(settings: FeaturesSettings) -> None:
-    partitions = _check_topics(settings)[settings.clean_topic]
-    apply(settings)  # idempotent: the service never runs against a stale registry
-    sinks = FeatureSinks(
-        open_writer(online_store_config(settings), settings.feast_project),
-        FRAUD_V1.views,
-        [_delta_rows(settings, settings.customer_table), _delta_rows(settings, settings.terminal_table)],
-        EVENT_FIELDS.id,
-        read_back=settings.verify_online,
-    )
-    health, metrics = HealthState(), FeaturesMetrics()
-    server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port).start()
-    log.info("features: health and metrics on http://%s:%d", settings.health_host, server.port)
-
-    def ready() -> None:
-        health.ready, health.detail = True, "partitions assigned"
-        health.beat()
-
-    app = build_app(settings, partitions, sinks, metrics, ready)
-
-    @app.timer(1.0)
-    async def heartbeat() -> None:
-        health.beat()
-
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
-    quiet_gc()  # full collections walked every import's objects: 150 ms pauses every few seconds
-    try:
-        worker.execute_from_commandline()
-    finally:
-        sinks.close()
-        server.stop()
-        log.info("features: closed")
+    run_stages(settings)
 
 
 def _internal_topics(settings: FeaturesSettings, inputs: list[str], changelogs: list[str]) -> None:

@@ -10,67 +10,33 @@ commit together (exactly once), and a new owner restores a partition's state fro
 before consuming it.
 
 Feedback (labels) is read by the first stage and forwarded, keyed by the entity, to every later view
-that takes it. Every process sends progress marks (partition, next offset, newest event time) of the
-labels and clean partitions it reads to every partition of the later stages. A later stage holds an
-event until every clean partition has reached the start of its delayed windows and, for a view that
-takes feedback, every labels partition its time, or until they are drained; so a replay, or a
-partition read ahead of the others, computes what live traffic would. A hold longer than
-`label_wait_s` is given up, logged and counted. Held events are state too (one record each)."""
+that takes it; a later stage holds its events until the partitions before them are in (`gate.py`)."""
 
 from __future__ import annotations
 
 import logging
 import time
 import zlib
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from services.common.contracts import LabelV1
 from services.common.kafka.envelope import Envelope, Output
+from services.features import records
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.sinks import FeatureSinks
+from services.features.gate import Gate, Offsets, StageTopics
 from services.features.handlers import FeatureEngine
 from services.features.state import PartitionState, StateTable
 from services.features.views import DAY_S
 
-__all__ = ["FeatureStages", "Offsets", "StageTopics"]
+__all__ = ["FeatureStages"]
 
 log = logging.getLogger(__name__)
-
-MARKS = "\x00marks"  # {"<labels partition>" | "c<clean partition>": [next offset, newest time or None]}
-HELD = "\x00held/"  # + a sequence number in arrival order → the held record
-
-
-class Offsets(Protocol):
-    """What the gate and the marks need of the consumer."""
-
-    def position(self, topic: str, partition: int) -> int | None:
-        """The next offset this consumer hands out; None before it handed out any."""
-
-    def start(self, topic: str, partition: int) -> int:
-        """Where the group resumes the partition (a broker round trip)."""
-
-    def high(self, topic: str, partition: int, assigned: bool) -> int:
-        """The partition's end (the last fetch response's where `assigned`, else the broker's now)."""
-
-
-@dataclass(frozen=True)
-class StageTopics:
-    """The topics of the stages: `inputs[i]` is view i's input (the clean topic for the first, its
-    repartition topic for the others), `changelogs[i]` its state."""
-
-    inputs: tuple[str, ...]
-    changelogs: tuple[str, ...]
-    labels: str
-    features: str
-    label_partitions: int
-    input_partitions: tuple[int, ...]
 
 
 class FeatureStages:
@@ -89,12 +55,7 @@ class FeatureStages:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engines, self.sinks, self.topics, self._restore = list(engines), list(sinks), topics, restore
-        self.feature_service, self.label_wait_s, self.metrics, self.clock = (
-            feature_service,
-            label_wait_s,
-            metrics,
-            clock,
-        )
+        self.feature_service, self.metrics = feature_service, metrics
         probe = [e(StateTable()) for e in self.engines]
         self.views = [e.views[0] for e in probe]
         self._entity = [attrgetter(v.entity) for v in self.views]
@@ -104,8 +65,16 @@ class FeatureStages:
             raise ValueError("the first view cannot take feedback: its feedback would need repartitioning")
         self._stage = {topic: i for i, topic in enumerate(topics.inputs)}
         self.states: dict[tuple[int, int], PartitionState] = {}
-        self._held: dict[tuple[int, int], deque[int]] = {}  # held offsets, oldest first
         self.labels_owned: set[int] = set()
+        self.gate = Gate(
+            topics,
+            [v.delay_days * DAY_S for v in self.views],
+            self._feedback,
+            self._assigned,
+            label_wait_s=label_wait_s,
+            metrics=metrics,
+            clock=clock,
+        )
         self._newest: dict[str, float] = {}  # mark key → newest event time read from that partition
         self._sent: dict[str, int] = {}  # mark key ("<labels partition>", "c<clean partition>") → offset
         self._touched: dict[tuple[int, int], PartitionState] = {}
@@ -113,8 +82,19 @@ class FeatureStages:
         # the state before it, not before the runner's batch (an isolated event's neighbours count)
         self._pending: dict[tuple[int, int], dict[str, bytes | None]] = {}
         self._local: dict[tuple[int, int], list[dict[str, Any]]] = {}  # records for own partitions
-        self._highs: dict[tuple[str, int], int] = {}
-        self.offsets: Offsets | None = None
+
+    @property
+    def offsets(self) -> Offsets | None:
+        return self.gate.offsets
+
+    @offsets.setter
+    def offsets(self, offsets: Offsets | None) -> None:
+        self.gate.offsets = offsets
+
+    def _assigned(self, topic: str, p: int) -> bool:
+        if topic == self.topics.labels:
+            return p in self.labels_owned
+        return (self._stage[topic], p) in self.states
 
     # -- assignment ----------------------------------------------------------------------------------
     def restore(self, stage: int, partition: int) -> PartitionState:
@@ -127,8 +107,7 @@ class FeatureStages:
                 stored[key] = value
         state = PartitionState(stored, self.engines[stage])
         self.states[(stage, partition)] = state
-        held = sorted(int(k[len(HELD) :]) for k in state.table if k.startswith(HELD))
-        self._held[(stage, partition)] = deque(held)
+        self.gate.loaded(stage, partition, state.table)
         return state
 
     def assigned(self, partitions: Sequence[tuple[str, int]]) -> None:
@@ -158,7 +137,7 @@ class FeatureStages:
                 self.labels_owned.discard(p)
             elif topic in self._stage:
                 self.states.pop((self._stage[topic], p), None)
-                self._held.pop((self._stage[topic], p), None)
+                self.gate.dropped(self._stage[topic], p)
 
     def committed(self) -> None:
         """The runner's transaction committed: its changelog records are in the changelog now."""
@@ -173,7 +152,8 @@ class FeatureStages:
 
     # -- one batch -----------------------------------------------------------------------------------
     def __call__(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
-        self._touched, self._highs = {}, {}
+        self._touched = {}
+        self.gate.batch()
         sent: dict[str, int] = {}
         try:
             out = self._batch(envs, sent)
@@ -205,9 +185,9 @@ class FeatureStages:
         out += self._marks(sent)
         self._drain_local()
         for stage in range(1, len(self.engines)):  # in order: what one releases reaches the next now
-            for held_stage, p in sorted(self._held):
-                if held_stage == stage and self._held[(stage, p)]:
-                    out += self._release(stage, p, self._state(stage, p))
+            for held_stage, p in sorted(self.gate.held):
+                if held_stage == stage and self.gate.held[(stage, p)]:
+                    out += self._release(stage, p)
             self._drain_local()
         for (stage, p), state in self._touched.items():
             topic, changes = self.topics.changelogs[stage], state.table.records()
@@ -232,18 +212,9 @@ class FeatureStages:
             else zlib.crc32((key or "").encode()) % self.topics.input_partitions[stage]
         )
         if (stage, q) in self.states:
-            if isinstance(record.get("tx"), bytes):
-                record = record | {"tx": orjson.loads(record["tx"])}
-            self._local.setdefault((stage, q), []).append(record)
+            self._local.setdefault((stage, q), []).append(records.parsed(record))
             return []
-        if isinstance(record.get("tx"), bytes):  # the clean event inside as it came, parsed once there
-            body = orjson.dumps({k: v for k, v in record.items() if k != "tx"})
-            value = b'{"tx":' + record["tx"] + b"," + body[1:]
-        elif isinstance(record.get("l"), bytes):
-            value = b'{"k":"f","l":' + record["l"] + b"}"
-        else:
-            value = orjson.dumps(record)
-        return [Output(self.topics.inputs[stage], value, key, partition=q)]
+        return [Output(self.topics.inputs[stage], records.encode(record), key, partition=q)]
 
     def _state(self, stage: int, p: int) -> PartitionState:
         state = self.states.get((stage, p)) or self.restore(stage, p)  # a test may skip the assignment
@@ -286,12 +257,11 @@ class FeatureStages:
                     out += self._send(i, mark, None, q)
         return out
 
-    def _records(self, stage: int, p: int, records: list[dict[str, Any]]) -> None:
-        """A later stage's records, in order: feedback applied, marks kept, events held (`_release`
-        computes them once the inputs before them are in)."""
+    def _records(self, stage: int, p: int, batch: list[dict[str, Any]]) -> None:
+        """A later stage's records, in order: feedback applied, marks kept, events held (released by
+        the gate once the inputs before them are in)."""
         state = self._state(stage, p)
-        held = self._held[(stage, p)]
-        for record in records:
+        for record in batch:
             kind = record["k"]
             if kind == "f":
                 label = record["l"]
@@ -303,80 +273,15 @@ class FeatureStages:
                     ]
                 )
             elif kind == "m":
-                marks = dict(state.table.get(MARKS) or {})
-                old = marks.get(str(record["p"]), [-1, None])
-                newest = max((t for t in (old[1], record["t"]) if t is not None), default=None)
-                marks[str(record["p"])] = [max(old[0], int(record["o"])), newest]
-                state.table[MARKS] = marks
-            else:  # held until the inputs before it are in (released in this batch when they are)
-                seq = held[-1] + 1 if held else 0
-                state.table[f"{HELD}{seq}"] = record | {"h": self.clock()}
-                held.append(seq)
+                self.gate.mark(state.table, record)
+            else:
+                self.gate.hold(stage, p, state.table, record)
 
-    def _release(self, stage: int, p: int, state: PartitionState) -> list[Output]:
-        """The held events whose inputs are in (or that waited too long), computed in event-time order:
-        they came from several partitions, so arrival order is not time order."""
-        now, marks = self.clock(), state.table.get(MARKS) or {}
-        held = sorted((float(state.table[f"{HELD}{seq}"]["s"]), seq) for seq in self._held[(stage, p)])
-        released, kept, longest, cutoff = [], [], 0.0, None
-        for ts, seq in held:
-            record = state.table[f"{HELD}{seq}"]
-            waited = now - float(record["h"])
-            behind = self._behind(stage, marks, ts) if cutoff is None else cutoff
-            if behind and waited < self.label_wait_s:
-                cutoff = behind  # a later event waits for at least as much
-                kept.append(seq)
-                continue
-            if behind:
-                self.metrics.gate_timeouts.inc()
-                log.warning(
-                    "features: %s not at event time %.0f after %.1f s; going on (windows may miss "
-                    "events or labels: is a partition lagging?)",
-                    behind,
-                    ts,
-                    waited,
-                )
-            longest = max(longest, waited)
-            del state.table[f"{HELD}{seq}"]
-            released.append(self._carried(record))
-        self._held[(stage, p)] = deque(sorted(kept))
-        if not released:
-            return []
-        self.metrics.gate_wait.observe(longest)
-        return self._compute(stage, state, released)
-
-    def _behind(self, stage: int, marks: dict[str, list[Any]], ts: float) -> str | None:
-        """What an event at `ts` of `stage` still waits for, or None: every clean partition read to
-        the start of the view's delayed windows (ts − delay) or to its end, so a partition read ahead
-        of the others cannot leave earlier events out of a window; and, for a view that takes
-        feedback, every labels partition past `ts` (a label later than ts applied) or drained."""
-        clean, delay = self.topics.inputs[0], self.views[stage].delay_days * DAY_S
-        for p in range(self.topics.input_partitions[0]):
-            if not self._past(marks.get(f"c{p}"), ts - delay, clean, p, (0, p) in self.states):
-                return f"{clean}[{p}]"
-        if self._feedback[stage]:
-            for p in range(self.topics.label_partitions):
-                if not self._past(
-                    marks.get(str(p)), ts + 1e-6, self.topics.labels, p, p in self.labels_owned
-                ):
-                    return f"{self.topics.labels}[{p}]"
-        return None
-
-    def _past(self, mark: list[Any] | None, ts: float, topic: str, p: int, assigned: bool) -> bool:
-        if mark is None:
-            return False
-        if mark[1] is not None and mark[1] >= ts:
-            return True
-        if (topic, p) not in self._highs and self.offsets is not None:
-            self._highs[(topic, p)] = self.offsets.high(topic, p, assigned)
-        return bool(mark[0] >= self._highs.get((topic, p), mark[0] + 1))
-
-    def _carried(self, record: dict[str, Any]) -> tuple[Any, ...]:
-        """A repartition record's event as (event, stream partition, offset, record, key, fields)."""
-        fields = record["tx"]
-        event = _Event(fields | {self._time_field: record["s"]})
-        key = record.get("key")
-        return event, int(record["p"]), int(record["o"]), record, key.encode() if key else None, fields
+    def _release(self, stage: int, p: int) -> list[Output]:
+        """The held events the gate lets go, computed."""
+        state = self._state(stage, p)
+        events = [records.carried(r, self._time_field) for r in self.gate.release(stage, p, state.table)]
+        return self._compute(stage, state, events) if events else []
 
     def _compute(self, stage: int, state: PartitionState, events: list[tuple[Any, ...]]) -> list[Output]:
         """Featurize (event, stream partition, offset, carried record, key, fields: the clean event's JSON
@@ -386,6 +291,12 @@ class FeatureStages:
             key = f"c{events[0][1]}"
             newest = max(c.times[-1].timestamp() for c in computed)
             self._newest[key] = max(self._newest.get(key, newest), newest)
+            if repeats := sum(c.repeat for c in computed):  # ingest re-sends after a restart
+                self.metrics.duplicates.inc(repeats)
+                kept = [(e, c) for e, c in zip(events, computed, strict=True) if not c.repeat]
+                events, computed = [e for e, _ in kept], [c for _, c in kept]
+        if not computed:
+            return []
         written = self.sinks[stage].online(computed)
         last = stage == len(self.engines) - 1
         out = []
@@ -393,11 +304,16 @@ class FeatureStages:
             events, computed, written.online_at, written.read_back, strict=True
         ):
             # the first stage: nothing carried yet
-            carried = before or {"t": _micros(c.times[0]), "f": {}, "b": {}, "i": tx.ingest_time.timestamp()}
+            carried = before or {
+                "t": records.micros(c.times[0]),
+                "f": {},
+                "b": {},
+                "i": tx.ingest_time.timestamp(),
+            }
             features = carried["f"] | c.features
             read_back = None if back is None or carried["b"] is None else carried["b"] | back
             if not last:
-                record = {"k": "e", "tx": fields, "p": sp, "o": offset, "s": _seconds(c.times[-1])}
+                record = {"k": "e", "tx": fields, "p": sp, "o": offset, "s": records.seconds(c.times[-1])}
                 record |= {
                     "t": carried["t"],
                     "f": features,
@@ -411,7 +327,7 @@ class FeatureStages:
             featurized = (orjson.loads(fields) if isinstance(fields, bytes) else fields) | {
                 "features_written_at": datetime.fromtimestamp(at, UTC),
                 "feature_service": self.feature_service,
-                "feature_event_time": _moment(carried["t"]),
+                "feature_event_time": records.moment(carried["t"]),
                 "features": features,
                 "online_features": read_back,
             }
@@ -419,25 +335,3 @@ class FeatureStages:
         if last:
             self.metrics.transactions.inc(len(events))
         return out
-
-
-class _Event(dict[str, Any]):
-    """A repartitioned event's fields, read as attributes (as the engine reads a contract's)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def _seconds(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def _micros(moment: datetime) -> int:
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
-
-
-def _moment(micros: int) -> datetime:
-    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)

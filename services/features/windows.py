@@ -133,8 +133,6 @@ class EntityWindows:
             values = [[None if math.isnan(v) else v for v in column] for column in self.values]
         return [self.times, self.ids, values, self.labels]
 
-    __json__ = dump  # Faust's JSON serializer calls it
-
     @classmethod
     def load(cls, stored: Sequence[Any] | None, columns: int) -> EntityWindows:
         """The state from `dump()`'s form (as JSON gives it back); empty for None."""

@@ -31,23 +31,23 @@ COMPOSE = PROJECT_ROOT / "compose.yaml"
 IMAGE_CHECKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "services/ingest/Dockerfile": (
         ("pyspark", "delta", "services.ingest.main"),
-        ("onnxruntime", "evidently", "faust", "lightgbm"),
+        ("onnxruntime", "evidently", "lightgbm"),
     ),
     "services/features/Dockerfile": (
-        ("faust", "feast", "duckdb", "services.features.main", "services.tools.cli"),
+        ("feast", "duckdb", "deltalake", "services.features.main", "services.tools.cli"),
         ("pyspark", "onnxruntime", "evidently", "lightgbm"),
     ),
     "services/scorer/Dockerfile": (
         ("onnxruntime", "feast", "services.scorer.main"),
-        ("pyspark", "evidently", "faust", "lightgbm"),
+        ("pyspark", "evidently", "lightgbm"),
     ),
     "services/scorer/Dockerfile.cuda": (
         ("onnxruntime", "feast", "services.scorer.main"),
-        ("pyspark", "evidently", "faust", "lightgbm"),
+        ("pyspark", "evidently", "lightgbm"),
     ),
     "services/monitor/Dockerfile": (
         ("evidently", "services.monitor.main"),
-        ("pyspark", "onnxruntime", "faust", "lightgbm"),
+        ("pyspark", "onnxruntime", "lightgbm"),
     ),
     "services/training/Dockerfile": (
         ("sklearn", "lightgbm", "skl2onnx", "feast", "services.training.main", "services.tools.cli"),

@@ -109,7 +109,6 @@ def features_env(settings: ToolSettings, run_id: str) -> dict[str, str]:
         "FEATURES_GROUP_ID": f"rtloop-features-demo-{run_id}",
         "FEATURES_LAKE_ROOT": str(settings.lake_root),
         "FEATURES_FEAST_DATA": str(settings.lake_root.parent / "feast"),
-        "FEATURES_STATE_DIR": str(settings.cache_dir / "features-state"),
     }
 
 

@@ -1,4 +1,4 @@
-"""A private redis-server (the Debian package) for benchmarks and tests: no persistence, one port."""
+"""A private redis-server (the Debian package) for benchmarks and tests on one port."""
 
 from __future__ import annotations
 
@@ -12,16 +12,20 @@ from services.common.errors import ConfigError
 __all__ = ["start_redis"]
 
 
-def start_redis(port: int, workdir: Path, timeout_s: float = 10.0) -> subprocess.Popen[bytes]:
-    """Start redis-server on 127.0.0.1:`port` and wait until it answers PING."""
+def start_redis(
+    port: int, workdir: Path, timeout_s: float = 10.0, persistent: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start redis-server on 127.0.0.1:`port` and wait until it answers PING; `persistent`: an
+    append-only file in `workdir`, synced on every write (a restart there keeps the data)."""
     import redis
 
     binary = shutil.which("redis-server")
     if binary is None:
         raise ConfigError("redis-server not found: apt-get install redis-server (or set REDIS_URL)")
     workdir.mkdir(parents=True, exist_ok=True)
+    durability = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *durability],
         cwd=workdir,
         stdout=subprocess.DEVNULL,
     )

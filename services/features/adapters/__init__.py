@@ -1,1 +1,1 @@
-"""Adapters of the features service: Faust app, Feast repository and online writes, Delta rows."""
+"""Adapters of features: Feast repository, online writes, Delta rows, partitions, changelogs, lake writer."""

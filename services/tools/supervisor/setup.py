@@ -95,7 +95,6 @@ def _defaults(s: ToolSettings) -> dict[str, str]:
         "INGEST_JARS_DIR": str(s.jars_dir / "spark"),
         "FEATURES_LAKE_ROOT": str(lake),
         "FEATURES_FEAST_DATA": str(data / "feast"),
-        "FEATURES_STATE_DIR": str(data / "features-state"),
         "SCORER_FEAST_DATA": str(data / "feast"),
         "MONITOR_REGISTRY_ROOT": str(data / "models"),
         "MONITOR_REPORTS_DIR": str(lake / "reports"),

@@ -40,12 +40,6 @@ def test_each_event_carries_its_own_rows_of_every_view(cleaned: Slice, history: 
     _check(batch_features(cleaned.table), history.carried)
 
 
-def _emitted(broker: Broker, topic: str) -> int:
-    from services.tools.offsets import end_offsets
-
-    return sum(end_offsets(broker.kafka, topic).values())
-
-
 @pytest.mark.timeout(1200)
 def test_five_sigkills_mid_replay_keep_parity_exactly_once_on_sqlite(
     broker: Broker, cleaned: Slice, tmp_path: Path
@@ -54,18 +48,13 @@ def test_five_sigkills_mid_replay_keep_parity_exactly_once_on_sqlite(
     featurized exactly once (the read_committed output has no duplicate) and equals the batch
     definitions."""
     import random
-    import time
 
     run = _features(broker, cleaned, tmp_path, None)
     n = cleaned.table.num_rows
     points = sorted(random.uniform(0.05, 0.9) for _ in range(5))
     run.start()
     for point in points:
-        deadline = time.monotonic() + 300
-        while _emitted(broker, run.features) < point * n:  # output offsets: records and markers
-            run.alive()
-            assert time.monotonic() < deadline, f"features made no progress: {run.progress()}"
-            time.sleep(0.2)
+        run.wait_emitted(point * n)
         run.kill()
         run.start()
     try:

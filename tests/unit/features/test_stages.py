@@ -23,8 +23,9 @@ from services.common.kafka.decode import json_object
 from services.common.kafka.envelope import Envelope, Output
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.sinks import FeatureSinks
+from services.features.gate import StageTopics
 from services.features.handlers import FeatureEngine
-from services.features.stages import FeatureStages, StageTopics
+from services.features.stages import FeatureStages
 from services.features.state import StateTable
 from services.features.transforms import EVENT_FIELDS, FEEDBACK_FIELDS, event_inputs, fraud_views
 from services.tools.replay import build_stream
@@ -295,6 +296,26 @@ def test_a_failed_batch_leaves_no_trace_and_its_retry_is_exact() -> None:
     assert loop.retries == 1
     got = loop.featurized()
     assert [got[f"x{i}"]["features"]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] for i in range(3)] == [1, 2, 3]
+
+
+def test_an_event_delivered_again_is_neither_featurized_again_nor_counted_twice() -> None:
+    """ingest's clean path is at least once: a restart re-sends what came since its last checkpoint."""
+    loop = Loop()
+    when = datetime(2024, 1, 10, tzinfo=UTC)
+    first = encode(_tx(1, when, "c", terminal="T1"))
+    loop.produce("clean", first, "c")
+    loop.produce("clean", first, "c")  # in the same batch
+    loop.produce("clean", encode(_tx(2, when + timedelta(hours=1), "c", terminal="T2")), "c")
+    loop.drain()
+    loop.produce("clean", first, "c")  # in a later batch, after a newer event of the customer
+    loop.produce("clean", encode(_tx(3, when + timedelta(hours=2), "c", terminal="T1")), "c")
+    loop.drain()
+    ids = [orjson.loads(v)["tx_id"] for v in loop.out]
+    assert sorted(ids) == ["x1", "x2", "x3"]
+    got = loop.featurized()["x3"]["features"]
+    assert got["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 3
+    assert loop.writer.rows[("customer_spending", "c")]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 3
+    assert loop.stages.metrics.duplicates._value.get() == 2
 
 
 def test_an_event_waits_for_labels_up_to_its_time_or_drained_partitions() -> None:

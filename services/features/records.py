@@ -1,0 +1,59 @@
+"""The records between stages (repartition topics, or in-batch): their bytes, and the event they carry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = ["Event", "carried", "encode", "micros", "moment", "parsed", "seconds"]
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """A record's bytes for a repartition topic; the clean event or label inside as it came (raw
+    JSON bytes), parsed once where the record is read."""
+    tx, label = record.get("tx"), record.get("l")
+    if isinstance(tx, bytes):
+        body = orjson.dumps({k: v for k, v in record.items() if k != "tx"})
+        return b'{"tx":' + tx + b"," + body[1:]
+    if isinstance(label, bytes):
+        return b'{"k":"f","l":' + label + b"}"
+    return orjson.dumps(record)
+
+
+def parsed(record: dict[str, Any]) -> dict[str, Any]:
+    """A record handed over in the batch, as reading it from the topic would give it."""
+    if isinstance(record.get("tx"), bytes):
+        return record | {"tx": orjson.loads(record["tx"])}
+    return record
+
+
+def carried(record: dict[str, Any], time_field: str) -> tuple[Any, ...]:
+    """A repartition record's event as (event, stream partition, offset, record, key, fields)."""
+    fields = record["tx"]
+    event = Event(fields | {time_field: record["s"]})
+    key = record.get("key")
+    return event, int(record["p"]), int(record["o"]), record, key.encode() if key else None, fields
+
+
+class Event(dict[str, Any]):
+    """A repartitioned event's fields, read as attributes (as the engine reads a contract's)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def micros(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+def moment(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
