@@ -39,9 +39,11 @@ class FeaturesSettings(ServiceSettings):
     label_delay_days: int = Field(default=7, ge=0, description="D of the delayed terminal windows")
     lateness_days: int = Field(default=1, ge=0, description="out-of-order events kept in the windows")
     label_wait_ms: int = Field(
-        default=10_000,
+        default=60_000,
         ge=0,
-        description="how long a transaction may wait for the labels stream to reach its event time",
+        description="how long the terminal stage may hold a transaction for a lagging clean or labels "
+        "partition; longer than a failover (session timeout 10 s + restore), so a dead process's "
+        "partitions are waited for, not skipped",
     )
     max_batch_size: int = Field(default=2000, ge=1, le=100_000)
     max_batch_wait_ms: int = Field(default=20, ge=1, le=60_000)
