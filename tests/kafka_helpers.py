@@ -116,3 +116,29 @@ class ServiceProcess:
         if self.proc is not None and self.proc.poll() is not None:
             tail = self.log.read_text(errors="replace")[-4000:]
             raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
+
+
+def copy_part(broker: Broker, source: str, target: str, start: float, end: float) -> int:
+    """Messages [start, end) of every partition of `source` (fractions) to the same partition of
+    `target`, keys kept: the replay, held back for a part of it."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from services.tools.offsets import end_offsets
+
+    consumer = Consumer(broker.kafka.librdkafka() | {"group.id": "copy", "enable.auto.commit": False})
+    producer = Producer(broker.kafka.librdkafka() | {"linger.ms": 5})
+    copied = 0
+    for p, high in end_offsets(broker.kafka, source).items():
+        first, last = int(high * start), int(high * end)
+        if last <= first:
+            continue
+        consumer.assign([TopicPartition(source, p, first)])
+        while (consumer.position([TopicPartition(source, p)])[0].offset or 0) < last:
+            for m in consumer.consume(5000, 1.0):
+                if m.error() is None and (m.offset() or 0) < last:
+                    producer.produce(target, m.value(), m.key(), partition=p)
+                    copied += 1
+            producer.poll(0)
+    producer.flush(30)
+    consumer.close()
+    return copied

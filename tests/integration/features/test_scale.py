@@ -9,35 +9,9 @@ import pytest
 
 from tests.features_helpers import FeaturesRun, batch_features, compare, read_featurized
 from tests.integration.conftest import PARTITIONS, Slice
-from tests.kafka_helpers import Broker
+from tests.kafka_helpers import Broker, copy_part
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _copy(broker: Broker, source: str, target: str, start: float, end: float) -> int:
-    """Messages [start, end) of every partition of `source` (fractions) to the same partition of
-    `target`, keys kept: the replay, held back for a part of it."""
-    from confluent_kafka import Consumer, Producer, TopicPartition
-
-    from services.tools.offsets import end_offsets
-
-    consumer = Consumer(broker.kafka.librdkafka() | {"group.id": "copy", "enable.auto.commit": False})
-    producer = Producer(broker.kafka.librdkafka() | {"linger.ms": 5})
-    copied = 0
-    for p, high in end_offsets(broker.kafka, source).items():
-        first, last = int(high * start), int(high * end)
-        if last <= first:
-            continue
-        consumer.assign([TopicPartition(source, p, first)])
-        while (consumer.position([TopicPartition(source, p)])[0].offset or 0) < last:
-            for m in consumer.consume(5000, 1.0):
-                if m.error() is None and (m.offset() or 0) < last:
-                    producer.produce(target, m.value(), m.key(), partition=p)
-                    copied += 1
-            producer.poll(0)
-    producer.flush(30)
-    consumer.close()
-    return copied
 
 
 @pytest.mark.timeout(1200)
@@ -50,8 +24,8 @@ def test_three_processes_one_killed_one_added_keep_parity(
     redis.Redis.from_url(url).flushdb()
     clean, labels = broker.topic("clean", PARTITIONS), broker.topic("labels", PARTITIONS)
     feats, dlq = broker.topic("features", PARTITIONS), broker.topic("dlq", PARTITIONS)
-    _copy(broker, cleaned.labels, labels, 0.0, 1.0)
-    _copy(broker, cleaned.clean, clean, 0.0, 0.4)
+    copy_part(broker, cleaned.labels, labels, 0.0, 1.0)
+    copy_part(broker, cleaned.clean, clean, 0.0, 0.4)
 
     def process(i: int) -> FeaturesRun:
         return FeaturesRun(broker, clean, labels, feats, dlq, tmp_path, url, instance=i)
@@ -71,12 +45,12 @@ def test_three_processes_one_killed_one_added_keep_parity(
     wait_for(
         "three processes sharing the partitions", lambda: all("restored" in r.log.read_text() for r in runs)
     )
-    _copy(broker, cleaned.clean, clean, 0.4, 0.7)
+    copy_part(broker, cleaned.clean, clean, 0.4, 0.7)
     runs[1].kill()  # mid-replay: its partitions go to the others, then some to the one added now
     runs.append(process(3))
     runs[3].start()
     wait_for("the added process in the group", lambda: "restored" in runs[3].log.read_text())
-    _copy(broker, cleaned.clean, clean, 0.7, 1.0)
+    copy_part(broker, cleaned.clean, clean, 0.7, 1.0)
     live = [runs[0], runs[2], runs[3]]
     n = cleaned.table.num_rows
     try:

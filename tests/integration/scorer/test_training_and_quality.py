@@ -29,7 +29,7 @@ from services.training.job import Report
 from services.training.main import run_training
 from tests.features_helpers import FeaturesRun, batch_features, compare
 from tests.integration.conftest import PARTITIONS, History, Slice
-from tests.kafka_helpers import Broker
+from tests.kafka_helpers import Broker, copy_part
 from tests.scorer_helpers import ScorerRun, counts, predictions_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -196,11 +196,25 @@ def test_with_a_backlog_every_prediction_uses_the_events_own_inputs(
     _assert_own_inputs(cleaned, preds)
 
 
+def _swap_then_the_rest(
+    broker: Broker, models: str, bad: Any, scorer: ScorerRun, topics: tuple[str, str], deadline: float
+) -> None:
+    """The bad model published as production; once the scorer has loaded it, the rest of the slice."""
+    from services.training.adapters.kafka_io import publish_version
+
+    publish_version(broker.kafka, models, bad)
+    while bad.version not in scorer.log.read_text():
+        scorer.alive()
+        assert time.monotonic() < deadline, "the scorer never loaded the bad model"
+        time.sleep(0.5)
+    copy_part(broker, *topics, 0.6, 1.0)
+
+
 def test_a_bad_production_model_raises_quality_drop(
     broker: Broker, cleaned: Slice, trained: Trained, redis_url: str, tmp_path: Path
 ) -> None:
     """The loop live (features → scorer → predictions → monitor, labels joined) serving the promoted
-    model; once the stream reaches April 26 a deliberately bad model (it learned that small amounts
+    model; once the first 60% of the slice is scored a deliberately bad model (it learned that small amounts
     are fraud) is published as production: the monitor raises quality_drop naming it, never the good one.
     The slice's labels are all on their topic before the first prediction: the join holds them (a TTL
     as long as the slice) and each window's quality is that of its own predictions."""
@@ -250,12 +264,14 @@ def test_a_bad_production_model_raises_quality_drop(
         },
         tmp_path / "monitor.log",
     )
+    # the slice's transactions in two parts: the bad model is published once the first is scored
+    clean = broker.topic("clean", PARTITIONS)
+    first = copy_part(broker, cleaned.clean, clean, 0.0, 0.6)
     run = FeaturesRun(
-        broker, cleaned.clean, cleaned.labels, feats, broker.topic("dlq", 1), tmp_path, redis_url=redis_url
+        broker, clean, cleaned.labels, feats, broker.topic("dlq", 1), tmp_path, redis_url=redis_url
     )
     for proc in (scorer, monitor, run):
         proc.start()
-    swap = datetime(2018, 4, 26, tzinfo=UTC).isoformat()
     n = cleaned.table.num_rows
     seen, swapped = 0, False
     deadline = time.monotonic() + 600
@@ -268,8 +284,8 @@ def test_a_bad_production_model_raises_quality_drop(
             )
             scored = [orjson.loads(m.value()) for m in scan_topic(broker.kafka, preds, idle_timeout_s=1)]
             seen = len(scored)
-            if not swapped and any(p["event_time"] >= swap for p in scored):
-                publish_version(broker.kafka, models, bad)
+            if not swapped and seen >= first:
+                _swap_then_the_rest(broker, models, bad, scorer, (cleaned.clean, clean), deadline)
                 swapped = True
             raised = [a for a in alerts_on(broker, alerts) if a["kind"] == "quality_drop"]
             # the good model may be raised on the slice's first days (empty 30-day windows): wait for
