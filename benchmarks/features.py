@@ -92,25 +92,18 @@ def bench_windows(days: int = 20, batch: int = 500) -> dict[str, float]:
     stream = build_stream(simulate(SimulationConfig(n_customers=2000, n_terminals=4000, n_days=days)))
     n = stream.n
     runs: list[tuple[bool, list[object]]] = []
-    for event in stream.order.tolist():
-        row = event % n
-        when = datetime.fromtimestamp(int(stream.tx_time_us[row]) / 1e6, UTC)
-        ids = {
-            "tx_id": str(stream.tx_id[row]),
-            "customer_id": str(stream.customer_id[row]),
-            "terminal_id": str(stream.terminal_id[row]),
-        }
+    for is_label, row, when, ids in stream.walk():
         item: object = (
             LabelV1.model_construct(**ids, tx_event_time=when, is_fraud=bool(stream.is_fraud[row]))
-            if event >= n
+            if is_label
             else (
                 CleanTransactionV1.model_construct(**ids, event_time=when, amount=float(stream.amount[row])),
                 0,
                 0,
             )
         )
-        if not runs or runs[-1][0] != (event >= n) or len(runs[-1][1]) >= batch:
-            runs.append((event >= n, []))
+        if not runs or runs[-1][0] != is_label or len(runs[-1][1]) >= batch:
+            runs.append((is_label, []))
         runs[-1][1].append(item)
     engine = FeatureEngine(fraud_views(7), [{}, {}], EVENT_FIELDS, FEEDBACK_FIELDS, 1, event_inputs)
     started = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +43,18 @@ class EventStream:
     def only(self, labels: bool) -> EventStream:
         """The same stream with its labels only (True) or its transactions only (False)."""
         return replace(self, order=self.order[(self.order >= self.n) == labels])
+
+    def walk(self) -> Iterator[tuple[bool, int, datetime, dict[str, str]]]:
+        """Each event in order: (is it a label, its transaction's row, that transaction's time, its ids)."""
+        for event in self.order.tolist():
+            row = event % self.n
+            when = datetime.fromtimestamp(int(self.tx_time_us[row]) / 1e6, UTC)
+            ids = {
+                "tx_id": str(self.tx_id[row]),
+                "customer_id": str(self.customer_id[row]),
+                "terminal_id": str(self.terminal_id[row]),
+            }
+            yield event >= self.n, row, when, ids
 
     def event_time_us(self, events: NDArray[np.int64]) -> NDArray[np.int64]:
         """Event time of each event number: the transaction's, or its label's (D days later)."""

@@ -19,29 +19,19 @@ def test_engine_matches_batch_definitions_on_a_40_day_slice() -> None:
     engine = fraud_engine(customers, terminals)
     now = datetime.now(UTC)
     got: dict[str, dict[str, float | None]] = {}
-    n = stream.n
-    for event in stream.order.tolist():
-        row = event % n
-        when = datetime.fromtimestamp(int(stream.tx_time_us[row]) / 1e6, UTC)
-        if event >= n:
+    for is_label, row, when, ids in stream.walk():
+        if is_label:
             engine.labels(
                 [
                     LabelV1.model_construct(
-                        tx_id=str(stream.tx_id[row]),
-                        customer_id=str(stream.customer_id[row]),
-                        terminal_id=str(stream.terminal_id[row]),
-                        tx_event_time=when,
-                        is_fraud=bool(stream.is_fraud[row]),
-                        label_time=when,
+                        **ids, tx_event_time=when, is_fraud=bool(stream.is_fraud[row]), label_time=when
                     )
                 ]
             )
             continue
         tx = CleanTransactionV1.model_construct(
-            tx_id=str(stream.tx_id[row]),
+            **ids,
             event_time=when,
-            customer_id=str(stream.customer_id[row]),
-            terminal_id=str(stream.terminal_id[row]),
             amount=float(stream.amount[row]),
             currency="EUR",
             ingest_time=now,

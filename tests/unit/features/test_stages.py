@@ -193,17 +193,9 @@ def _slice(days: int = 38) -> Any:
 
 def _feed(loop: Loop, table: Any, batch: int = 400, on_batch: Any = None) -> None:
     """The replay's order of the slice: clean events keyed by customer, labels by transaction."""
-    stream = build_stream(table)
-    n, now = stream.n, datetime.now(UTC)
-    for i, event in enumerate(stream.order.tolist()):
-        row = event % n
-        when = datetime.fromtimestamp(int(stream.tx_time_us[row]) / 1e6, UTC)
-        ids = {
-            "tx_id": str(stream.tx_id[row]),
-            "customer_id": str(stream.customer_id[row]),
-            "terminal_id": str(stream.terminal_id[row]),
-        }
-        if event >= n:
+    stream, now = build_stream(table), datetime.now(UTC)
+    for i, (is_label, row, when, ids) in enumerate(stream.walk()):
+        if is_label:
             label = LabelV1(
                 **ids,
                 tx_event_time=when,
