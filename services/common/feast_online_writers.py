@@ -195,4 +195,8 @@ def open_writer(online_store: dict[str, Any], project: str) -> OnlineWriter:
     if isinstance(reader, RedisReader):
         return RedisWriter(reader)
     assert isinstance(reader, SqliteReader)
+    # write-ahead log: the scorer's reads and this writer's commits no longer wait for each other (in the
+    # default rollback journal a commit waits for every reader's lock, with sqlite's busy backoff: the
+    # features hop took p50 181 / p99 475 ms at 200/s against 32 / 137 ms on Redis); kept in the file
+    reader.conn.execute("PRAGMA journal_mode=WAL")
     return SqliteWriter(reader)

@@ -71,6 +71,7 @@ def run_service(
     on_assign: Rebalance | None = None,
     on_revoke: Rebalance | None = None,
     tick_s: float | None = None,
+    eager: bool = False,
 ) -> None:
     """Build the clients from settings, serve health and metrics, and run the loop until stopped. With a
     `transactional_id`, each batch's outputs and offsets are one Kafka transaction (exactly once)."""
@@ -100,6 +101,7 @@ def run_service(
             max_value_bytes=settings.max_value_bytes,
             transactional=transactional_id is not None,
             tick_s=tick_s,
+            eager=eager,
         ),
         consumer=consumer,
         producer=producer,

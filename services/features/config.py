@@ -46,7 +46,9 @@ class FeaturesSettings(ServiceSettings):
         "partitions are waited for, not skipped",
     )
     max_batch_size: int = Field(default=2000, ge=1, le=100_000)
-    max_batch_wait_ms: int = Field(default=20, ge=1, le=60_000)
+    max_batch_wait_ms: int = Field(
+        default=20, ge=1, le=60_000, description="longest idle poll: a batch is what is queued once any is"
+    )
     fetch_max_wait_ms: int = Field(
         default=20,
         ge=1,

@@ -3,9 +3,11 @@
 Every process sends progress marks (partition, next offset, newest event time) of the labels and clean
 partitions it reads to every partition of the later stages. A later stage holds an event until every
 clean partition has reached the start of its delayed windows and, for a view that takes feedback, every
-labels partition its time, or until they are drained; so a replay, or a partition read ahead of the
-others, computes what live traffic would. A hold longer than `label_wait_s` is given up, logged and
-counted. Held events are state too: one record each in the partition's table (and its changelog)."""
+labels partition its time, or until each is read to where it ended when the event came; so a replay, or
+a partition read ahead of the others, computes what live traffic would, and live traffic waits for no
+label produced after its event came. A hold longer than `label_wait_s` is given up, logged and counted.
+Held events are state too: one record each in the partition's table (and its changelog); where the
+partitions ended when each came is not (after a restore, where they end then: a later end, never less)."""
 
 from __future__ import annotations
 
@@ -53,19 +55,25 @@ class StageTopics:
     input_partitions: tuple[int, ...]
 
 
+Ends = dict[tuple[str, int], int]  # (topic, partition) → its end offset, read once per batch when needed
+
+
 @dataclass
 class Held:
-    """A partition's held events: (event time, sequence number) in time order, and the sequence numbers
-    in arrival order (released ones skipped lazily) for the one that has waited longest."""
+    """A partition's held events: (event time, sequence number) in time order, the sequence numbers in
+    arrival order (released ones skipped lazily) for the one that has waited longest, and the partition
+    ends of the batch each came in."""
 
     by_time: list[tuple[float, int]] = field(default_factory=list)
     arrivals: deque[int] = field(default_factory=deque)
     gone: set[int] = field(default_factory=set)
+    ends: dict[int, Ends] = field(default_factory=dict)
     next_seq: int = 0
 
-    def add(self, ts: float, seq: int) -> None:
+    def add(self, ts: float, seq: int, ends: Ends) -> None:
         bisect.insort(self.by_time, (ts, seq))
         self.arrivals.append(seq)
+        self.ends[seq] = ends
         self.next_seq = max(self.next_seq, seq + 1)
 
     def oldest(self) -> int | None:
@@ -101,17 +109,18 @@ class Gate:
         self.label_wait_s, self.metrics, self.clock = label_wait_s, metrics, clock
         self.held: dict[tuple[int, int], Held] = {}
         self.offsets: Offsets | None = None
-        self._highs: dict[tuple[str, int], int] = {}
+        self._ends: Ends = {}
 
     def batch(self) -> None:
-        """A new batch: the partition ends are read again (at most once each per batch)."""
-        self._highs = {}
+        """A new batch: the partition ends are read again (at most once each per batch, when needed)."""
+        self._ends = {}
 
     def loaded(self, stage: int, p: int, table: MutableMapping[str, Any]) -> None:
         """A partition's table restored: its held events are the ones to release."""
         held = self.held[(stage, p)] = Held()
+        ends: Ends = {}  # where the partitions end when they are first needed
         for seq in sorted(int(k[len(HELD) :]) for k in table if k.startswith(HELD)):
-            held.add(float(table[f"{HELD}{seq}"]["s"]), seq)
+            held.add(float(table[f"{HELD}{seq}"]["s"]), seq, ends)
 
     def dropped(self, stage: int, p: int) -> None:
         self.held.pop((stage, p), None)
@@ -129,7 +138,7 @@ class Gate:
         held = self.held[(stage, p)]
         seq = held.next_seq
         table[f"{HELD}{seq}"] = record | {"h": self.clock()}
-        held.add(float(record["s"]), seq)
+        held.add(float(record["s"]), seq, self._ends)
 
     def release(self, stage: int, p: int, table: MutableMapping[str, Any]) -> list[dict[str, Any]]:
         """The held records whose inputs are in (or that waited too long), in event-time order: they
@@ -143,8 +152,8 @@ class Gate:
         now, marks = self.clock(), table.get(MARKS) or {}
         if now - float(table[f"{HELD}{oldest}"]["h"]) < self.label_wait_s:
             n = 0
-            for ts, _seq in held.by_time:
-                if self._behind(stage, marks, ts):
+            for ts, seq in held.by_time:
+                if self._behind(stage, marks, ts, held.ends[seq]):
                     break
                 n += 1
             going = held.by_time[:n]
@@ -155,6 +164,7 @@ class Gate:
         for _ts, seq in going:
             record = table[f"{HELD}{seq}"]
             del table[f"{HELD}{seq}"]
+            del held.ends[seq]
             held.gone.add(seq)
             longest = max(longest, now - float(record["h"]))
             released.append(record)
@@ -168,7 +178,7 @@ class Gate:
         """Every held event: the ones whose inputs are in and the ones that waited too long go."""
         going, kept, cutoff = [], [], None
         for ts, seq in held.by_time:
-            behind = self._behind(stage, marks, ts) if cutoff is None else cutoff
+            behind = self._behind(stage, marks, ts, held.ends[seq]) if cutoff is None else cutoff
             waited = now - float(table[f"{HELD}{seq}"]["h"])
             if behind and waited < self.label_wait_s:
                 cutoff = behind  # a later event waits for at least as much
@@ -187,26 +197,30 @@ class Gate:
         held.by_time = kept
         return going
 
-    def _behind(self, stage: int, marks: dict[str, list[Any]], ts: float) -> str | None:
+    def _behind(self, stage: int, marks: dict[str, list[Any]], ts: float, ends: Ends) -> str | None:
         """What an event at `ts` of `stage` still waits for, or None: every clean partition read to
-        the start of the view's delayed windows (ts − delay) or to its end, so a partition read ahead
-        of the others cannot leave earlier events out of a window; and, for a view that takes
-        feedback, every labels partition past `ts` (a label later than ts applied) or drained."""
+        the start of the view's delayed windows (ts − delay) or to where it ended when the event came
+        (`ends`), so a partition read ahead of the others cannot leave earlier events out of a window;
+        and, for a view that takes feedback, every labels partition past `ts` (a label later than ts
+        applied) or read to where it ended then."""
         clean = self.topics.inputs[0]
         for p in range(self.topics.input_partitions[0]):
-            if not self._past(marks.get(f"c{p}"), ts - self.delays[stage], clean, p):
+            if not self._past(marks.get(f"c{p}"), ts - self.delays[stage], clean, p, ends):
                 return f"{clean}[{p}]"
         if self.feedback[stage]:
             for p in range(self.topics.label_partitions):
-                if not self._past(marks.get(str(p)), ts + 1e-6, self.topics.labels, p):
+                if not self._past(marks.get(str(p)), ts + 1e-6, self.topics.labels, p, ends):
                     return f"{self.topics.labels}[{p}]"
         return None
 
-    def _past(self, mark: list[Any] | None, ts: float, topic: str, p: int) -> bool:
+    def _past(self, mark: list[Any] | None, ts: float, topic: str, p: int, ends: Ends) -> bool:
         if mark is None:
             return False
         if mark[1] is not None and mark[1] >= ts:
             return True
-        if (topic, p) not in self._highs and self.offsets is not None:
-            self._highs[(topic, p)] = self.offsets.high(topic, p, self.assigned(topic, p))
-        return bool(mark[0] >= self._highs.get((topic, p), mark[0] + 1))
+        if (topic, p) not in ends and self.offsets is not None:
+            # an event that came in an earlier batch and never needed this end takes today's: no less
+            if (topic, p) not in self._ends:
+                self._ends[(topic, p)] = self.offsets.high(topic, p, self.assigned(topic, p))
+            ends[(topic, p)] = self._ends[(topic, p)]
+        return bool(mark[0] >= ends.get((topic, p), mark[0] + 1))

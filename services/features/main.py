@@ -206,6 +206,7 @@ def run_stages(settings: FeaturesSettings) -> None:
             on_assign=assigned,
             on_revoke=revoked,
             tick_s=0.1,
+            eager=True,  # an event waits for no batch to fill
         )
     finally:
         lake.stop()

@@ -33,7 +33,9 @@ class ScorerSettings(ServiceSettings):
     )
     intra_op_threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = its default")
     max_batch_size: int = Field(default=5000, ge=1, le=100_000, description="micro-batch: at most this many")
-    max_batch_wait_ms: int = Field(default=20, ge=1, le=60_000, description="micro-batch: at most this long")
+    max_batch_wait_ms: int = Field(
+        default=20, ge=1, le=60_000, description="longest idle poll: a batch is what is queued once any is"
+    )
     lookup_chunk: int = Field(
         default=1000,
         ge=1,

@@ -132,6 +132,7 @@ def main() -> None:
             producer_overrides={"transaction.timeout.ms": settings.transaction_timeout_ms, "linger.ms": 100},
             on_committed=recent.commit,
             on_aborted=recent.abort,
+            eager=True,  # an event waits for no batch to fill
         )
     finally:
         watcher.stop()

@@ -1,5 +1,6 @@
-"""Micro-batches are bounded by size and by a maximum wait; the transactional mode publishes a batch and
-its offsets atomically (read_committed readers never see an aborted batch)."""
+"""Micro-batches are bounded by size and by a maximum wait (or, eager, are what is queued as soon as anything
+is); the transactional mode publishes a batch and its offsets atomically (read_committed readers never see
+an aborted batch)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,36 @@ def test_batches_close_at_the_size_limit_and_at_the_deadline(broker: Broker) -> 
     assert sizes[2] == 2, "the rest of the backlog closes at the deadline, not full"
     assert sizes[3:] == [3]
     assert seen[3][1] - seen[2][1] >= 1.5, "a partial batch waited for the deadline"
+
+
+def test_an_eager_runner_hands_over_what_is_queued_without_waiting_for_a_batch_to_fill(
+    broker: Broker,
+) -> None:
+    src, out = broker.topic("eager-in", 1), broker.topic("eager-out", 1)
+    produce(broker, src, [b"x"] * 10)
+    seen: list[tuple[int, float]] = []
+    produced_at: list[float] = []
+    done = threading.Event()
+
+    def late() -> None:  # one more, well after the backlog was consumed
+        time.sleep(2)
+        produced_at.append(time.monotonic())
+        produce(broker, src, [b"y"])
+
+    def handler(envs: Sequence[Envelope[Any]]) -> list[Output]:
+        seen.append((len(envs), time.monotonic()))
+        if len(seen) == 1:
+            threading.Thread(target=late, daemon=True).start()
+        if sum(n for n, _ in seen) >= 11:
+            done.set()
+        return []
+
+    runner = _runner(broker, src, out, unique("g"), handler, max_batch_size=4, max_batch_wait_s=5, eager=True)
+
+    _run_until(runner, done)
+    assert [n for n, _ in seen[:2]] == [4, 4], "a backlog still comes in full batches"
+    assert sum(n for n, _ in seen) == 11 and seen[-1][0] == 1
+    assert seen[-1][1] - produced_at[0] < 2.5, "the lone message did not wait for the 5 s batch deadline"
 
 
 @pytest.mark.parametrize(

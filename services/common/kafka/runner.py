@@ -49,6 +49,11 @@ class RunnerConfig:
     dlq_topic: str
     max_batch_size: int = 500
     max_batch_wait_s: float = 0.1
+    # Eager: a batch is what is queued as soon as anything is (max_batch_wait_s then bounds only the wait
+    # for the first message); else a batch waits max_batch_wait_s to fill, as a batch writer wants. A
+    # consumer's consume(n, timeout) returns after the whole timeout unless n messages came: at 200/s
+    # that was every batch, the hop's p50 half the wait and its p99 all of it.
+    eager: bool = False
     max_value_bytes: int = 1_048_576
     delivery_timeout_s: float = 30.0
     # Commits are always issued after the batch's outputs are acknowledged; asynchronous ones let
@@ -117,9 +122,7 @@ class Runner:
         try:
             while not self._stop.is_set():
                 self.health.beat()
-                messages = self.consumer.consume(
-                    num_messages=self.config.max_batch_size, timeout=self.config.max_batch_wait_s
-                )
+                messages = self._next_batch()
                 if messages:
                     self.process(messages)
                 elif self._tick_due():
@@ -131,6 +134,18 @@ class Runner:
             log.warning("%s: %s; the batch stays uncommitted", self.config.service, exc)
         finally:
             self.close()
+
+    def _next_batch(self) -> list[KafkaMessage]:
+        size, wait = self.config.max_batch_size, self.config.max_batch_wait_s
+        if not self.config.eager:
+            return list(self.consumer.consume(num_messages=size, timeout=wait))
+        queued = list(self.consumer.consume(num_messages=size, timeout=0))
+        if queued:
+            return queued
+        first = list(self.consumer.consume(num_messages=1, timeout=wait))
+        if first and size > 1:
+            first += self.consumer.consume(num_messages=size - 1, timeout=0)
+        return first
 
     def _tick_due(self) -> bool:
         tick = self.config.tick_s

@@ -88,3 +88,22 @@ def test_fast_writes_and_reads_match_feast_sdk(settings: FeaturesSettings, read_
     for i in range(len(ids) - 1):
         assert cv[i].tolist() == [sdk[f][i] for f in CUSTOMER_FEATURES]
         assert tv[i].tolist() == [sdk[f][i] for f in TERMINAL_FEATURES]
+
+
+def test_a_sqlite_read_in_progress_does_not_hold_back_the_writer(tmp_path: Path) -> None:
+    """The scorer reads the sqlite store while features writes it: a write commits at once beside a read
+    (write-ahead log), where the rollback journal made it wait for the reader's lock."""
+    settings = FeaturesSettings(feast_data=tmp_path / "feast", lake_root=tmp_path / "lake", redis_url=None)
+    apply(settings)
+    writer = open_writer(online_store_config(settings), settings.feast_project)
+    t = datetime(2018, 5, 1, tzinfo=UTC)
+    writer.write([[(CUSTOMER_SPEC, "c0", dict.fromkeys(FEATURE_NAMES, 1.0), t)]])
+    reader = open_reader(online_store_config(settings), settings.feast_project)
+    reader.conn.execute("BEGIN")  # a read that is still going on: its snapshot stays open
+    assert reader.read(CUSTOMER_SPEC, ["c0"])[0] == dict.fromkeys(CUSTOMER_FEATURES, 1.0)
+    reader.conn.execute("PRAGMA busy_timeout = 0")
+    writer.reader.conn.execute("PRAGMA busy_timeout = 0")  # no waiting: a lock conflict raises
+    writer.write([[(CUSTOMER_SPEC, "c0", dict.fromkeys(FEATURE_NAMES, 2.0), t + timedelta(seconds=1))]])
+    assert reader.read(CUSTOMER_SPEC, ["c0"])[0] == dict.fromkeys(CUSTOMER_FEATURES, 1.0)  # its snapshot
+    reader.conn.execute("COMMIT")
+    assert reader.read(CUSTOMER_SPEC, ["c0"])[0] == dict.fromkeys(CUSTOMER_FEATURES, 2.0)
