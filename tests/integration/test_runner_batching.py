@@ -40,27 +40,36 @@ def _run_until(runner: Runner, done: threading.Event, timeout_s: float = 60) -> 
     thread.join(30)
 
 
-def test_batches_close_at_the_size_limit_and_at_the_deadline(broker: Broker) -> None:
-    src, out = broker.topic("batch-in", 1), broker.topic("batch-out", 1)
+def _backlog_then_late(
+    broker: Broker, name: str, late: int, after_s: float, **config: Any
+) -> tuple[list[tuple[int, float]], float]:
+    """10 messages, then `late` more `after_s` after the first batch: each batch's size and when the
+    handler saw it, and when the late ones were produced."""
+    src, out = broker.topic(f"{name}-in", 1), broker.topic(f"{name}-out", 1)
     produce(broker, src, [b"x"] * 10)
     seen: list[tuple[int, float]] = []
+    produced_at: list[float] = []
     done = threading.Event()
 
-    def late() -> None:  # three more, well after the first ten were consumed
-        time.sleep(4)
-        produce(broker, src, [b"y"] * 3)
+    def produce_late() -> None:  # well after the backlog was consumed
+        time.sleep(after_s)
+        produced_at.append(time.monotonic())
+        produce(broker, src, [b"y"] * late)
 
     def handler(envs: Sequence[Envelope[Any]]) -> list[Output]:
         seen.append((len(envs), time.monotonic()))
         if len(seen) == 1:
-            threading.Thread(target=late, daemon=True).start()
-        if sum(n for n, _ in seen) >= 13:
+            threading.Thread(target=produce_late, daemon=True).start()
+        if sum(n for n, _ in seen) >= 10 + late:
             done.set()
         return []
 
-    runner = _runner(broker, src, out, unique("g"), handler, max_batch_size=4, max_batch_wait_s=1.5)
+    _run_until(_runner(broker, src, out, unique("g"), handler, **config), done)
+    return seen, produced_at[0]
 
-    _run_until(runner, done)
+
+def test_batches_close_at_the_size_limit_and_at_the_deadline(broker: Broker) -> None:
+    seen, _ = _backlog_then_late(broker, "batch", 3, 4, max_batch_size=4, max_batch_wait_s=1.5)
     sizes = [n for n, _ in seen]
     assert sizes[:2] == [4, 4], "full batches close at the size limit"
     assert sizes[2] == 2, "the rest of the backlog closes at the deadline, not full"
@@ -71,31 +80,12 @@ def test_batches_close_at_the_size_limit_and_at_the_deadline(broker: Broker) -> 
 def test_an_eager_runner_hands_over_what_is_queued_without_waiting_for_a_batch_to_fill(
     broker: Broker,
 ) -> None:
-    src, out = broker.topic("eager-in", 1), broker.topic("eager-out", 1)
-    produce(broker, src, [b"x"] * 10)
-    seen: list[tuple[int, float]] = []
-    produced_at: list[float] = []
-    done = threading.Event()
-
-    def late() -> None:  # one more, well after the backlog was consumed
-        time.sleep(2)
-        produced_at.append(time.monotonic())
-        produce(broker, src, [b"y"])
-
-    def handler(envs: Sequence[Envelope[Any]]) -> list[Output]:
-        seen.append((len(envs), time.monotonic()))
-        if len(seen) == 1:
-            threading.Thread(target=late, daemon=True).start()
-        if sum(n for n, _ in seen) >= 11:
-            done.set()
-        return []
-
-    runner = _runner(broker, src, out, unique("g"), handler, max_batch_size=4, max_batch_wait_s=5, eager=True)
-
-    _run_until(runner, done)
+    seen, produced_at = _backlog_then_late(
+        broker, "eager", 1, 2, max_batch_size=4, max_batch_wait_s=5, eager=True
+    )
     assert [n for n, _ in seen[:2]] == [4, 4], "a backlog still comes in full batches"
     assert sum(n for n, _ in seen) == 11 and seen[-1][0] == 1
-    assert seen[-1][1] - produced_at[0] < 2.5, "the lone message did not wait for the 5 s batch deadline"
+    assert seen[-1][1] - produced_at < 2.5, "the lone message did not wait for the 5 s batch deadline"
 
 
 @pytest.mark.parametrize(
