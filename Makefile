@@ -58,8 +58,8 @@ feast-apply: venv ## render infra/feast/feature_store.yaml (REDIS_URL → Redis,
 	$(RUN)rtloop features apply
 
 lint: venv ## ruff, mypy, and a check that infra/schemas is current
-	$(RUN)ruff check services tests benchmarks
-	$(RUN)ruff format --check services tests benchmarks
+	$(RUN)ruff check services usecases tests benchmarks infra
+	$(RUN)ruff format --check services usecases tests benchmarks infra
 	$(RUN)mypy
 	$(RUN)rtloop schemas export --check
 	$(RUN)rtloop k8s topics --check

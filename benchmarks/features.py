@@ -19,11 +19,9 @@ from confluent_kafka.admin import NewTopic
 from services.common.config import KafkaSettings
 from services.common.feast_online import open_reader
 from services.common.feast_online_writers import open_writer
-from services.common.feature_services import FRAUD_V1
 from services.common.kafka.clients import make_admin
 from services.features.adapters.feast_repo import apply, online_store_config
 from services.features.config import FeaturesSettings
-from services.features.transforms import FEATURE_NAMES
 from services.tools.broker import free_port
 from services.tools.config import PROJECT_ROOT
 from services.tools.offsets import end_offsets
@@ -31,6 +29,8 @@ from services.tools.redis_server import start_redis
 from services.tools.replay import build_stream
 from services.tools.replay.producer import ReplayOptions, replay
 from services.tools.simulator import SimulationConfig, simulate
+from usecases.fraud import FEATURE_NAMES, FRAUD, FRAUD_V1
+from usecases.fraud import inputs as fraud_inputs
 
 CUSTOMER_SPEC, TERMINAL_SPEC = FRAUD_V1.views
 
@@ -87,7 +87,6 @@ def bench_windows(days: int = 20, batch: int = 500) -> dict[str, float]:
     applied where they fall between batches): the ceiling the engine sets on a features process."""
     from services.common.contracts import CleanTransactionV1, LabelV1
     from services.features.handlers import FeatureEngine
-    from services.features.transforms import EVENT_FIELDS, FEEDBACK_FIELDS, event_inputs, fraud_views
 
     stream = build_stream(simulate(SimulationConfig(n_customers=2000, n_terminals=4000, n_days=days)))
     n = stream.n
@@ -105,7 +104,9 @@ def bench_windows(days: int = 20, batch: int = 500) -> dict[str, float]:
         if not runs or runs[-1][0] != is_label or len(runs[-1][1]) >= batch:
             runs.append((is_label, []))
         runs[-1][1].append(item)
-    engine = FeatureEngine(fraud_views(7), [{}, {}], EVENT_FIELDS, FEEDBACK_FIELDS, 1, event_inputs)
+    engine = FeatureEngine(
+        FRAUD.features.views, [{}, {}], FRAUD.event_fields, FRAUD.feedback_fields, 1, fraud_inputs
+    )
     started = time.perf_counter()
     for is_label, items in runs:
         if is_label:

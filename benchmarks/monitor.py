@@ -20,7 +20,6 @@ from confluent_kafka.admin import NewTopic
 from benchmarks.foundation import _topic, rate_until
 from services.common.config import KafkaSettings
 from services.common.drift import Reference, drift
-from services.common.feature_services import FRAUD_V1
 from services.common.kafka.clients import make_admin
 from services.common.kafka.delivery import deliver
 from services.common.kafka.envelope import Output
@@ -28,6 +27,7 @@ from services.common.registry import Registry
 from services.tools.config import PROJECT_ROOT
 from services.tools.offsets import committed_offsets, total
 from services.training.adapters.kafka_io import publish_version
+from usecases.fraud import FRAUD_V1
 
 __all__ = ["bench_drift", "bench_monitor"]
 

@@ -19,10 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from services.common.evaluation import BOOK_BASELINES, Metrics, book_test_set, evaluate
-from services.features.transforms import FEATURE_NAMES
 from services.tools.simulator import SimulationConfig, simulate
 from services.training.candidates import CANDIDATES, fit
 from tests.features_helpers import batch_features
+from usecases.fraud import FEATURE_NAMES
 
 __all__ = ["prequential"]
 

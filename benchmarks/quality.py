@@ -12,7 +12,6 @@ from typing import Any
 from rich.console import Console
 
 from services.common.config import KafkaSettings
-from services.common.feature_services import FRAUD_V1
 from services.common.registry import Registry
 from services.features.config import FeaturesSettings
 from services.tools.config import ToolSettings
@@ -29,6 +28,7 @@ from services.training.config import TrainSettings
 from services.training.export import to_onnx_bytes
 from services.training.job import labelled
 from services.training.main import run_training
+from usecases.fraud import FRAUD_V1
 
 __all__ = ["bench_quality"]
 

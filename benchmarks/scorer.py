@@ -19,7 +19,7 @@ from services.common.config import KafkaSettings
 from services.common.contracts import ModelVersionV1
 from services.common.feast_online import open_reader
 from services.common.feast_online_writers import open_writer
-from services.common.feature_services import FRAUD_V1, online_store_config
+from services.common.feature_services import online_store_config
 from services.common.kafka.clients import make_producer
 from services.common.kafka.delivery import deliver
 from services.common.kafka.envelope import Output
@@ -30,6 +30,7 @@ from services.tools.offsets import end_offsets, total
 from services.training.adapters.kafka_io import publish_version
 from services.training.candidates import CANDIDATES, fit
 from services.training.export import to_onnx_bytes
+from usecases.fraud import FRAUD_V1
 
 __all__ = ["bench_onnx", "bench_scorer"]
 

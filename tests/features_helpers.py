@@ -15,14 +15,8 @@ import pandas as pd
 import pyarrow as pa
 
 from services.features.handlers import FeatureEngine
-from services.features.transforms import (
-    EVENT_FIELDS,
-    FEATURE_NAMES,
-    FEEDBACK_FIELDS,
-    event_inputs,
-    fraud_views,
-)
 from tests.kafka_helpers import ROOT, Broker, ServiceProcess
+from usecases.fraud import FEATURE_NAMES, FRAUD, inputs
 
 __all__ = ["FeaturesRun", "batch_features", "compare", "fraud_engine", "read_featurized"]
 
@@ -31,9 +25,13 @@ DAY = np.int64(86_400)
 
 def fraud_engine(customers: Any, terminals: Any, lateness_days: int = 1) -> FeatureEngine:
     """The features service's engine on the fraud views, over the given state tables."""
-    views = fraud_views(7)
     return FeatureEngine(
-        views, [customers, terminals], EVENT_FIELDS, FEEDBACK_FIELDS, lateness_days, event_inputs
+        FRAUD.features.views,
+        [customers, terminals],
+        FRAUD.event_fields,
+        FRAUD.feedback_fields,
+        lateness_days,
+        inputs,
     )
 
 

@@ -17,12 +17,13 @@ from confluent_kafka import Producer
 
 from services.common.contracts import ModelVersionV1
 from services.common.feast_online_writers import open_writer
-from services.common.feature_services import FRAUD_V1, online_store_config
+from services.common.feature_services import online_store_config
 from services.common.kafka.delivery import deliver
 from services.common.kafka.envelope import Output
 from services.common.registry import Registry
 from services.training.adapters.kafka_io import publish_version
 from tests.kafka_helpers import ROOT, Broker, ServiceProcess, consume
+from usecases.fraud import FRAUD_V1
 
 __all__ = ["ScorerRun", "featurized", "predictions_of", "register_model", "seed_online"]
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.errors import ConfigError
+from services.common.usecase import UseCase, load_usecase
 
-__all__ = ["KafkaSettings", "ServiceSettings", "TelemetrySettings", "load_settings"]
+__all__ = ["KafkaSettings", "ServiceSettings", "TelemetrySettings", "UseCaseSettings", "load_settings"]
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -83,13 +84,30 @@ class TelemetrySettings(BaseSettings):
     )
 
 
-class ServiceSettings(BaseSettings):
+class UseCaseSettings(BaseSettings):
+    """Which use case a process serves (RTLOOP_USECASE), for every settings class that needs it."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    usecase: str = Field(
+        default="fraud",
+        validation_alias=AliasChoices("RTLOOP_USECASE"),
+        description="the use case (RTLOOP_USECASE): a name under usecases/, or a declaration's .yaml path",
+    )
+
+    @property
+    def declaration(self) -> UseCase:
+        """The use case's validated declaration (ConfigError naming the file and key when it is wrong)."""
+        return load_usecase(self.usecase)
+
+
+class ServiceSettings(UseCaseSettings):
     """Knobs every service's runner has; each service subclasses this with its own env prefix."""
 
-    model_config = SettingsConfigDict(extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     group_id: str = "rtloop"
-    dlq_topic: str = "transactions.dlq"
+    dlq_topic: str = Field(default="", description="default: the use case's topics.dlq")
     max_batch_size: int = Field(default=500, ge=1, le=100_000)
     max_batch_wait_ms: int = Field(default=100, ge=1, le=60_000)
     max_value_bytes: int = Field(default=1_048_576, ge=1)
@@ -99,6 +117,11 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+    @model_validator(mode="after")
+    def _declared_dlq(self) -> Self:
+        self.dlq_topic = self.dlq_topic or self.declaration.topics.dlq
+        return self
 
 
 def load_settings(cls: type[S]) -> S:

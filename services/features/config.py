@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
+from services.common.usecase import FeatureView
 
 __all__ = ["FeaturesSettings"]
 
@@ -23,9 +25,9 @@ class FeaturesSettings(ServiceSettings):
         default=None, description="unique per process (default: group id + host name)"
     )
     group_id: str = "rtloop-features"
-    clean_topic: str = "transactions.clean"
-    labels_topic: str = "labels"
-    features_topic: str = "transactions.features"
+    clean_topic: str = Field(default="", description="default: the use case's topics.clean")
+    labels_topic: str = Field(default="", description="default: the use case's topics.feedback")
+    features_topic: str = Field(default="", description="default: the use case's topics.features")
     lake_root: Path = Field(default=_ROOT / "data" / "lake")
     feast_repo: Path = Field(default=_ROOT / "infra" / "feast")
     feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$")
@@ -35,8 +37,6 @@ class FeaturesSettings(ServiceSettings):
         validation_alias=AliasChoices("REDIS_URL", "FEATURES_REDIS_URL"),
         description="redis://host:port/db: Redis online store; unset: sqlite under feast_data",
     )
-    feature_service: str = "fraud_v1"
-    label_delay_days: int = Field(default=7, ge=0, description="D of the delayed terminal windows")
     lateness_days: int = Field(default=1, ge=0, description="out-of-order events kept in the windows")
     label_wait_ms: int = Field(
         default=60_000,
@@ -96,15 +96,22 @@ class FeaturesSettings(ServiceSettings):
         """The topic that feeds a view keyed by another entity than the clean stream."""
         return f"{self.group_id}.{view}.repartition"
 
-    @property
-    def customer_table(self) -> Path:
-        """Delta table of customer feature rows (Feast's offline source)."""
-        return self.lake_root / "customer_features"
+    @model_validator(mode="after")
+    def _declared_topics(self) -> Self:
+        topics = self.declaration.topics
+        self.clean_topic = self.clean_topic or topics.clean
+        self.labels_topic = self.labels_topic or topics.feedback
+        self.features_topic = self.features_topic or topics.features
+        return self
 
     @property
-    def terminal_table(self) -> Path:
-        """Delta table of terminal feature rows (Feast's offline source)."""
-        return self.lake_root / "terminal_features"
+    def feature_service(self) -> str:
+        """The use case's feature service (the model's inputs)."""
+        return self.declaration.features.service
+
+    def view_table(self, view: FeatureView) -> Path:
+        """A view's Delta table of feature rows (Feast's offline source)."""
+        return self.lake_root / view.table_name
 
     @property
     def transactions_table(self) -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from services.features.views import DAY_S, EventFields, FeatureView, FeedbackFields
+from services.common.usecase.views import DAY_S, EventFields, FeatureView, FeedbackFields
 from services.features.windows import EntityWindows
 
 __all__ = ["Computed", "FeatureEngine", "view_rows"]

@@ -16,7 +16,6 @@ from services.common.config import load_settings
 from services.common.contracts import CleanTransactionV1, LabelV1, decoder_for
 from services.common.errors import ConfigError
 from services.common.feast_online_writers import open_writer
-from services.common.feature_services import FRAUD_V1
 from services.common.health import HealthState
 from services.common.kafka.clients import make_admin, make_consumer, make_producer, wait_reachable
 from services.common.kafka.decode import Decoder, json_object
@@ -31,11 +30,8 @@ from services.features.adapters.partitions import ChangelogReader, ConsumerOffse
 from services.features.adapters.sinks import FeatureSinks
 from services.features.config import FeaturesSettings
 from services.features.gate import StageTopics
-from services.features.handlers import FeatureEngine
 from services.features.stages import FeatureStages
-from services.features.state import StateTable
-from services.features.transforms import EVENT_FIELDS, FEEDBACK_FIELDS, event_inputs, fraud_views
-from services.features.views import FeatureView
+from services.features.transforms import view_engine
 
 __all__ = ["main"]
 
@@ -97,22 +93,10 @@ def _internal_topics(settings: FeaturesSettings, inputs: list[str], changelogs: 
                 raise
 
 
-def _engine(settings: FeaturesSettings, view: FeatureView, first: bool, table: StateTable) -> FeatureEngine:
-    """One view's engine over one partition's table; the first view takes the event's own inputs."""
-    return FeatureEngine(
-        [view],
-        [table],
-        EVENT_FIELDS,
-        FEEDBACK_FIELDS,
-        settings.lateness_days,
-        event_inputs if first else None,
-        stream_keyed=first,
-    )
-
-
 def _lake_runner(settings: FeaturesSettings, sinks: FeatureSinks, metrics: FeaturesMetrics) -> Runner:
     """The Delta writer: its own consumer group on the features topic, a batch per lake interval."""
-    handler = LakeWriter(fraud_views(settings.label_delay_days), sinks, EVENT_FIELDS.id, metrics)
+    declared = settings.declaration
+    handler = LakeWriter(declared.features.views, sinks, declared.event.id, metrics)
     config = RunnerConfig(
         service="features-lake",
         dlq_topic=settings.dlq_topic,
@@ -132,7 +116,8 @@ def _lake_runner(settings: FeaturesSettings, sinks: FeatureSinks, metrics: Featu
 
 def run_stages(settings: FeaturesSettings) -> None:
     """The stages on the shared runner (exactly once), the lake writer beside them in a thread."""
-    views = fraud_views(settings.label_delay_days)
+    declared = settings.declaration
+    views = declared.features.views
     inputs = [settings.clean_topic, *[settings.repartition_topic(v.name) for v in views[1:]]]
     changelogs = [settings.changelog_topic(v.name) for v in views]
     _internal_topics(settings, inputs, changelogs)
@@ -146,7 +131,8 @@ def run_stages(settings: FeaturesSettings) -> None:
     metrics = FeaturesMetrics(runner_metrics.registry)
     server = serve_health("features", settings, runner_metrics, health)
     online = [
-        FeatureSinks(writer, [spec], [], EVENT_FIELDS.id, settings.verify_online) for spec in FRAUD_V1.views
+        FeatureSinks(writer, [spec], [], declared.event.id, settings.verify_online)
+        for spec in declared.feature_service.views
     ]
     topics = StageTopics(
         tuple(inputs),
@@ -157,7 +143,7 @@ def run_stages(settings: FeaturesSettings) -> None:
         tuple(counts[t] for t in inputs),
     )
     reader = ChangelogReader(settings.kafka)
-    engines = [functools.partial(_engine, settings, v, i == 0) for i, v in enumerate(views)]
+    engines = [functools.partial(view_engine, declared, i, settings.lateness_days) for i in range(len(views))]
     stages = FeatureStages(
         engines,
         online,
@@ -167,10 +153,8 @@ def run_stages(settings: FeaturesSettings) -> None:
         label_wait_s=settings.label_wait_ms / 1000,
         metrics=metrics,
     )
-    lake_tables = [
-        _delta_rows(settings, t, "-lake") for t in (settings.customer_table, settings.terminal_table)
-    ]
-    lake_sinks = FeatureSinks(writer, FRAUD_V1.views, lake_tables, EVENT_FIELDS.id)
+    lake_tables = [_delta_rows(settings, settings.view_table(v), "-lake") for v in views]
+    lake_sinks = FeatureSinks(writer, declared.feature_service.views, lake_tables, declared.event.id)
     lake = _lake_runner(settings, lake_sinks, metrics)
     lake_thread = threading.Thread(target=lake.run, name="features-lake", daemon=True)
     lake_thread.start()

@@ -26,13 +26,13 @@ import orjson
 
 from services.common.contracts import LabelV1
 from services.common.kafka.envelope import Envelope, Output
+from services.common.usecase.views import DAY_S
 from services.features import records
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.sinks import FeatureSinks
 from services.features.gate import Gate, Offsets, StageTopics
 from services.features.handlers import FeatureEngine
 from services.features.state import PartitionState, StateTable
-from services.features.views import DAY_S
 
 __all__ = ["FeatureStages"]
 

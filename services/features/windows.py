@@ -7,7 +7,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any
 
-from services.features.views import DAY_S, FeatureView
+from services.common.usecase.views import DAY_S, FeatureView
 
 __all__ = ["UNLABELLED", "EntityWindows"]
 

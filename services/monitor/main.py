@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from services.common.config import load_settings
 from services.common.contracts import AlertV1
-from services.common.feature_services import FRAUD_V1
 from services.common.health import HealthState
 from services.common.kafka.clients import wait_reachable
 from services.common.kafka.scan import scan_topic
@@ -110,7 +109,7 @@ def main() -> None:
     server = serve_health(
         "monitor", settings, metrics, health, lambda path: routes["page"](path) if routes else None
     )
-    names = FRAUD_V1.feature_names
+    names = settings.declaration.feature_service.feature_names
     topics = Topics(
         settings.predictions_topic,
         settings.labels_topic,

@@ -11,7 +11,7 @@ from services.common.config import load_settings
 from services.common.contracts import AlertV1, ModelVersionV1, encode
 from services.common.errors import ConfigError
 from services.common.feast_online import open_reader
-from services.common.feature_services import FRAUD_V1, online_store_config
+from services.common.feature_services import online_store_config
 from services.common.health import HealthState
 from services.common.kafka.clients import make_producer, wait_reachable
 from services.common.metrics import RunnerMetrics
@@ -84,8 +84,11 @@ def main() -> None:
     """Run the scorer until SIGTERM/SIGINT."""
     settings = load_settings(ScorerSettings)
     configure_logging(settings.log_level)
-    if settings.feature_service != FRAUD_V1.name:
-        raise ConfigError(f"SCORER_FEATURE_SERVICE: only {FRAUD_V1.name!r} is declared")
+    service = settings.declaration.feature_service
+    if settings.feature_service != service.name:
+        raise ConfigError(
+            f"SCORER_FEATURE_SERVICE: use case {settings.usecase!r} declares only {service.name!r}"
+        )
     wait_reachable(settings.kafka)
     health, runner_metrics = HealthState(), RunnerMetrics("scorer")
     metrics = ScorerMetrics(runner_metrics.registry)
@@ -94,7 +97,7 @@ def main() -> None:
         settings.kafka,
         settings.models_topic,
         settings.model_name,
-        FRAUD_V1.feature_names,
+        service.feature_names,
         settings.providers,
         _alerting(settings, metrics),
         settings.intra_op_threads,
@@ -106,7 +109,7 @@ def main() -> None:
     reader = open_reader(online_store_config(settings.redis_url, settings.feast_data), settings.feast_project)
     recent = RecentIds(settings.dedup_capacity)
     handler = ScoreHandler(
-        OnlineLookup(reader, FRAUD_V1),
+        OnlineLookup(reader, service),
         production,
         watcher.take,
         settings.predictions_topic,

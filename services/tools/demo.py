@@ -118,7 +118,6 @@ def sample_features(settings: ToolSettings, env: dict[str, str], n: int = 5) -> 
     from confluent_kafka import Consumer, TopicPartition
 
     from services.common.feast_online import open_reader
-    from services.common.feature_services import FRAUD_V1
     from services.features.adapters.feast_repo import online_store_config
     from services.features.config import FeaturesSettings
 
@@ -144,7 +143,9 @@ def sample_features(settings: ToolSettings, env: dict[str, str], n: int = 5) -> 
     reader = open_reader(online_store_config(fs), fs.feast_project)
     try:
         events = events[:n]
-        cust, term = (reader.read(v, [e[v.join_key] for e in events]) for v in FRAUD_V1.views)
+        cust, term = (
+            reader.read(v, [e[v.join_key] for e in events]) for v in fs.declaration.feature_service.views
+        )
     finally:
         reader.close()
     return [e | {"online": (c or {}) | (t or {})} for e, c, t in zip(events, cust, term, strict=True)]

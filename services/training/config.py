@@ -6,19 +6,19 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.config import KafkaSettings
+from services.common.config import KafkaSettings, UseCaseSettings
 
 __all__ = ["TrainSettings"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 
 
-class TrainSettings(BaseSettings):
+class TrainSettings(UseCaseSettings):
     """Where models go, which candidates compete and how the winner is chosen."""
 
-    model_config = SettingsConfigDict(env_prefix="TRAIN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRAIN_", extra="ignore", populate_by_name=True)
 
     model_name: str = Field(default="fraud", pattern=r"^[a-z0-9_-]+$")
     registry_root: Path = Field(default=_ROOT / "data" / "models")

@@ -6,7 +6,6 @@ import logging
 from datetime import datetime, timedelta
 
 from services.common.errors import ConfigError
-from services.common.feature_services import FRAUD_V1
 from services.common.registry import Registry
 from services.features.config import FeaturesSettings
 from services.training.adapters.kafka_io import load_labels, publish_version
@@ -36,7 +35,7 @@ def load_datasets(
     from services.features.history import training_set
 
     test_start, test_end = windows(start, end, settings.delay_days)
-    names = FRAUD_V1.feature_names
+    names = features.declaration.feature_service.feature_names
     step("Feast point-in-time join over the Delta feature tables")
     store = apply(features)
     train_hist = training_set(store, features, start, end).frame

@@ -1,4 +1,4 @@
-"""The Feast repository from settings: entities, Delta-backed push sources, views, `fraud_v1`."""
+"""The Feast repository from settings and the use case: entities, Delta-backed sources, views, service."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from feast.data_format import DeltaFormat
 from feast.repo_config import RepoConfig
 from feast.types import Float64
 
-from services.common.feature_services import FRAUD_V1, ViewSpec
+from services.common.feature_services import ViewSpec
 from services.common.feature_services import online_store_config as _online_store_config
 from services.features.config import FeaturesSettings
 
@@ -58,33 +58,39 @@ def render_yaml(settings: FeaturesSettings, path: Path | None = None) -> Path:
 
 
 def definitions(settings: FeaturesSettings) -> list[Any]:
-    """Entities, Delta batch sources behind push sources, the two views and `fraud_v1`."""
-    customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.STRING)
-    terminal = Entity(name="terminal", join_keys=["terminal_id"], value_type=ValueType.STRING)
+    """From the use case's declaration: an entity per view's key, each view behind a push source over
+    its Delta table of feature rows, and the feature service over them all."""
+    declared = settings.declaration
+    entities: dict[str, Entity] = {}
+    views: list[Any] = []
+    for view, spec in zip(declared.features.views, declared.feature_service.views, strict=True):
+        entity = entities.get(view.entity)
+        if entity is None:  # customer_id → customer, as an entity is named after what it is
+            entity = Entity(
+                name=view.entity.removesuffix("_id"), join_keys=[view.entity], value_type=ValueType.STRING
+            )
+            entities[view.entity] = entity
+        views.append(_view(spec, entity, settings.view_table(view), max(view.windows_days) + 1))
+    service = FeatureService(name=declared.features.service, features=views)
+    return [*entities.values(), *views, service]
 
-    def view(spec: ViewSpec, entity: Entity, table: Path, ttl_days: int) -> FeatureView:
-        batch = FileSource(
-            name=f"{table.name}_delta",
-            path=str(table),
-            file_format=DeltaFormat(),
-            timestamp_field="event_timestamp",
-            created_timestamp_column="created",
-        )
-        push = PushSource(name=f"{spec.name}_push", batch_source=batch)
-        return FeatureView(
-            name=spec.name,
-            entities=[entity],
-            ttl=timedelta(days=ttl_days),
-            schema=[Field(name=f, dtype=Float64) for f in spec.features],
-            source=push,
-            online=True,
-        )
 
-    customer_spec, terminal_spec = FRAUD_V1.views
-    customers = view(customer_spec, customer, settings.customer_table, 31)
-    terminals = view(terminal_spec, terminal, settings.terminal_table, 31)
-    service = FeatureService(name=settings.feature_service, features=[customers, terminals])
-    return [customer, terminal, customers, terminals, service]
+def _view(spec: ViewSpec, entity: Entity, table: Path, ttl_days: int) -> FeatureView:
+    batch = FileSource(
+        name=f"{table.name}_delta",
+        path=str(table),
+        file_format=DeltaFormat(),
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created",
+    )
+    return FeatureView(
+        name=spec.name,
+        entities=[entity],
+        ttl=timedelta(days=ttl_days),
+        schema=[Field(name=f, dtype=Float64) for f in spec.features],
+        source=PushSource(name=f"{spec.name}_push", batch_source=batch),
+        online=True,
+    )
 
 
 def open_store(settings: FeaturesSettings) -> FeatureStore:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.common.kafka.envelope import Envelope, Output
+from services.common.usecase.views import FeatureView
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.sinks import FeatureSinks
 from services.features.handlers import Computed
-from services.features.views import FeatureView
 
 __all__ = ["LakeWriter"]
 

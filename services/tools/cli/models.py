@@ -131,7 +131,6 @@ def score_cmd(
     version: Annotated[str | None, typer.Option(help="registered version; default production")] = None,
 ) -> None:
     """Batch scoring with the scorer's core (same code as the stream)."""
-    from services.common.feature_services import FRAUD_V1
     from services.common.registry import Registry, verify_model
     from services.scorer.adapters.onnx_runtime import load_model
     from services.scorer.batch import read_inputs, score_frame
@@ -142,7 +141,9 @@ def score_cmd(
     if chosen is None:
         raise typer.BadParameter(f"no production {s.model_name!r} in {s.registry_root}: run `rtloop train`")
     mv = Registry.version_of(reg.card(s.model_name, chosen))
-    model = load_model(mv, verify_model(mv, FRAUD_V1.feature_names), ["CPUExecutionProvider"])
+    model = load_model(
+        mv, verify_model(mv, s.declaration.feature_service.feature_names), ["CPUExecutionProvider"]
+    )
     frame = read_inputs(input_path)
     with console.status(f"scoring {len(frame):,} rows with {chosen}…"):
         predictions = score_frame(frame, model)

@@ -9,12 +9,11 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from services.common.feature_services import FRAUD_V1
 from services.features.adapters.feast_repo import apply
 from services.features.config import FeaturesSettings
 from services.features.handlers import Computed, view_rows
 from services.features.history import training_set
-from services.features.transforms import FEATURE_NAMES
+from usecases.fraud import FEATURE_NAMES, FRAUD, FRAUD_V1
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +56,7 @@ def test_every_transaction_in_the_window_comes_back(tmp_path: Path) -> None:
         _computed("c", "c2", "t1", T0 + timedelta(hours=1), 2, 3.0),
     ]
     for i, (view, table) in enumerate(
-        zip(FRAUD_V1.views, (settings.customer_table, settings.terminal_table), strict=True)
+        zip(FRAUD_V1.views, map(settings.view_table, FRAUD.features.views), strict=True)
     ):
         write_deltalake(str(table), view_rows(computed, i, (view.join_key, "tx_id", view.features)))
 

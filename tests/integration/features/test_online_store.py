@@ -13,10 +13,9 @@ from feast.protos.feast.types.Value_pb2 import Value
 
 from services.common.feast_online import open_reader
 from services.common.feast_online_writers import open_writer
-from services.common.feature_services import FRAUD_V1
 from services.features.adapters.feast_repo import apply, online_store_config
 from services.features.config import FeaturesSettings
-from services.features.transforms import CUSTOMER_FEATURES, FEATURE_NAMES, TERMINAL_FEATURES
+from usecases.fraud import CUSTOMER_FEATURES, FEATURE_NAMES, FRAUD_V1, TERMINAL_FEATURES
 
 CUSTOMER_SPEC, TERMINAL_SPEC = FRAUD_V1.views
 

@@ -15,7 +15,6 @@ import pytest
 
 from services.common.contracts import ModelVersionV1
 from services.common.drift import Reference
-from services.common.feature_services import FRAUD_V1
 from services.common.registry import Registry
 from services.monitor.config import MonitorSettings
 from services.monitor.main import restore_state
@@ -25,6 +24,7 @@ from tests.browser import Dom, render
 from tests.integration.test_runner_process import produce
 from tests.kafka_helpers import Broker
 from tests.monitor_helpers import MonitorRun, alerts_on
+from usecases.fraud import FRAUD_V1
 
 pytestmark = pytest.mark.integration
 

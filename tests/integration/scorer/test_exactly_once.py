@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from services.common.feature_services import FRAUD_V1
 from tests.kafka_helpers import Broker, unique
 from tests.scorer_helpers import (
     ScorerRun,
@@ -19,6 +18,7 @@ from tests.scorer_helpers import (
     register_model,
     seed_online,
 )
+from usecases.fraud import FRAUD_V1
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,7 +16,6 @@ import pytest
 
 from services.common.drift import Reference
 from services.common.evaluation import book_test_set, evaluate
-from services.common.feature_services import FRAUD_V1
 from services.common.kafka.scan import scan_topic
 from services.common.registry import Registry, verify_model
 from services.features.adapters.feast_repo import apply
@@ -31,6 +30,7 @@ from tests.features_helpers import FeaturesRun, batch_features, compare
 from tests.integration.conftest import PARTITIONS, History, Slice
 from tests.kafka_helpers import Broker, copy_part
 from tests.scorer_helpers import ScorerRun, counts, predictions_of
+from usecases.fraud import FRAUD_V1
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -18,7 +18,6 @@ from services.common.contracts import (
     decoder_for,
     encode,
 )
-from services.common.feature_services import FRAUD_V1
 from services.common.kafka.decode import json_object
 from services.common.kafka.envelope import Envelope, Output
 from services.features.adapters.metrics import FeaturesMetrics
@@ -27,10 +26,11 @@ from services.features.gate import StageTopics
 from services.features.handlers import FeatureEngine
 from services.features.stages import FeatureStages
 from services.features.state import StateTable
-from services.features.transforms import EVENT_FIELDS, FEEDBACK_FIELDS, event_inputs, fraud_views
+from services.features.transforms import view_engine
 from services.tools.replay import build_stream
 from services.tools.simulator import SimulationConfig, simulate
 from tests.features_helpers import batch_features, compare
+from usecases.fraud import FRAUD, FRAUD_V1
 
 PARTS = 3
 TOPICS = StageTopics(("clean", "rep"), ("cl0", "cl1"), "labels", "out", PARTS, (PARTS, PARTS))
@@ -97,16 +97,9 @@ class Loop:
         self.other = self.start(self.other_parts) if split else None
 
     def start(self, parts: set[tuple[str, int]] | None = None) -> FeatureStages:
-        def engine(i: int, table: StateTable) -> FeatureEngine:
-            view = fraud_views(7)[i]
-            inputs = event_inputs if i == 0 else None
-            return FeatureEngine(
-                [view], [table], EVENT_FIELDS, FEEDBACK_FIELDS, 1, inputs, stream_keyed=i == 0
-            )
-
         sinks = [FeatureSinks(self.writer, [spec], [], "tx_id", read_back=True) for spec in FRAUD_V1.views]
         stages = FeatureStages(
-            [functools.partial(engine, 0), functools.partial(engine, 1)],
+            [functools.partial(view_engine, FRAUD, i, 1) for i in range(2)],
             sinks,
             TOPICS,
             self.changelog,

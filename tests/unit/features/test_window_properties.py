@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.features.views import DAY_S, Aggregation, FeatureView
+from services.common.usecase.views import DAY_S, Aggregation, FeatureView
 from services.features.windows import EntityWindows
 
 T0 = 1_522_627_200  # 2018-04-02 00:00:00 UTC

@@ -9,19 +9,13 @@ from typing import Any
 
 import pytest
 
-from services.common.feature_services import FRAUD_V1
+from services.common.usecase.views import DAY_S
 from services.features.adapters.sinks import waves
-from services.features.transforms import (
-    EVENT_INPUTS,
-    FEATURE_NAMES,
-    fraud_views,
-    time_features,
-)
-from services.features.views import DAY_S
 from services.features.windows import EntityWindows
+from usecases.fraud import EVENT_INPUTS, FEATURE_NAMES, FRAUD, FRAUD_V1, inputs
 
 T0 = int(datetime(2018, 4, 2, 12, 0, tzinfo=UTC).timestamp())  # a Monday, noon
-CUSTOMER, TERMINAL = fraud_views(7)
+CUSTOMER, TERMINAL = FRAUD.features.views
 
 
 def run_customer(events: list[tuple[str, int, float]]) -> list[dict[str, float]]:
@@ -44,7 +38,9 @@ def test_fifteen_inputs_in_model_order_and_the_feature_service_serves_them() -> 
     assert len(FEATURE_NAMES) == 15
     assert FEATURE_NAMES[:3] == EVENT_INPUTS == ["TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"]
     assert FRAUD_V1.feature_names == FEATURE_NAMES
-    assert [(v.name, v.join_key) for v in FRAUD_V1.views] == [(v.name, v.entity) for v in fraud_views()]
+    assert [(v.name, v.join_key) for v in FRAUD_V1.views] == [
+        (v.name, v.entity) for v in FRAUD.features.views
+    ]
 
 
 def test_current_transaction_counts_and_window_is_left_open() -> None:
@@ -85,10 +81,17 @@ def test_duplicate_transaction_never_counts_twice() -> None:
 
 
 def test_time_flags() -> None:
+    """The handbook's flags: Saturday or Sunday; hour 00-06 (UTC), 06:59:59 in and 07:00 out."""
     saturday_night = int(datetime(2018, 4, 7, 6, 59, 59, tzinfo=UTC).timestamp())
     monday_morning = int(datetime(2018, 4, 9, 7, 0, 0, tzinfo=UTC).timestamp())
-    assert time_features(saturday_night) == (1, 1)
-    assert time_features(monday_morning) == (0, 0)
+    sunday_midnight = int(datetime(2018, 4, 8, 0, 0, 0, tzinfo=UTC).timestamp())
+    flags = ("TX_DURING_WEEKEND", "TX_DURING_NIGHT")
+    event = type("Tx", (), {"amount": 12})()
+    assert inputs is not None
+    assert [inputs(event, saturday_night)[f] for f in flags] == [1.0, 1.0]
+    assert [inputs(event, monday_morning)[f] for f in flags] == [0.0, 0.0]
+    assert [inputs(event, sunday_midnight)[f] for f in flags] == [1.0, 1.0]
+    assert inputs(event, monday_morning)["TX_AMOUNT"] == 12.0
 
 
 def test_terminal_windows_are_delayed_and_risk_is_the_fraud_share() -> None:

@@ -11,10 +11,10 @@ import pytest
 
 from services.common.drift import Reference
 from services.common.errors import DecodeError
-from services.common.feature_services import FRAUD_V1
 from services.monitor.joins import Joined, Scored
 from services.monitor.transforms import Checks, PredictionRow, Window, assess, parse_label, parse_prediction
 from services.scorer.transforms import FeatureBatch, ModelInfo, ScoreRequest, prediction_dicts
+from usecases.fraud import FRAUD_V1
 
 NAMES = FRAUD_V1.feature_names
 T0 = datetime(2018, 8, 20, tzinfo=UTC).timestamp()

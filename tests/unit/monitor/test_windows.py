@@ -11,13 +11,13 @@ import numpy as np
 import orjson
 
 from services.common.drift import Reference
-from services.common.feature_services import FRAUD_V1
 from services.common.kafka.envelope import Envelope
 from services.monitor.alerting import Alerting
 from services.monitor.handlers import MonitorHandler, Topics
 from services.monitor.joins import Scored
 from services.monitor.state import MonitorState
 from services.monitor.transforms import Checks, PredictionRow
+from usecases.fraud import FRAUD_V1
 
 NAMES = list(FRAUD_V1.feature_names)
 HOUR, DAY = 3600.0, 86_400.0

@@ -9,9 +9,9 @@ import pytest
 
 from services.common.contracts import PredictionV1
 from services.common.errors import DecodeError
-from services.common.feature_services import FRAUD_V1
 from services.scorer.core import score
 from services.scorer.transforms import FeatureBatch, ModelInfo, ScoreRequest, assemble, parse_featurized
+from usecases.fraud import FRAUD_V1
 
 NAMES = FRAUD_V1.feature_names
 
@@ -101,7 +101,7 @@ def test_bad_featurized_events_are_refused_with_a_reason(raw: bytes, reason: str
 def test_the_fraud_feature_service_matches_the_features_service() -> None:
     from services.features.adapters.feast_repo import definitions
     from services.features.config import FeaturesSettings
-    from services.features.transforms import FEATURE_NAMES
+    from usecases.fraud import FEATURE_NAMES
 
     assert FRAUD_V1.feature_names == FEATURE_NAMES
     service = next(d for d in definitions(FeaturesSettings()) if type(d).__name__ == "FeatureService")

@@ -10,13 +10,13 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from services.common.errors import TransientError
-from services.common.feature_services import FRAUD_V1
 from services.common.kafka import Runner, RunnerConfig
 from services.common.kafka.retry import Backoff
 from services.scorer.adapters.metrics import ScorerMetrics
 from services.scorer.handlers import RecentIds, ScoreHandler
 from services.scorer.transforms import FeatureBatch, ModelInfo, parse_featurized
 from tests.unit.stubs import StubConsumer, StubMessage, StubProducer
+from usecases.fraud import FRAUD_V1
 
 NAMES = FRAUD_V1.feature_names
 

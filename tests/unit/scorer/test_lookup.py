@@ -8,9 +8,10 @@ import orjson
 import pytest
 
 from services.common.feast_online import OnlineReader
-from services.common.feature_services import FRAUD_V1, ViewSpec
+from services.common.feature_services import ViewSpec
 from services.scorer.adapters.lookup import OnlineLookup
 from services.scorer.transforms import ScoreRequest, parse_featurized
+from usecases.fraud import FRAUD_V1
 
 CUSTOMER, TERMINAL = FRAUD_V1.views
 

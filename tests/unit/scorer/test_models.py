@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.common.feature_services import FRAUD_V1
 from services.common.registry import ModelRejected, verify_model
 from services.scorer.adapters.onnx_runtime import load_model, resolve_providers
 from services.scorer.handlers import RecentIds
 from tests.scorer_helpers import register_model
+from usecases.fraud import FRAUD_V1
 
 
 def test_providers_fall_back_to_cpu() -> None:

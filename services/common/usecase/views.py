@@ -49,6 +49,11 @@ class FeatureView(_Spec):
     aggregations: tuple[Aggregation, ...] = Field(min_length=1)
     delay_days: int = Field(default=0, ge=0)
     include_current: bool = True
+    table: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="the Delta table of its offline rows, under the lake root (default: the view's name)",
+    )
 
     @model_validator(mode="after")
     def _distinct_names(self) -> Self:
@@ -83,6 +88,11 @@ class FeatureView(_Spec):
             )
             for n in self.windows_days
         )
+
+    @property
+    def table_name(self) -> str:
+        """The Delta table of its offline rows."""
+        return self.table or self.name
 
     @property
     def takes_feedback(self) -> bool:

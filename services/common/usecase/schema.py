@@ -1,0 +1,244 @@
+"""The use-case declaration schema: event, cleaning, feedback, features, model, decision, monitor, topics."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.common.feature_services import FeatureServiceSpec, ViewSpec
+from services.common.usecase.views import EventFields, FeatureView, FeedbackFields
+
+__all__ = [
+    "CleaningSpec",
+    "DecisionSpec",
+    "EventInput",
+    "EventSpec",
+    "FeaturesSpec",
+    "FeedbackSpec",
+    "FieldSpec",
+    "ModelSpec",
+    "MonitorSpec",
+    "TopicsSpec",
+    "UseCase",
+]
+
+FieldType = Literal["id", "string", "number", "boolean", "timestamp"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FieldSpec(_Spec):
+    """One event field: `id` is a trimmed non-empty string; `timestamp` RFC 3339 with an offset or epoch
+    milliseconds; `number` finite, within `min` (inclusive) and `below` (exclusive) when given."""
+
+    type: FieldType
+    required: bool = True
+    min: float | None = None
+    below: float | None = None
+    max_length: int | None = Field(default=None, ge=1, description="ids and strings")
+    pattern: str | None = Field(default=None, description="strings: a regular expression they match")
+    default: str | float | bool | None = Field(default=None, description="the value of an absent field")
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> Self:
+        if (self.min is not None or self.below is not None) and self.type != "number":
+            raise ValueError("min and below bound numbers only")
+        if (self.max_length or self.pattern) and self.type not in ("id", "string"):
+            raise ValueError("max_length and pattern apply to ids and strings only")
+        if self.required and self.default is not None:
+            raise ValueError("a default is for a field that is not required")
+        return self
+
+
+class EventSpec(_Spec):
+    """The event producers write: its fields, which one is its id, its event time and its key."""
+
+    name: str = Field(min_length=1, description="what one event is, e.g. 'transaction'")
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+    id: str
+    time: str
+    key: str = Field(description="the field the clean stream is keyed (partitioned) by")
+
+    @model_validator(mode="after")
+    def _roles(self) -> Self:
+        for role, want in (("id", ("id",)), ("time", ("timestamp",)), ("key", ("id", "string"))):
+            name = getattr(self, role)
+            spec = self.fields.get(name)
+            if spec is None or spec.type not in want or not spec.required:
+                raise ValueError(
+                    f"{role} names {name!r}: it must be a required field of type {' or '.join(want)}"
+                )
+        return self
+
+    def numeric(self, name: str) -> bool:
+        spec = self.fields.get(name)
+        return spec is not None and spec.type == "number"
+
+
+class CleaningSpec(_Spec):
+    """The cleaning rules' limits beyond the fields' own (ingest)."""
+
+    max_value_bytes: int = Field(default=1_048_576, ge=1)
+    max_future_skew_s: float = Field(default=300.0, ge=0, description="event time ahead of its record's")
+    max_event_age_days: float = Field(default=10_000.0, gt=0, description="event time behind its record's")
+
+
+class FeedbackSpec(_Spec):
+    """The delayed feedback stream: which event it is about, that event's time, the target."""
+
+    name: str = Field(min_length=1, description="what one feedback message is, e.g. 'label'")
+    id: str = Field(description="the id of the event it is about")
+    time: str = Field(description="that event's time")
+    target: str = Field(description="the boolean target")
+    delay_days: float = Field(ge=0, description="how long after its event feedback arrives")
+
+
+class EventInput(_Spec):
+    """A model input computed from the event alone: a numeric field's `value`, or a calendar flag of the
+    event time (UTC): `weekend` (Saturday or Sunday), `hours` (hour within [first, last])."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["value", "weekend", "hours"]
+    field: str | None = Field(default=None, description="value: the numeric event field")
+    hours: tuple[int, int] | None = Field(default=None, description="hours: [first, last], 0-23")
+
+    @model_validator(mode="after")
+    def _arguments(self) -> Self:
+        if (self.kind == "value") != (self.field is not None):
+            raise ValueError("field is for (and needed by) kind value")
+        if (self.kind == "hours") != (self.hours is not None):
+            raise ValueError("hours is for (and needed by) kind hours")
+        if self.hours is not None and not 0 <= self.hours[0] <= self.hours[1] <= 23:
+            raise ValueError("hours must be [first, last] with 0 <= first <= last <= 23")
+        return self
+
+
+class FeaturesSpec(_Spec):
+    """The feature service: the event's own inputs (stored in the first view's row), then the windowed
+    views; the first view must be keyed like the clean stream and take no feedback."""
+
+    service: str = Field(min_length=1, pattern=r"^[a-z0-9_]+$", description="the Feast feature service")
+    event_inputs: tuple[EventInput, ...] = ()
+    views: tuple[FeatureView, ...] = Field(min_length=1)
+
+
+class ModelSpec(_Spec):
+    """The model: its registry name, its output kind and its inputs (the feature service)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    output: Literal["probability", "ranking"]
+    inputs: str = Field(description="the feature service it reads")
+
+
+class DecisionSpec(_Spec):
+    """What the scorer decides from a score: `threshold` (the one training chose by best F1, or `value`)
+    or `top_k` (the k best candidates)."""
+
+    rule: Literal["threshold", "top_k"]
+    value: float | None = Field(default=None, gt=0, lt=1, description="threshold: a fixed one")
+    k: int | None = Field(default=None, ge=1, description="top_k: how many")
+
+    @model_validator(mode="after")
+    def _arguments(self) -> Self:
+        if self.rule == "top_k" and self.k is None:
+            raise ValueError("top_k needs k")
+        if self.rule == "threshold" and self.k is not None:
+            raise ValueError("k is for top_k")
+        return self
+
+
+class MonitorSpec(_Spec):
+    """Live quality (metric → the least acceptable value) and drift of the model's inputs."""
+
+    quality: dict[Literal["auc_roc", "average_precision"], float] = Field(default_factory=dict)
+    drift_threshold: float = Field(default=0.1, gt=0)
+    min_drifted_features: int = Field(default=1, ge=1)
+    drift_ignore: tuple[str, ...] = Field(default=(), description="inputs shown but never alerted on")
+    feedback_ttl_days: float = Field(
+        default=10.0, gt=0, description="how long a prediction waits for feedback"
+    )
+
+
+class TopicsSpec(_Spec):
+    """The use case's topics (DESIGN.md §3)."""
+
+    raw: str
+    clean: str
+    features: str
+    feedback: str
+    predictions: str
+    dlq: str
+    alerts: str = "alerts"
+    models: str = "models"
+
+
+class UseCase(_Spec):
+    """One use case, as `usecases/<name>/usecase.yaml` declares it."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = ""
+    event: EventSpec
+    cleaning: CleaningSpec = Field(default_factory=CleaningSpec)
+    feedback: FeedbackSpec
+    features: FeaturesSpec
+    model: ModelSpec
+    decision: DecisionSpec
+    monitor: MonitorSpec = Field(default_factory=MonitorSpec)
+    topics: TopicsSpec
+
+    @model_validator(mode="after")
+    def _features_read_the_event(self) -> Self:
+        views, event = self.features.views, self.event
+        if views[0].entity != event.key:
+            raise ValueError(f"features.views.0 must be keyed by the event key {event.key!r}")
+        if views[0].takes_feedback:
+            raise ValueError("features.views.0 cannot take feedback (a share): it is not repartitioned")
+        for i, view in enumerate(views):
+            if view.entity not in event.fields:
+                raise ValueError(f"features.views.{i}.entity {view.entity!r} is not an event field")
+            for column in view.columns:
+                if not event.numeric(column):
+                    raise ValueError(f"features.views.{i}: {column!r} is not a numeric event field")
+        for i, spec in enumerate(self.features.event_inputs):
+            if spec.field is not None and not event.numeric(spec.field):
+                raise ValueError(f"features.event_inputs.{i}: {spec.field!r} is not a numeric event field")
+        return self
+
+    @model_validator(mode="after")
+    def _model_reads_the_features(self) -> Self:
+        names = self.feature_service.feature_names
+        if len(set(names)) < len(names):
+            raise ValueError("features: input names repeat across the event inputs and the views")
+        if self.model.inputs != self.features.service:
+            raise ValueError(f"model.inputs must name the feature service {self.features.service!r}")
+        if (self.model.output == "ranking") != (self.decision.rule == "top_k"):
+            raise ValueError("a probability model decides by threshold, a ranking model by top_k")
+        for name in self.monitor.drift_ignore:
+            if name not in names:
+                raise ValueError(f"monitor.drift_ignore: {name!r} is not a model input")
+        return self
+
+    @property
+    def event_fields(self) -> EventFields:
+        """Where the features engine finds an event's id and time."""
+        return EventFields(id=self.event.id, time=self.event.time)
+
+    @property
+    def feedback_fields(self) -> FeedbackFields:
+        """Where the features engine finds a feedback message's event id, event time and target."""
+        return FeedbackFields(id=self.feedback.id, time=self.feedback.time, target=self.feedback.target)
+
+    @cached_property
+    def feature_service(self) -> FeatureServiceSpec:
+        """The online views as the scorer and the writers see them: the first view's row holds the
+        event's own inputs, then its windows."""
+        inputs = tuple(i.name for i in self.features.event_inputs)
+        views = tuple(
+            ViewSpec(v.name, v.entity, (inputs if i == 0 else ()) + tuple(v.feature_names))
+            for i, v in enumerate(self.features.views)
+        )
+        return FeatureServiceSpec(self.features.service, views)

@@ -1,0 +1,103 @@
+"""Use-case declarations: fraud's validates, wrong ones are refused naming the file and the key, and the
+services' topic and view settings come from the declaration named by RTLOOP_USECASE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from services.common.errors import ConfigError
+from services.common.usecase import USECASES, load_usecase
+from services.features.config import FeaturesSettings
+
+FRAUD_FILE = USECASES / "fraud" / "usecase.yaml"
+
+
+def _declare(tmp_path: Path, change: Any) -> str:
+    """Fraud's declaration with `change` applied to its parsed form, written to a new file."""
+    doc = yaml.safe_load(FRAUD_FILE.read_text())
+    change(doc)
+    path = tmp_path / f"uc{len(list(tmp_path.iterdir()))}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def _refused(tmp_path: Path, change: Any) -> str:
+    path = _declare(tmp_path, change)
+    with pytest.raises(ConfigError) as err:
+        load_usecase(path)
+    assert path in str(err.value)
+    return str(err.value)
+
+
+def test_fraud_declares_the_handbook_inputs_views_and_topics() -> None:
+    fraud = load_usecase("fraud")
+    customer, terminal = fraud.features.views
+    assert (customer.entity, customer.delay_days, terminal.entity, terminal.delay_days) == (
+        "customer_id",
+        0,
+        "terminal_id",
+        7,
+    )
+    assert terminal.takes_feedback and not customer.takes_feedback
+    assert fraud.feature_service.name == fraud.model.inputs == "fraud_v1"
+    assert len(fraud.feature_service.feature_names) == 15
+    assert (fraud.topics.clean, fraud.topics.feedback, fraud.topics.dlq) == (
+        "transactions.clean",
+        "labels",
+        "transactions.dlq",
+    )
+
+
+def test_an_unknown_key_is_refused_with_its_path(tmp_path: Path) -> None:
+    message = _refused(tmp_path, lambda d: d["features"]["views"][1].update(windowz=[1]))
+    assert "features.views.1.windowz" in message
+
+
+def test_a_window_over_a_field_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        doc["features"]["views"][0]["aggregations"][1]["column"] = "terminal_id"
+
+    assert "'terminal_id' is not a numeric event field" in _refused(tmp_path, change)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda d: d["features"]["views"][0].update(entity="terminal_id"), "keyed by the event key"),
+        (lambda d: d["model"].update(inputs="other_v1"), "model.inputs must name the feature service"),
+        (lambda d: d["model"].update(output="ranking"), "a ranking model by top_k"),
+        (lambda d: d["event"].update(id="amount"), "id names 'amount'"),
+        (lambda d: d["monitor"].update(drift_ignore=["NOPE"]), "'NOPE' is not a model input"),
+        (lambda d: d["features"]["event_inputs"][1].update(hours=[0, 6]), "hours is for"),
+    ],
+)
+def test_inconsistent_declarations_are_refused(tmp_path: Path, change: Any, says: str) -> None:
+    assert says in _refused(tmp_path, change)
+
+
+def test_a_missing_use_case_names_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="names one of fraud"):
+        load_usecase("no_such_case")
+
+
+def test_settings_take_topics_and_the_feature_service_from_the_declaration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def rename(doc: dict[str, Any]) -> None:
+        doc["topics"] |= {"clean": "sensors.clean", "feedback": "sensors.truth", "dlq": "sensors.dlq"}
+        doc["features"]["service"] = doc["model"]["inputs"] = "other_v2"
+
+    monkeypatch.setenv("RTLOOP_USECASE", _declare(tmp_path, rename))
+    settings = FeaturesSettings()
+    assert (settings.clean_topic, settings.labels_topic, settings.dlq_topic) == (
+        "sensors.clean",
+        "sensors.truth",
+        "sensors.dlq",
+    )
+    assert settings.feature_service == "other_v2"
+    monkeypatch.setenv("FEATURES_CLEAN_TOPIC", "mine")  # a setting still wins over the declaration
+    assert FeaturesSettings().clean_topic == "mine"
