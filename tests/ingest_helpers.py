@@ -49,6 +49,19 @@ class IngestRun(ServiceProcess):
     proc: subprocess.Popen[bytes] | None = None
     name = "ingest"
 
+    @classmethod
+    def fresh(cls, broker: Broker, folder: Path) -> IngestRun:
+        """A deployment on new topics (raw and clean with 6 partitions, a 3-partition DLQ), its lake
+        and log under `folder`."""
+        return cls(
+            broker,
+            broker.topic("raw", 6),
+            broker.topic("clean", 6),
+            broker.topic("dlq", 3),
+            folder / "lake",
+            folder / "ingest.log",
+        )
+
     def start(self, **extra: str) -> None:
         env = self.broker.process_env(
             INGEST_RAW_TOPIC=self.raw,

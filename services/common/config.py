@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,6 +97,20 @@ class UseCaseSettings(BaseSettings):
         description="the use case (RTLOOP_USECASE): a name under usecases/, or a declaration's .yaml path",
     )
 
+    # field → its default from the declaration, when neither the environment nor an argument sets it
+    declared: ClassVar[dict[str, Callable[[UseCase], Any]]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _declared_defaults(cls, data: Any) -> Any:
+        if not cls.declared or not isinstance(data, dict):
+            return data
+        name = data.get("usecase") or data.get("RTLOOP_USECASE") or cls.model_fields["usecase"].default
+        declared = load_usecase(str(name))
+        return {
+            field: default(declared) for field, default in cls.declared.items() if field not in data
+        } | data
+
     @property
     def declaration(self) -> UseCase:
         """The use case's validated declaration (ConfigError naming the file and key when it is wrong)."""
@@ -105,6 +121,7 @@ class ServiceSettings(UseCaseSettings):
     """Knobs every service's runner has; each service subclasses this with its own env prefix."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    declared = {"dlq_topic": attrgetter("topics.dlq")}
 
     group_id: str = "rtloop"
     dlq_topic: str = Field(default="", description="default: the use case's topics.dlq")
@@ -117,11 +134,6 @@ class ServiceSettings(UseCaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
-
-    @model_validator(mode="after")
-    def _declared_dlq(self) -> Self:
-        self.dlq_topic = self.dlq_topic or self.declaration.topics.dlq
-        return self
 
 
 def load_settings(cls: type[S]) -> S:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from pathlib import Path
-from typing import Self
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
@@ -20,6 +20,11 @@ class FeaturesSettings(ServiceSettings):
     """Topics, state, the Feast repository and online store, the lake and the window parameters."""
 
     model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore")
+    declared = ServiceSettings.declared | {
+        "clean_topic": attrgetter("topics.clean"),
+        "labels_topic": attrgetter("topics.feedback"),
+        "features_topic": attrgetter("topics.features"),
+    }
 
     transactional_id: str | None = Field(
         default=None, description="unique per process (default: group id + host name)"
@@ -95,14 +100,6 @@ class FeaturesSettings(ServiceSettings):
     def repartition_topic(self, view: str) -> str:
         """The topic that feeds a view keyed by another entity than the clean stream."""
         return f"{self.group_id}.{view}.repartition"
-
-    @model_validator(mode="after")
-    def _declared_topics(self) -> Self:
-        topics = self.declaration.topics
-        self.clean_topic = self.clean_topic or topics.clean
-        self.labels_topic = self.labels_topic or topics.feedback
-        self.features_topic = self.features_topic or topics.features
-        return self
 
     @property
     def feature_service(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from pathlib import Path
 from typing import Literal
 
@@ -19,10 +20,17 @@ class IngestSettings(ServiceSettings):
     """Spark, topics, lake and the cleaning rules' parameters."""
 
     model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
+    declared = ServiceSettings.declared | {
+        "raw_topic": attrgetter("topics.raw"),
+        "max_value_bytes": attrgetter("cleaning.max_value_bytes"),
+        "clean_topic": attrgetter("topics.clean"),
+        "max_future_skew_s": attrgetter("cleaning.max_future_skew_s"),
+        "max_event_age_days": attrgetter("cleaning.max_event_age_days"),
+    }
 
     group_id: str = "rtloop-ingest"
-    raw_topic: str = "transactions.raw"
-    clean_topic: str = "transactions.clean"
+    raw_topic: str = Field(default="", description="default: the use case's topics.raw")
+    clean_topic: str = Field(default="", description="default: the use case's topics.clean")
     spark_master: str = Field(
         default="local[*]",
         description="local[*] is widened to one task slot per raw partition plus two, "

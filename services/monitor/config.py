@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from pathlib import Path
 
 from pydantic import Field
@@ -19,16 +20,29 @@ class MonitorSettings(ServiceSettings):
     """Topics, windows, the label join's TTL, the checks' thresholds and alert hysteresis."""
 
     model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
+    declared = ServiceSettings.declared | {
+        "predictions_topic": attrgetter("topics.predictions"),
+        "labels_topic": attrgetter("topics.feedback"),
+        "alerts_topic": attrgetter("topics.alerts"),
+        "models_topic": attrgetter("topics.models"),
+        "model_name": attrgetter("model.name"),
+        "label_ttl_days": attrgetter("monitor.feedback_ttl_days"),
+        "drift_threshold": attrgetter("monitor.drift_threshold"),
+        "min_drifted_features": attrgetter("monitor.min_drifted_features"),
+        "drift_ignore": lambda uc: list(uc.monitor.drift_ignore),
+        "min_auc": lambda uc: uc.monitor.quality.get("auc_roc", 0.0),
+        "min_average_precision": lambda uc: uc.monitor.quality.get("average_precision", 0.0),
+    }
 
     group_id: str = "rtloop-monitor"
-    predictions_topic: str = "predictions"
-    labels_topic: str = "labels"
-    alerts_topic: str = "alerts"
-    models_topic: str = "models"
+    predictions_topic: str = Field(default="", description="default: the use case's topics.predictions")
+    labels_topic: str = Field(default="", description="default: the use case's topics.feedback")
+    alerts_topic: str = Field(default="", description="default: the use case's topics.alerts")
+    models_topic: str = Field(default="", description="default: the use case's topics.models")
     state_topic: str = Field(
         default="monitor.state", description="compacted changelog of the join, window and alert state"
     )
-    model_name: str = "fraud"
+    model_name: str = Field(default="", description="default: the use case's model.name")
     registry_root: Path = Field(default=_ROOT / "data" / "models", description="model cards and references")
     reports_dir: Path = Field(
         default=_ROOT / "data" / "lake" / "reports", description="Evidently HTML reports"
@@ -56,13 +70,15 @@ class MonitorSettings(ServiceSettings):
     )
     min_drifted_features: int = Field(default=1, ge=1)
     drift_ignore: list[str] = Field(
-        default=["TX_DURING_WEEKEND", "TX_DURING_NIGHT"],
-        description="inputs whose drift is shown but never alerted: a calendar flag's share follows "
-        "the window's span (a window of Saturday is all weekend), not the data",
+        default=[],
+        description="inputs whose drift is shown but never alerted (default: the use case's "
+        "monitor.drift_ignore): a calendar flag's share follows the window's span, not the data",
     )
     quality_min_labelled: int = Field(default=2_000, ge=1)
-    min_auc: float = Field(default=0.75, ge=0, le=1)
-    min_average_precision: float = Field(default=0.25, ge=0, le=1)
+    min_auc: float = Field(default=0.0, ge=0, le=1, description="default: the use case's monitor.quality")
+    min_average_precision: float = Field(
+        default=0.0, ge=0, le=1, description="default: the use case's monitor.quality"
+    )
     max_dlq_rate: float = Field(default=0.05, ge=0, le=1)
     dlq_min_events: int = Field(default=200, ge=1, description="events a window needs for a dlq rate")
     max_end_to_end_p99_ms: float = Field(default=5_000.0, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from operator import attrgetter
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -19,14 +20,22 @@ class ScorerSettings(ServiceSettings):
     """Topics, the model to serve, execution providers, micro-batching and the online store."""
 
     model_config = SettingsConfigDict(env_prefix="SCORER_", extra="ignore")
+    declared = ServiceSettings.declared | {
+        "features_topic": attrgetter("topics.features"),
+        "predictions_topic": attrgetter("topics.predictions"),
+        "models_topic": attrgetter("topics.models"),
+        "alerts_topic": attrgetter("topics.alerts"),
+        "model_name": attrgetter("model.name"),
+        "feature_service": attrgetter("model.inputs"),
+    }
 
     group_id: str = "rtloop-scorer"
-    features_topic: str = "transactions.features"
-    predictions_topic: str = "predictions"
-    models_topic: str = "models"
-    alerts_topic: str = "alerts"
-    model_name: str = "fraud"
-    feature_service: str = "fraud_v1"
+    features_topic: str = Field(default="", description="default: the use case's topics.features")
+    predictions_topic: str = Field(default="", description="default: the use case's topics.predictions")
+    models_topic: str = Field(default="", description="default: the use case's topics.models")
+    alerts_topic: str = Field(default="", description="default: the use case's topics.alerts")
+    model_name: str = Field(default="", description="default: the use case's model.name")
+    feature_service: str = Field(default="", description="default: the use case's model.inputs")
     providers: list[str] = Field(
         default=["CUDAExecutionProvider", "CPUExecutionProvider"],
         description="ONNX Runtime execution providers in order of preference (JSON list)",

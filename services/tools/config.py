@@ -7,16 +7,16 @@ import shutil
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.config import KafkaSettings
+from services.common.config import KafkaSettings, UseCaseSettings
 
 __all__ = ["PROJECT_ROOT", "ToolSettings", "child_environment", "service_environment", "uv_command"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-class ToolSettings(BaseSettings):
+class ToolSettings(UseCaseSettings):
     """Where rtloop keeps its files and how the embedded broker runs."""
 
     model_config = SettingsConfigDict(env_prefix="RTLOOP_", extra="ignore", populate_by_name=True)

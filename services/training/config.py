@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from pathlib import Path
 from typing import Literal
 
@@ -19,16 +20,26 @@ class TrainSettings(UseCaseSettings):
     """Where models go, which candidates compete and how the winner is chosen."""
 
     model_config = SettingsConfigDict(env_prefix="TRAIN_", extra="ignore", populate_by_name=True)
+    declared = UseCaseSettings.declared | {
+        "model_name": attrgetter("model.name"),
+        "delay_days": lambda uc: round(uc.feedback.delay_days),
+        "labels_topic": attrgetter("topics.feedback"),
+        "models_topic": attrgetter("topics.models"),
+    }
 
-    model_name: str = Field(default="fraud", pattern=r"^[a-z0-9_-]+$")
+    model_name: str = Field(
+        default="", pattern=r"^([a-z0-9_-]+)?$", description="default: the use case's model.name"
+    )
     registry_root: Path = Field(default=_ROOT / "data" / "models")
     candidates: list[Literal["logreg", "lgbm", "mlp"]] = Field(
         default=["logreg", "lgbm", "mlp"], min_length=1
     )
     gate_metric: Literal["average_precision", "auc_roc", "card_precision_at_100"] = "average_precision"
-    delay_days: int = Field(default=7, ge=0, description="days between training and test (labels' delay)")
+    delay_days: int = Field(
+        default=0, ge=0, description="days between training and test (default: the feedback's delay_days)"
+    )
     parity_tolerance: float = Field(default=1e-5, gt=0)
-    labels_topic: str = "labels"
-    models_topic: str = "models"
+    labels_topic: str = Field(default="", description="default: the use case's topics.feedback")
+    models_topic: str = Field(default="", description="default: the use case's topics.models")
     seed: int = 0
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

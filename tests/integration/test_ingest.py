@@ -29,17 +29,6 @@ def events():  # type: ignore[no-untyped-def]
     return table, build_stream(table)
 
 
-def run_for(broker: Broker, tmp_path: Path) -> IngestRun:
-    return IngestRun(
-        broker,
-        broker.topic("raw", 6),
-        broker.topic("clean", 6),
-        broker.topic("dlq", 3),
-        tmp_path / "lake",
-        tmp_path / "ingest.log",
-    )
-
-
 def send(broker: Broker, run: IngestRun, events, rate: float | None = None) -> ReplayResult:  # type: ignore[no-untyped-def]
     _, stream = events
     labels = broker.topic("labels", 1)
@@ -119,7 +108,7 @@ def check_invariants(broker: Broker, run: IngestRun, events, result: ReplayResul
 
 
 def test_100k_events_one_percent_corrupted(broker: Broker, tmp_path: Path, events) -> None:  # type: ignore[no-untyped-def]
-    run = run_for(broker, tmp_path)
+    run = IngestRun.fresh(broker, tmp_path)
     run.start()
     try:
         result = send(broker, run, events)
@@ -135,7 +124,7 @@ def test_100k_events_one_percent_corrupted(broker: Broker, tmp_path: Path, event
 def test_sigkill_during_the_replay_loses_and_duplicates_nothing(
     broker: Broker, tmp_path: Path, events
 ) -> None:  # type: ignore[no-untyped-def]
-    run = run_for(broker, tmp_path)
+    run = IngestRun.fresh(broker, tmp_path)
     run.start()
     try:
         import threading

@@ -12,6 +12,10 @@ import yaml
 from services.common.errors import ConfigError
 from services.common.usecase import USECASES, load_usecase
 from services.features.config import FeaturesSettings
+from services.ingest.config import IngestSettings
+from services.monitor.config import MonitorSettings
+from services.scorer.config import ScorerSettings
+from services.training.config import TrainSettings
 
 FRAUD_FILE = USECASES / "fraud" / "usecase.yaml"
 
@@ -84,20 +88,57 @@ def test_a_missing_use_case_names_the_known_ones() -> None:
         load_usecase("no_such_case")
 
 
-def test_settings_take_topics_and_the_feature_service_from_the_declaration(
+def _rename(doc: dict[str, Any]) -> None:
+    doc["topics"] |= {
+        "raw": "sensors.raw",
+        "clean": "sensors.clean",
+        "features": "sensors.features",
+        "feedback": "sensors.truth",
+        "predictions": "sensors.predictions",
+        "dlq": "sensors.dlq",
+    }
+    doc["features"]["service"] = doc["model"]["inputs"] = "other_v2"
+    doc["model"]["name"] = "sensor"
+    doc["feedback"]["delay_days"] = 2
+    doc["monitor"] |= {"quality": {"auc_roc": 0.6}, "drift_ignore": [], "feedback_ttl_days": 3}
+
+
+def test_every_service_takes_its_topics_model_and_thresholds_from_the_declaration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def rename(doc: dict[str, Any]) -> None:
-        doc["topics"] |= {"clean": "sensors.clean", "feedback": "sensors.truth", "dlq": "sensors.dlq"}
-        doc["features"]["service"] = doc["model"]["inputs"] = "other_v2"
-
-    monkeypatch.setenv("RTLOOP_USECASE", _declare(tmp_path, rename))
-    settings = FeaturesSettings()
-    assert (settings.clean_topic, settings.labels_topic, settings.dlq_topic) == (
+    monkeypatch.setenv("RTLOOP_USECASE", _declare(tmp_path, _rename))
+    features, scorer, monitor = FeaturesSettings(), ScorerSettings(), MonitorSettings()
+    ingest, train = IngestSettings(), TrainSettings()
+    assert (ingest.raw_topic, ingest.clean_topic, ingest.dlq_topic) == (
+        "sensors.raw",
         "sensors.clean",
-        "sensors.truth",
         "sensors.dlq",
     )
-    assert settings.feature_service == "other_v2"
+    assert (features.clean_topic, features.labels_topic, features.features_topic, features.dlq_topic) == (
+        "sensors.clean",
+        "sensors.truth",
+        "sensors.features",
+        "sensors.dlq",
+    )
+    assert features.feature_service == scorer.feature_service == "other_v2"
+    assert (scorer.features_topic, scorer.predictions_topic, scorer.model_name) == (
+        "sensors.features",
+        "sensors.predictions",
+        "sensor",
+    )
+    assert (monitor.predictions_topic, monitor.labels_topic, monitor.model_name) == (
+        "sensors.predictions",
+        "sensors.truth",
+        "sensor",
+    )
+    assert (monitor.min_auc, monitor.min_average_precision, monitor.drift_ignore, monitor.label_ttl_days) == (
+        0.6,
+        0.0,
+        [],
+        3,
+    )
+    assert (train.model_name, train.delay_days, train.labels_topic) == ("sensor", 2, "sensors.truth")
     monkeypatch.setenv("FEATURES_CLEAN_TOPIC", "mine")  # a setting still wins over the declaration
+    monkeypatch.setenv("MONITOR_MIN_AUC", "0.9")
     assert FeaturesSettings().clean_topic == "mine"
+    assert MonitorSettings().min_auc == 0.9
