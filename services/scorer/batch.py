@@ -9,7 +9,7 @@ import pandas as pd
 
 from services.common.errors import ConfigError
 from services.scorer.core import Predictor, score
-from services.scorer.transforms import FeatureBatch, ScoreRequest
+from services.scorer.transforms import FeatureBatch, RequestFields, ScoreRequest
 
 __all__ = ["read_inputs", "score_frame"]
 
@@ -25,26 +25,24 @@ def read_inputs(path: Path) -> pd.DataFrame:
     raise ConfigError(f"{path} is neither a Parquet file nor a Delta table")
 
 
-def score_frame(frame: pd.DataFrame, model: Predictor, shadow: Predictor | None = None) -> pd.DataFrame:
-    """One Prediction v1 row per input row (tx_id, customer_id, terminal_id, event time and the inputs)."""
-    missing = [c for c in ("tx_id", "customer_id", *model.features) if c not in frame.columns]
+def score_frame(
+    frame: pd.DataFrame, model: Predictor, fields: RequestFields, shadow: Predictor | None = None
+) -> pd.DataFrame:
+    """One Prediction v1 row per input row: its id and keys (`fields`), its event time (the history's
+    `event_timestamp`, or the event's own time field) and the inputs."""
+    needed = dict.fromkeys((fields.id, *fields.keys, *model.features))
+    missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ConfigError(f"the input lacks columns {missing} (`rtloop features history --out` writes them)")
-    times = pd.to_datetime(frame.get("event_timestamp", frame.get("event_time")), utc=True)
+    times = pd.to_datetime(frame.get("event_timestamp", frame.get(fields.time)), utc=True)
+    keys = zip(*(frame[k].astype(str) for k in fields.keys), strict=True)
     requests = [
-        ScoreRequest(str(t), str(c), str(m), w.isoformat())
-        for t, c, m, w in zip(
-            frame["tx_id"],
-            frame["customer_id"],
-            frame.get("terminal_id", frame["customer_id"]),
-            times,
-            strict=True,
-        )
+        ScoreRequest(str(i), k, w.isoformat()) for i, k, w in zip(frame[fields.id], keys, times, strict=True)
     ]
     values = frame[model.features].to_numpy(dtype=np.float64)
     holes = np.isnan(values)
     batch = FeatureBatch(
         requests, np.where(holes, 0.0, values).astype(np.float32), holes.any(axis=1), list(model.features)
     )
-    scored = score(batch, model, shadow)
+    scored = score(batch, model, shadow, fields=fields)
     return pd.DataFrame(scored.primary + scored.shadow)

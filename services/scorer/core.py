@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from services.scorer.transforms import FeatureBatch, ModelInfo, prediction_dicts
+from services.scorer.transforms import FeatureBatch, ModelInfo, RequestFields, prediction_dicts
 
 __all__ = ["Predictor", "Scored", "score"]
 
@@ -38,11 +38,13 @@ def score(
     model: Predictor,
     shadow: Predictor | None = None,
     *,
+    fields: RequestFields,
     started: float | None = None,
     now: datetime | None = None,
 ) -> Scored:
-    """Score every transaction of `batch` with `model` (and `shadow`, which never decides). `started`
-    (a perf_counter value) is when the batch began, for the total latency."""
+    """Score every event of `batch` with `model` (and `shadow`, which never decides); `fields` names the
+    predictions' id, keys and time. `started` (a perf_counter value) is when the batch began, for the
+    total latency."""
     if model.features != batch.features:
         raise ValueError(
             f"{model.info.name} {model.info.version} expects {model.features}, got {batch.features}"
@@ -53,13 +55,13 @@ def score(
     total_ms = (time.perf_counter() - (started if started is not None else t0)) * 1000 + batch.lookup_ms
     latency = {"lookup": batch.lookup_ms, "inference": inference_ms, "total": total_ms}
     when = now or datetime.now(UTC)
-    primary = prediction_dicts(batch, scores, model.info, latency_ms=latency, scored_at=when)
+    primary = prediction_dicts(batch, scores, model.info, fields, latency_ms=latency, scored_at=when)
     shadow_docs: list[dict[str, Any]] = []
     if shadow is not None and shadow.features == batch.features:
         t1 = time.perf_counter()
         shadow_scores = shadow.predict(batch.x)
         shadow_latency = latency | {"inference": (time.perf_counter() - t1) * 1000}
         shadow_docs = prediction_dicts(
-            batch, shadow_scores, shadow.info, latency_ms=shadow_latency, scored_at=when, shadow=True
+            batch, shadow_scores, shadow.info, fields, latency_ms=shadow_latency, scored_at=when, shadow=True
         )
     return Scored(primary, shadow_docs, inference_ms)

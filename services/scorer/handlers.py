@@ -15,7 +15,7 @@ from services.scorer.adapters.lookup import OnlineLookup
 from services.scorer.adapters.metrics import ScorerMetrics
 from services.scorer.adapters.onnx_runtime import LoadedModel
 from services.scorer.core import Scored, score
-from services.scorer.transforms import FeatureBatch
+from services.scorer.transforms import FeatureBatch, RequestFields
 
 __all__ = ["RecentIds", "ScoreHandler"]
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class RecentIds:
-    """tx_ids already scored (bounded, oldest forgotten first). Ids of the batch in flight stay pending
+    """Event ids already scored (bounded, oldest forgotten first). Ids of the batch in flight stay pending
     until its transaction commits, and are forgotten if it aborts (the batch comes again)."""
 
     def __init__(self, capacity: int) -> None:
@@ -31,14 +31,14 @@ class RecentIds:
         self._seen: dict[str, None] = {}
         self._pending: dict[str, None] = {}
 
-    def known(self, tx_id: str) -> bool:
+    def known(self, event_id: str) -> bool:
         """True for an id already scored (committed or in the batch in flight)."""
-        return tx_id in self._seen or tx_id in self._pending
+        return event_id in self._seen or event_id in self._pending
 
-    def mark(self, tx_ids: list[str]) -> None:
+    def mark(self, event_ids: list[str]) -> None:
         """Remember ids as scored in the batch in flight (call once its predictions exist: a handler
         retried after a transient error must not skip what its failed attempt never published)."""
-        self._pending.update(dict.fromkeys(tx_ids))
+        self._pending.update(dict.fromkeys(event_ids))
 
     def commit(self) -> None:
         """The pending ids are now durable predictions."""
@@ -65,10 +65,11 @@ class ScoreHandler:
         predictions_topic: str,
         recent: RecentIds,
         metrics: ScorerMetrics,
+        fields: RequestFields,
         shadow: LoadedModel | None = None,
         chunk: int = 1000,
     ) -> None:
-        self.lookup, self.model, self.shadow = lookup, model, shadow
+        self.lookup, self.model, self.shadow, self.fields = lookup, model, shadow, fields
         self.chunk = chunk
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="scorer-lookup")
         self.take_models, self.topic = take_models, predictions_topic
@@ -96,14 +97,14 @@ class ScoreHandler:
             )
 
     def __call__(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
-        """Predictions for the batch's transactions not scored before."""
+        """Predictions for the batch's events not scored before."""
         started = time.perf_counter()
         self.swap()
         todo, ids = [], set()
         for env in envs:
-            tx_id = env.value.tx_id
-            if tx_id not in ids and not self.recent.known(tx_id):
-                ids.add(tx_id)
+            event_id = env.value.id
+            if event_id not in ids and not self.recent.known(event_id):
+                ids.add(event_id)
                 todo.append(env)
         if len(todo) < len(envs):
             self.metrics.duplicates.inc(len(envs) - len(todo))
@@ -117,11 +118,13 @@ class ScoreHandler:
                 batch = ahead.result()
                 if i + 1 < len(chunks):  # the store works on the next chunk while this one is scored
                     ahead = self._pool.submit(self._lookup, chunks[i + 1])
-                outputs += self._outputs(chunk, batch, score(batch, self.model, self.shadow, started=started))
+                outputs += self._outputs(
+                    chunk, batch, score(batch, self.model, self.shadow, fields=self.fields, started=started)
+                )
         finally:
             if not ahead.cancel():
                 ahead.exception()  # wait: never leave a lookup running into the handler's next attempt
-        self.recent.mark([e.value.tx_id for e in todo])
+        self.recent.mark([e.value.id for e in todo])
         return outputs
 
     def _lookup(self, chunk: list[Envelope[Any]]) -> FeatureBatch:

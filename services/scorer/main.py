@@ -23,7 +23,7 @@ from services.scorer.adapters.models_topic import ModelWatcher, Refusal
 from services.scorer.adapters.onnx_runtime import LoadedModel
 from services.scorer.config import ScorerSettings
 from services.scorer.handlers import RecentIds, ScoreHandler
-from services.scorer.transforms import parse_featurized
+from services.scorer.transforms import featurized_parser, request_fields
 
 __all__ = ["main"]
 
@@ -108,6 +108,7 @@ def main() -> None:
     assert production is not None
     reader = open_reader(online_store_config(settings.redis_url, settings.feast_data), settings.feast_project)
     recent = RecentIds(settings.dedup_capacity)
+    fields = request_fields(settings.declaration)
     handler = ScoreHandler(
         OnlineLookup(reader, service),
         production,
@@ -115,6 +116,7 @@ def main() -> None:
         settings.predictions_topic,
         recent,
         metrics,
+        fields,
         shadow=models.get("shadow"),
         chunk=settings.lookup_chunk,
     )
@@ -124,7 +126,7 @@ def main() -> None:
         run_service(
             "scorer",
             settings,
-            {settings.features_topic: parse_featurized},
+            {settings.features_topic: featurized_parser(fields)},
             handler,
             metrics=runner_metrics,
             health=health,

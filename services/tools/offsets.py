@@ -7,16 +7,9 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
+from services.common.kafka.scan import NO_LEADER_YET
 
 __all__ = ["LagProbe", "MessageCount", "caught_up", "committed_offsets", "end_offsets", "total"]
-
-
-_NO_LEADER_YET = {
-    KafkaError.NOT_LEADER_FOR_PARTITION,
-    KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError.UNKNOWN_TOPIC_OR_PART,
-    KafkaError._UNKNOWN_PARTITION,
-}
 
 
 def _probe(kafka: KafkaSettings, **extra: object) -> Consumer:
@@ -37,7 +30,7 @@ def end_offsets(kafka: KafkaSettings, topic: str, timeout_s: float = 30.0) -> di
                 }
             except KafkaException as exc:
                 error = exc.args[0]
-                if time.monotonic() > deadline or not (error.retriable() or error.code() in _NO_LEADER_YET):
+                if time.monotonic() > deadline or not (error.retriable() or error.code() in NO_LEADER_YET):
                     raise
                 time.sleep(0.5)
     finally:

@@ -7,11 +7,18 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
 
-__all__ = ["read_range", "scan_topic"]
+__all__ = ["NO_LEADER_YET", "read_range", "scan_topic"]
+
+NO_LEADER_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+}
 
 
 def scan_topic(
@@ -38,13 +45,27 @@ def scan_topic(
         if meta is None or meta.error is not None:
             raise LookupError(f"topic {topic!r} does not exist: create it with `rtloop topics apply`")
         for p in sorted(meta.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            low, high = _watermarks(consumer, topic, p)
             low = max(low, (start or {}).get(p, low))
             if high <= low:
                 continue
             yield from read_range(consumer, topic, p, low, high, batch=batch, idle_timeout_s=idle_timeout_s)
     finally:
         consumer.close()
+
+
+def _watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float = 30.0) -> tuple[int, int]:
+    """The partition's low and high offsets; retried while a new topic's partition has no leader yet."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if time.monotonic() > deadline or not (error.retriable() or error.code() in NO_LEADER_YET):
+                raise
+            time.sleep(0.5)
 
 
 def read_range(

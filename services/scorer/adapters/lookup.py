@@ -28,7 +28,7 @@ class OnlineLookup:
         views = self.service.views
         replaced = 0
         if requests:
-            ids = [(v, [getattr(r, v.join_key) for r in requests]) for v in views]
+            ids = [(v, [r.keys[i] for r in requests]) for i, v in enumerate(views)]
             blocks = self.reader.read_matrices(ids)
             values = np.hstack([b for b, _present in blocks])
             replaced = int(overlay_carried(values, requests, views).sum())

@@ -16,7 +16,7 @@ class ScorerMetrics:
         r = registry
         self.predictions = Counter("rtloop_scorer_predictions", "Predictions made", ["stage"], registry=r)
         self.duplicates = Counter(
-            "rtloop_scorer_duplicates", "Inputs skipped: tx_id already scored", registry=r
+            "rtloop_scorer_duplicates", "Inputs skipped: event id already scored", registry=r
         )
         self.imputed = Counter(
             "rtloop_scorer_imputed", "Transactions scored with a missing online input (as 0)", registry=r

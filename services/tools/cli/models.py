@@ -134,6 +134,7 @@ def score_cmd(
     from services.common.registry import Registry, verify_model
     from services.scorer.adapters.onnx_runtime import load_model
     from services.scorer.batch import read_inputs, score_frame
+    from services.scorer.transforms import request_fields
 
     s = _train_settings()
     reg = Registry(s.registry_root)
@@ -146,7 +147,7 @@ def score_cmd(
     )
     frame = read_inputs(input_path)
     with console.status(f"scoring {len(frame):,} rows with {chosen}…"):
-        predictions = score_frame(frame, model)
+        predictions = score_frame(frame, model, request_fields(s.declaration))
     if out is not None:
         predictions.assign(
             features=predictions["features"].map(str), latency_ms=predictions["latency_ms"].map(str)

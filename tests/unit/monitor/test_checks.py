@@ -13,8 +13,8 @@ from services.common.drift import Reference
 from services.common.errors import DecodeError
 from services.monitor.joins import Joined, Scored
 from services.monitor.transforms import Checks, PredictionRow, Window, assess, parse_label, parse_prediction
-from services.scorer.transforms import FeatureBatch, ModelInfo, ScoreRequest, prediction_dicts
-from usecases.fraud import FRAUD_V1
+from services.scorer.transforms import FeatureBatch, ModelInfo, ScoreRequest, prediction_dicts, request_fields
+from usecases.fraud import FRAUD, FRAUD_V1
 
 NAMES = FRAUD_V1.feature_names
 T0 = datetime(2018, 8, 20, tzinfo=UTC).timestamp()
@@ -92,12 +92,13 @@ def test_quality_waits_for_enough_labelled_predictions(refs: tuple[Reference, Re
 
 
 def test_predictions_and_labels_parse_from_their_contracts() -> None:
-    req = ScoreRequest("tx1", "c1", "t1", "2018-08-20T10:00:00+00:00", "2018-08-20T10:00:00.5+00:00")
+    req = ScoreRequest("tx1", ("c1", "t1"), "2018-08-20T10:00:00+00:00", "2018-08-20T10:00:00.5+00:00")
     batch = FeatureBatch([req], np.arange(15, dtype=np.float32)[None, :], np.zeros(1, bool), list(NAMES))
     (doc,) = prediction_dicts(
         batch,
         np.array([0.7]),
         ModelInfo("fraud", "v3", 0.5),
+        request_fields(FRAUD),
         latency_ms={"lookup": 1.0, "inference": 1.0, "total": 2.0},
         scored_at=datetime(2018, 8, 20, 10, 0, 1, tzinfo=UTC),
     )

@@ -10,8 +10,18 @@ import pytest
 from services.common.contracts import PredictionV1
 from services.common.errors import DecodeError
 from services.scorer.core import score
-from services.scorer.transforms import FeatureBatch, ModelInfo, ScoreRequest, assemble, parse_featurized
-from usecases.fraud import FRAUD_V1
+from services.scorer.transforms import (
+    FeatureBatch,
+    ModelInfo,
+    ScoreRequest,
+    assemble,
+    featurized_parser,
+    request_fields,
+)
+from usecases.fraud import FRAUD, FRAUD_V1
+
+FIELDS = request_fields(FRAUD)
+parse_featurized = featurized_parser(FIELDS)
 
 NAMES = FRAUD_V1.feature_names
 
@@ -31,7 +41,7 @@ class AmountModel:
 
 def _batch(amounts: list[float]) -> FeatureBatch:
     reqs = [
-        ScoreRequest(f"tx{i}", f"c{i}", f"t{i}", "2018-08-08T10:00:00+00:00") for i in range(len(amounts))
+        ScoreRequest(f"tx{i}", (f"c{i}", f"t{i}"), "2018-08-08T10:00:00+00:00") for i in range(len(amounts))
     ]
     x = np.ones((len(amounts), len(NAMES)), dtype=np.float32)
     x[:, 0] = amounts
@@ -39,7 +49,12 @@ def _batch(amounts: list[float]) -> FeatureBatch:
 
 
 def test_one_valid_prediction_per_transaction_with_its_inputs() -> None:
-    scored = score(_batch([20.0, 70.0, 50.0]), AmountModel(), now=datetime(2018, 8, 8, 10, 0, 1, tzinfo=UTC))
+    scored = score(
+        _batch([20.0, 70.0, 50.0]),
+        AmountModel(),
+        fields=FIELDS,
+        now=datetime(2018, 8, 8, 10, 0, 1, tzinfo=UTC),
+    )
     preds = [PredictionV1.model_validate_json(__import__("orjson").dumps(d)) for d in scored.primary]
     assert [p.tx_id for p in preds] == ["tx0", "tx1", "tx2"]
     assert [round(p.score, 6) for p in preds] == [0.2, 0.7, 0.5]
@@ -50,7 +65,7 @@ def test_one_valid_prediction_per_transaction_with_its_inputs() -> None:
 
 
 def test_shadow_scores_the_same_batch_and_never_decides() -> None:
-    scored = score(_batch([90.0, 10.0]), AmountModel(), AmountModel("v2", threshold=0.0))
+    scored = score(_batch([90.0, 10.0]), AmountModel(), AmountModel("v2", threshold=0.0), fields=FIELDS)
     assert [d["tx_id"] for d in scored.shadow] == ["tx0", "tx1"]
     assert all(d["shadow"] and not d["decision"] for d in scored.shadow)
     assert {d["model_version"] for d in scored.shadow} == {"v2"}
@@ -59,7 +74,7 @@ def test_shadow_scores_the_same_batch_and_never_decides() -> None:
 
 def test_a_model_expecting_other_inputs_is_not_run() -> None:
     with pytest.raises(ValueError, match="expects"):
-        score(_batch([1.0]), AmountModel(features=list(reversed(NAMES))))
+        score(_batch([1.0]), AmountModel(features=list(reversed(NAMES))), fields=FIELDS)
 
 
 def test_assemble_puts_views_in_model_order_and_flags_missing_rows() -> None:

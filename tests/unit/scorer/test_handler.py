@@ -14,9 +14,12 @@ from services.common.kafka import Runner, RunnerConfig
 from services.common.kafka.retry import Backoff
 from services.scorer.adapters.metrics import ScorerMetrics
 from services.scorer.handlers import RecentIds, ScoreHandler
-from services.scorer.transforms import FeatureBatch, ModelInfo, parse_featurized
+from services.scorer.transforms import FeatureBatch, ModelInfo, featurized_parser, request_fields
 from tests.unit.stubs import StubConsumer, StubMessage, StubProducer
-from usecases.fraud import FRAUD_V1
+from usecases.fraud import FRAUD, FRAUD_V1
+
+FIELDS = request_fields(FRAUD)
+parse_featurized = featurized_parser(FIELDS)
 
 NAMES = FRAUD_V1.feature_names
 
@@ -61,6 +64,7 @@ def test_a_retried_batch_is_scored_once_per_tx_id_and_models_swap_between_batche
         "predictions",
         recent,
         ScorerMetrics(CollectorRegistry()),
+        FIELDS,
     )
     runner = Runner(
         RunnerConfig(service="scorer", dlq_topic="dlq", backoff=Backoff(0.001, 0.002)),
@@ -94,7 +98,7 @@ class RowLookup:
         self.sizes.append(len(requests))
         if len(self.sizes) == self.fail_on:
             raise TransientError("redis: connection reset")
-        x = np.array([[float(r.customer_id)] * 15 for r in requests], np.float32)
+        x = np.array([[float(r.keys[0])] * 15 for r in requests], np.float32)
         return FeatureBatch(requests, x, np.zeros(len(requests), bool), list(NAMES))
 
 
@@ -114,6 +118,7 @@ def test_a_batch_is_looked_up_in_chunks_and_every_prediction_keeps_its_own_input
         "predictions",
         recent,
         ScorerMetrics(CollectorRegistry()),
+        FIELDS,
         chunk=3,
     )
     runner = Runner(

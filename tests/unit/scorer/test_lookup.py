@@ -10,10 +10,11 @@ import pytest
 from services.common.feast_online import OnlineReader
 from services.common.feature_services import ViewSpec
 from services.scorer.adapters.lookup import OnlineLookup
-from services.scorer.transforms import ScoreRequest, parse_featurized
-from usecases.fraud import FRAUD_V1
+from services.scorer.transforms import ScoreRequest, featurized_parser, request_fields
+from usecases.fraud import FRAUD, FRAUD_V1
 
 CUSTOMER, TERMINAL = FRAUD_V1.views
+parse_featurized = featurized_parser(request_fields(FRAUD))
 
 
 class DictReader(OnlineReader):
@@ -34,9 +35,7 @@ def _row(view: ViewSpec, base: float) -> dict[str, float]:
     return {f: base + i for i, f in enumerate(view.features)}
 
 
-def _event(
-    tx: str, customer: str, carried: dict[str, object] | None, field: str = "customer_features"
-) -> bytes:
+def _event(tx: str, customer: str, carried: dict[str, object] | None, field: str = "features") -> bytes:
     doc = {
         "tx_id": tx,
         "customer_id": customer,
@@ -84,7 +83,7 @@ def test_the_online_row_serves_an_event_that_carries_nothing_usable(lookup: Onli
 
 def test_carried_values_fill_a_customer_the_store_does_not_hold_yet(lookup: OnlineLookup) -> None:
     """A row missing online (a new customer, an expired key) is not imputed when the event carries it."""
-    request = ScoreRequest("tx6", "c9", "t1", "2018-08-08T10:00:00+00:00", carried=_row(CUSTOMER, 7.0))
+    request = ScoreRequest("tx6", ("c9", "t1"), "2018-08-08T10:00:00+00:00", carried=_row(CUSTOMER, 7.0))
     batch = lookup.batch([request])
     assert batch.x[0, 0] == 7.0 and not batch.missing[0] and batch.replaced == 0
 
@@ -92,11 +91,12 @@ def test_carried_values_fill_a_customer_the_store_does_not_hold_yet(lookup: Onli
 def test_an_event_carrying_every_views_rows_is_served_point_in_time(lookup: OnlineLookup) -> None:
     """Terminal rows move on too (a later transaction at t1, a late label): the carried rows serve."""
     own = _row(CUSTOMER, 100.0) | _row(TERMINAL, 300.0)
-    both = parse_featurized(_event("tx7", "c1", own, field="features"))
-    old = parse_featurized(_event("tx8", "c1", _row(CUSTOMER, 100.0)))  # a features service before `features`
+    both = parse_featurized(_event("tx7", "c1", own))
+    # a v1 event of a features service before `features` is still scored, from the online rows
+    old = parse_featurized(_event("tx8", "c1", _row(CUSTOMER, 100.0), field="customer_features"))
     batch = lookup.batch([both, old])
     assert batch.x[0].tolist() == [own[f] for f in FRAUD_V1.feature_names]
     k = len(CUSTOMER.features)
-    assert batch.x[1, :k].tolist() == list(_row(CUSTOMER, 100.0).values())
+    assert batch.x[1, :k].tolist() == list(_row(CUSTOMER, 200.0).values())
     assert batch.x[1, k:].tolist() == list(_row(TERMINAL, 500.0).values())
-    assert batch.replaced == 2
+    assert batch.replaced == 1
