@@ -10,7 +10,7 @@ RUN := $(VENV)/bin/
 EXTRAS ?= --extra dev --extra ingest --extra features --extra scorer --extra train --extra monitor --extra deploy
 MVN := mvn -q -B -s infra/jvm/settings.xml
 
-.PHONY: help venv jars up down status logs policy topics schemas feast-apply lint test test-unit test-integration demo bench quality mutation clean
+.PHONY: help venv jars up down status logs policy topics docs schemas feast-apply lint test test-unit test-integration demo bench quality mutation clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -51,18 +51,22 @@ logs: venv ## the list of logs; `rtloop logs NAME -f` follows one
 topics: venv ## create or update the topics of infra/topics.yaml
 	$(RUN)rtloop topics apply
 
+docs: venv ## write docs/reference.md (configuration and CLI) from the settings and the CLI
+	$(RUN)rtloop docs reference
+
 schemas: venv ## export the contracts' JSON Schemas to infra/schemas/
 	$(RUN)rtloop schemas export
 
 feast-apply: venv ## render infra/feast/feature_store.yaml (REDIS_URL → Redis, else sqlite) and apply it
 	$(RUN)rtloop features apply
 
-lint: venv ## ruff, mypy, and a check that infra/schemas is current
+lint: venv ## ruff, mypy, and checks that infra/schemas and docs/reference.md are current
 	$(RUN)ruff check services usecases tests benchmarks infra
 	$(RUN)ruff format --check services usecases tests benchmarks infra
 	$(RUN)mypy
 	$(RUN)rtloop schemas export --check
 	$(RUN)rtloop k8s topics --check
+	$(RUN)rtloop docs reference --check
 
 policy: venv ## checkov (pinned, offline) on the rendered k8s overlays and the Dockerfiles: zero failed checks
 	$(RUN)rtloop k8s policy

@@ -34,15 +34,27 @@ class KafkaSettings(BaseSettings):
         validation_alias=AliasChoices("RTLOOP_BROKER_PORT", "KAFKA_EMBEDDED_PORT"),
         description="Port of the embedded broker (RTLOOP_BROKER_PORT).",
     )
-    client_id: str = "rtloop"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_ca_location: Path | None = None
-    ssl_certificate_location: Path | None = None
-    ssl_key_location: Path | None = None
-    ssl_key_password: SecretStr | None = None
+    client_id: str = Field(default="rtloop", description="the client id the broker logs and quotas see")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER"
+    )
+    sasl_username: str | None = Field(default=None, description="the SASL user")
+    sasl_password: SecretStr | None = Field(
+        default=None, description="the SASL password: a secret, never logged"
+    )
+    ssl_ca_location: Path | None = Field(
+        default=None, description="the CA certificate (PEM) the broker's certificate is checked against"
+    )
+    ssl_certificate_location: Path | None = Field(
+        default=None, description="this client's certificate (PEM), for mutual TLS"
+    )
+    ssl_key_location: Path | None = Field(default=None, description="this client's private key (PEM)")
+    ssl_key_password: SecretStr | None = Field(
+        default=None, description="the private key's password: a secret, never logged"
+    )
 
     @property
     def external(self) -> bool:
@@ -79,10 +91,13 @@ class TelemetrySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RTLOOP_OTEL_", extra="ignore")
 
-    exporter: Literal["none", "console", "otlp"] = "none"
+    exporter: Literal["none", "console", "otlp"] = Field(
+        default="none", description="none, console (spans on stderr) or otlp (to the endpoint below)"
+    )
     endpoint: str = Field(
         default="http://127.0.0.1:4318",
         validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "RTLOOP_OTEL_ENDPOINT"),
+        description="the OTLP/HTTP collector the otlp exporter sends to",
     )
 
 
@@ -123,15 +138,28 @@ class ServiceSettings(UseCaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
     declared = {"dlq_topic": attrgetter("topics.dlq")}
 
-    group_id: str = "rtloop"
+    group_id: str = Field(default="rtloop", description="consumer group")
     dlq_topic: str = Field(default="", description="default: the use case's topics.dlq")
-    max_batch_size: int = Field(default=500, ge=1, le=100_000)
-    max_batch_wait_ms: int = Field(default=100, ge=1, le=60_000)
-    max_value_bytes: int = Field(default=1_048_576, ge=1)
+    max_batch_size: int = Field(
+        default=500, ge=1, le=100_000, description="a batch holds at most this many messages"
+    )
+    max_batch_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        le=60_000,
+        description="longest wait for a batch to fill (eager runners: for the first message)",
+    )
+    max_value_bytes: int = Field(
+        default=1_048_576, ge=1, description="larger values are dead-lettered as too_large"
+    )
     health_port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
-    health_host: str = "127.0.0.1"
-    shutdown_timeout_s: float = Field(default=10.0, gt=0)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    health_host: str = Field(default="127.0.0.1", description="where /healthz, /readyz and /metrics listen")
+    shutdown_timeout_s: float = Field(
+        default=10.0, gt=0, description="on SIGTERM, how long the current batch may take to finish"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG, INFO, WARNING or ERROR"
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 

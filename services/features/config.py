@@ -29,13 +29,23 @@ class FeaturesSettings(ServiceSettings):
     transactional_id: str | None = Field(
         default=None, description="unique per process (default: group id + host name)"
     )
-    group_id: str = "rtloop-features"
+    group_id: str = Field(
+        default="rtloop-features",
+        description="consumer group; also names the internal topics <group>.<view>.changelog / "
+        ".repartition and the Delta writer's group <group>-lake",
+    )
     clean_topic: str = Field(default="", description="default: the use case's topics.clean")
     labels_topic: str = Field(default="", description="default: the use case's topics.feedback")
     features_topic: str = Field(default="", description="default: the use case's topics.features")
-    lake_root: Path = Field(default=_ROOT / "data" / "lake")
-    feast_repo: Path = Field(default=_ROOT / "infra" / "feast")
-    feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$")
+    lake_root: Path = Field(
+        default=_ROOT / "data" / "lake",
+        description="the Delta tables of feature rows (and ingest's transactions table the history reads)",
+    )
+    feast_repo: Path = Field(
+        default=_ROOT / "infra" / "feast",
+        description="the Feast repository folder (feature_store.yaml is rendered there)",
+    )
+    feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$", description="the Feast project")
     feast_data: Path = Field(default=_ROOT / "data" / "feast", description="registry and sqlite online store")
     redis_url: str | None = Field(
         default=None,
@@ -50,7 +60,9 @@ class FeaturesSettings(ServiceSettings):
         "partition; longer than a failover (session timeout 10 s + restore), so a dead process's "
         "partitions are waited for, not skipped",
     )
-    max_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    max_batch_size: int = Field(
+        default=2000, ge=1, le=100_000, description="a batch holds at most this many messages"
+    )
     max_batch_wait_ms: int = Field(
         default=20, ge=1, le=60_000, description="longest idle poll: a batch is what is queued once any is"
     )

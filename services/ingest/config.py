@@ -28,7 +28,10 @@ class IngestSettings(ServiceSettings):
         "max_event_age_days": attrgetter("cleaning.max_event_age_days"),
     }
 
-    group_id: str = "rtloop-ingest"
+    group_id: str = Field(
+        default="rtloop-ingest",
+        description="names the Spark queries' checkpoints' consumer (ingest commits no group offsets)",
+    )
     raw_topic: str = Field(default="", description="default: the use case's topics.raw")
     clean_topic: str = Field(default="", description="default: the use case's topics.clean")
     spark_master: str = Field(
@@ -36,16 +39,23 @@ class IngestSettings(ServiceSettings):
         description="local[*] is widened to one task slot per raw partition plus two, "
         "because real-time mode keeps one long-running task per partition",
     )
-    driver_memory: str = Field(default="1g", pattern=r"^\d+[mg]$")
-    jars_dir: Path = Field(default=_ROOT / ".cache" / "rtloop" / "jars" / "spark")
-    lake_root: Path = Field(default=_ROOT / "data" / "lake")
+    driver_memory: str = Field(default="1g", pattern=r"^\d+[mg]$", description="the Spark driver's heap")
+    jars_dir: Path = Field(
+        default=_ROOT / ".cache" / "rtloop" / "jars" / "spark",
+        description="the Kafka and Delta jars `make jars` resolves",
+    )
+    lake_root: Path = Field(
+        default=_ROOT / "data" / "lake", description="Delta tables and the queries' checkpoints"
+    )
     queries: str = Field(
         default="clean,lake",
         pattern=r"^(clean|lake)(,(clean|lake))?$",
         description="which of the two queries this process runs: both (the default), or one each in "
         "two deployments so that the clean path and the lake path get their own cores",
     )
-    clean_mode: Literal["realtime", "microbatch"] = "realtime"
+    clean_mode: Literal["realtime", "microbatch"] = Field(
+        default="realtime", description="realtime (Spark's real-time mode, ms latency) or microbatch"
+    )
     realtime_checkpoint_interval: str = Field(
         default="5 minutes",
         description="real-time mode batch length = checkpoint interval (Spark's default). Each batch "
@@ -78,12 +88,24 @@ class IngestSettings(ServiceSettings):
         "is 8,640 log files a day per table, and Delta's 30-day default keeps ~260k for each commit to list",
     )
     dedup_watermark: str = Field(default="2 days", description="de-duplication window, on Kafka arrival time")
-    max_amount: float = Field(default=1_000_000.0, gt=0)
-    max_future_skew_s: float = Field(default=300.0, ge=0)
-    max_event_age_days: float = Field(default=10_000.0, gt=0)
-    default_currency: str = Field(default="EUR", pattern="^[A-Z]{3}$")
-    rejected_value_max_bytes: int = Field(default=65_536, ge=0)
-    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    max_amount: float = Field(
+        default=1_000_000.0, gt=0, description="amounts at or above it are dead-lettered (amount_too_large)"
+    )
+    max_future_skew_s: float = Field(
+        default=300.0, ge=0, description="event times further ahead of the record's time are dead-lettered"
+    )
+    max_event_age_days: float = Field(
+        default=10_000.0, gt=0, description="event times further behind the record's time are dead-lettered"
+    )
+    default_currency: str = Field(
+        default="EUR", pattern="^[A-Z]{3}$", description="the currency of a transaction that names none"
+    )
+    rejected_value_max_bytes: int = Field(
+        default=65_536, ge=0, description="bytes of a rejected value kept in the transactions_rejected table"
+    )
+    starting_offsets: Literal["earliest", "latest"] = Field(
+        default="earliest", description="where a new deployment (no checkpoint) starts reading the raw topic"
+    )
 
     @property
     def query_names(self) -> set[str]:

@@ -34,7 +34,7 @@ class MonitorSettings(ServiceSettings):
         "min_average_precision": lambda uc: uc.monitor.quality.get("average_precision", 0.0),
     }
 
-    group_id: str = "rtloop-monitor"
+    group_id: str = Field(default="rtloop-monitor", description="consumer group")
     predictions_topic: str = Field(default="", description="default: the use case's topics.predictions")
     labels_topic: str = Field(default="", description="default: the use case's topics.feedback")
     alerts_topic: str = Field(default="", description="default: the use case's topics.alerts")
@@ -47,9 +47,15 @@ class MonitorSettings(ServiceSettings):
     reports_dir: Path = Field(
         default=_ROOT / "data" / "lake" / "reports", description="Evidently HTML reports"
     )
-    max_batch_size: int = Field(default=5000, ge=1, le=100_000)
-    # it consumes the dead-letter topic (up to 8 MB values): a size limit there would loop its own DLQ
-    max_value_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
+    max_batch_size: int = Field(
+        default=5000, ge=1, le=100_000, description="a batch holds at most this many messages"
+    )
+    max_value_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        description="it reads the dead-letter topic (values up to 8 MB): a lower limit would loop its "
+        "own dead letters",
+    )
     window_size: int = Field(default=10_000, ge=100, description="predictions per window")
     window_seconds: float | None = Field(
         default=None,
@@ -68,20 +74,28 @@ class MonitorSettings(ServiceSettings):
         description="drift score at which an input drifts (Evidently's default for both tests); a window "
         "of a few hundred rows varies more than that by chance",
     )
-    min_drifted_features: int = Field(default=1, ge=1)
+    min_drifted_features: int = Field(
+        default=1, ge=1, description="drifted inputs in a window that raise a drift alert"
+    )
     drift_ignore: list[str] = Field(
         default=[],
         description="inputs whose drift is shown but never alerted (default: the use case's "
         "monitor.drift_ignore): a calendar flag's share follows the window's span, not the data",
     )
-    quality_min_labelled: int = Field(default=2_000, ge=1)
+    quality_min_labelled: int = Field(
+        default=2_000, ge=1, description="labelled predictions a window needs before its quality is judged"
+    )
     min_auc: float = Field(default=0.0, ge=0, le=1, description="default: the use case's monitor.quality")
     min_average_precision: float = Field(
         default=0.0, ge=0, le=1, description="default: the use case's monitor.quality"
     )
-    max_dlq_rate: float = Field(default=0.05, ge=0, le=1)
+    max_dlq_rate: float = Field(
+        default=0.05, ge=0, le=1, description="dead letters per event above which a window is bad (dlq_rate)"
+    )
     dlq_min_events: int = Field(default=200, ge=1, description="events a window needs for a dlq rate")
-    max_end_to_end_p99_ms: float = Field(default=5_000.0, gt=0)
+    max_end_to_end_p99_ms: float = Field(
+        default=5_000.0, gt=0, description="end-to-end p99 above which a window is bad (freshness)"
+    )
     transactional_id: str | None = Field(default=None, description="default <group>-<host>")
 
     @property

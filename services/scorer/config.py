@@ -29,7 +29,10 @@ class ScorerSettings(ServiceSettings):
         "feature_service": attrgetter("model.inputs"),
     }
 
-    group_id: str = "rtloop-scorer"
+    group_id: str = Field(
+        default="rtloop-scorer",
+        description="consumer group (the scorers of one deployment share it; KEDA scales on its lag)",
+    )
     features_topic: str = Field(default="", description="default: the use case's topics.features")
     predictions_topic: str = Field(default="", description="default: the use case's topics.predictions")
     models_topic: str = Field(default="", description="default: the use case's topics.models")
@@ -53,7 +56,7 @@ class ScorerSettings(ServiceSettings):
     model_wait_s: float = Field(
         default=0, ge=0, description="give up if no production model after this (0: wait)"
     )
-    feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$")
+    feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$", description="the Feast project")
     feast_data: Path = Field(default=_ROOT / "data" / "feast", description="where the sqlite online store is")
     redis_url: str | None = Field(
         default=None,
@@ -66,7 +69,11 @@ class ScorerSettings(ServiceSettings):
         "stable across restarts of one instance and unique between instances.",
     )
     instance: str = Field(default="0", description="distinguishes instances on one host")
-    transaction_timeout_ms: int = Field(default=15_000, ge=1000)
+    transaction_timeout_ms: int = Field(
+        default=15_000,
+        ge=1000,
+        description="a transaction left open by a killed scorer blocks readers this long",
+    )
     dedup_capacity: int = Field(default=2_000_000, ge=0, description="recent tx_ids remembered per process")
 
     @property

@@ -21,10 +21,17 @@ class ToolSettings(UseCaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RTLOOP_", extra="ignore", populate_by_name=True)
 
-    cache_dir: Path = Field(default=PROJECT_ROOT / ".cache" / "rtloop")
-    lake_root: Path = Field(default=PROJECT_ROOT / "data" / "lake")
-    topics_file: Path = Field(default=PROJECT_ROOT / "infra" / "topics.yaml")
-    schemas_dir: Path = Field(default=PROJECT_ROOT / "infra" / "schemas")
+    cache_dir: Path = Field(default=PROJECT_ROOT / ".cache" / "rtloop", description="jars, broker data, logs")
+    lake_root: Path = Field(
+        default=PROJECT_ROOT / "data" / "lake", description="the Delta tables the tools read and reset"
+    )
+    topics_file: Path = Field(
+        default=PROJECT_ROOT / "infra" / "topics.yaml", description="the topics `rtloop topics apply` creates"
+    )
+    schemas_dir: Path = Field(
+        default=PROJECT_ROOT / "infra" / "schemas",
+        description="where `rtloop schemas export` writes the JSON Schemas",
+    )
     k8s_crds: Path = Field(
         default=PROJECT_ROOT.parent / "shared" / "k8s-crds",
         description="the KEDA and Strimzi CRD files `rtloop k8s validate` reads (not copied into the repo)",
@@ -32,9 +39,11 @@ class ToolSettings(UseCaseSettings):
     controller_port: int | None = Field(
         default=None, ge=1, le=65535, description="KRaft controller port; default broker port + 1"
     )
-    broker_heap: str = Field(default="1g", pattern=r"^\d+[mg]$")
-    broker_start_timeout_s: float = Field(default=60.0, gt=0)
-    java: str = "java"
+    broker_heap: str = Field(default="1g", pattern=r"^\d+[mg]$", description="the embedded broker's JVM heap")
+    broker_start_timeout_s: float = Field(
+        default=60.0, gt=0, description="how long `rtloop broker start` waits for the broker to serve clients"
+    )
+    java: str = Field(default="java", description="the java executable (Java 17)")
     jars: Path | None = Field(default=None, description="jars folder; default <cache_dir>/jars")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis_url: str | None = Field(
@@ -49,7 +58,9 @@ class ToolSettings(UseCaseSettings):
     restart_backoff_s: float = Field(
         default=1.0, gt=0, description="first restart delay of a crashed service"
     )
-    restart_backoff_max_s: float = Field(default=30.0, gt=0)
+    restart_backoff_max_s: float = Field(
+        default=30.0, gt=0, description="the supervisor's longest wait before restarting a crashed service"
+    )
     liveness_timeout_s: float = Field(
         default=90.0, gt=0, description="a service whose /healthz fails this long is killed and restarted"
     )

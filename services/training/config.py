@@ -30,16 +30,28 @@ class TrainSettings(UseCaseSettings):
     model_name: str = Field(
         default="", pattern=r"^([a-z0-9_-]+)?$", description="default: the use case's model.name"
     )
-    registry_root: Path = Field(default=_ROOT / "data" / "models")
-    candidates: list[Literal["logreg", "lgbm", "mlp"]] = Field(
-        default=["logreg", "lgbm", "mlp"], min_length=1
+    registry_root: Path = Field(
+        default=_ROOT / "data" / "models",
+        description="the model registry: <name>/<version>/model.onnx and its card",
     )
-    gate_metric: Literal["average_precision", "auc_roc", "card_precision_at_100"] = "average_precision"
+    candidates: list[Literal["logreg", "lgbm", "mlp"]] = Field(
+        default=["logreg", "lgbm", "mlp"],
+        min_length=1,
+        description="the models trained and compared (logreg, lgbm, mlp)",
+    )
+    gate_metric: Literal["average_precision", "auc_roc", "card_precision_at_100"] = Field(
+        default="average_precision",
+        description="the metric a candidate must beat production on to be promoted",
+    )
     delay_days: int = Field(
         default=0, ge=0, description="days between training and test (default: the feedback's delay_days)"
     )
-    parity_tolerance: float = Field(default=1e-5, gt=0)
+    parity_tolerance: float = Field(
+        default=1e-5,
+        gt=0,
+        description="largest difference allowed between the ONNX model's and the native model's scores",
+    )
     labels_topic: str = Field(default="", description="default: the use case's topics.feedback")
     models_topic: str = Field(default="", description="default: the use case's topics.models")
-    seed: int = 0
+    seed: int = Field(default=0, description="random seed of the candidates' training")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
