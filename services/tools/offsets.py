@@ -7,7 +7,7 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
-from services.common.kafka.scan import NO_LEADER_YET
+from services.common.kafka.scan import watermarks
 
 __all__ = ["LagProbe", "MessageCount", "caught_up", "committed_offsets", "end_offsets", "total"]
 
@@ -20,19 +20,9 @@ def _probe(kafka: KafkaSettings, **extra: object) -> Consumer:
 def end_offsets(kafka: KafkaSettings, topic: str, timeout_s: float = 30.0) -> dict[int, int]:
     """Partition → high watermark (retried while a new topic's partitions have no leader yet)."""
     consumer = _probe(kafka)
-    deadline = time.monotonic() + timeout_s
     try:
-        while True:
-            try:
-                parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-                return {
-                    p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts
-                }
-            except KafkaException as exc:
-                error = exc.args[0]
-                if time.monotonic() > deadline or not (error.retriable() or error.code() in NO_LEADER_YET):
-                    raise
-                time.sleep(0.5)
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: watermarks(consumer, topic, p, timeout_s)[1] for p in parts}
     finally:
         consumer.close()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from confluent_kafka import Producer
 from services.common.kafka.envelope import header
 from services.common.kafka.scan import scan_topic
 from tests.ingest_helpers import IngestRun, delta_table
-from tests.kafka_helpers import ROOT, Broker
+from tests.kafka_helpers import ROOT, Broker, consume
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,16 +34,6 @@ def _rtloop(broker: Broker, *args: str) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
-
-
-def _until(count: int, read: Callable[[], list[Any]], what: str, timeout_s: float = 180) -> list[Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = read()
-        if len(got) >= count or time.monotonic() > deadline:
-            assert len(got) >= count, f"{what}: {len(got)} of {count}"
-            return got
-        time.sleep(1)
 
 
 def test_fixed_dead_letters_replayed_are_counted_once_downstream(broker: Broker, tmp_path: Path) -> None:
@@ -72,8 +61,9 @@ def test_fixed_dead_letters_replayed_are_counted_once_downstream(broker: Broker,
 
     run.start(INGEST_MAX_AMOUNT="100")
     try:
-        letters = _until(12, dead, "dead letters")
-        _until(20, clean, "clean events")
+        letters = consume(broker.kafka, run.dlq, 12, timeout_s=180)
+        assert len(letters) >= 12, "dead letters"
+        assert len(consume(broker.kafka, run.clean, 20, timeout_s=60)) >= 20, "clean events"
         listed = _rtloop(broker, "list", "--topic", run.dlq)
         assert f"{len(letters)} dead letters, 0 sources replayed" in listed
         rows = {tuple(line.split("│")[2:5]) for line in listed.splitlines() if "│ ingest" in line}
@@ -93,7 +83,7 @@ def test_fixed_dead_letters_replayed_are_counted_once_downstream(broker: Broker,
         again = _rtloop(broker, "replay", "--reason", "amount_too_large", "--topic", run.dlq)
         assert "sent nothing; 10 already replayed before" in again
 
-        _until(30, clean, "clean events")
+        assert len(consume(broker.kafka, run.clean, 30, timeout_s=180)) >= 30, "clean events"
         run.wait_lake(30, 12)
         time.sleep(5)  # a second copy would come within this
         ids = [orjson.loads(m.value())["tx_id"] for m in clean()]

@@ -11,9 +11,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
 
-__all__ = ["NO_LEADER_YET", "read_range", "scan_topic"]
+__all__ = ["read_range", "scan_topic", "watermarks"]
 
-NO_LEADER_YET = {
+_NO_LEADER_YET = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.UNKNOWN_TOPIC_OR_PART,
@@ -45,7 +45,7 @@ def scan_topic(
         if meta is None or meta.error is not None:
             raise LookupError(f"topic {topic!r} does not exist: create it with `rtloop topics apply`")
         for p in sorted(meta.partitions):
-            low, high = _watermarks(consumer, topic, p)
+            low, high = watermarks(consumer, topic, p)
             low = max(low, (start or {}).get(p, low))
             if high <= low:
                 continue
@@ -54,7 +54,7 @@ def scan_topic(
         consumer.close()
 
 
-def _watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float = 30.0) -> tuple[int, int]:
+def watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float = 30.0) -> tuple[int, int]:
     """The partition's low and high offsets; retried while a new topic's partition has no leader yet."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -63,7 +63,7 @@ def _watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float
             return int(low), int(high)
         except KafkaException as exc:
             error = exc.args[0]
-            if time.monotonic() > deadline or not (error.retriable() or error.code() in NO_LEADER_YET):
+            if time.monotonic() > deadline or not (error.retriable() or error.code() in _NO_LEADER_YET):
                 raise
             time.sleep(0.5)
 
