@@ -35,8 +35,8 @@ def align_log_retention(spark: SparkSession, tables: list[Path], retention: str)
 
     wanted = f"interval {retention}"
     for path in tables:
-        if not (path / "_delta_log").is_dir():
-            continue
+        if not DeltaTable.is_deltatable(str(path)):
+            continue  # not made yet, or killed before its first commit: the session's defaults apply
         current = DeltaTable(str(path)).metadata().configuration
         if all(current.get(k) == wanted for k in RETENTION_PROPERTIES):
             continue
