@@ -85,18 +85,18 @@ def _featurized_total(kafka: KafkaSettings, topic: str) -> int:
 def bench_windows(days: int = 20, batch: int = 500) -> dict[str, float]:
     """The window engine alone, in process, on the replay's order of a simulated slice (labels
     applied where they fall between batches): the ceiling the engine sets on a features process."""
-    from services.common.contracts import CleanTransactionV1, LabelV1
     from services.features.handlers import FeatureEngine
+    from usecases.fraud import CONTRACTS
 
     stream = build_stream(simulate(SimulationConfig(n_customers=2000, n_terminals=4000, n_days=days)))
     n = stream.n
     runs: list[tuple[bool, list[object]]] = []
     for is_label, row, when, ids in stream.walk():
         item: object = (
-            LabelV1.model_construct(**ids, tx_event_time=when, is_fraud=bool(stream.is_fraud[row]))
+            CONTRACTS.feedback.model_construct(**ids, tx_event_time=when, is_fraud=bool(stream.is_fraud[row]))
             if is_label
             else (
-                CleanTransactionV1.model_construct(**ids, event_time=when, amount=float(stream.amount[row])),
+                CONTRACTS.clean.model_construct(**ids, event_time=when, amount=float(stream.amount[row])),
                 0,
                 0,
             )

@@ -18,11 +18,12 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from services.common.evaluation import BOOK_BASELINES, Metrics, book_test_set, evaluate
+from services.common.evaluation import BUILT_IN, Metrics, evaluate
 from services.tools.simulator import SimulationConfig, simulate
 from services.training.candidates import CANDIDATES, fit
 from tests.features_helpers import batch_features
 from usecases.fraud import FEATURE_NAMES
+from usecases.fraud.evaluation import BOOK_BASELINES, METRICS, book_test_set
 
 __all__ = ["prequential"]
 
@@ -35,9 +36,9 @@ def _dataset() -> pd.DataFrame:
     raw = table.select(["transaction_id", "tx_datetime", "customer_id", "tx_fraud"]).to_pandas()
     raw.index = raw["transaction_id"].astype(str)
     raw = raw.loc[frame.index]
-    frame["customer_id"] = raw["customer_id"].astype(str).to_numpy()
+    frame["key"] = raw["customer_id"].astype(str).to_numpy()
     frame["event_time"] = pd.to_datetime(raw["tx_datetime"], utc=True).to_numpy()
-    frame["is_fraud"] = raw["tx_fraud"].astype(int).to_numpy()
+    frame["target"] = raw["tx_fraud"].astype(int).to_numpy()
     return frame
 
 
@@ -70,12 +71,12 @@ def prequential(kinds: list[str], folds: int = 4) -> dict[str, list[Metrics]]:
     out: dict[str, list[Metrics]] = {k: [] for k in kinds}
     for k in range(folds):
         train, test = _fold(frame, START - timedelta(days=7 * k))
-        x, y = train[names].to_numpy(np.float32), train["is_fraud"].to_numpy()
+        x, y = train[names].to_numpy(np.float32), train["target"].to_numpy()
         for kind in kinds:
             with console.status(f"fold {k + 1}/{folds}: {kind}"):
                 model = _forest(0).fit(x, y) if kind == "forest" else fit(CANDIDATES[kind], x, y, 0)
                 scores = model.predict_proba(test[names].to_numpy(np.float32))[:, 1]
-                out[kind].append(evaluate(test.assign(score=scores)))
+                out[kind].append(evaluate(test.assign(score=scores), BUILT_IN | METRICS))
     return out
 
 
@@ -86,13 +87,10 @@ def main(kinds: list[str]) -> None:
     for col in ("model", "single split", "prequential mean"):
         table.add_column(col)
     for kind, folds in results.items():
-        single = folds[0]
-        mean = [np.mean([getattr(m, f) for m in folds]) for f in ("auc_roc", "average_precision")]
-        mean.append(np.mean([m.card_precision_at_100 for m in folds]))
+        names = ("auc_roc", "average_precision", "card_precision_at_100")
+        mean = [np.mean([m[name] for m in folds]) for name in names]
         table.add_row(
-            kind,
-            f"{single.auc_roc:.3f} / {single.average_precision:.3f} / {single.card_precision_at_100:.3f}",
-            " / ".join(f"{v:.3f}" for v in mean),
+            kind, " / ".join(f"{folds[0][name]:.3f}" for name in names), " / ".join(f"{v:.3f}" for v in mean)
         )
     for name, figures in BOOK_BASELINES.items():  # its model-selection figures are prequential means
         shown = " / ".join(f"{v:.3f}" for v in figures)

@@ -1,121 +1,107 @@
-"""The handbook's evaluation protocol (pure): the test set without known-compromised cards, AUC ROC,
-Average Precision and Card Precision@k per day."""
+"""Threshold-free quality of scores (pure): the built-in metrics, a use case's own, and its test-set rule.
+
+Frames hold one row per scored event: `key` (the event key), `event_time`, `target` (bool), `score`.
+A use case adds metrics and a test-set rule in the module its declaration names (`evaluation`):
+`METRICS` (name → frame → float) and `test_set(test, known, train_start, train_end, delay_days)`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-__all__ = ["BOOK_BASELINES", "Metrics", "book_test_set", "card_precision_at_k", "evaluate"]
+from services.common.errors import ConfigError
+from services.common.usecase import UseCase
 
-# Published test-week results (AUC ROC, AP, CP@100), HANDBOOK.md §3.
-BOOK_BASELINES: dict[str, tuple[float, float, float]] = {
-    "book: logistic regression": (0.871, 0.606, 0.291),
-    "book: random forest": (0.867, 0.658, 0.287),
-    "book: XGBoost, model selection": (0.869, 0.687, 0.303),
-    "book: balanced bagging, model selection": (0.879, 0.680, 0.305),
-}
+__all__ = ["BUILT_IN", "Evaluation", "Metric", "Metrics", "evaluate", "evaluation_for"]
+
+Metric = Callable[[pd.DataFrame], float]
+TestSet = Callable[[pd.DataFrame, pd.DataFrame, date, date, int], pd.DataFrame]
+
+
+def _both(frame: pd.DataFrame) -> bool:
+    return bool(frame["target"].nunique() == 2)
+
+
+def auc_roc(frame: pd.DataFrame) -> float:
+    """Area under the ROC curve (NaN with one class only)."""
+    return float(roc_auc_score(frame["target"].astype(int), frame["score"])) if _both(frame) else float("nan")
+
+
+def average_precision(frame: pd.DataFrame) -> float:
+    """Average precision (NaN with one class only)."""
+    if not _both(frame):
+        return float("nan")
+    return float(average_precision_score(frame["target"].astype(int), frame["score"]))
+
+
+BUILT_IN: dict[str, Metric] = {"auc_roc": auc_roc, "average_precision": average_precision}
+
+
+def _every_event(
+    test: pd.DataFrame, _known: pd.DataFrame, _from: date, _to: date, _delay: int
+) -> pd.DataFrame:
+    """The built-in test-set rule: every labelled event of the test window."""
+    return test
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A use case's metrics (the built-in ones and its own) and its test-set rule."""
+
+    metrics: Mapping[str, Metric] = field(default_factory=lambda: dict(BUILT_IN))
+    test_set: TestSet = _every_event
+    source: str = "built in"
+
+    def require(self, names: list[str] | tuple[str, ...], where: str) -> None:
+        """ConfigError unless every name is one of its metrics."""
+        unknown = [n for n in names if n not in self.metrics]
+        if unknown:
+            raise ConfigError(
+                f"{where} names {', '.join(unknown)}: not a metric of the use case (it has "
+                f"{', '.join(self.metrics)}; a use case adds its own in its evaluation module's METRICS)"
+            )
+
+
+def evaluation_for(declared: UseCase) -> Evaluation:
+    """The declared evaluation module's additions over the built-in metrics, or the built-in ones."""
+    if not declared.evaluation:
+        return Evaluation()
+    try:
+        module = importlib.import_module(declared.evaluation)
+    except ImportError as exc:
+        raise ConfigError(f"evaluation: cannot import {declared.evaluation!r} ({exc})") from None
+    own: Mapping[str, Metric] = getattr(module, "METRICS", {})
+    return Evaluation(
+        {**BUILT_IN, **own}, getattr(module, "test_set", _every_event), source=declared.evaluation
+    )
 
 
 @dataclass(frozen=True)
 class Metrics:
-    """Threshold-free quality of scores on a test set."""
+    """Metric name → value on a test set, and the set's size."""
 
-    auc_roc: float
-    average_precision: float
-    card_precision_at_100: float
-    transactions: int
-    frauds: int
+    values: dict[str, float]
+    events: int
+    positives: int
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
 
     def as_dict(self) -> dict[str, float]:
-        """Metric name → value (the names model cards and ModelVersion use)."""
-        return {
-            "auc_roc": self.auc_roc,
-            "average_precision": self.average_precision,
-            "card_precision_at_100": self.card_precision_at_100,
-            "test_transactions": float(self.transactions),
-            "test_frauds": float(self.frauds),
-        }
+        """Metric name → value, with the counts (the names model cards and ModelVersion use)."""
+        return self.values | {"test_events": float(self.events), "test_positives": float(self.positives)}
 
 
-def _utc(column: pd.Series) -> pd.Series:
-    """Timestamps in UTC (already-zoned ones converted: re-parsing them costs ~0.4 µs a row)."""
-    if isinstance(column.dtype, pd.DatetimeTZDtype):
-        return column.dt.tz_convert("UTC")
-    return pd.to_datetime(column, utc=True)
-
-
-def _day(frame: pd.DataFrame) -> pd.Series:
-    return _utc(frame["event_time"]).dt.date
-
-
-def book_test_set(
-    test: pd.DataFrame, known: pd.DataFrame, train_start: date, train_end: date, delay_days: int = 7
-) -> pd.DataFrame:
-    """`test` (customer_id, event_time, …) without the cards already known to be compromised: on test
-    day t, every customer with a fraud in [train_start, train_end) or on a day in [train_end, t − delay − 1]
-    is dropped. `known` holds labelled transactions (customer_id, event_time, is_fraud) of that period."""
-    frauds = known[known["is_fraud"].astype(bool)]
-    fraud_day = _day(frauds)
-    test_day = _day(test)
-    keep = np.ones(len(test), dtype=bool)
-    for day in sorted(set(test_day)):
-        cutoff = day - timedelta(days=delay_days + 1)
-        seen = frauds.loc[
-            (fraud_day >= train_start) & (fraud_day <= max(cutoff, train_end - timedelta(days=1)))
-        ]
-        on_day = (test_day == day).to_numpy()
-        keep &= ~(on_day & test["customer_id"].isin(set(seen["customer_id"])).to_numpy())
-    return test.loc[keep].reset_index(drop=True)
-
-
-def _day_numbers(frame: pd.DataFrame) -> NDArray[np.int64]:
-    """Days since the epoch (UTC) of each row's event_time."""
-    stamps = _utc(frame["event_time"]).dt.tz_localize(None)
-    days: NDArray[np.int64] = stamps.to_numpy().astype("datetime64[D]").astype(np.int64)
-    return days
-
-
-def card_precision_at_k(frame: pd.DataFrame, k: int = 100) -> float:
-    """Mean over days of: the share of fraudulent cards among the k cards with the highest max score,
-    cards detected (fraudulent and in the top k) on an earlier day left out. Ties in score go to the
-    smaller customer id. Vectorised: one sort of (day, card) keys, not a group-by per day."""
+def evaluate(frame: pd.DataFrame, metrics: Mapping[str, Metric] = BUILT_IN) -> Metrics:
+    """Every metric on `frame` (key, event_time, target, score)."""
     if frame.empty:
-        return float("nan")
-    cards, _ = pd.factorize(frame["customer_id"], sort=True)  # codes in id order: the tie-break
-    days, _ = pd.factorize(_day_numbers(frame), sort=True)
-    n = int(cards.max()) + 1
-    key = days.astype(np.int64) * n + cards
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    score = np.fmax.reduceat(frame["score"].to_numpy(dtype=np.float64)[order], starts)
-    label = np.maximum.reduceat(frame["is_fraud"].to_numpy().astype(np.int8)[order], starts)
-    card_day, card = key[starts] // n, key[starts] % n
-    detected = np.zeros(n, dtype=bool)
-    precisions = []
-    for day in range(int(days.max()) + 1):
-        today = np.flatnonzero((card_day == day) & ~detected[card])
-        top = today[np.argsort(-score[today], kind="stable")[:k]]
-        precisions.append(float(label[top].sum()) / k)
-        detected[card[top[label[top] == 1]]] = True
-    return float(np.mean(precisions))
-
-
-def evaluate(frame: pd.DataFrame, k: int = 100) -> Metrics:
-    """Metrics of `frame` (customer_id, event_time, is_fraud, score) — already the book's test set."""
-    labels = frame["is_fraud"].astype(int).to_numpy()
-    scores = frame["score"].to_numpy(dtype=float)
-    both = len(set(labels.tolist())) == 2
-    return Metrics(
-        auc_roc=float(roc_auc_score(labels, scores)) if both else float("nan"),
-        average_precision=float(average_precision_score(labels, scores)) if both else float("nan"),
-        card_precision_at_100=card_precision_at_k(frame, k),
-        transactions=len(frame),
-        frauds=int(labels.sum()),
-    )
+        return Metrics(dict.fromkeys(metrics, float("nan")), 0, 0)
+    values = {name: float(metric(frame)) for name, metric in metrics.items()}
+    return Metrics(values, len(frame), int(np.count_nonzero(frame["target"].to_numpy(dtype=bool))))

@@ -9,9 +9,7 @@ from urllib.parse import urlparse
 
 from services.common.errors import ConfigError
 
-__all__ = ["FRAUD_V1", "FeatureServiceSpec", "ViewSpec", "online_store_config"]
-
-_WINDOWS = (1, 7, 30)
+__all__ = ["FeatureServiceSpec", "ViewSpec", "online_store_config"]
 
 
 @dataclass(frozen=True)
@@ -34,28 +32,6 @@ class FeatureServiceSpec:
     def feature_names(self) -> list[str]:
         """Model input order: every view's features, view after view."""
         return [f for view in self.views for f in view.features]
-
-
-FRAUD_V1 = FeatureServiceSpec(
-    "fraud_v1",
-    (
-        ViewSpec(
-            "customer_spending",
-            "customer_id",
-            (
-                "TX_AMOUNT",
-                "TX_DURING_WEEKEND",
-                "TX_DURING_NIGHT",
-                *(f"CUSTOMER_ID_{k}_{n}DAY_WINDOW" for n in _WINDOWS for k in ("NB_TX", "AVG_AMOUNT")),
-            ),
-        ),
-        ViewSpec(
-            "terminal_risk",
-            "terminal_id",
-            tuple(f"TERMINAL_ID_{k}_{n}DAY_WINDOW" for n in _WINDOWS for k in ("NB_TX", "RISK")),
-        ),
-    ),
-)
 
 
 def online_store_config(redis_url: str | None, data_dir: Path) -> dict[str, Any]:

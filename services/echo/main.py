@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from services.common.config import load_settings
-from services.common.contracts import TransactionV1, decoder_for
+from services.common.contracts import contracts_for, decoder_for
 from services.common.service import configure_logging, run_service
 from services.echo.config import EchoSettings
 from services.echo.handlers import make_handler
+from services.echo.transforms import echo_key
 
 __all__ = ["main"]
 
@@ -18,6 +19,6 @@ def main() -> None:
     run_service(
         "echo",
         settings,
-        {settings.input_topic: decoder_for(TransactionV1)},
-        make_handler(settings.output_topic),
+        {settings.input_topic: decoder_for(contracts_for(settings.declaration).raw)},
+        make_handler(settings.output_topic, echo_key(settings.declaration)),
     )

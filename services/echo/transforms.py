@@ -1,12 +1,16 @@
-"""Pure logic of echo: which output each valid transaction becomes."""
+"""Pure logic of echo: which output each valid event becomes."""
 
 from __future__ import annotations
 
-from services.common.contracts import TransactionV1
+from collections.abc import Callable
+from operator import attrgetter
+from typing import Any
+
+from services.common.usecase import UseCase
 
 __all__ = ["echo_key"]
 
 
-def echo_key(tx: TransactionV1) -> str:
-    """Outputs keep the customer as key, so per-customer order holds downstream."""
-    return tx.customer_id
+def echo_key(declared: UseCase) -> Callable[[Any], str]:
+    """Outputs keep the event's key (the customer, for fraud), so per-key order holds downstream."""
+    return attrgetter(declared.event.key)

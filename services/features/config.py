@@ -123,6 +123,6 @@ class FeaturesSettings(ServiceSettings):
         return self.lake_root / view.table_name
 
     @property
-    def transactions_table(self) -> Path:
-        """ingest's Delta table of clean transactions (the history's entity rows)."""
-        return self.lake_root / "transactions"
+    def events_table(self) -> Path:
+        """ingest's Delta table of clean events (the history's entity rows)."""
+        return self.lake_root / self.declaration.event.table

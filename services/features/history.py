@@ -64,9 +64,9 @@ def training_set(store: FeatureStore, settings: FeaturesSettings, start: datetim
     empty inputs and counted (`missing`), never silently lost."""
     declared = settings.declaration
     ident, names = declared.event.id, declared.feature_service.feature_names
-    path = settings.transactions_table
+    path = settings.events_table
     if not (path / "_delta_log").is_dir():
-        raise ConfigError(f"no transactions table at {path}: run ingest first (make demo)")
+        raise ConfigError(f"no {path.name} table at {path}: run ingest first (make demo)")
     data = DeltaTable(str(path)).to_pyarrow_dataset()
     table = data.to_table(columns=[*_columns(declared), "kafka_partition", "kafka_offset"])
     times = pc.cast(table.column(declared.event.time), pa.timestamp("us", tz="UTC"))

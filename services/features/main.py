@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from services.common.config import load_settings
-from services.common.contracts import CleanTransactionV1, LabelV1, decoder_for
+from services.common.contracts import contracts_for, decoder_for
 from services.common.errors import ConfigError
 from services.common.feast_online_writers import open_writer
 from services.common.health import HealthState
@@ -117,7 +117,7 @@ def _lake_runner(settings: FeaturesSettings, sinks: FeatureSinks, metrics: Featu
 def run_stages(settings: FeaturesSettings) -> None:
     """The stages on the shared runner (exactly once), the lake writer beside them in a thread."""
     declared = settings.declaration
-    views = declared.features.views
+    contracts, views = contracts_for(declared), declared.features.views
     inputs = [settings.clean_topic, *[settings.repartition_topic(v.name) for v in views[1:]]]
     changelogs = [settings.changelog_topic(v.name) for v in views]
     _internal_topics(settings, inputs, changelogs)
@@ -150,6 +150,7 @@ def run_stages(settings: FeaturesSettings) -> None:
         topics,
         reader,
         feature_service=settings.feature_service,
+        contracts=contracts,
         label_wait_s=settings.label_wait_ms / 1000,
         metrics=metrics,
     )
@@ -167,8 +168,8 @@ def run_stages(settings: FeaturesSettings) -> None:
         stages.revoked([(tp.topic, tp.partition) for tp in partitions])
 
     decoders: dict[str, Decoder] = {
-        settings.clean_topic: decoder_for(CleanTransactionV1),
-        settings.labels_topic: decoder_for(LabelV1),
+        settings.clean_topic: decoder_for(contracts.clean),
+        settings.labels_topic: decoder_for(contracts.feedback),
     }
     decoders |= {topic: json_object for topic in inputs[1:]}
     try:

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from services.common.contracts import LabelV1
+from services.common.contracts.declared import UseCaseContracts
 from services.common.kafka.envelope import Envelope, Output
 from services.common.usecase.views import DAY_S
 from services.features import records
@@ -50,12 +50,14 @@ class FeatureStages:
         restore: Callable[[str, int], dict[str, bytes]],
         *,
         feature_service: str,
+        contracts: UseCaseContracts,
         label_wait_s: float,
         metrics: FeaturesMetrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engines, self.sinks, self.topics, self._restore = list(engines), list(sinks), topics, restore
         self.feature_service, self.metrics = feature_service, metrics
+        self._label, self._label_time = contracts.feedback, attrgetter(contracts.feedback_time)
         probe = [e(StateTable()) for e in self.engines]
         self.views = [e.views[0] for e in probe]
         self._entity = [attrgetter(v.entity) for v in self.views]
@@ -224,8 +226,10 @@ class FeatureStages:
     def _forward_labels(self, p: int, items: list[Envelope[Any]]) -> list[Output]:
         out = []
         for env in items:
-            label: LabelV1 = env.value
-            self._newest[str(p)] = max(self._newest.get(str(p), float("-inf")), label.label_time.timestamp())
+            label = env.value
+            self._newest[str(p)] = max(
+                self._newest.get(str(p), float("-inf")), self._label_time(label).timestamp()
+            )
             for i, feedback in enumerate(self._feedback):
                 if feedback:
                     out += self._send(i, {"k": "f", "l": env.raw}, str(self._entity[i](label)))
@@ -267,9 +271,9 @@ class FeatureStages:
                 label = record["l"]
                 state.engine.labels(
                     [
-                        LabelV1.model_validate_json(label)
+                        self._label.model_validate_json(label)
                         if isinstance(label, bytes)
-                        else LabelV1.model_validate(label)
+                        else self._label.model_validate(label)
                     ]
                 )
             elif kind == "m":

@@ -88,20 +88,14 @@ class IngestSettings(ServiceSettings):
         "is 8,640 log files a day per table, and Delta's 30-day default keeps ~260k for each commit to list",
     )
     dedup_watermark: str = Field(default="2 days", description="de-duplication window, on Kafka arrival time")
-    max_amount: float = Field(
-        default=1_000_000.0, gt=0, description="amounts at or above it are dead-lettered (amount_too_large)"
-    )
     max_future_skew_s: float = Field(
         default=300.0, ge=0, description="event times further ahead of the record's time are dead-lettered"
     )
     max_event_age_days: float = Field(
         default=10_000.0, gt=0, description="event times further behind the record's time are dead-lettered"
     )
-    default_currency: str = Field(
-        default="EUR", pattern="^[A-Z]{3}$", description="the currency of a transaction that names none"
-    )
     rejected_value_max_bytes: int = Field(
-        default=65_536, ge=0, description="bytes of a rejected value kept in the transactions_rejected table"
+        default=65_536, ge=0, description="bytes of a rejected value kept in the rejected events' table"
     )
     starting_offsets: Literal["earliest", "latest"] = Field(
         default="earliest", description="where a new deployment (no checkpoint) starts reading the raw topic"

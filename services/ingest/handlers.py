@@ -12,23 +12,24 @@ __all__ = ["clean_path", "lake_path", "rules_from"]
 
 
 def rules_from(settings: IngestSettings) -> Rules:
-    """The cleaning rules' parameters."""
+    """The declared event's fields and the cleaning limits (each a setting, defaulting to the declaration)."""
     return Rules(
+        settings.declaration.event,
         max_value_bytes=settings.max_value_bytes,
-        max_amount=settings.max_amount,
         max_future_skew_s=settings.max_future_skew_s,
         max_event_age_days=settings.max_event_age_days,
-        default_currency=settings.default_currency,
     )
 
 
 def clean_path(raw: DataFrame, settings: IngestSettings) -> DataFrame:
-    """Raw Kafka rows → records for transactions.clean and transactions.dlq."""
-    return kafka_records(classify(raw, rules_from(settings)), settings.clean_topic, settings.dlq_topic)
+    """Raw Kafka rows → records for the clean topic and the dead-letter topic."""
+    rules = rules_from(settings)
+    return kafka_records(classify(raw, rules), rules.event, settings.clean_topic, settings.dlq_topic)
 
 
 def lake_path(raw: DataFrame, settings: IngestSettings) -> DataFrame:
     """Raw Kafka rows → de-duplicated valid rows and rejected rows for the Delta tables."""
+    rules = rules_from(settings)
     return lake_rows(
-        classify(raw, rules_from(settings)), settings.dedup_watermark, settings.rejected_value_max_bytes
+        classify(raw, rules), rules.event, settings.dedup_watermark, settings.rejected_value_max_bytes
     )

@@ -81,9 +81,10 @@ def main() -> None:
     health, metrics = HealthState(), IngestMetrics()
     server = HealthServer(health, metrics.registry, settings.health_host, settings.health_port).start()
     log.info("ingest: health and metrics on http://%s:%d", settings.health_host, server.port)
-    transactions, rejected = settings.table("transactions"), settings.table("transactions_rejected")
-    align_log_retention(spark, [transactions, rejected], settings.lake_log_retention)
-    writer = LakeWriter(transactions, rejected, writer_identity(settings.checkpoints / "lake"))
+    table = settings.declaration.event.table
+    events, rejected = settings.table(table), settings.table(f"{table}_rejected")
+    align_log_retention(spark, [events, rejected], settings.lake_log_retention)
+    writer = LakeWriter(events, rejected, writer_identity(settings.checkpoints / "lake"))
     starters: dict[str, Callable[[], StreamingQuery]] = {
         "clean": lambda: start_clean_query(spark, clean_path(read_raw(spark, settings), settings), settings),
         "lake": lambda: start_lake_query(

@@ -6,6 +6,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from services.common.kafka.dlq import DLQ_HEADERS
+from services.common.usecase.schema import EventSpec
 
 __all__ = ["kafka_records", "lake_rows", "now_column"]
 
@@ -17,14 +18,12 @@ def now_column() -> Column:
     return F.timestamp_millis(F.expr("cast(reflect('java.lang.System', 'currentTimeMillis') as bigint)"))
 
 
-def _clean_value() -> Column:
+def _clean_value(event: EventSpec) -> Column:
     fields = [
-        F.col("tx_id"),
-        F.date_format("event_time", "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX").alias("event_time"),
-        F.col("customer_id"),
-        F.col("terminal_id"),
-        F.col("amount"),
-        F.col("currency"),
+        F.date_format(f, "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX").alias(f) if spec.type == "timestamp" else F.col(f)
+        for f, spec in event.fields.items()
+    ]
+    fields += [
         F.date_format(now_column(), "yyyy-MM-dd'T'HH:mm:ss.SSSXXX").alias("ingest_time"),
         F.col("partition").alias("source_partition"),
         F.col("offset").alias("source_offset"),
@@ -52,27 +51,28 @@ def _dlq_headers() -> Column:
     return F.concat(original, added)
 
 
-def kafka_records(classified: DataFrame, clean_topic: str, dlq_topic: str) -> DataFrame:
-    """(topic, key, value, headers): valid rows as CleanTransaction v1 keyed by customer, rejected
-    rows unchanged (original key and bytes) for the dead-letter topic, with the reason headers."""
+def kafka_records(classified: DataFrame, event: EventSpec, clean_topic: str, dlq_topic: str) -> DataFrame:
+    """(topic, key, value, headers): valid rows as the declared clean event keyed by the event key,
+    rejected rows unchanged (original key and bytes) for the dead-letter topic, with the reason headers.
+    A clean value omits an optional field that is absent and has no default."""
     valid = classified.reason.isNull()
     return classified.select(
         F.when(valid, F.lit(clean_topic)).otherwise(F.lit(dlq_topic)).alias("topic"),
-        F.when(valid, F.encode("customer_id", "UTF-8")).otherwise(F.col("key")).alias("key"),
-        F.when(valid, F.encode(_clean_value(), "UTF-8")).otherwise(F.col("value")).alias("value"),
+        F.when(valid, F.encode(event.key, "UTF-8")).otherwise(F.col("key")).alias("key"),
+        F.when(valid, F.encode(_clean_value(event), "UTF-8")).otherwise(F.col("value")).alias("value"),
         F.when(valid, F.col("headers")).otherwise(_dlq_headers()).alias("headers"),
     )
 
 
-def _transaction_fields() -> list[Column]:
+def _event_fields(event: EventSpec) -> list[Column]:
+    """The declared fields, the event time's date (the table's partition) right after the event time."""
+    out = []
+    for f in event.fields:
+        out.append(F.col(f))
+        if f == event.time:
+            out.append(F.to_date(f).alias("event_date"))
     return [
-        F.col("tx_id"),
-        F.col("event_time"),
-        F.to_date("event_time").alias("event_date"),
-        F.col("customer_id"),
-        F.col("terminal_id"),
-        F.col("amount"),
-        F.col("currency"),
+        *out,
         F.current_timestamp().alias("ingest_time"),
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),
@@ -96,13 +96,13 @@ def _rejected_fields(max_value_bytes: int) -> list[Column]:
     ]
 
 
-def lake_rows(classified: DataFrame, watermark: str, max_value_bytes: int) -> DataFrame:
+def lake_rows(classified: DataFrame, event: EventSpec, watermark: str, max_value_bytes: int) -> DataFrame:
     """One stream for the lake query, de-duplicated within the watermark: a valid row keys on its
-    tx_id, a rejected row on its Kafka coordinates (so only a re-read of the same record collapses).
+    event id, a rejected row on its Kafka coordinates (so only a re-read of the same record collapses).
     `kind` says which table a row belongs to; `tx` / `rejected` hold it.
 
-    The watermark runs on the Kafka record timestamp of every row (valid or not), so a copy of a
-    tx_id that arrives within the window after the first is dropped. It must not run on event time:
+    The watermark runs on the Kafka record timestamp of every row (valid or not), so a copy of an
+    event id that arrives within the window after the first is dropped. It must not run on event time:
     rejected rows have none, and mixing their arrival time with replayed history's event times moved
     the watermark years past the history, so every later valid row was silently dropped as late.
 
@@ -113,9 +113,9 @@ def lake_rows(classified: DataFrame, watermark: str, max_value_bytes: int) -> Da
     return (
         classified.select(
             F.when(valid, F.lit("valid")).otherwise(F.lit("rejected")).alias("kind"),
-            F.when(valid, F.col("tx_id")).otherwise(coordinates).alias("dedup_key"),
+            F.when(valid, F.col(event.id)).otherwise(coordinates).alias("dedup_key"),
             F.col("timestamp").alias("dedup_time"),
-            F.when(valid, F.struct(*_transaction_fields())).alias("tx"),
+            F.when(valid, F.struct(*_event_fields(event))).alias("tx"),
             F.when(~valid, F.struct(*_rejected_fields(max_value_bytes))).alias("rejected"),
         )
         .withWatermark("dedup_time", watermark)

@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
+from services.common.evaluation import evaluation_for
 from services.monitor.transforms import Checks
 
 __all__ = ["MonitorSettings"]
@@ -30,8 +31,7 @@ class MonitorSettings(ServiceSettings):
         "drift_threshold": attrgetter("monitor.drift_threshold"),
         "min_drifted_features": attrgetter("monitor.min_drifted_features"),
         "drift_ignore": lambda uc: list(uc.monitor.drift_ignore),
-        "min_auc": lambda uc: uc.monitor.quality.get("auc_roc", 0.0),
-        "min_average_precision": lambda uc: uc.monitor.quality.get("average_precision", 0.0),
+        "quality": lambda uc: dict(uc.monitor.quality),
     }
 
     group_id: str = Field(default="rtloop-monitor", description="consumer group")
@@ -85,9 +85,13 @@ class MonitorSettings(ServiceSettings):
     quality_min_labelled: int = Field(
         default=2_000, ge=1, description="labelled predictions a window needs before its quality is judged"
     )
-    min_auc: float = Field(default=0.0, ge=0, le=1, description="default: the use case's monitor.quality")
-    min_average_precision: float = Field(
-        default=0.0, ge=0, le=1, description="default: the use case's monitor.quality"
+    quality_min_positives: int = Field(
+        default=5, ge=1, description="positive targets (frauds) a window needs before its quality is judged"
+    )
+    quality: dict[str, float] = Field(
+        default={},
+        description="metric → its least acceptable value per window, as JSON (default: the use case's "
+        'monitor.quality), e.g. {"auc_roc": 0.75}',
     )
     max_dlq_rate: float = Field(
         default=0.05, ge=0, le=1, description="dead letters per event above which a window is bad (dlq_rate)"
@@ -100,13 +104,17 @@ class MonitorSettings(ServiceSettings):
 
     @property
     def checks(self) -> Checks:
-        """The thresholds as the pure checks take them."""
+        """The thresholds as the pure checks take them, with the use case's metrics (ConfigError when
+        `quality` names one it does not have)."""
+        evaluation = evaluation_for(self.declaration)
+        evaluation.require(tuple(self.quality), "MONITOR_QUALITY (or the declaration's monitor.quality)")
         return Checks(
             min_drifted_features=self.min_drifted_features,
             drift_threshold=self.drift_threshold,
             quality_min_labelled=self.quality_min_labelled,
-            min_auc=self.min_auc,
-            min_average_precision=self.min_average_precision,
+            quality_min_positives=self.quality_min_positives,
+            quality=self.quality,
+            metrics=evaluation.metrics,
             max_dlq_rate=self.max_dlq_rate,
             dlq_min_events=self.dlq_min_events,
             max_end_to_end_p99_ms=self.max_end_to_end_p99_ms,

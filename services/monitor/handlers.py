@@ -51,7 +51,7 @@ class MonitorHandler:
         reload: Callable[[], MonitorState],
         names: list[str],
         report: Callable[[Window, Reference, list[Finding]], str | None] | None = None,
-        model_name: str = "fraud",
+        model_name: str = "model",
         window_seconds: float | None = None,
     ) -> None:
         self.state, self.topics, self.window_size, self.checks = state, topics, window_size, checks
@@ -87,9 +87,9 @@ class MonitorHandler:
                 if not row.shadow:
                     self.state.prediction(row)
             elif env.topic == t.labels:
-                tx_id, is_fraud, tx_time, label_time = env.value
-                outputs += self._tick(label_time)
-                self.state.label(tx_id, is_fraud, tx_time)
+                event_id, target, event_time, known_at = env.value
+                outputs += self._tick(known_at)
+                self.state.label(event_id, target, event_time)
             else:
                 self.state.dead_letter()
             if self.window_seconds is None and self.state.window.count >= self.window_size:

@@ -19,8 +19,8 @@ class Scored(NamedTuple):
     """What the monitor keeps of a production prediction (a named tuple: built per message at half the
     cost of a frozen dataclass)."""
 
-    tx_id: str
-    customer_id: str
+    id: str  # the event's id
+    key: str  # the event's key (fraud: the card), for use-case metrics such as card precision
     event_time: float  # epoch seconds
     score: float
     model_version: str
@@ -30,21 +30,21 @@ class Joined(NamedTuple):
     """A prediction with its label."""
 
     prediction: Scored
-    is_fraud: bool
+    target: bool
 
 
 class Joins:
     """The join state. `expire()` forgets what is older than `ttl_s` behind the newest event time
-    seen; a label for a transaction already joined is a repeat and is ignored."""
+    seen; a label for an event already joined is a repeat and is ignored."""
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self.waiting: dict[str, Scored] = {}
         self.early: dict[str, tuple[bool, float]] = {}  # labels before their prediction
-        self.done: dict[str, float] = {}  # joined tx_id → event time (repeats are ignored)
+        self.done: dict[str, float] = {}  # joined event_id → event time (repeats are ignored)
         self.newest = float("-inf")
         self.expired = 0
-        # (event time, tx_id) per store, oldest first: expiry pops instead of scanning every entry
+        # (event time, event_id) per store, oldest first: expiry pops instead of scanning every entry
         self._heaps: dict[str, list[tuple[float, str]]] = {"waiting": [], "early": [], "done": []}
 
     def reindex(self) -> None:
@@ -58,31 +58,31 @@ class Joins:
     def prediction(self, p: Scored) -> Joined | None:
         """Add a prediction; the join if its label came first."""
         self.newest = max(self.newest, p.event_time)
-        if p.tx_id in self.done or p.tx_id in self.waiting:
+        if p.id in self.done or p.id in self.waiting:
             return None
-        label = self.early.pop(p.tx_id, None)
+        label = self.early.pop(p.id, None)
         if label is None:
-            self.waiting[p.tx_id] = p
-            heapq.heappush(self._heaps["waiting"], (p.event_time, p.tx_id))
+            self.waiting[p.id] = p
+            heapq.heappush(self._heaps["waiting"], (p.event_time, p.id))
             return None
-        self._done(p.tx_id, p.event_time)
+        self._done(p.id, p.event_time)
         return Joined(p, label[0])
 
-    def label(self, tx_id: str, is_fraud: bool, event_time: float) -> Joined | None:
-        """Add a label (event_time: its transaction's); the join if the prediction is waiting."""
-        if tx_id in self.done:
+    def label(self, event_id: str, target: bool, event_time: float) -> Joined | None:
+        """Add a label (event_time: its event's); the join if the prediction is waiting."""
+        if event_id in self.done:
             return None
-        p = self.waiting.pop(tx_id, None)
+        p = self.waiting.pop(event_id, None)
         if p is None:
-            self.early[tx_id] = (is_fraud, event_time)
-            heapq.heappush(self._heaps["early"], (event_time, tx_id))
+            self.early[event_id] = (target, event_time)
+            heapq.heappush(self._heaps["early"], (event_time, event_id))
             return None
-        self._done(tx_id, p.event_time)
-        return Joined(p, is_fraud)
+        self._done(event_id, p.event_time)
+        return Joined(p, target)
 
-    def _done(self, tx_id: str, event_time: float) -> None:
-        self.done[tx_id] = event_time
-        heapq.heappush(self._heaps["done"], (event_time, tx_id))
+    def _done(self, event_id: str, event_time: float) -> None:
+        self.done[event_id] = event_time
+        heapq.heappush(self._heaps["done"], (event_time, event_id))
 
     def expire(self) -> int:
         """Drop entries older than the TTL; returns how many predictions left without a label."""

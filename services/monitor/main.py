@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from services.common.config import load_settings
-from services.common.contracts import AlertV1
+from services.common.contracts import AlertV1, contracts_for
 from services.common.health import HealthState
 from services.common.kafka.clients import wait_reachable
 from services.common.kafka.scan import scan_topic
@@ -25,7 +25,13 @@ from services.monitor.config import MonitorSettings
 from services.monitor.handlers import MonitorHandler, Topics
 from services.monitor.page import PageData, render
 from services.monitor.state import MonitorState
-from services.monitor.transforms import inputs_getter, parse_label, parse_prediction
+from services.monitor.transforms import (
+    FeedbackFields,
+    PredictionFields,
+    inputs_getter,
+    parse_label,
+    parse_prediction,
+)
 
 __all__ = ["main", "restore_state"]
 
@@ -109,7 +115,15 @@ def main() -> None:
     server = serve_health(
         "monitor", settings, metrics, health, lambda path: routes["page"](path) if routes else None
     )
-    names = settings.declaration.feature_service.feature_names
+    declared = settings.declaration
+    names = declared.feature_service.feature_names
+    predicted = PredictionFields(declared.event.id, declared.event.key, declared.event.time)
+    feedback = FeedbackFields(
+        declared.feedback.id,
+        declared.feedback.target,
+        declared.feedback.time,
+        contracts_for(declared).feedback_time,
+    )
     topics = Topics(
         settings.predictions_topic,
         settings.labels_topic,
@@ -143,9 +157,9 @@ def main() -> None:
             settings,
             {
                 topics.predictions: functools.partial(
-                    parse_prediction, names=names, getter=inputs_getter(names)
+                    parse_prediction, fields=predicted, names=names, getter=inputs_getter(names)
                 ),
-                topics.labels: parse_label,
+                topics.labels: functools.partial(parse_label, fields=feedback),
                 topics.dead_letters: bytes,  # counted, never decoded: nothing here can fail
             },
             handler,

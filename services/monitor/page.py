@@ -84,7 +84,7 @@ def render(data: PageData) -> str:
     """The whole page."""
     last = data.windows[-1] if data.windows else None
     quality = next(
-        (w for w in reversed(data.windows) if _metric(w, "quality_drop", "auc_roc") is not None), None
+        (w for w in reversed(data.windows) if any(f.kind == "quality_drop" for f in w.findings)), None
     )
     p99 = _metric(last, "freshness", "end_to_end_p99_ms") if last else None
     figures = [
@@ -95,15 +95,12 @@ def render(data: PageData) -> str:
         ("windows closed", str(len(data.windows))),
     ]
     if quality is not None:
-        for name, label in (
-            ("auc_roc", "AUC ROC"),
-            ("average_precision", "AP"),
-            ("card_precision_at_100", "CP@100"),
-        ):
-            value = _metric(quality, "quality_drop", name)
-            figures.append(
-                (f"live {label} (window {quality.index})", f"{value:.3f}" if value is not None else "–")
-            )
+        finding = next(f for f in quality.findings if f.kind == "quality_drop")
+        figures += [
+            (f"live {name} (window {quality.index})", f"{value:.3f}")
+            for name, value in finding.metrics.items()
+            if not name.startswith("test_")  # the window's counts
+        ]
     cards = "".join(
         f'<div class="figure" data-name="{escape(k)}"><span>{escape(k)}</span><b>{v}</b></div>'
         for k, v in figures

@@ -3,7 +3,7 @@ as compact per-batch records (in the same Kafka transaction as the batch's offse
 rebuilt from them after a restart.
 
 Records (key → JSON value; None is a tombstone on the compacted topic):
-- `b/<seq>`: the join changes of batch seq: predictions and early labels added, tx_ids joined, and the
+- `b/<seq>`: the join changes of batch seq: predictions and early labels added, event ids joined, and the
   newest event time it touches; tombstoned once that is older than the TTL.
 - `w/<window>/<seq>`: the rows batch seq added to the open window; tombstoned when the window closes.
 - `alerting`: the hysteresis of every alert kind, the window index and the batch sequence.
@@ -56,22 +56,22 @@ class MonitorState:
         b = self._batch
         self.window.rows.append(row)
         b.rows.append(row)
-        if row.scored.tx_id in self.joins.early:
-            b.joined.append(row.scored.tx_id)
+        if row.scored.id in self.joins.early:
+            b.joined.append(row.scored.id)
         joined = self.joins.prediction(row.scored)
-        if joined is None and row.scored.tx_id in self.joins.waiting:
+        if joined is None and row.scored.id in self.joins.waiting:
             b.added.append(row.scored)
         self._joined(joined, row.scored.event_time)
 
-    def label(self, tx_id: str, is_fraud: bool, event_time: float) -> None:
+    def label(self, event_id: str, target: bool, event_time: float) -> None:
         """A label: joins its waiting prediction, or waits for it."""
         b = self._batch
-        waiting = tx_id in self.joins.waiting
-        joined = self.joins.label(tx_id, is_fraud, event_time)
+        waiting = event_id in self.joins.waiting
+        joined = self.joins.label(event_id, target, event_time)
         if waiting:
-            b.joined.append(tx_id)
-        elif tx_id in self.joins.early:
-            b.early.append((tx_id, is_fraud, event_time))
+            b.joined.append(event_id)
+        elif event_id in self.joins.early:
+            b.early.append((event_id, target, event_time))
         self._joined(joined, event_time)
 
     def dead_letter(self) -> None:
@@ -111,7 +111,7 @@ class MonitorState:
         out: list[Change] = []
         if b.added or b.early or b.joined:
             doc = {
-                "p": [[s.tx_id, s.customer_id, s.event_time, s.score, s.model_version] for s in b.added],
+                "p": [[s.id, s.key, s.event_time, s.score, s.model_version] for s in b.added],
                 "l": [list(e) for e in b.early],
                 "j": b.joined,
                 "t": b.newest,
@@ -121,7 +121,7 @@ class MonitorState:
         if b.rows or b.pairs or b.dead_letters:
             key = f"w/{self.window.index}/{self.seq}"
             rows = [[*_scored(r.scored), list(r.inputs), r.shadow, r.end_to_end_ms] for r in b.rows]
-            pairs = [[*_scored(j.prediction), j.is_fraud] for j in b.pairs]
+            pairs = [[*_scored(j.prediction), j.target] for j in b.pairs]
             out.append((key, orjson.dumps({"r": rows, "j": pairs, "d": b.dead_letters})))
             self._window_keys.append(key)
         self.joins.expire()
@@ -151,14 +151,14 @@ class MonitorState:
         chunks = sorted((int(k[2:]), orjson.loads(v)) for k, v in records.items() if k.startswith("b/"))
         for seq, doc in chunks:
             self._chunks[seq] = float(doc["t"])
-            for tx, customer, t, score, version in doc["p"]:
-                self.joins.waiting[tx] = Scored(tx, customer, t, score, version)
-            for tx, fraud, t in doc["l"]:
-                self.joins.early[tx] = (fraud, t)
+            for event, key, t, score, version in doc["p"]:
+                self.joins.waiting[event] = Scored(event, key, t, score, version)
+            for event, target, t in doc["l"]:
+                self.joins.early[event] = (target, t)
         for _seq, doc in chunks:  # joins after every add: a join may remove an entry of an older chunk
-            for tx in doc["j"]:
-                self.joins.waiting.pop(tx, None)
-                self.joins.early.pop(tx, None)
+            for event in doc["j"]:
+                self.joins.waiting.pop(event, None)
+                self.joins.early.pop(event, None)
         self.joins.reindex()
         self.joins.expire()  # entries already given up before the restart (their chunk lives on)
         self.joins.expired = int(meta["expired"]) if meta is not None else 0
@@ -174,7 +174,7 @@ class MonitorState:
 
 
 def _scored(s: Scored) -> list[Any]:
-    return [s.tx_id, s.customer_id, s.event_time, s.score, s.model_version]
+    return [s.id, s.key, s.event_time, s.score, s.model_version]
 
 
 def _unscored(v: list[Any]) -> Scored:

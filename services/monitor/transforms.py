@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -16,16 +16,42 @@ import pandas as pd
 from services.common.contracts.alert import DriftedFeature
 from services.common.drift import Reference, drift
 from services.common.errors import DecodeError
-from services.common.evaluation import evaluate
+from services.common.evaluation import BUILT_IN, Metric, evaluate
 from services.common.kafka.decode import json_object
 from services.monitor.alerting import Finding
 from services.monitor.joins import Joined, Scored
 
-__all__ = ["Checks", "PredictionRow", "Window", "assess", "parse_label", "parse_prediction"]
+__all__ = [
+    "Checks",
+    "FeedbackFields",
+    "PredictionFields",
+    "PredictionRow",
+    "Window",
+    "assess",
+    "parse_label",
+    "parse_prediction",
+]
+
+
+class PredictionFields(NamedTuple):
+    """Where a prediction holds its event's id, key and time (the declaration's names)."""
+
+    id: str
+    key: str
+    time: str
+
+
+class FeedbackFields(NamedTuple):
+    """Where a feedback message holds its event's id, target, event time and its own time."""
+
+    id: str
+    target: str
+    time: str
+    known_at: str
 
 
 class PredictionRow(NamedTuple):
-    """A Prediction v1 as monitored: the scored inputs in the reference's order."""
+    """A prediction as monitored: the scored inputs in the reference's order."""
 
     scored: Scored
     inputs: tuple[float, ...]
@@ -47,7 +73,10 @@ def inputs_getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...
 
 
 def parse_prediction(
-    raw: bytes, names: list[str], getter: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None
+    raw: bytes,
+    fields: PredictionFields,
+    names: list[str],
+    getter: Callable[[dict[str, Any]], tuple[Any, ...]] | None = None,
 ) -> PredictionRow:
     """The fields the monitor reads; a missing input is NaN (left out of drift). `getter`
     (`inputs_getter(names)`, made once) reads every input at C speed when none is missing."""
@@ -59,30 +88,31 @@ def parse_prediction(
         except KeyError:
             inputs = tuple([float(features.get(n, np.nan)) for n in names])
         scored = Scored(
-            str(doc["tx_id"]),
-            str(doc["customer_id"]),
-            _epoch(doc["event_time"], "event_time"),
+            str(doc[fields.id]),
+            str(doc[fields.key]),
+            _epoch(doc[fields.time], fields.time),
             float(doc["score"]),
             str(doc.get("model_version", "")),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise DecodeError("invalid_field", f"not a Prediction v1: {exc!r:.80}") from None
+        raise DecodeError("invalid_field", f"not a prediction: {exc!r:.80}") from None
     e2e = (doc.get("latency_ms") or {}).get("end_to_end")
     return PredictionRow(scored, inputs, bool(doc.get("shadow")), float(e2e) if e2e is not None else None)
 
 
-def parse_label(raw: bytes) -> tuple[str, bool, float, float]:
-    """tx_id, is_fraud, the transaction's event time and the label's (epoch s) of a Label v1."""
+def parse_label(raw: bytes, fields: FeedbackFields) -> tuple[str, bool, float, float]:
+    """The event's id, the target, the event's time and the feedback's own (epoch s) of a feedback
+    message."""
     doc = json_object(raw)
     try:
         return (
-            str(doc["tx_id"]),
-            bool(doc["is_fraud"]),
-            _epoch(doc["tx_event_time"], "tx_event_time"),
-            _epoch(doc["label_time"], "label_time"),
+            str(doc[fields.id]),
+            bool(doc[fields.target]),
+            _epoch(doc[fields.time], fields.time),
+            _epoch(doc[fields.known_at], fields.known_at),
         )
     except KeyError as exc:
-        raise DecodeError("invalid_field", f"not a Label v1: missing {exc}") from None
+        raise DecodeError("invalid_field", f"not a feedback message: missing {exc}") from None
 
 
 @dataclass
@@ -128,9 +158,9 @@ class Checks:
     min_drifted_features: int = 1
     drift_threshold: float = 0.1
     quality_min_labelled: int = 2_000
-    quality_min_frauds: int = 5
-    min_auc: float = 0.75
-    min_average_precision: float = 0.25
+    quality_min_positives: int = 5
+    quality: Mapping[str, float] = field(default_factory=dict)  # metric → its least acceptable value
+    metrics: Mapping[str, Metric] = field(default_factory=lambda: dict(BUILT_IN))  # computed per window
     max_dlq_rate: float = 0.05
     dlq_min_events: int = 200  # fewer events (a window of labels only): no rate to speak of
     max_end_to_end_p99_ms: float = 5_000.0
@@ -186,30 +216,33 @@ def assess(
         findings.append(
             Finding("freshness", bad, "warning", {"end_to_end_p99_ms": p99}, message=f"p99 {p99:.0f} ms")
         )
-    frauds = sum(j.is_fraud for j in window.joined)
-    if len(window.joined) >= checks.quality_min_labelled and frauds >= checks.quality_min_frauds:
-        joined = window.joined
-        n = len(joined)
-        frame = pd.DataFrame(
-            {
-                "customer_id": [j.prediction.customer_id for j in joined],
-                "event_time": pd.to_datetime(
-                    np.fromiter((j.prediction.event_time for j in joined), np.float64, n), unit="s", utc=True
-                ),
-                "is_fraud": np.fromiter((j.is_fraud for j in joined), bool, n),
-                "score": np.fromiter((j.prediction.score for j in joined), np.float64, n),
-            }
-        )
-        m = evaluate(frame)
-        bad = m.auc_roc < checks.min_auc or m.average_precision < checks.min_average_precision
-        findings.append(
-            Finding(
-                "quality_drop",
-                bad,
-                "critical",
-                m.as_dict(),
-                message=f"AUC {m.auc_roc:.3f}, AP {m.average_precision:.3f}, "
-                f"CP@100 {m.card_precision_at_100:.3f}",
-            )
-        )
+    positives = sum(j.target for j in window.joined)
+    if len(window.joined) >= checks.quality_min_labelled and positives >= checks.quality_min_positives:
+        findings.append(_quality(window.joined, checks))
     return findings
+
+
+def _quality(joined: list[Joined], checks: Checks) -> Finding:
+    """Every metric of the use case on the window's joined predictions; bad when one is under its least
+    acceptable value (NaN, from one class only, is not under anything)."""
+    n = len(joined)
+    frame = pd.DataFrame(
+        {
+            "key": [j.prediction.key for j in joined],
+            "event_time": pd.to_datetime(
+                np.fromiter((j.prediction.event_time for j in joined), np.float64, n), unit="s", utc=True
+            ),
+            "target": np.fromiter((j.target for j in joined), bool, n),
+            "score": np.fromiter((j.prediction.score for j in joined), np.float64, n),
+        }
+    )
+    m = evaluate(frame, checks.metrics)
+    under = [name for name, least in checks.quality.items() if m[name] < least]
+    said = ", ".join(f"{name} {value:.3f}" for name, value in m.values.items())
+    return Finding(
+        "quality_drop",
+        bool(under),
+        "critical",
+        m.as_dict(),
+        message=f"{said}; under the least acceptable: {', '.join(under)}" if under else said,
+    )

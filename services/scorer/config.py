@@ -74,7 +74,9 @@ class ScorerSettings(ServiceSettings):
         ge=1000,
         description="a transaction left open by a killed scorer blocks readers this long",
     )
-    dedup_capacity: int = Field(default=2_000_000, ge=0, description="recent tx_ids remembered per process")
+    dedup_capacity: int = Field(
+        default=2_000_000, ge=0, description="recent event ids remembered per process"
+    )
 
     @property
     def transactional_id_or_default(self) -> str:

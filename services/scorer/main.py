@@ -89,6 +89,11 @@ def main() -> None:
         raise ConfigError(
             f"SCORER_FEATURE_SERVICE: use case {settings.usecase!r} declares only {service.name!r}"
         )
+    if settings.declaration.model.output != "probability":
+        raise ConfigError(
+            f"use case {settings.usecase!r}: the scorer serves probability models (decision: threshold); "
+            "ranking models (top_k over candidates) come with the recommendations use case"
+        )
     wait_reachable(settings.kafka)
     health, runner_metrics = HealthState(), RunnerMetrics("scorer")
     metrics = ScorerMetrics(runner_metrics.registry)

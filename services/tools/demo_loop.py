@@ -74,8 +74,9 @@ def stream_quality(
     to t − 8 days) left out as in HANDBOOK §3."""
     from deltalake import DeltaTable
 
-    from services.common.evaluation import book_test_set, evaluate
+    from services.common.evaluation import BUILT_IN, evaluate
     from services.training.adapters.kafka_io import load_labels
+    from usecases.fraud.evaluation import METRICS, book_test_set
 
     rows: list[tuple[str, float, float]] = []
     sample: list[dict[str, Any]] = []
@@ -85,16 +86,18 @@ def stream_quality(
             rows.append((p["tx_id"], p["score"], p["features"]["TX_AMOUNT"]))
             if len(sample) < 5 or (p["decision"] and len(sample) < 8):
                 sample.append(p)
-    preds = pd.DataFrame(rows, columns=["tx_id", "score", "seen_amount"]).drop_duplicates("tx_id")
+    preds = pd.DataFrame(rows, columns=["id", "score", "seen_amount"]).drop_duplicates("id")
     accepted = DeltaTable(str(lake / "transactions")).to_pandas(columns=["tx_id", "amount"])
-    labels = load_labels(kafka, labels_topic, at(known_from), at(end))
+    fields = ("tx_id", "customer_id", "tx_event_time", "is_fraud")
+    labels = load_labels(kafka, labels_topic, fields, at(known_from), at(end))
     week = (labels["event_time"] >= pd.Timestamp(at(start))) & (labels["event_time"] < pd.Timestamp(at(end)))
-    test = labels[week].merge(accepted, on="tx_id")
+    test = labels[week].merge(accepted.rename(columns={"tx_id": "id"}), on="id")
     test = book_test_set(test.reset_index(drop=True), labels, known_from, start - timedelta(days=7))
-    joined = test.merge(preds, on="tx_id", how="left")
+    joined = test.merge(preds, on="id", how="left")
     scored = joined.dropna(subset=["score"])
     newer = float((abs(scored["seen_amount"] - scored["amount"]) > 0.005).mean()) if len(scored) else 0.0
-    return StreamQuality(evaluate(scored), sample, int(joined["score"].isna().sum()), newer)
+    metrics = evaluate(scored, BUILT_IN | METRICS)
+    return StreamQuality(metrics, sample, int(joined["score"].isna().sum()), newer)
 
 
 def demo_registry(lake_root: Path) -> Path:

@@ -39,9 +39,10 @@ class TrainSettings(UseCaseSettings):
         min_length=1,
         description="the models trained and compared (logreg, lgbm, mlp)",
     )
-    gate_metric: Literal["average_precision", "auc_roc", "card_precision_at_100"] = Field(
+    gate_metric: str = Field(
         default="average_precision",
-        description="the metric a candidate must beat production on to be promoted",
+        description="the metric a candidate must beat production on to be promoted: auc_roc, "
+        "average_precision, or one of the use case's own (fraud: card_precision_at_100)",
     )
     delay_days: int = Field(
         default=0, ge=0, description="days between training and test (default: the feedback's delay_days)"

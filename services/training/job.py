@@ -1,4 +1,4 @@
-"""`rtloop train`: history → candidates → the book's evaluation → ONNX (checked) → registry → gate."""
+"""`rtloop train`: history → candidates → the use case's evaluation → ONNX (checked) → registry → gate."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import pandas as pd
 from services.common.contracts import ModelVersionV1
 from services.common.drift import Reference
 from services.common.errors import ConfigError, RtloopError
-from services.common.evaluation import Metrics, book_test_set, evaluate
+from services.common.evaluation import Evaluation, Metrics, evaluate
 from services.common.registry import ModelRejected, Registry, verify_model
 from services.training.candidates import CANDIDATES, decision_threshold, fit
 from services.training.export import onnx_scores, to_onnx_bytes, verify_parity
 
-__all__ = ["Datasets", "Outcome", "Report", "labelled", "train_candidates"]
+__all__ = ["Datasets", "Judging", "Outcome", "Report", "labelled", "train_candidates"]
 
 log = logging.getLogger(__name__)
 Step = Callable[[str], None]
@@ -27,7 +27,7 @@ Step = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Datasets:
-    """Training and test frames (tx_id, customer_id, event_time, the inputs, is_fraud) and their window."""
+    """Training and test frames (id, key, event_time, the inputs, target) and their windows."""
 
     train: pd.DataFrame
     test: pd.DataFrame
@@ -61,15 +61,18 @@ class Report:
     reason: str = ""
 
 
-def labelled(history: pd.DataFrame, labels: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """History rows with all inputs and a label (rows without either are left out, and logged)."""
-    frame = history.merge(labels[["tx_id", "is_fraud"]], on="tx_id", how="inner")
+def labelled(
+    history: pd.DataFrame, labels: pd.DataFrame, features: list[str], ident: str, key: str
+) -> pd.DataFrame:
+    """History rows (the event's `ident` and `key` columns, event_timestamp, the inputs) with all inputs
+    and a label (rows without either are left out, and logged), as (id, key, event_time, inputs, target)."""
+    frame = history.rename(columns={ident: "id", key: "key"}).merge(
+        labels[["id", "target"]], on="id", how="inner"
+    )
     complete = frame.dropna(subset=features)
     dropped = len(history) - len(complete)
     if dropped:
-        log.warning(
-            "%d of %d transactions left out: no label yet or incomplete inputs", dropped, len(history)
-        )
+        log.warning("%d of %d events left out: no label yet or incomplete inputs", dropped, len(history))
     out = complete.rename(columns={"event_timestamp": "event_time"})
     out["event_time"] = pd.to_datetime(out["event_time"], utc=True)
     return out.reset_index(drop=True)
@@ -80,31 +83,46 @@ def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray[Any, np.dtyp
 
 
 def _score_frame(test: pd.DataFrame, scores: np.ndarray[Any, Any]) -> pd.DataFrame:
-    return test[["customer_id", "event_time", "is_fraud"]].assign(score=scores)
+    return test[["key", "event_time", "target"]].assign(score=scores)
+
+
+@dataclass(frozen=True)
+class Judging:
+    """How candidates are judged: the use case's evaluation, and a threshold it fixes (else best F1)."""
+
+    evaluation: Evaluation
+    threshold: float | None = None
 
 
 def train_candidates(
-    data: Datasets, kinds: list[str], registry: Registry, name: str, tolerance: float, seed: int, step: Step
+    data: Datasets,
+    kinds: list[str],
+    registry: Registry,
+    name: str,
+    judging: Judging,
+    tolerance: float,
+    seed: int,
+    step: Step,
 ) -> list[Outcome]:
     """Fit, evaluate, export and register every candidate kind (a failing one is reported, not fatal)."""
-    x_train, y_train = _matrix(data.train, data.features), data.train["is_fraud"].astype(int).to_numpy()
+    x_train, y_train = _matrix(data.train, data.features), data.train["target"].astype(int).to_numpy()
     x_test = _matrix(data.test, data.features)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     outcomes = []
     for kind in kinds:
         candidate = CANDIDATES[kind]
         outcome, started = Outcome(kind, candidate.title), datetime.now(UTC)
-        step(f"{kind}: fit on {len(x_train):,} transactions")
+        step(f"{kind}: fit on {len(x_train):,} events")
         try:
             model = fit(candidate, x_train, y_train, seed)
             native = model.predict_proba(x_test)[:, 1].astype(np.float64)
-            outcome.metrics = evaluate(_score_frame(data.test, native))
+            outcome.metrics = evaluate(_score_frame(data.test, native), judging.evaluation.metrics)
             step(f"{kind}: ONNX export and parity check")
             onnx_bytes = to_onnx_bytes(model, len(data.features))
             outcome.parity = verify_parity(onnx_bytes, native, x_test, tolerance)
             train_scores = model.predict_proba(x_train)[:, 1]
-            threshold = decision_threshold(y_train, train_scores)
-            card = _card(name, f"{stamp}-{kind}", kind, data, outcome, threshold)
+            threshold = judging.threshold or decision_threshold(y_train, train_scores)
+            card = _card(name, f"{stamp}-{kind}", kind, data, outcome, threshold, judging)
             outcome.version = registry.write(card, onnx_bytes, _reference(x_train, train_scores, data, kind))
         except RtloopError as exc:
             outcome.error = str(exc)
@@ -124,7 +142,9 @@ def _reference(
     }
 
 
-def _card(name: str, version: str, kind: str, data: Datasets, o: Outcome, threshold: float) -> dict[str, Any]:
+def _card(
+    name: str, version: str, kind: str, data: Datasets, o: Outcome, threshold: float, judging: Judging
+) -> dict[str, Any]:
     assert o.metrics is not None
     return {
         "name": name,
@@ -133,14 +153,14 @@ def _card(name: str, version: str, kind: str, data: Datasets, o: Outcome, thresh
         "title": o.title,
         "features": data.features,
         "threshold": threshold,
-        "threshold_rule": "best F1 on the training week",
+        "threshold_rule": "declared" if judging.threshold else "best F1 on the training window",
         "metrics": o.metrics.as_dict() | {"onnx_max_abs_diff": o.parity or 0.0},
         "data_window": {
             "train": [data.train_start.isoformat(), data.train_end.isoformat()],
             "test": [data.test_start.isoformat(), data.test_end.isoformat()],
-            "train_transactions": len(data.train),
-            "train_frauds": int(data.train["is_fraud"].sum()),
-            "evaluation": "HANDBOOK.md §3: known-compromised cards removed per test day",
+            "train_events": len(data.train),
+            "train_positives": int(data.train["target"].sum()),
+            "evaluation": judging.evaluation.source,
         },
         "input": {"name": "features", "dtype": "float32", "shape": [None, len(data.features)]},
         "output": {"name": "probabilities", "column": 1},
@@ -148,7 +168,7 @@ def _card(name: str, version: str, kind: str, data: Datasets, o: Outcome, thresh
     }
 
 
-def evaluate_production(registry: Registry, name: str, data: Datasets) -> Outcome | None:
+def evaluate_production(registry: Registry, name: str, data: Datasets, judging: Judging) -> Outcome | None:
     """The current production model scored on the same test set (None when there is none)."""
     version = registry.production(name)
     if version is None:
@@ -158,7 +178,7 @@ def evaluate_production(registry: Registry, name: str, data: Datasets) -> Outcom
     try:
         onnx_bytes = verify_model(Registry.version_of(card), data.features)
         scores = onnx_scores(onnx_bytes, _matrix(data.test, data.features))
-        outcome.metrics = evaluate(_score_frame(data.test, scores))
+        outcome.metrics = evaluate(_score_frame(data.test, scores), judging.evaluation.metrics)
         outcome.version = Registry.version_of(card)
     except ModelRejected as exc:
         outcome.error = str(exc)
@@ -190,13 +210,13 @@ def windows(start: datetime, end: datetime, delay_days: int) -> tuple[datetime, 
 
 
 def test_frame(
-    history: pd.DataFrame,
+    test: pd.DataFrame,
     labels: pd.DataFrame,
-    data_features: list[str],
+    evaluation: Evaluation,
     start: datetime,
     end: datetime,
     delay_days: int,
 ) -> pd.DataFrame:
-    """The labelled test history without the cards known to be compromised (HANDBOOK.md §3)."""
-    test = labelled(history, labels, data_features)
-    return book_test_set(test, labels, start.date(), end.date(), delay_days)
+    """The labelled test events the use case's test-set rule keeps (fraud's: known-compromised cards out,
+    HANDBOOK.md §3)."""
+    return evaluation.test_set(test, labels, start.date(), end.date(), delay_days)

@@ -16,6 +16,7 @@ from confluent_kafka import Producer
 
 from services.common.kafka.envelope import header
 from services.common.kafka.scan import scan_topic
+from tests.factories import declare
 from tests.ingest_helpers import IngestRun, delta_table
 from tests.kafka_helpers import ROOT, Broker, consume
 
@@ -59,7 +60,10 @@ def test_fixed_dead_letters_replayed_are_counted_once_downstream(broker: Broker,
     def clean() -> list[Any]:
         return list(scan_topic(broker.kafka, run.clean, idle_timeout_s=2))
 
-    run.start(INGEST_MAX_AMOUNT="100")
+    def amounts_below(bound: float) -> str:  # fraud's declaration with another amount bound
+        return declare(tmp_path, lambda doc: doc["event"]["fields"]["amount"].update(below=bound))
+
+    run.start(RTLOOP_USECASE=amounts_below(100))
     try:
         letters = consume(broker.kafka, run.dlq, 12, timeout_s=180)
         assert len(letters) >= 12, "dead letters"
@@ -77,7 +81,7 @@ def test_fixed_dead_letters_replayed_are_counted_once_downstream(broker: Broker,
         time.sleep(12)  # a real-time checkpoint (10 s here): the restart resumes after these records
         run.stop()
 
-        run.start(INGEST_MAX_AMOUNT="1000")  # the fix
+        run.start(RTLOOP_USECASE=amounts_below(1000))  # the fix
         first = _rtloop(broker, "replay", "--reason", "amount_too_large", "--topic", run.dlq)
         assert f"sent 10 to {run.raw}; 0 already replayed before" in first
         again = _rtloop(broker, "replay", "--reason", "amount_too_large", "--topic", run.dlq)

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 from confluent_kafka import Producer
 
-from services.common.contracts import CleanTransactionV1, decoder_for
+from services.common.contracts import decoder_for
 from services.common.kafka.envelope import header
 from services.common.kafka.scan import scan_topic
 from services.tools.replay import build_stream
@@ -18,6 +18,7 @@ from services.tools.replay.producer import ReplayOptions, ReplayResult, replay
 from services.tools.simulator import SimulationConfig, simulate
 from tests.ingest_helpers import IngestRun, corrupted_coordinates, delta_table, log_retention
 from tests.kafka_helpers import Broker, consume
+from usecases.fraud import CONTRACTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 N_DAYS = 11  # about 105k transactions
@@ -58,7 +59,7 @@ def check_invariants(broker: Broker, run: IngestRun, events, result: ReplayResul
     raw_msgs = consume(broker.kafka, run.raw, total_raw, timeout_s=60)
     corrupted_tx = {m.key() for m in raw_msgs if (m.partition(), m.offset()) in bad_ids}
     valid_ids = set()
-    decode = decoder_for(CleanTransactionV1)
+    decode = decoder_for(CONTRACTS.clean)
     for m in raw_msgs:
         if (m.partition(), m.offset()) not in bad_ids:
             valid_ids.add(m.value().split(b'"tx_id":"')[1].split(b'"')[0].decode())

@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from services.common.contracts import LabelV1, TransactionV1, decoder_for
+from services.common.contracts import decoder_for
 from services.tools.replay import build_stream
 from services.tools.replay.producer import ReplayOptions, replay
 from services.tools.simulator import SimulationConfig, simulate
 from tests.kafka_helpers import Broker, consume
+from usecases.fraud import CONTRACTS
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ def test_replay_delivers_transactions_then_their_labels_seven_days_later(broker:
     txs = consume(broker.kafka, raw, n)
     lbs = consume(broker.kafka, labels, n)
     assert len(txs) == n and len(lbs) == n
-    decode_tx, decode_label = decoder_for(TransactionV1), decoder_for(LabelV1)
+    decode_tx, decode_label = decoder_for(CONTRACTS.raw), decoder_for(CONTRACTS.feedback)
     tx_by_id = {}
     for m in txs:
         tx = decode_tx(m.value())

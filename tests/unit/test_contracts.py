@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+import jsonschema
 import orjson
 import pytest
+import yaml
 
-from services.common.contracts import (
-    LabelV1,
-    ModelVersionV1,
-    PredictionV1,
-    TransactionV1,
-    decoder_for,
-)
+from services.common.contracts import ModelVersionV1, contracts_for, decoder_for
 from services.common.errors import DecodeError
+from services.common.usecase import USECASES, load_usecase
+from services.scorer.transforms import featurized_parser, request_fields
 from services.tools.config import ToolSettings
 from services.tools.schemas import stale_schemas
 from tests.factories import GOOD_TX as GOOD
+from usecases.fraud import CONTRACTS, FRAUD
 
-decode_tx = decoder_for(TransactionV1)
+decode_tx = decoder_for(CONTRACTS.raw)
 
 
 def tx(**changes: object) -> bytes:
@@ -69,7 +70,7 @@ def test_bad_values_fail_with_a_reason_and_the_field_path(value: bytes, reason: 
 
 
 def test_label_requires_a_real_boolean() -> None:
-    decode = decoder_for(LabelV1)
+    decode = decoder_for(CONTRACTS.feedback)
     label = {
         "tx_id": "1",
         "customer_id": "2",
@@ -96,9 +97,9 @@ def test_prediction_score_must_be_a_probability() -> None:
         "scored_at": "2018-04-01T00:00:00Z",
         "latency_ms": {"lookup": 1.0, "inference": 1.0, "total": 2.0},
     }
-    assert decoder_for(PredictionV1)(orjson.dumps(base | {"score": 0.9})).score == 0.9
+    assert decoder_for(CONTRACTS.prediction)(orjson.dumps(base | {"score": 0.9})).score == 0.9
     with pytest.raises(DecodeError, match="score"):
-        decoder_for(PredictionV1)(orjson.dumps(base | {"score": 1.5}))
+        decoder_for(CONTRACTS.prediction)(orjson.dumps(base | {"score": 1.5}))
 
 
 def test_model_version_checks_the_sha256_shape() -> None:
@@ -120,3 +121,94 @@ def test_model_version_checks_the_sha256_shape() -> None:
 def test_exported_json_schemas_are_current() -> None:
     stale = stale_schemas(ToolSettings().schemas_dir)
     assert stale == [], f"infra/schemas is stale for {stale}: run `make schemas`"
+
+
+V1 = USECASES / "fraud" / "schemas"
+CLEAN_V1 = {**GOOD, "currency": "EUR", "ingest_time": "2018-04-01T00:00:32Z", "source_partition": 1}
+V1_MESSAGES: list[tuple[str, dict[str, Any]]] = [
+    ("transaction", GOOD),
+    ("transaction", {**GOOD, "currency": "usd", "channel": "web"}),
+    ("clean_transaction", {**CLEAN_V1, "source_offset": 7}),
+    (
+        "label",
+        {
+            "tx_id": "42",
+            "customer_id": "596",
+            "terminal_id": "3156",
+            "tx_event_time": "2018-04-01T00:00:31Z",
+            "is_fraud": True,
+            "label_time": "2018-04-08T00:00:31Z",
+        },
+    ),
+    (
+        "prediction",
+        {
+            **{k: GOOD[k] for k in ("tx_id", "customer_id", "terminal_id", "event_time")},
+            "score": 0.25,
+            "decision": False,
+            "threshold": 0.5,
+            "model_name": "fraud",
+            "model_version": "3",
+            "features": {"TX_AMOUNT": 57.16},
+            "latency_ms": {"lookup": 1.0, "inference": 0.5, "total": 1.5, "end_to_end": 40.0},
+            "scored_at": "2018-04-01T00:00:32Z",
+        },
+    ),
+]
+STEMS = {"transaction": "raw", "clean_transaction": "clean", "label": "feedback", "prediction": "prediction"}
+
+
+@pytest.mark.parametrize(("stem", "doc"), V1_MESSAGES, ids=[s for s, _ in V1_MESSAGES])
+def test_fraud_v1_messages_are_still_accepted_by_the_declared_contracts(
+    stem: str, doc: dict[str, Any]
+) -> None:
+    jsonschema.validate(doc, orjson.loads((V1 / f"{stem}.v1.json").read_bytes()))  # a real v1 message
+    decoder_for(getattr(CONTRACTS, STEMS[stem]))(orjson.dumps(doc))
+
+
+def test_a_v1_featurized_event_is_still_scored() -> None:
+    doc = {
+        **CLEAN_V1,
+        "source_offset": 7,
+        "features_written_at": "2018-04-01T00:00:33Z",
+        "feature_service": "fraud_v1",
+        "customer_features": {"TX_AMOUNT": 57.16},  # v1's deprecated field: v2 dropped it
+    }
+    jsonschema.validate(doc, orjson.loads((V1 / "featurized_transaction.v1.json").read_bytes()))
+    request = featurized_parser(request_fields(FRAUD))(orjson.dumps(doc))
+    assert (request.id, request.keys) == ("42", ("596", "3156"))
+
+
+def test_the_clean_contract_states_what_cleaning_guarantees() -> None:
+    clean = decoder_for(CONTRACTS.clean)
+    good = {**CLEAN_V1, "source_offset": 7}
+    assert clean(orjson.dumps(good)).currency == "EUR"
+    for bad, says in (
+        ({"amount": 1e6}, "amount"),
+        ({"currency": "eur"}, "currency"),
+        ({"tx_id": " "}, "tx_id"),
+    ):
+        with pytest.raises(DecodeError, match=says):
+            clean(orjson.dumps(good | bad))
+
+
+def test_a_declared_use_case_gets_contracts_named_after_its_event(tmp_path: Path) -> None:
+    doc = yaml.safe_load((USECASES / "fraud" / "usecase.yaml").read_text())
+    doc["event"]["name"], doc["feedback"]["name"] = "payment", "chargeback"
+    doc["event"]["fields"]["flagged"] = {"type": "boolean", "required": False}
+    path = tmp_path / "payments.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    made = contracts_for(load_usecase(str(path)))
+    assert set(made.stems) == {
+        "payment.v2",
+        "clean_payment.v2",
+        "chargeback.v2",
+        "featurized_payment.v2",
+        "prediction.v2",
+    }
+    raw = decoder_for(made.raw)
+    assert raw(orjson.dumps(GOOD | {"flagged": True})).flagged is True  # type: ignore[attr-defined]
+    with pytest.raises(DecodeError, match="flagged"):
+        raw(orjson.dumps(GOOD | {"flagged": "yes"}))
+    assert made.feedback_time == "chargeback_time"
+    assert "chargeback_time" in made.feedback.model_fields

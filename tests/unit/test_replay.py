@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.common.contracts import LabelV1, TransactionV1, decoder_for
+from services.common.contracts import decoder_for
 from services.common.errors import DecodeError
 from services.tools.replay import CORRUPTION_KINDS, Pacer, build_stream, corrupt
 from services.tools.simulator import SimulationConfig, simulate
+from usecases.fraud import CONTRACTS
 
 DAY_US = 86_400 * 1_000_000
 
@@ -32,7 +33,7 @@ def test_every_label_comes_d_days_after_its_transaction(table) -> None:  # type:
 
 def test_encoded_events_satisfy_the_contracts(table) -> None:  # type: ignore[no-untyped-def]
     stream = build_stream(table, label_delay_days=7)
-    decode_tx, decode_label = decoder_for(TransactionV1), decoder_for(LabelV1)
+    decode_tx, decode_label = decoder_for(CONTRACTS.raw), decoder_for(CONTRACTS.feedback)
     frauds = set(np.flatnonzero(stream.is_fraud).tolist())
     for is_label, key, value in stream.encode(stream.order[:3000]):
         if is_label:
@@ -52,7 +53,7 @@ def test_each_corruption_kind_is_refused_by_the_contract(table, kind: str) -> No
     with pytest.raises(DecodeError):
         if len(damaged) > 1_048_576:
             raise DecodeError("too_large", "over the runner's default limit")
-        decoder_for(TransactionV1)(damaged)
+        decoder_for(CONTRACTS.raw)(damaged)
 
 
 def test_pacer_by_rate_and_by_speed() -> None:

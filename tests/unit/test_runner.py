@@ -11,7 +11,7 @@ import orjson
 import pytest
 import redis
 
-from services.common.contracts import TransactionV1, decoder_for
+from services.common.contracts import decoder_for
 from services.common.errors import TransientError, is_transient
 from services.common.kafka import Envelope, Output, Runner, RunnerConfig
 from services.common.kafka.dlq import DLQ_HEADERS
@@ -19,6 +19,7 @@ from services.common.kafka.envelope import header
 from services.common.kafka.retry import Backoff, Interrupted
 from tests.factories import tx
 from tests.unit.stubs import StubConsumer, StubKafkaError, StubMessage, StubProducer
+from usecases.fraud import CONTRACTS
 
 
 def make_runner(handler: Any, **cfg: Any) -> tuple[Runner, StubConsumer, StubProducer, list[str]]:
@@ -29,7 +30,7 @@ def make_runner(handler: Any, **cfg: Any) -> tuple[Runner, StubConsumer, StubPro
         config,
         consumer=consumer,
         producer=producer,
-        decoders={"in": decoder_for(TransactionV1)},
+        decoders={"in": decoder_for(CONTRACTS.raw)},
         handler=handler,
     )
     return runner, consumer, producer, log

@@ -7,30 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from services.common.errors import ConfigError
-from services.common.usecase import USECASES, load_usecase
+from services.common.usecase import load_usecase
 from services.features.config import FeaturesSettings
 from services.ingest.config import IngestSettings
 from services.monitor.config import MonitorSettings
 from services.scorer.config import ScorerSettings
 from services.training.config import TrainSettings
-
-FRAUD_FILE = USECASES / "fraud" / "usecase.yaml"
-
-
-def _declare(tmp_path: Path, change: Any) -> str:
-    """Fraud's declaration with `change` applied to its parsed form, written to a new file."""
-    doc = yaml.safe_load(FRAUD_FILE.read_text())
-    change(doc)
-    path = tmp_path / f"uc{len(list(tmp_path.iterdir()))}.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return str(path)
+from services.training.main import judging_for
+from tests.factories import declare
 
 
 def _refused(tmp_path: Path, change: Any) -> str:
-    path = _declare(tmp_path, change)
+    path = declare(tmp_path, change)
     with pytest.raises(ConfigError) as err:
         load_usecase(path)
     assert path in str(err.value)
@@ -77,6 +67,9 @@ def test_a_window_over_a_field_that_is_not_a_number_is_refused(tmp_path: Path) -
         (lambda d: d["event"].update(id="amount"), "id names 'amount'"),
         (lambda d: d["monitor"].update(drift_ignore=["NOPE"]), "'NOPE' is not a model input"),
         (lambda d: d["features"]["event_inputs"][1].update(hours=[0, 6]), "hours is for"),
+        (lambda d: d["event"]["fields"].update(offset={"type": "number"}), "'offset' is reserved"),
+        (lambda d: d["event"]["fields"].update({"a.b": {"type": "number"}}), "not a plain name"),
+        (lambda d: d["event"]["fields"]["amount"].update(case="upper"), "case applies to strings"),
     ],
 )
 def test_inconsistent_declarations_are_refused(tmp_path: Path, change: Any, says: str) -> None:
@@ -106,7 +99,7 @@ def _rename(doc: dict[str, Any]) -> None:
 def test_every_service_takes_its_topics_model_and_thresholds_from_the_declaration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RTLOOP_USECASE", _declare(tmp_path, _rename))
+    monkeypatch.setenv("RTLOOP_USECASE", declare(tmp_path, _rename))
     features, scorer, monitor = FeaturesSettings(), ScorerSettings(), MonitorSettings()
     ingest, train = IngestSettings(), TrainSettings()
     assert (ingest.raw_topic, ingest.clean_topic, ingest.dlq_topic) == (
@@ -131,14 +124,22 @@ def test_every_service_takes_its_topics_model_and_thresholds_from_the_declaratio
         "sensors.truth",
         "sensor",
     )
-    assert (monitor.min_auc, monitor.min_average_precision, monitor.drift_ignore, monitor.label_ttl_days) == (
-        0.6,
-        0.0,
-        [],
-        3,
-    )
+    assert (monitor.quality, monitor.drift_ignore, monitor.label_ttl_days) == ({"auc_roc": 0.6}, [], 3)
     assert (train.model_name, train.delay_days, train.labels_topic) == ("sensor", 2, "sensors.truth")
     monkeypatch.setenv("FEATURES_CLEAN_TOPIC", "mine")  # a setting still wins over the declaration
-    monkeypatch.setenv("MONITOR_MIN_AUC", "0.9")
+    monkeypatch.setenv("MONITOR_QUALITY", '{"auc_roc": 0.9, "average_precision": 0.3}')
     assert FeaturesSettings().clean_topic == "mine"
-    assert MonitorSettings().min_auc == 0.9
+    assert MonitorSettings().quality == {"auc_roc": 0.9, "average_precision": 0.3}
+
+
+def test_a_quality_metric_the_use_case_lacks_is_refused_naming_the_ones_it_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MONITOR_QUALITY", '{"card_precision_at_100": 0.2}')
+    assert MonitorSettings().checks.quality == {"card_precision_at_100": 0.2}, "fraud's own metric"
+    monkeypatch.setenv("RTLOOP_USECASE", declare(tmp_path, lambda doc: doc.pop("evaluation")))
+    with pytest.raises(ConfigError, match=r"card_precision_at_100: not a metric of the use case .*auc_roc"):
+        _ = MonitorSettings().checks
+    monkeypatch.setenv("TRAIN_GATE_METRIC", "card_precision_at_100")
+    with pytest.raises(ConfigError, match="TRAIN_GATE_METRIC names card_precision_at_100"):
+        judging_for(TrainSettings())

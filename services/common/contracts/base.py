@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 __all__ = [
     "Contract",
     "EventTime",
-    "Id",
-    "NonNegativeFiniteAmount",
     "Timestamp",
     "parse_event_time",
 ]
@@ -37,18 +35,21 @@ def parse_event_time(value: Any) -> Any:
     return value
 
 
-EventTime = Annotated[
+EventTime = Annotated[  # its schema says both forms (v1's said only the string, though both were accepted)
     datetime,
     BeforeValidator(parse_event_time),
-    Field(description="RFC 3339 with an offset, or epoch milliseconds"),
+    WithJsonSchema(
+        {
+            "anyOf": [{"format": "date-time", "type": "string"}, {"type": "integer"}],
+            "description": "RFC 3339 with an offset, or epoch milliseconds",
+        }
+    ),
 ]
 Timestamp = Annotated[
     datetime,
     BeforeValidator(parse_event_time),
     Field(description="RFC 3339 with an offset, or epoch milliseconds"),
 ]
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
-NonNegativeFiniteAmount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class Contract(BaseModel):

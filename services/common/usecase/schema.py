@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Literal, Self
 
@@ -25,6 +26,14 @@ __all__ = [
 ]
 
 FieldType = Literal["id", "string", "number", "boolean", "timestamp"]
+# Names the services add beside the event's fields: Kafka's columns in ingest, the lake tables' lineage,
+# the clean, featurized and prediction contracts' own fields.
+RESERVED_FIELDS = frozenset(
+    "key value topic partition offset timestamp timestampType headers reason "  # noqa: SIM905
+    "message kind event_date ingest_time source_partition source_offset kafka_topic kafka_partition "
+    "kafka_offset kafka_timestamp features_written_at feature_service feature_event_time features "
+    "online_features score decision threshold model_name model_version latency_ms scored_at shadow".split()
+)
 
 
 class _Spec(BaseModel):
@@ -42,6 +51,8 @@ class FieldSpec(_Spec):
     max_length: int | None = Field(default=None, ge=1, description="ids and strings")
     pattern: str | None = Field(default=None, description="strings: a regular expression they match")
     default: str | float | bool | None = Field(default=None, description="the value of an absent field")
+    case: Literal["upper", "lower"] | None = Field(default=None, description="strings: cleaning folds them")
+    description: str = Field(default="", description="what the field means; its schemas say it")
 
     @model_validator(mode="after")
     def _fits_type(self) -> Self:
@@ -49,6 +60,8 @@ class FieldSpec(_Spec):
             raise ValueError("min and below bound numbers only")
         if (self.max_length or self.pattern) and self.type not in ("id", "string"):
             raise ValueError("max_length and pattern apply to ids and strings only")
+        if self.case and self.type != "string":
+            raise ValueError("case applies to strings only")
         if self.required and self.default is not None:
             raise ValueError("a default is for a field that is not required")
         return self
@@ -57,7 +70,10 @@ class FieldSpec(_Spec):
 class EventSpec(_Spec):
     """The event producers write: its fields, which one is its id, its event time and its key."""
 
-    name: str = Field(min_length=1, description="what one event is, e.g. 'transaction'")
+    name: str = Field(
+        min_length=1, pattern=r"^[a-z][a-z0-9_]*$", description="what one event is, e.g. 'transaction'"
+    )
+    description: str = Field(default="", description="its raw schema's description")
     fields: dict[str, FieldSpec] = Field(min_length=1)
     id: str
     time: str
@@ -65,6 +81,12 @@ class EventSpec(_Spec):
 
     @model_validator(mode="after")
     def _roles(self) -> Self:
+        for name in self.fields:
+            if name in RESERVED_FIELDS or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+                raise ValueError(
+                    f"fields: {name!r} is reserved or not a plain name (letters, digits, _): "
+                    f"the services add {', '.join(sorted(RESERVED_FIELDS))}"
+                )
         for role, want in (("id", ("id",)), ("time", ("timestamp",)), ("key", ("id", "string"))):
             name = getattr(self, role)
             spec = self.fields.get(name)
@@ -73,6 +95,11 @@ class EventSpec(_Spec):
                     f"{role} names {name!r}: it must be a required field of type {' or '.join(want)}"
                 )
         return self
+
+    @property
+    def table(self) -> str:
+        """Its Delta table in the lake (the name, plural); rejected ones go to `<table>_rejected`."""
+        return f"{self.name}s"
 
     def numeric(self, name: str) -> bool:
         spec = self.fields.get(name)
@@ -90,7 +117,8 @@ class CleaningSpec(_Spec):
 class FeedbackSpec(_Spec):
     """The delayed feedback stream: which event it is about, that event's time, the target."""
 
-    name: str = Field(min_length=1, description="what one feedback message is, e.g. 'label'")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="what one feedback message is, e.g. 'label'")
+    description: str = Field(default="", description="its schema's description")
     id: str = Field(description="the id of the event it is about")
     time: str = Field(description="that event's time")
     target: str = Field(description="the boolean target")
@@ -154,7 +182,11 @@ class DecisionSpec(_Spec):
 class MonitorSpec(_Spec):
     """Live quality (metric → the least acceptable value) and drift of the model's inputs."""
 
-    quality: dict[Literal["auc_roc", "average_precision"], float] = Field(default_factory=dict)
+    quality: dict[str, float] = Field(
+        default_factory=dict,
+        description="metric → its least acceptable value in a window: auc_roc, average_precision, or one "
+        "of the evaluation module's METRICS",
+    )
     drift_threshold: float = Field(default=0.1, gt=0)
     min_drifted_features: int = Field(default=1, ge=1)
     drift_ignore: tuple[str, ...] = Field(default=(), description="inputs shown but never alerted on")
@@ -181,6 +213,14 @@ class UseCase(_Spec):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str = ""
+    version: int = Field(
+        default=1, ge=1, description="the wire contracts' version (the schemas' names): raise it with them"
+    )
+    evaluation: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        description="a module with the use case's own metrics (METRICS) and test-set rule (test_set)",
+    )
     event: EventSpec
     cleaning: CleaningSpec = Field(default_factory=CleaningSpec)
     feedback: FeedbackSpec

@@ -46,35 +46,35 @@ def align_log_retention(spark: SparkSession, tables: list[Path], retention: str)
 
 
 class LakeWriter:
-    """foreachBatch target: valid rows to `transactions`, rejected rows to `transactions_rejected`.
+    """foreachBatch target: valid rows to the events' table, rejected rows to the rejected events' table.
 
     Each table is written with Delta's idempotent options (txnAppId, txnVersion = batch id), so a
     batch replayed after a crash is skipped by Delta instead of appended twice.
     """
 
-    def __init__(self, transactions: Path, rejected: Path, app_id: str) -> None:
-        self.transactions, self.rejected, self.app_id = str(transactions), str(rejected), app_id
+    def __init__(self, events: Path, rejected: Path, app_id: str) -> None:
+        self.events, self.rejected, self.app_id = events, rejected, app_id
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         batch.persist()
         try:
             valid = batch.filter(F.col("kind") == "valid").select("tx.*")
             bad = batch.filter(F.col("kind") == "rejected").select("rejected.*")
-            self._append(valid, self.transactions, "transactions", batch_id, ["event_date"])
-            self._append(bad, self.rejected, "transactions_rejected", batch_id, [])
+            self._append(valid, self.events, batch_id, ["event_date"])
+            self._append(bad, self.rejected, batch_id, [])
         finally:
             batch.unpersist()
 
-    def _append(self, df: DataFrame, path: str, table: str, batch_id: int, parts: list[str]) -> None:
+    def _append(self, df: DataFrame, path: Path, batch_id: int, parts: list[str]) -> None:
         if df.isEmpty():
             return
         writer = (
             df.write.format("delta")
             .mode("append")
-            .option("txnAppId", f"{self.app_id}-{table}")
+            .option("txnAppId", f"{self.app_id}-{path.name}")
             .option("txnVersion", batch_id)
         )
         if parts:
             writer = writer.partitionBy(*parts)
-        writer.save(path)
-        log.debug("batch %d → %s", batch_id, table)
+        writer.save(str(path))
+        log.debug("batch %d → %s", batch_id, path.name)

@@ -1,4 +1,4 @@
-"""ONNX Runtime sessions: providers from config, the provider actually used, warm-up, fraud probability."""
+"""ONNX Runtime sessions: providers from config, the provider actually used, warm-up, the probability."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class LoadedModel:
     sha256: str
 
     def predict(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
-        """Fraud probability per row."""
+        """The positive class's probability per row."""
         if len(x) == 0:
             return np.zeros(0)
         out = self.session.run(None, {self.input_name: x})[self.output_index]

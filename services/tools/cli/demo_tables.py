@@ -111,7 +111,7 @@ def show_predictions(sample: list[dict[str, Any]]) -> None:
 def show_quality(report: Report, quality: StreamQuality, customers: int = 5000) -> None:
     """The promoted model offline (book's test week) and what the stream measured a week later, beside
     the book's published baselines."""
-    from services.common.evaluation import BOOK_BASELINES
+    from usecases.fraud.evaluation import BOOK_BASELINES
 
     table = Table(title="quality: offline on the book's test week vs measured on the predictions topic")
     for col in ("measured", "transactions", "frauds", "AUC ROC", "AP", "CP@100"):
@@ -133,11 +133,9 @@ def show_quality(report: Report, quality: StreamQuality, customers: int = 5000) 
         if m is not None:
             table.add_row(
                 label,
-                f"{m.transactions:,}",
-                f"{m.frauds:,}",
-                f"{m.auc_roc:.3f}",
-                f"{m.average_precision:.3f}",
-                f"{m.card_precision_at_100:.3f}",
+                f"{m.events:,}",
+                f"{m.positives:,}",
+                *(f"{m[k]:.3f}" for k in ("auc_roc", "average_precision", "card_precision_at_100")),
             )
     for name, (auc, ap, cp) in BOOK_BASELINES.items():
         table.add_row(f"[dim]{name} (test week)[/dim]", "", "", f"{auc:.3f}", f"{ap:.3f}", f"{cp:.3f}")

@@ -30,7 +30,7 @@ def _train_settings() -> TrainSettings:
 
 
 def report_table(report: Report, gate: str) -> Table:
-    from services.common.evaluation import BOOK_BASELINES
+    from usecases.fraud.evaluation import BOOK_BASELINES
 
     table = Table(title=f"candidates on the book's test week (gate: {gate})")
     for col in ("model", "AUC ROC", "AP", "CP@100", "ONNX Δ", "fit s", "registered as"):
@@ -39,7 +39,7 @@ def report_table(report: Report, gate: str) -> Table:
     for o in rows:
         m = o.metrics
         cells = (
-            [f"{v:.3f}" for v in (m.auc_roc, m.average_precision, m.card_precision_at_100)]
+            [f"{m[k]:.3f}" for k in ("auc_roc", "average_precision", "card_precision_at_100")]
             if m
             else ["-"] * 3
         )

@@ -1,8 +1,9 @@
-"""The training job's Kafka I/O: labels in, ModelVersion out."""
+"""The training job's Kafka I/O: feedback in, ModelVersion out."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from operator import itemgetter
 
 import orjson
 import pandas as pd
@@ -15,23 +16,24 @@ from services.common.kafka.scan import scan_topic
 __all__ = ["load_labels", "model_key", "publish_version"]
 
 
-def load_labels(kafka: KafkaSettings, topic: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """Labels (tx_id, customer_id, event_time, is_fraud) of transactions with start <= time < end;
-    the last label of a tx_id wins."""
+def load_labels(
+    kafka: KafkaSettings, topic: str, fields: tuple[str, str, str, str], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Feedback (id, key, event_time, target) about events with start <= time < end; the last one of an
+    event id wins. `fields` names them in a feedback message: the event's id, key and time, the target."""
+    names = itemgetter(*fields)
     rows = []
     for msg in scan_topic(kafka, topic):
         try:
-            label = orjson.loads(msg.value())
-            rows.append(
-                (str(label["tx_id"]), str(label["customer_id"]), label["tx_event_time"], label["is_fraud"])
-            )
+            rows.append(tuple(names(orjson.loads(msg.value()))))
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            continue  # not a Label v1: the features service dead-letters those
-    frame = pd.DataFrame(rows, columns=["tx_id", "customer_id", "event_time", "is_fraud"])
+            continue  # not a feedback message: the features service dead-letters those
+    frame = pd.DataFrame(rows, columns=["id", "key", "event_time", "target"])
+    frame[["id", "key"]] = frame[["id", "key"]].astype(str)
     frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="ISO8601")
-    frame["is_fraud"] = frame["is_fraud"].astype(bool)
+    frame["target"] = frame["target"].astype(bool)
     keep = (frame["event_time"] >= pd.Timestamp(start)) & (frame["event_time"] < pd.Timestamp(end))
-    return frame.loc[keep].drop_duplicates("tx_id", keep="last").reset_index(drop=True)
+    return frame.loc[keep].drop_duplicates("id", keep="last").reset_index(drop=True)
 
 
 def model_key(name: str, stage: str) -> str:

@@ -49,7 +49,7 @@ def test_every_transaction_in_the_window_comes_back(tmp_path: Path) -> None:
         ("lost", "c9", "t9", T0 + timedelta(hours=2), 3),  # no feature row at all
         ("outside", "c1", "t1", T0 + timedelta(days=3), 4),  # after the window
     ]
-    write_deltalake(str(settings.transactions_table), _transactions(txs))
+    write_deltalake(str(settings.events_table), _transactions(txs))
     computed = [
         _computed("a", "c1", "t1", T0, 0, 1.0),
         _computed("b", "c1", "t2", T0 + timedelta(microseconds=1), 1, 2.0),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.common.contracts import CleanTransactionV1, LabelV1
 from services.tools.replay import build_stream
 from services.tools.simulator import SimulationConfig, simulate
 from tests.features_helpers import batch_features, compare, fraud_engine
+from usecases.fraud import CONTRACTS
 
 
 def test_engine_matches_batch_definitions_on_a_40_day_slice() -> None:
@@ -23,13 +23,13 @@ def test_engine_matches_batch_definitions_on_a_40_day_slice() -> None:
         if is_label:
             engine.labels(
                 [
-                    LabelV1.model_construct(
+                    CONTRACTS.feedback.model_construct(
                         **ids, tx_event_time=when, is_fraud=bool(stream.is_fraud[row]), label_time=when
                     )
                 ]
             )
             continue
-        tx = CleanTransactionV1.model_construct(
+        tx = CONTRACTS.clean.model_construct(
             **ids,
             event_time=when,
             amount=float(stream.amount[row]),
@@ -47,9 +47,9 @@ def test_engine_matches_batch_definitions_on_a_40_day_slice() -> None:
     assert expected["TERMINAL_ID_RISK_30DAY_WINDOW"].max() > 0  # frauds in the slice: risk is exercised
 
 
-def _at_t(i: int, day: int, customer: str, source: int = 0) -> CleanTransactionV1:
+def _at_t(i: int, day: int, customer: str, source: int = 0) -> Any:
     """Transaction i of `customer` at terminal T on day `day` of April 2018, from raw partition `source`."""
-    return CleanTransactionV1.model_construct(
+    return CONTRACTS.clean.model_construct(
         tx_id=str(i),
         event_time=datetime(2018, 4, 1, tzinfo=UTC) + timedelta(days=day),
         customer_id=customer,

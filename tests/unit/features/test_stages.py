@@ -11,13 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.common.contracts import (
-    CleanTransactionV1,
-    FeaturizedTransactionV1,
-    LabelV1,
-    decoder_for,
-    encode,
-)
+from services.common.contracts import decoder_for, encode
 from services.common.kafka.decode import json_object
 from services.common.kafka.envelope import Envelope, Output
 from services.features.adapters.metrics import FeaturesMetrics
@@ -30,11 +24,15 @@ from services.features.transforms import view_engine
 from services.tools.replay import build_stream
 from services.tools.simulator import SimulationConfig, simulate
 from tests.features_helpers import batch_features, compare
-from usecases.fraud import FRAUD, FRAUD_V1
+from usecases.fraud import CONTRACTS, FRAUD, FRAUD_V1
 
 PARTS = 3
 TOPICS = StageTopics(("clean", "rep"), ("cl0", "cl1"), "labels", "out", PARTS, (PARTS, PARTS))
-DECODE = {"clean": decoder_for(CleanTransactionV1), "labels": decoder_for(LabelV1), "rep": json_object}
+DECODE = {
+    "clean": decoder_for(CONTRACTS.clean),
+    "labels": decoder_for(CONTRACTS.feedback),
+    "rep": json_object,
+}
 
 
 class Writer:
@@ -104,6 +102,7 @@ class Loop:
             TOPICS,
             self.changelog,
             feature_service="fraud_v1",
+            contracts=CONTRACTS,
             label_wait_s=60,
             metrics=FeaturesMetrics(),
             clock=lambda: self.clock[0],
@@ -189,7 +188,7 @@ def _feed(loop: Loop, table: Any, batch: int = 400, on_batch: Any = None) -> Non
     stream, now = build_stream(table), datetime.now(UTC)
     for i, (is_label, row, when, ids) in enumerate(stream.walk()):
         if is_label:
-            label = LabelV1(
+            label = CONTRACTS.feedback(
                 **ids,
                 tx_event_time=when,
                 is_fraud=bool(stream.is_fraud[row]),
@@ -197,7 +196,7 @@ def _feed(loop: Loop, table: Any, batch: int = 400, on_batch: Any = None) -> Non
             )
             loop.produce("labels", encode(label), ids["tx_id"])
         else:
-            tx = CleanTransactionV1(
+            tx = CONTRACTS.clean(
                 **ids,
                 event_time=when,
                 amount=float(stream.amount[row]),
@@ -236,7 +235,7 @@ def test_repartitioned_stages_equal_the_batch_definitions(split: bool) -> None:
         assert any(key[0] == "rep" and log for key, log in loop.logs.items())
         assert len(loop.out) > sum(len(log) for key, log in loop.logs.items() if key[0] == "rep") / 4
     for value in loop.out:  # what goes out is the contract
-        FeaturizedTransactionV1.model_validate_json(value)
+        CONTRACTS.featurized.model_validate_json(value)
 
 
 def test_a_process_restored_from_the_changelogs_goes_on_as_if_never_stopped() -> None:
@@ -254,10 +253,8 @@ def test_a_process_restored_from_the_changelogs_goes_on_as_if_never_stopped() ->
     _check(table, loop)
 
 
-def _tx(
-    i: int, when: datetime, customer: str, terminal: str = "T", amount: float = 10.0
-) -> CleanTransactionV1:
-    return CleanTransactionV1(
+def _tx(i: int, when: datetime, customer: str, terminal: str = "T", amount: float = 10.0) -> Any:
+    return CONTRACTS.clean(
         tx_id=f"x{i}",
         event_time=when,
         customer_id=customer,
@@ -317,7 +314,7 @@ def test_an_event_waits_for_the_labels_there_when_it_came_and_not_for_later_ones
     assert "x9" not in loop.featurized()  # held: labels partition 0 is neither past its time nor drained
     # that label comes (earlier than the event); from here on another is always on the way (live labels):
     # the event does not wait for those (before, it waited for a drained partition: the whole label wait)
-    fraud = LabelV1(
+    fraud = CONTRACTS.feedback(
         tx_id="x1",
         customer_id="c1",
         terminal_id="T",

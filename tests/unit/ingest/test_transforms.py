@@ -12,19 +12,16 @@ from pyspark.sql import functions as F
 from services.ingest.outputs import kafka_records, lake_rows
 from services.ingest.transforms import Rules, classify
 from tests.factories import GOOD_TX as GOOD
+from usecases.fraud import FRAUD
 
 KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, "
     "timestampType int, headers array<struct<key:string,value:binary>>"
 )
 NOW = datetime(2018, 4, 2, 12, 0, tzinfo=UTC)
-RULES = Rules(
-    max_value_bytes=1_048_576,
-    max_amount=10_000,
-    max_future_skew_s=300,
-    max_event_age_days=365,
-    default_currency="EUR",
-)
+AMOUNT = FRAUD.event.fields["amount"].model_copy(update={"below": 10_000})
+EVENT = FRAUD.event.model_copy(update={"fields": FRAUD.event.fields | {"amount": AMOUNT}})
+RULES = Rules(EVENT, max_value_bytes=1_048_576, max_future_skew_s=300, max_event_age_days=365)
 
 
 def j(**changes: object) -> bytes:
@@ -64,7 +61,7 @@ BAD: list[tuple[str, bytes | None, str, str]] = [
     ("time without offset", j(event_time="2018-04-01T00:00:31"), "timestamp_without_offset", "offset"),
     ("future time", j(event_time="2018-04-02T12:10:00Z"), "future_timestamp", "after the record"),
     ("ancient time", j(event_time="2016-01-01T00:00:00Z"), "ancient_timestamp", "older than 365"),
-    ("bad currency", j(currency="euro"), "bad_currency", "3-letter"),
+    ("bad currency", j(currency="euro"), "bad_currency", "currency: does not match ^[A-Z]{3}$, got EURO"),
     ("very long id", j(tx_id="x" * 200), "id_too_long", "longer than 128"),
 ]
 
@@ -114,7 +111,7 @@ def test_valid_inputs_are_typed_and_normalised(spark: SparkSession) -> None:
 
 
 def test_unknown_extra_fields_are_dropped_from_the_clean_record(spark: SparkSession) -> None:
-    out = kafka_records(classify(kafka_rows(spark, [j(channel="web")]), RULES), "clean", "dlq")
+    out = kafka_records(classify(kafka_rows(spark, [j(channel="web")]), RULES), EVENT, "clean", "dlq")
     (row,) = out.collect()
     doc = orjson.loads(row["value"])
     assert row["topic"] == "clean" and row["key"] == b"596"
@@ -134,7 +131,7 @@ def test_unknown_extra_fields_are_dropped_from_the_clean_record(spark: SparkSess
 
 
 def test_rejected_records_keep_their_bytes_and_gain_reason_headers(spark: SparkSession) -> None:
-    out = kafka_records(classify(kafka_rows(spark, [b"{oops"]), RULES), "clean", "dlq")
+    out = kafka_records(classify(kafka_rows(spark, [b"{oops"]), RULES), EVENT, "clean", "dlq")
     (row,) = out.collect()
     headers = {h["key"]: bytes(h["value"]) for h in row["headers"]}
     assert row["topic"] == "dlq" and bytes(row["value"]) == b"{oops" and bytes(row["key"]) == b"k"
@@ -145,10 +142,13 @@ def test_rejected_records_keep_their_bytes_and_gain_reason_headers(spark: SparkS
 
 
 def test_clean_values_satisfy_the_clean_transaction_contract(spark: SparkSession) -> None:
-    from services.common.contracts import CleanTransactionV1, decoder_for
+    from services.common.contracts import decoder_for
+    from usecases.fraud import CONTRACTS
 
-    out = kafka_records(classify(kafka_rows(spark, [j(), j(tx_id="2", currency="usd")]), RULES), "c", "d")
-    decode = decoder_for(CleanTransactionV1)
+    out = kafka_records(
+        classify(kafka_rows(spark, [j(), j(tx_id="2", currency="usd")]), RULES), EVENT, "c", "d"
+    )
+    decode = decoder_for(CONTRACTS.clean)
     decoded = [decode(bytes(r["value"])) for r in out.collect()]
     assert [d.currency for d in decoded] == ["EUR", "USD"]
     assert decoded[0].source_offset == 0
@@ -159,7 +159,7 @@ def test_duplicates_are_removed_within_the_watermark(spark: SparkSession, tmp_pa
     path = tmp_path / "raw"
     kafka_rows(spark, values).write.parquet(str(path))
     stream = spark.readStream.schema(kafka_rows(spark, []).schema).parquet(str(path))
-    rows = lake_rows(classify(stream, RULES), "1 hour", 64)
+    rows = lake_rows(classify(stream, RULES), EVENT, "1 hour", 64)
     sink = rows.writeStream.format("memory").queryName("dedup").outputMode("append").start()
     sink.processAllAvailable()
     sink.stop()
@@ -179,7 +179,7 @@ def test_historical_rows_after_a_rejected_row_are_kept_in_later_batches(
     schema = kafka_rows(spark, []).schema
     kafka_rows(spark, [j(tx_id="1"), b"{bad"]).write.parquet(str(path / "b1"))
     stream = spark.readStream.schema(schema).option("recursiveFileLookup", "true").parquet(str(path))
-    rows = lake_rows(classify(stream, RULES), "1 hour", 64)
+    rows = lake_rows(classify(stream, RULES), EVENT, "1 hour", 64)
     sink = rows.writeStream.format("memory").queryName("replayed").outputMode("append").start()
     sink.processAllAvailable()
     kafka_rows(spark, [j(tx_id="2"), j(tx_id="1")]).write.parquet(str(path / "b2"))

@@ -11,12 +11,25 @@ import pytest
 
 from services.common.drift import Reference
 from services.common.errors import DecodeError
+from services.common.evaluation import evaluation_for
 from services.monitor.joins import Joined, Scored
-from services.monitor.transforms import Checks, PredictionRow, Window, assess, parse_label, parse_prediction
+from services.monitor.transforms import (
+    Checks,
+    FeedbackFields,
+    PredictionFields,
+    PredictionRow,
+    Window,
+    assess,
+    parse_label,
+    parse_prediction,
+)
 from services.scorer.transforms import FeatureBatch, ModelInfo, ScoreRequest, prediction_dicts, request_fields
 from usecases.fraud import FRAUD, FRAUD_V1
 
 NAMES = FRAUD_V1.feature_names
+FRAUD_CHECKS = Checks(quality=dict(FRAUD.monitor.quality), metrics=evaluation_for(FRAUD).metrics)
+PREDICTED = PredictionFields("tx_id", "customer_id", "event_time")
+FEEDBACK = FeedbackFields("tx_id", "is_fraud", "tx_event_time", "label_time")
 T0 = datetime(2018, 8, 20, tzinfo=UTC).timestamp()
 
 
@@ -49,10 +62,16 @@ def refs() -> tuple[Reference, Reference]:
 
 def test_a_shifted_amount_and_a_useless_model_are_found(refs: tuple[Reference, Reference]) -> None:
     rng = np.random.default_rng(5)
-    findings = {f.kind: f for f in assess(_window(rng, 10_000, 1.3, useless=True), *refs, Checks())}
+    findings = {f.kind: f for f in assess(_window(rng, 10_000, 1.3, useless=True), *refs, FRAUD_CHECKS)}
     assert findings["data_drift"].bad and [d.name for d in findings["data_drift"].drifted] == ["TX_AMOUNT"]
     assert findings["prediction_drift"].bad, "uniform scores against a peaked reference"
-    assert findings["quality_drop"].bad and findings["quality_drop"].metrics["auc_roc"] < 0.6
+    quality = findings["quality_drop"]
+    assert (
+        quality.bad
+        and quality.metrics["auc_roc"] < 0.6
+        and "under the least acceptable: auc_roc" in quality.message
+    )
+    assert "card_precision_at_100" in quality.metrics, "fraud's own metric, from its evaluation module"
     assert findings["dlq_rate"].bad and findings["dlq_rate"].metrics["dlq_rate"] == pytest.approx(1 / 11)
     assert findings["freshness"].bad, "2% of predictions took 9 s"
     lenient = {f.kind: f for f in assess(_window(rng, 10_000, 1.3), *refs, Checks(drift_threshold=5.0))}
@@ -63,7 +82,7 @@ def test_a_window_like_the_reference_is_fine(refs: tuple[Reference, Reference]) 
     window = _window(np.random.default_rng(6), 10_000)
     window.dead_letters = 10
     window.rows = [PredictionRow(r.scored, r.inputs, False, 50.0) for r in window.rows]
-    findings = assess(window, *refs, Checks())
+    findings = assess(window, *refs, FRAUD_CHECKS)
     assert sorted(f.kind for f in findings) == [
         "data_drift",
         "dlq_rate",
@@ -102,7 +121,7 @@ def test_predictions_and_labels_parse_from_their_contracts() -> None:
         latency_ms={"lookup": 1.0, "inference": 1.0, "total": 2.0},
         scored_at=datetime(2018, 8, 20, 10, 0, 1, tzinfo=UTC),
     )
-    row = parse_prediction(orjson.dumps(doc), list(NAMES))
+    row = parse_prediction(orjson.dumps(doc), PREDICTED, list(NAMES))
     assert row.scored == Scored("tx1", "c1", datetime.fromisoformat(req.event_time).timestamp(), 0.7, "v3")
     assert row.inputs == tuple(float(i) for i in range(15)) and row.end_to_end_ms == pytest.approx(500.0)
     label = {
@@ -114,7 +133,7 @@ def test_predictions_and_labels_parse_from_their_contracts() -> None:
         "label_time": "2018-08-27T10:00:00+00:00",
     }
     week = 7 * 86_400.0
-    assert parse_label(orjson.dumps(label)) == (
+    assert parse_label(orjson.dumps(label), FEEDBACK) == (
         "tx1",
         True,
         row.scored.event_time,
@@ -122,4 +141,4 @@ def test_predictions_and_labels_parse_from_their_contracts() -> None:
     )
     for bad in (b"{", b"[]", orjson.dumps({"tx_id": "x"}), orjson.dumps(doc | {"event_time": "yesterday"})):
         with pytest.raises(DecodeError):
-            parse_prediction(bad, list(NAMES))
+            parse_prediction(bad, PREDICTED, list(NAMES))

@@ -16,7 +16,7 @@ def test_a_label_days_later_meets_its_prediction_once() -> None:
     joins = Joins(ttl_s=10 * DAY)
     assert joins.prediction(_p("a", 0.0, 0.9)) is None
     joined = joins.label("a", True, 0.0)
-    assert joined is not None and joined.is_fraud and joined.prediction.score == 0.9
+    assert joined is not None and joined.target and joined.prediction.score == 0.9
     assert joins.label("a", True, 0.0) is None, "a repeated label joins once"
     assert joins.prediction(_p("a", 0.0)) is None, "a repeated prediction joins once"
 
@@ -25,7 +25,7 @@ def test_a_label_before_its_prediction_is_held() -> None:
     joins = Joins(ttl_s=10 * DAY)
     assert joins.label("b", False, 5.0) is None
     joined = joins.prediction(_p("b", 5.0, 0.1))
-    assert joined is not None and not joined.is_fraud
+    assert joined is not None and not joined.target
 
 
 def test_state_is_bounded_by_the_event_time_ttl() -> None:

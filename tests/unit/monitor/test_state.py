@@ -61,7 +61,7 @@ def _snapshot(state: MonitorState) -> tuple:
     return (
         sorted(state.joins.waiting.items()),
         sorted(state.joins.early.items()),
-        (w.index, [r.scored.tx_id for r in w.rows], [(j.prediction.tx_id, j.is_fraud) for j in w.joined]),
+        (w.index, [r.scored.id for r in w.rows], [(j.prediction.id, j.target) for j in w.joined]),
         w.dead_letters,
         state.alerting.to_dict(),
     )

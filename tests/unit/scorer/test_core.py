@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from services.common.contracts import PredictionV1
 from services.common.errors import DecodeError
 from services.scorer.core import score
 from services.scorer.transforms import (
@@ -18,7 +17,7 @@ from services.scorer.transforms import (
     featurized_parser,
     request_fields,
 )
-from usecases.fraud import FRAUD, FRAUD_V1
+from usecases.fraud import CONTRACTS, FRAUD, FRAUD_V1
 
 FIELDS = request_fields(FRAUD)
 parse_featurized = featurized_parser(FIELDS)
@@ -55,7 +54,7 @@ def test_one_valid_prediction_per_transaction_with_its_inputs() -> None:
         fields=FIELDS,
         now=datetime(2018, 8, 8, 10, 0, 1, tzinfo=UTC),
     )
-    preds = [PredictionV1.model_validate_json(__import__("orjson").dumps(d)) for d in scored.primary]
+    preds = [CONTRACTS.prediction.model_validate_json(__import__("orjson").dumps(d)) for d in scored.primary]
     assert [p.tx_id for p in preds] == ["tx0", "tx1", "tx2"]
     assert [round(p.score, 6) for p in preds] == [0.2, 0.7, 0.5]
     assert [p.decision for p in preds] == [False, True, True]  # at the threshold counts as flagged

@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from services.common.evaluation import book_test_set
 from services.tools.simulator import SimulationConfig, simulate
+from usecases.fraud.evaluation import book_test_set
 
 pytestmark = pytest.mark.slow
 
@@ -17,15 +17,15 @@ def test_training_week_and_test_set_match_the_handbook() -> None:
     table = simulate(SimulationConfig()).select(["customer_id", "tx_datetime", "tx_fraud"]).to_pandas()
     frame = pd.DataFrame(
         {
-            "customer_id": table["customer_id"].astype(str),
+            "key": table["customer_id"].astype(str),
             "event_time": pd.to_datetime(table["tx_datetime"], utc=True),
-            "is_fraud": table["tx_fraud"].astype(bool),
+            "target": table["tx_fraud"].astype(bool),
         }
     )
     day = frame["event_time"].dt.date
     train = frame[(day >= date(2018, 7, 25)) & (day <= date(2018, 7, 31))]
-    assert (len(train), int(train["is_fraud"].sum())) == (67_240, 598)
+    assert (len(train), int(train["target"].sum())) == (67_240, 598)
     test = frame[(day >= date(2018, 8, 8)) & (day <= date(2018, 8, 14))]
     known = frame[(day >= date(2018, 7, 25)) & (day <= date(2018, 8, 14))]
     kept = book_test_set(test.reset_index(drop=True), known, date(2018, 7, 25), date(2018, 8, 1))
-    assert (len(kept), int(kept["is_fraud"].sum())) == (58_264, 385)
+    assert (len(kept), int(kept["target"].sum())) == (58_264, 385)

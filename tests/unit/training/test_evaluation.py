@@ -7,12 +7,13 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from services.common.evaluation import book_test_set, card_precision_at_k, evaluate
+from services.common.evaluation import BUILT_IN, Metrics, evaluate
 from services.training.job import Outcome, choose
+from usecases.fraud.evaluation import METRICS, book_test_set, card_precision_at_k
 
 
 def _frame(rows: list[tuple[str, str, int, float]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["customer_id", "event_time", "is_fraud", "score"]).assign(
+    return pd.DataFrame(rows, columns=["key", "event_time", "target", "score"]).assign(
         event_time=lambda f: pd.to_datetime(f["event_time"], utc=True)
     )
 
@@ -46,22 +47,22 @@ def test_known_compromised_cards_leave_the_test_set_day_by_day() -> None:
     ).drop(columns="score")
     test = _frame([(c, f"2018-08-{d:02d}T12:00Z", 0, 0.0) for c in "xyzw" for d in (8, 9, 13)])
     kept = book_test_set(test, known, date(2018, 7, 25), date(2018, 8, 1))
-    got = {(r.customer_id, r.event_time.day) for r in kept.itertuples()}
+    got = {(r.key, r.event_time.day) for r in kept.itertuples()}
     assert got == {("y", 8), ("z", 8), ("z", 9), ("w", 8), ("w", 9), ("w", 13)}
 
 
 def test_metrics_of_a_perfect_and_a_useless_ranking() -> None:
     rows = [(f"c{i}", "2018-08-08T10:00Z", int(i < 5), 1.0 - i / 100) for i in range(50)]
-    perfect = evaluate(_frame(rows))
-    assert perfect.auc_roc == 1.0 and perfect.average_precision == 1.0
-    assert perfect.card_precision_at_100 == pytest.approx(5 / 100)
+    perfect = evaluate(_frame(rows), BUILT_IN | METRICS)
+    assert perfect["auc_roc"] == 1.0 and perfect["average_precision"] == 1.0
+    assert perfect["card_precision_at_100"] == pytest.approx(5 / 100)
+    assert (perfect.events, perfect.positives) == (50, 5)
     flipped = evaluate(_frame([(c, t, y, 1 - s) for c, t, y, s in rows]))
-    assert flipped.auc_roc == 0.0
+    assert flipped["auc_roc"] == 0.0 and "card_precision_at_100" not in flipped.values
 
 
 def _outcome(kind: str, ap: float) -> Outcome:
     from services.common.contracts import ModelVersionV1
-    from services.common.evaluation import Metrics
 
     version = ModelVersionV1(
         name="fraud",
@@ -73,7 +74,9 @@ def _outcome(kind: str, ap: float) -> Outcome:
         stage="candidate",
         created_at="2018-08-15T00:00:00Z",
     )
-    return Outcome(kind, kind, metrics=Metrics(0.8, ap, 0.2, 100, 5), version=version)
+    return Outcome(
+        kind, kind, metrics=Metrics({"auc_roc": 0.8, "average_precision": ap}, 100, 5), version=version
+    )
 
 
 def test_the_gate_promotes_only_a_strictly_better_candidate() -> None:
