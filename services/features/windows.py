@@ -96,8 +96,8 @@ class EntityWindows:
         end = bisect_right(self.times, hi)
         skip = None if view.include_current else current
         out: dict[str, float] = {}
-        for days, aggs in view.plan:
-            start = bisect_right(self.times, hi - days * DAY_S)
+        for window_s, aggs in view.plan:
+            start = bisect_right(self.times, hi - window_s)
             count = end - start - (skip is not None and start <= skip < end)
             for name, function, column in aggs:
                 if function == "count":

@@ -25,6 +25,10 @@ class TrainSettings(UseCaseSettings):
         "delay_days": lambda uc: round(uc.feedback.delay_days),
         "labels_topic": attrgetter("topics.feedback"),
         "models_topic": attrgetter("topics.models"),
+        "protocol": attrgetter("training.protocol"),
+        "holdout": attrgetter("training.holdout"),
+        "gate_metric": attrgetter("training.gate_metric"),
+        "gate_margin": attrgetter("training.gate_margin"),
     }
 
     model_name: str = Field(
@@ -42,10 +46,26 @@ class TrainSettings(UseCaseSettings):
     gate_metric: str = Field(
         default="average_precision",
         description="the metric a candidate must beat production on to be promoted: auc_roc, "
-        "average_precision, or one of the use case's own (fraud: card_precision_at_100)",
+        "average_precision, or one of the use case's own (fraud: card_precision_at_100); default: the "
+        "use case's training.gate_metric",
     )
+    gate_margin: float = Field(
+        default=0.005,
+        ge=0,
+        description="how much a candidate must beat production by (default: the use case's "
+        "training.gate_margin)",
+    )
+    protocol: Literal["delayed", "holdout", "none"] = Field(
+        default="holdout",
+        description="how candidates are evaluated: delayed (the window feedback.delay_days after the "
+        "training one), holdout (the newest share of the training window) or none; default: the use "
+        "case's training.protocol",
+    )
+    holdout: float = Field(default=0.2, gt=0, lt=1, description="holdout: the share held out, the newest")
     delay_days: int = Field(
-        default=0, ge=0, description="days between training and test (default: the feedback's delay_days)"
+        default=0,
+        ge=0,
+        description="delayed protocol: days between training and test (default: the feedback's delay_days)",
     )
     parity_tolerance: float = Field(
         default=1e-5,

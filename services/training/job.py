@@ -19,7 +19,7 @@ from services.common.registry import ModelRejected, Registry, verify_model
 from services.training.candidates import CANDIDATES, decision_threshold, fit
 from services.training.export import onnx_scores, to_onnx_bytes, verify_parity
 
-__all__ = ["Datasets", "Judging", "Outcome", "Report", "labelled", "train_candidates"]
+__all__ = ["Datasets", "Judging", "Outcome", "Report", "holdout", "labelled", "train_candidates"]
 
 log = logging.getLogger(__name__)
 Step = Callable[[str], None]
@@ -88,9 +88,12 @@ def _score_frame(test: pd.DataFrame, scores: np.ndarray[Any, Any]) -> pd.DataFra
 
 @dataclass(frozen=True)
 class Judging:
-    """How candidates are judged: the use case's evaluation, and a threshold it fixes (else best F1)."""
+    """How candidates are judged: the use case's evaluation, the gate's metric and margin, and a threshold
+    the decision fixes (else best F1 on the training rows)."""
 
     evaluation: Evaluation
+    gate_metric: str = "average_precision"
+    margin: float = 0.0
     threshold: float | None = None
 
 
@@ -115,11 +118,14 @@ def train_candidates(
         step(f"{kind}: fit on {len(x_train):,} events")
         try:
             model = fit(candidate, x_train, y_train, seed)
-            native = model.predict_proba(x_test)[:, 1].astype(np.float64)
-            outcome.metrics = evaluate(_score_frame(data.test, native), judging.evaluation.metrics)
             step(f"{kind}: ONNX export and parity check")
             onnx_bytes = to_onnx_bytes(model, len(data.features))
-            outcome.parity = verify_parity(onnx_bytes, native, x_test, tolerance)
+            x_check = x_test if len(x_test) else x_train[:10_000]
+            native = model.predict_proba(x_check)[:, 1].astype(np.float64)
+            outcome.parity = verify_parity(onnx_bytes, native, x_check, tolerance)
+            if len(x_test):  # the ONNX model's scores, as production's are measured: like with like
+                scores = onnx_scores(onnx_bytes, x_test)
+                outcome.metrics = evaluate(_score_frame(data.test, scores), judging.evaluation.metrics)
             train_scores = model.predict_proba(x_train)[:, 1]
             threshold = judging.threshold or decision_threshold(y_train, train_scores)
             card = _card(name, f"{stamp}-{kind}", kind, data, outcome, threshold, judging)
@@ -145,7 +151,6 @@ def _reference(
 def _card(
     name: str, version: str, kind: str, data: Datasets, o: Outcome, threshold: float, judging: Judging
 ) -> dict[str, Any]:
-    assert o.metrics is not None
     return {
         "name": name,
         "version": version,
@@ -154,10 +159,10 @@ def _card(
         "features": data.features,
         "threshold": threshold,
         "threshold_rule": "declared" if judging.threshold else "best F1 on the training window",
-        "metrics": o.metrics.as_dict() | {"onnx_max_abs_diff": o.parity or 0.0},
+        "metrics": (o.metrics.as_dict() if o.metrics else {}) | {"onnx_max_abs_diff": o.parity or 0.0},
         "data_window": {
             "train": [data.train_start.isoformat(), data.train_end.isoformat()],
-            "test": [data.test_start.isoformat(), data.test_end.isoformat()],
+            "test": [data.test_start.isoformat(), data.test_end.isoformat()] if len(data.test) else None,
             "train_events": len(data.train),
             "train_positives": int(data.train["target"].sum()),
             "evaluation": judging.evaluation.source,
@@ -169,7 +174,8 @@ def _card(
 
 
 def evaluate_production(registry: Registry, name: str, data: Datasets, judging: Judging) -> Outcome | None:
-    """The current production model scored on the same test set (None when there is none)."""
+    """The current production model's ONNX scores on the same test rows (None when there is none; no
+    metrics without test rows)."""
     version = registry.production(name)
     if version is None:
         return None
@@ -177,46 +183,58 @@ def evaluate_production(registry: Registry, name: str, data: Datasets, judging: 
     outcome = Outcome(card.get("kind", "?"), f"production {version}")
     try:
         onnx_bytes = verify_model(Registry.version_of(card), data.features)
-        scores = onnx_scores(onnx_bytes, _matrix(data.test, data.features))
-        outcome.metrics = evaluate(_score_frame(data.test, scores), judging.evaluation.metrics)
         outcome.version = Registry.version_of(card)
+        if len(data.test):
+            scores = onnx_scores(onnx_bytes, _matrix(data.test, data.features))
+            outcome.metrics = evaluate(_score_frame(data.test, scores), judging.evaluation.metrics)
     except ModelRejected as exc:
         outcome.error = str(exc)
     return outcome
 
 
-def choose(outcomes: list[Outcome], production: Outcome | None, gate: str) -> tuple[Outcome | None, str]:
-    """The best candidate by the gate metric, if it beats production (strictly)."""
-    ranked = [o for o in outcomes if o.metrics is not None and o.version is not None and o.error is None]
-    if not ranked:
+def choose(
+    outcomes: list[Outcome], production: Outcome | None, judging: Judging
+) -> tuple[Outcome | None, str]:
+    """The best candidate by the gate metric, if it beats production's on the same rows by more than the
+    margin. Without an evaluation a candidate is promoted only where there is no production model."""
+    finished = [o for o in outcomes if o.version is not None and o.error is None]
+    if not finished:
         return None, "no candidate finished"
-    best = max(ranked, key=lambda o: o.metrics.as_dict()[gate] if o.metrics else float("-inf"))
+    gate, margin = judging.gate_metric, judging.margin
+    ranked = [o for o in finished if o.metrics is not None and not np.isnan(o.metrics[gate])]
+    if not ranked:
+        if production is None:
+            return finished[0], f"{finished[0].kind} promoted: no production model (and no evaluation)"
+        return None, "kept production: no evaluation to compare on (rtloop models publish promotes by hand)"
+    best = max(ranked, key=lambda o: o.metrics[gate] if o.metrics else float("-inf"))
     assert best.metrics is not None
-    value = best.metrics.as_dict()[gate]
-    if production is None or production.metrics is None:
+    value = best.metrics[gate]
+    if production is None or production.metrics is None or np.isnan(production.metrics[gate]):
         return best, f"{best.kind} promoted: no usable production model"
-    current = production.metrics.as_dict()[gate]
-    if value > current:
-        return best, f"{best.kind} promoted: {gate} {value:.4f} > production {current:.4f}"
-    return None, f"kept production: best candidate {best.kind} {gate} {value:.4f} <= {current:.4f}"
+    current = production.metrics[gate]
+    if value > current + margin:
+        return (
+            best,
+            f"{best.kind} promoted: {gate} {value:.4f} > production {current:.4f} + margin {margin:g}",
+        )
+    return None, (
+        f"kept production: best candidate {best.kind} {gate} {value:.4f} is not above production "
+        f"{current:.4f} + margin {margin:g}"
+    )
 
 
 def windows(start: datetime, end: datetime, delay_days: int) -> tuple[datetime, datetime]:
-    """The test window: as long as the training window, `delay_days` after it."""
+    """The delayed protocol's test window: as long as the training window, `delay_days` after it."""
     if end <= start:
         raise ConfigError(f"--to ({end:%Y-%m-%d}) must come after --from ({start:%Y-%m-%d})")
     test_start = end + timedelta(days=delay_days)
     return test_start, test_start + (end - start)
 
 
-def test_frame(
-    test: pd.DataFrame,
-    labels: pd.DataFrame,
-    evaluation: Evaluation,
-    start: datetime,
-    end: datetime,
-    delay_days: int,
-) -> pd.DataFrame:
-    """The labelled test events the use case's test-set rule keeps (fraud's: known-compromised cards out,
-    HANDBOOK.md §3)."""
-    return evaluation.test_set(test, labels, start.date(), end.date(), delay_days)
+def holdout(frame: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame, datetime]:
+    """The holdout protocol's split: the newest `share` of the rows by event time is the test, the rest
+    trains; rows of the split's second all go to the test (no second on both sides)."""
+    times = frame["event_time"].sort_values(kind="stable")
+    split = times.iloc[min(int(len(times) * (1 - share)), len(times) - 1)].floor("s")
+    before = frame["event_time"] < split
+    return frame[before].reset_index(drop=True), frame[~before].reset_index(drop=True), split.to_pydatetime()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+import pandas as pd
+
 from services.common.errors import ConfigError
 from services.common.evaluation import evaluation_for
 from services.common.registry import Registry
@@ -18,8 +20,8 @@ from services.training.job import (
     Step,
     choose,
     evaluate_production,
+    holdout,
     labelled,
-    test_frame,
     train_candidates,
     windows,
 )
@@ -30,12 +32,17 @@ log = logging.getLogger(__name__)
 
 
 def judging_for(settings: TrainSettings) -> Judging:
-    """The use case's evaluation (ConfigError when the gate metric is not one of its metrics) and the
-    threshold its decision fixes, if any."""
+    """The use case's evaluation (ConfigError when the gate metric is not one of its metrics), the gate
+    and the threshold the decision fixes, if any."""
     declared = settings.declaration
     evaluation = evaluation_for(declared)
     evaluation.require([settings.gate_metric], "TRAIN_GATE_METRIC")
-    return Judging(evaluation, declared.decision.value)
+    return Judging(evaluation, settings.gate_metric, settings.gate_margin, declared.decision.value)
+
+
+def _both_classes(frame: pd.DataFrame, what: str, hint: str) -> None:
+    if frame.empty or frame["target"].nunique() < 2:
+        raise ConfigError(f"no labelled {what} data with both classes: {hint}")
 
 
 def load_datasets(
@@ -46,40 +53,44 @@ def load_datasets(
     end: datetime,
     step: Step,
 ) -> Datasets:
-    """Point-in-time inputs of both windows from the features history, labels from the labels topic."""
+    """Point-in-time inputs from the features history, labels from the feedback topic, split as the
+    protocol says: a delayed window, the training window's newest share, or no test rows."""
     from services.features.adapters.feast_repo import apply
     from services.features.history import training_set
 
-    test_start, test_end = windows(start, end, settings.delay_days)
+    delayed = settings.protocol == "delayed"
+    test_start, test_end = windows(start, end, settings.delay_days)  # ConfigError unless start < end
+    if not delayed:
+        test_start, test_end = end, end
     declared = features.declaration
     names, ident, key = declared.feature_service.feature_names, declared.event.id, declared.event.key
     step("Feast point-in-time join over the Delta feature tables")
     store = apply(features)
-    train_hist = training_set(store, features, start, end).frame
-    test_hist = training_set(store, features, test_start, test_end).frame
     step(f"labels from the {settings.labels_topic!r} topic")
     feedback = declared.feedback
     fields = (feedback.id, key, feedback.time, feedback.target)
     labels = load_labels(settings.kafka, settings.labels_topic, fields, start, test_end)
-    train = labelled(train_hist, labels, names, ident, key)
-    if train.empty or train["target"].nunique() < 2:
-        raise ConfigError(
-            f"no labelled training data with both classes in {start:%Y-%m-%d} .. {end:%Y-%m-%d}: replay "
-            "those days (and their labels, D days later) through ingest and features first (make demo)"
-        )
-    test = test_frame(
-        labelled(test_hist, labels, names, ident, key),
-        labels,
-        judging.evaluation,
-        start,
-        end,
-        settings.delay_days,
+    train = labelled(training_set(store, features, start, end).frame, labels, names, ident, key)
+    span = f"{start:%Y-%m-%d} .. {end - timedelta(days=1):%Y-%m-%d}"
+    _both_classes(
+        train, "training", f"replay {span} (and its labels) through ingest and features (make demo)"
     )
-    if test.empty or test["target"].nunique() < 2:
-        raise ConfigError(
-            f"no labelled test data with both classes in {test_start:%Y-%m-%d} .. "
-            f"{test_end - timedelta(days=1):%Y-%m-%d}: replay through the end of the test window first"
+    test, train_end = train.iloc[:0], end
+    if delayed:
+        test = labelled(training_set(store, features, test_start, test_end).frame, labels, names, ident, key)
+        last = test_end - timedelta(days=1)
+        _both_classes(
+            test,
+            "test",
+            f"the delayed protocol tests on {test_start:%Y-%m-%d} .. {last:%Y-%m-%d}: replay through it, "
+            "or train with --protocol holdout (or none)",
         )
+    elif settings.protocol == "holdout":
+        train, test, train_end = holdout(train, settings.holdout)
+        test_start = train_end
+        _both_classes(test, "holdout", f"raise TRAIN_HOLDOUT, or train on a longer window than {span}")
+    if len(test):  # the use case's test-set rule (fraud's: known-compromised cards out, HANDBOOK §3)
+        test = judging.evaluation.test_set(test, labels, start.date(), train_end.date(), settings.delay_days)
     return Datasets(train, test, names, start, end, test_start, test_end)
 
 
@@ -103,7 +114,7 @@ def run_training(
     )
     step("current production model on the same test set")
     report.production_before = evaluate_production(registry, settings.model_name, data, judging)
-    winner, report.reason = choose(report.outcomes, report.production_before, settings.gate_metric)
+    winner, report.reason = choose(report.outcomes, report.production_before, judging)
     if winner is not None and winner.version is not None:
         promoted = registry.set_stage(settings.model_name, winner.version.version, "production")
         step(f"publishing {promoted.name} {promoted.version} to {settings.models_topic!r}")

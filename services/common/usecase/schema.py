@@ -22,6 +22,7 @@ __all__ = [
     "ModelSpec",
     "MonitorSpec",
     "TopicsSpec",
+    "TrainingSpec",
     "UseCase",
 ]
 
@@ -162,6 +163,22 @@ class ModelSpec(_Spec):
     inputs: str = Field(description="the feature service it reads")
 
 
+class TrainingSpec(_Spec):
+    """How `rtloop train` evaluates its candidates and when it promotes one.
+
+    `delayed`: on the window as long as the training one, `feedback.delay_days` after it (the handbook's
+    test week: it needs that window replayed, labels included). `holdout`: on the last `holdout` share of
+    the training window, by event time, the rest trains. `none`: no evaluation; a candidate is promoted
+    only when there is no production model (else `rtloop models publish` does it by hand)."""
+
+    protocol: Literal["delayed", "holdout", "none"] = "holdout"
+    holdout: float = Field(default=0.2, gt=0, lt=1, description="holdout: the share held out, the newest")
+    gate_metric: str = Field(default="average_precision", description="the metric the gate compares")
+    gate_margin: float = Field(
+        default=0.005, ge=0, description="a candidate must beat production by more than this to be promoted"
+    )
+
+
 class DecisionSpec(_Spec):
     """What the scorer decides from a score: `threshold` (the one training chose by best F1, or `value`)
     or `top_k` (the k best candidates)."""
@@ -227,6 +244,7 @@ class UseCase(_Spec):
     features: FeaturesSpec
     model: ModelSpec
     decision: DecisionSpec
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
     monitor: MonitorSpec = Field(default_factory=MonitorSpec)
     topics: TopicsSpec
 

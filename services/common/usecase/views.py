@@ -7,11 +7,12 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["DAY_S", "Aggregation", "EventFields", "FeatureView", "FeedbackFields", "Step"]
+__all__ = ["DAY_S", "HOUR_S", "Aggregation", "EventFields", "FeatureView", "FeedbackFields", "Step"]
 
 DAY_S = 86_400
 Function = Literal["count", "sum", "mean", "share"]
-Step = tuple[int, tuple[tuple[str, Function, int], ...]]  # days, (name, function, value column index)
+HOUR_S = 3_600
+Step = tuple[int, tuple[tuple[str, Function, int], ...]]  # seconds, (name, function, value column index)
 
 
 class _Spec(BaseModel):
@@ -21,11 +22,12 @@ class _Spec(BaseModel):
 class Aggregation(_Spec):
     """One aggregate per window: `count` of the window's events, `sum` or `mean` of one of their numeric
     fields (`column`), or `share` of them whose feedback target is true (unlabelled ones count as not
-    true). Empty windows give 0. `name` is the output feature name; `{days}` stands for the window length."""
+    true). Empty windows give 0. `name` is the output feature name; `{days}` (or `{hours}`, for a view of
+    hour windows) stands for the window length."""
 
     function: Function
     column: str | None = Field(default=None, description="the event field summed or averaged")
-    name: str = Field(min_length=1, description="output name, e.g. 'NB_TX_{days}DAY'")
+    name: str = Field(min_length=1, description="output name, e.g. 'NB_TX_{days}DAY' or 'MEAN_{hours}H'")
 
     @model_validator(mode="after")
     def _column_where_needed(self) -> Self:
@@ -38,14 +40,15 @@ class Aggregation(_Spec):
 
 
 class FeatureView(_Spec):
-    """Aggregations of one entity's events over event-time windows of whole days.
+    """Aggregations of one entity's events over event-time windows of whole days or whole hours.
 
-    At an event of time t a window of n days covers (t − (n + delay) d, t − delay d]: the entity's
-    events already seen in that range, the current one included or not (`include_current`)."""
+    At an event of time t a window of length w covers (t − w − delay, t − delay]: the entity's events
+    already seen in that range, the current one included or not (`include_current`)."""
 
     name: str = Field(min_length=1, description="the online store's view (Feast feature view) name")
     entity: str = Field(min_length=1, description="the event field that keys the view")
-    windows_days: tuple[int, ...] = Field(min_length=1)
+    windows_days: tuple[int, ...] = Field(default=(), description="window lengths in days")
+    windows_hours: tuple[int, ...] = Field(default=(), description="or in hours (one of the two)")
     aggregations: tuple[Aggregation, ...] = Field(min_length=1)
     delay_days: int = Field(default=0, ge=0)
     include_current: bool = True
@@ -57,11 +60,20 @@ class FeatureView(_Spec):
 
     @model_validator(mode="after")
     def _distinct_names(self) -> Self:
-        if any(n <= 0 for n in self.windows_days) or len(set(self.windows_days)) < len(self.windows_days):
-            raise ValueError("windows_days must be distinct positive day counts")
+        if bool(self.windows_days) == bool(self.windows_hours):
+            raise ValueError("give the window lengths in windows_days or in windows_hours (one of them)")
+        lengths = self.windows_days or self.windows_hours
+        if any(n <= 0 for n in lengths) or len(set(lengths)) < len(lengths):
+            raise ValueError("window lengths must be distinct positive whole numbers")
+        unit = "days" if self.windows_days else "hours"
+        for a in self.aggregations:
+            try:
+                a.name.format(**{unit: 1})
+            except (KeyError, IndexError, ValueError):
+                raise ValueError(f"{a.name!r}: name the window length {{{unit}}}") from None
         names = self.feature_names
         if len(set(names)) < len(names):
-            raise ValueError("feature names repeat: put {days} in the aggregation names")
+            raise ValueError(f"feature names repeat: put {{{unit}}} in the aggregation names")
         return self
 
     @cached_property
@@ -76,18 +88,25 @@ class FeatureView(_Spec):
 
     @cached_property
     def plan(self) -> tuple[Step, ...]:
-        """Per window: its days and each aggregation's output name, function and value column index."""
+        """Per window: its length in seconds and each aggregation's output name, function and value
+        column index."""
         index = {c: i for i, c in enumerate(self.columns)}
+        unit, seconds = ("days", DAY_S) if self.windows_days else ("hours", HOUR_S)
         return tuple(
             (
-                n,
+                n * seconds,
                 tuple(
-                    (a.name.format(days=n), a.function, index.get(a.column or "", -1))
+                    (a.name.format(**{unit: n}), a.function, index.get(a.column or "", -1))
                     for a in self.aggregations
                 ),
             )
-            for n in self.windows_days
+            for n in self.windows_days or self.windows_hours
         )
+
+    @property
+    def longest_s(self) -> int:
+        """Its longest window, in seconds."""
+        return max(window_s for window_s, _ in self.plan)
 
     @property
     def table_name(self) -> str:
@@ -102,7 +121,7 @@ class FeatureView(_Spec):
     @property
     def reach_s(self) -> int:
         """How far back from an event's time its windows reach."""
-        return (max(self.windows_days) + self.delay_days) * DAY_S
+        return self.longest_s + self.delay_days * DAY_S
 
 
 class EventFields(_Spec):

@@ -14,6 +14,7 @@ from feast.types import Float64
 
 from services.common.feature_services import ViewSpec
 from services.common.feature_services import online_store_config as _online_store_config
+from services.common.usecase.views import DAY_S
 from services.features.config import FeaturesSettings
 
 __all__ = [
@@ -70,12 +71,12 @@ def definitions(settings: FeaturesSettings) -> list[Any]:
                 name=view.entity.removesuffix("_id"), join_keys=[view.entity], value_type=ValueType.STRING
             )
             entities[view.entity] = entity
-        views.append(_view(spec, entity, settings.view_table(view), max(view.windows_days) + 1))
+        views.append(_view(spec, entity, settings.view_table(view), view.longest_s + DAY_S))
     service = FeatureService(name=declared.features.service, features=views)
     return [*entities.values(), *views, service]
 
 
-def _view(spec: ViewSpec, entity: Entity, table: Path, ttl_days: int) -> FeatureView:
+def _view(spec: ViewSpec, entity: Entity, table: Path, ttl_s: int) -> FeatureView:
     batch = FileSource(
         name=f"{table.name}_delta",
         path=str(table),
@@ -86,7 +87,7 @@ def _view(spec: ViewSpec, entity: Entity, table: Path, ttl_days: int) -> Feature
     return FeatureView(
         name=spec.name,
         entities=[entity],
-        ttl=timedelta(days=ttl_days),
+        ttl=timedelta(seconds=ttl_s),
         schema=[Field(name=f, dtype=Float64) for f in spec.features],
         source=PushSource(name=f"{spec.name}_push", batch_source=batch),
         online=True,

@@ -32,7 +32,7 @@ def _train_settings() -> TrainSettings:
 def report_table(report: Report, gate: str) -> Table:
     from usecases.fraud.evaluation import BOOK_BASELINES
 
-    table = Table(title=f"candidates on the book's test week (gate: {gate})")
+    table = Table(title=f"candidates, ONNX scores on the same test rows (gate: {gate})")
     for col in ("model", "AUC ROC", "AP", "CP@100", "ONNX Δ", "fit s", "registered as"):
         table.add_column(col, justify="right" if col != "model" else "left")
     rows = [*report.outcomes, *([report.production_before] if report.production_before else [])]
@@ -58,14 +58,23 @@ def train_cmd(
         str, typer.Option("--from", help="first training day (inclusive), ISO date")
     ] = "2018-07-25",
     end: Annotated[str, typer.Option("--to", help="end of training (exclusive), ISO date")] = "2018-08-01",
+    protocol: Annotated[
+        str | None,
+        typer.Option(help="delayed, holdout or none (default: TRAIN_PROTOCOL, else the use case's)"),
+    ] = None,
 ) -> None:
-    """Train the candidates on [from, to) from the features history, evaluate them on the book's test week
-    (D days later), register them, and promote + publish the best if it beats production."""
+    """Train the candidates on [from, to) from the features history, evaluate them as the protocol says
+    (fraud's: the book's test week, D days later), register them, and promote + publish the best if it
+    beats production's score on the same rows by the gate's margin."""
     from services.common.config import load_settings
     from services.features.config import FeaturesSettings
     from services.training.main import run_training
 
     s, fs = _train_settings(), load_settings(FeaturesSettings)
+    if protocol is not None:
+        if protocol not in ("delayed", "holdout", "none"):
+            raise typer.BadParameter("--protocol is delayed, holdout or none")
+        s = s.model_copy(update={"protocol": protocol})
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     ) as bar:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from services.common.drift import Reference
+from services.common.errors import ConfigError
 from services.common.evaluation import evaluate
 from services.common.kafka.scan import scan_topic
 from services.common.registry import Registry, verify_model
@@ -116,6 +117,26 @@ def test_the_gate_keeps_production_when_no_candidate_beats_it(trained: Trained) 
     )
     assert again.production_before is not None and again.production_before.metrics is not None
     assert again.promoted is None and "kept production" in again.reason
+
+
+def test_the_last_replayed_week_trains_with_a_holdout_or_without_an_evaluation(
+    trained: Trained, tmp_path: Path
+) -> None:
+    last = (datetime(2018, 5, 2, tzinfo=UTC), datetime(2018, 5, 9, tzinfo=UTC))  # nothing replayed after
+    only = trained.settings.model_copy(update={"candidates": ["logreg"], "registry_root": tmp_path})
+    with pytest.raises(ConfigError, match="--protocol holdout"):
+        run_training(only, trained.features, *last, print)  # fraud's declared protocol: delayed
+    held = run_training(only.model_copy(update={"protocol": "holdout"}), trained.features, *last, print)
+    (outcome,) = held.outcomes
+    assert outcome.metrics is not None and outcome.metrics["auc_roc"] > 0.75, outcome
+    assert outcome.version is not None
+    train_events = Registry(tmp_path).card("fraud", outcome.version.version)["data_window"]["train_events"]
+    share = outcome.metrics.events / (outcome.metrics.events + train_events)
+    assert 0.1 < share <= 0.21, "tested on the newest 20% (less the cards known to be compromised)"
+    assert held.promoted is not None, "the first model of this registry"
+    blind = run_training(only.model_copy(update={"protocol": "none"}), trained.features, *last, print)
+    assert blind.outcomes[0].metrics is None and blind.outcomes[0].version is not None
+    assert blind.promoted is None and "no evaluation" in blind.reason, "production is not replaced blind"
 
 
 def test_quality_through_the_stream_matches_the_offline_evaluation(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.common.usecase.views import DAY_S, Aggregation, FeatureView
+from services.common.usecase.views import DAY_S, HOUR_S, Aggregation, FeatureView
 from services.features.windows import EntityWindows
 
 T0 = 1_522_627_200  # 2018-04-02 00:00:00 UTC
@@ -47,16 +47,17 @@ def brute_force(view: FeatureView, ops: list[Op], k: int) -> dict[str, float]:
             entry[2] = int(op.target)
     event = ops[k]
     hi = event.ts - view.delay_days * DAY_S
+    unit, unit_s = ("days", DAY_S) if view.windows_days else ("hours", HOUR_S)
     out: dict[str, float] = {}
-    for n in view.windows_days:
+    for n in view.windows_days or view.windows_hours:
         members = [
             e
             for i, e in seen[event.entity].items()
-            if hi - n * DAY_S < int(e[0] or 0) <= hi and (view.include_current or i != event.event_id)
+            if hi - n * unit_s < int(e[0] or 0) <= hi and (view.include_current or i != event.event_id)
         ]
         values = [float(e[1]) for e in members if e[1] is not None]
         for agg in view.aggregations:
-            name = agg.name.format(days=n)
+            name = agg.name.format(**{unit: n})
             if agg.function == "count":
                 out[name] = float(len(members))
             elif agg.function == "sum":
@@ -98,27 +99,36 @@ AGGREGATIONS = (
     Aggregation(function="mean", column="v", name="mean{days}"),
     Aggregation(function="share", name="share{days}"),
 )
+HOURLY = tuple(a.model_copy(update={"name": a.name.replace("{days}", "{hours}")}) for a in AGGREGATIONS)
 
-views = st.builds(
-    lambda windows, delay, current, aggs: FeatureView(
+
+def _view(windows: set[int], hours: bool, delay: int, current: bool, aggs: set[int]) -> FeatureView:
+    lengths = {"windows_hours" if hours else "windows_days": tuple(sorted(windows))}
+    return FeatureView(
         name="v",
         entity="e",
-        windows_days=tuple(sorted(windows)),
-        aggregations=tuple(AGGREGATIONS[i] for i in sorted(aggs)),
+        aggregations=tuple((HOURLY if hours else AGGREGATIONS)[i] for i in sorted(aggs)),
         delay_days=delay,
         include_current=current,
-    ),
-    st.sets(st.sampled_from([1, 2, 7, 30]), min_size=1, max_size=3),
+        **lengths,  # type: ignore[arg-type]
+    )
+
+
+views = st.builds(
+    _view,
+    st.sets(st.sampled_from([1, 2, 7, 24, 30]), min_size=1, max_size=3),
+    st.booleans(),
     st.sampled_from([0, 1, 7]),
     st.booleans(),
     st.sets(st.integers(0, 3), min_size=1),
 )
 
-# Times on a lattice of whole days ± a second, so events exactly n days and exactly the delay apart,
-# and ties within a second, are common; a few anywhere in the day.
+# Times on a lattice of whole days and hours ± a second, so events exactly n days or hours and exactly
+# the delay apart, and ties within a second, are common; a few anywhere in the day.
 times = st.builds(
-    lambda day, jitter: T0 + day * DAY_S + jitter,
+    lambda day, hour, jitter: T0 + day * DAY_S + hour * HOUR_S + jitter,
     st.integers(0, 45),
+    st.sampled_from([0, 0, 1, 6, 23]),
     st.one_of(st.sampled_from([0, 0, 0, 1, -1]), st.integers(0, DAY_S - 1)),
 )
 
@@ -199,6 +209,7 @@ def test_the_definition_puts_the_window_bounds_where_the_spec_says() -> None:
         ((1, 1), AGGREGATIONS[:1], "distinct"),
         ((0,), AGGREGATIONS[:1], "positive"),
         ((1, 7), (Aggregation(function="count", name="n"),), "repeat"),
+        ((), AGGREGATIONS[:1], "one of them"),
     ],
 )
 def test_a_view_spec_that_cannot_work_is_refused(
@@ -206,6 +217,17 @@ def test_a_view_spec_that_cannot_work_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=error):
         FeatureView(name="v", entity="e", windows_days=windows, aggregations=aggregations)
+
+
+def test_an_hour_view_names_its_windows_in_hours_and_reaches_back_that_far() -> None:
+    view = FeatureView(name="v", entity="e", windows_hours=(1, 24), aggregations=HOURLY[:1], delay_days=1)
+    assert view.feature_names == ["n1", "n24"] and view.reach_s == 24 * HOUR_S + DAY_S
+    ops = [Op("a", "a", T0, 1.0), Op("b", "a", T0 + HOUR_S + 1, 1.0), Op("c", "a", T0 + 2 * HOUR_S, 1.0)]
+    assert brute_force(view.model_copy(update={"delay_days": 0}), ops, 2) == {"n1": 2.0, "n24": 3.0}
+    with pytest.raises(ValueError, match=r"name the window length \{hours\}"):
+        FeatureView(name="v", entity="e", windows_hours=(1, 24), aggregations=AGGREGATIONS[:1])
+    with pytest.raises(ValueError, match="one of them"):
+        FeatureView(name="v", entity="e", windows_days=(1,), windows_hours=(1,), aggregations=HOURLY[:1])
 
 
 def test_sums_and_means_need_a_column_and_shares_take_none() -> None:

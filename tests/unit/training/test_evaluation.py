@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
 
-from services.common.evaluation import BUILT_IN, Metrics, evaluate
-from services.training.job import Outcome, choose
+from services.common.evaluation import BUILT_IN, Evaluation, Metrics, evaluate
+from services.training.job import Judging, Outcome, choose, holdout
 from usecases.fraud.evaluation import METRICS, book_test_set, card_precision_at_k
 
 
@@ -79,14 +79,34 @@ def _outcome(kind: str, ap: float) -> Outcome:
     )
 
 
-def test_the_gate_promotes_only_a_strictly_better_candidate() -> None:
+def test_the_gate_promotes_only_past_the_margin_on_the_same_rows() -> None:
+    judging = Judging(Evaluation(), "average_precision", margin=0.01)
     candidates = [_outcome("logreg", 0.60), _outcome("lgbm", 0.68)]
-    best, why = choose(candidates, None, "average_precision")
+    best, why = choose(candidates, None, judging)
     assert best is not None and best.kind == "lgbm" and "no usable production" in why
-    best, why = choose(candidates, _outcome("prod", 0.65), "average_precision")
-    assert best is not None and best.kind == "lgbm"
-    best, why = choose(candidates, _outcome("prod", 0.68), "average_precision")
-    assert best is None and "kept production" in why
+    best, why = choose(candidates, _outcome("prod", 0.65), judging)
+    assert best is not None and best.kind == "lgbm" and "+ margin 0.01" in why
+    best, why = choose(candidates, _outcome("prod", 0.675), judging)
+    assert best is None and "not above production 0.6750 + margin 0.01" in why
+    best, why = choose([_outcome("same", 0.6473)], _outcome("prod", 0.6473), Judging(Evaluation()))
+    assert best is None, "a model as good as production (the same one, say) is never promoted"
     failed = Outcome("mlp", "mlp", error="parity")
-    best, _ = choose([failed], None, "average_precision")
+    best, _ = choose([failed], None, judging)
     assert best is None
+
+
+def test_without_an_evaluation_only_a_first_model_is_promoted() -> None:
+    unevaluated = _outcome("logreg", 0.6)
+    unevaluated.metrics = None
+    best, why = choose([unevaluated], None, Judging(Evaluation()))
+    assert best is unevaluated and "no production model" in why
+    best, why = choose([unevaluated], _outcome("prod", 0.5), Judging(Evaluation()))
+    assert best is None and "promotes by hand" in why
+
+
+def test_the_holdout_is_the_newest_share_and_never_splits_a_second() -> None:
+    times = pd.to_datetime([f"2018-08-0{d}T00:00:0{s}Z" for d in range(1, 6) for s in (0, 0)], utc=True)
+    frame = pd.DataFrame({"event_time": times, "target": [0, 1] * 5})
+    train, test, split = holdout(frame, 0.3)
+    assert (len(train), len(test)) == (6, 4) and split == datetime(2018, 8, 4, tzinfo=UTC)
+    assert train["event_time"].max() < test["event_time"].min()
