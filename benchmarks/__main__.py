@@ -26,8 +26,8 @@ from benchmarks.ingest import bench_ingest
 from benchmarks.monitor import bench_drift, bench_monitor
 from benchmarks.scorer import bench_onnx, bench_scorer
 from services.common.config import KafkaSettings
-from services.tools.broker import EmbeddedBroker, free_port
 from services.tools.config import PROJECT_ROOT, ToolSettings
+from services.tools.runtime.broker import EmbeddedBroker, free_port
 
 console = Console()
 
@@ -101,7 +101,7 @@ def _features(kafka: KafkaSettings, passthrough: float | None) -> dict[str, floa
 @contextlib.contextmanager
 def _redis(work: Path) -> Iterator[str]:
     """REDIS_URL if set, else a private redis-server on a free port."""
-    from services.tools.redis_server import start_redis
+    from services.tools.runtime.redis_server import start_redis
 
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]

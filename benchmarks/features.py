@@ -17,20 +17,20 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import NewTopic
 
 from services.common.config import KafkaSettings
+from services.common.feast.repo import apply, online_store_config
 from services.common.feast_online import open_reader
 from services.common.feast_online_writers import open_writer
 from services.common.kafka.clients import make_admin
-from services.features.adapters.feast_repo import apply, online_store_config
 from services.features.config import FeaturesSettings
-from services.tools.broker import free_port
 from services.tools.config import PROJECT_ROOT
-from services.tools.offsets import end_offsets
-from services.tools.redis_server import start_redis
-from services.tools.replay import build_stream
-from services.tools.replay.producer import ReplayOptions, replay
-from services.tools.simulator import SimulationConfig, simulate
+from services.tools.ops.offsets import end_offsets
+from services.tools.runtime.broker import free_port
+from services.tools.runtime.redis_server import start_redis
 from usecases.fraud import FEATURE_NAMES, FRAUD, FRAUD_V1
 from usecases.fraud import inputs as fraud_inputs
+from usecases.fraud.replay import build_stream
+from usecases.fraud.replay.producer import ReplayOptions, replay
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 CUSTOMER_SPEC, TERMINAL_SPEC = FRAUD_V1.views
 

@@ -16,12 +16,12 @@ from services.common.config import KafkaSettings
 from services.common.contracts import decoder_for
 from services.common.kafka import Envelope, Output, Runner, RunnerConfig
 from services.common.kafka.clients import make_admin, make_consumer, make_producer
-from services.tools.broker import EmbeddedBroker
-from services.tools.offsets import end_offsets, total
-from services.tools.replay import build_stream
-from services.tools.replay.producer import ReplayOptions, replay
-from services.tools.simulator import SimulationConfig, simulate
+from services.tools.ops.offsets import end_offsets, total
+from services.tools.runtime.broker import EmbeddedBroker
 from usecases.fraud import CONTRACTS
+from usecases.fraud.replay import build_stream
+from usecases.fraud.replay.producer import ReplayOptions, replay
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 __all__ = ["bench_broker_start", "bench_decode", "bench_passthrough", "bench_replay", "rate_until"]
 N_PASS = 150_000

@@ -21,10 +21,10 @@ from services.common.config import KafkaSettings
 from services.common.kafka.clients import make_admin
 from services.ingest.config import IngestSettings
 from services.tools.config import PROJECT_ROOT
-from services.tools.lake import rows_and_version
-from services.tools.replay import build_stream
-from services.tools.replay.producer import ReplayOptions, replay
-from services.tools.simulator import SimulationConfig, simulate
+from services.tools.ops.lake import rows_and_version
+from usecases.fraud.replay import build_stream
+from usecases.fraud.replay.producer import ReplayOptions, replay
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 __all__ = ["bench_ingest", "interval_seconds"]
 

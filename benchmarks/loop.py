@@ -20,14 +20,14 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from services.common.config import KafkaSettings
 from services.common.kafka.scan import scan_topic
-from services.tools.broker import free_port
 from services.tools.config import PROJECT_ROOT
-from services.tools.latency import TOPICS, hop_latencies
-from services.tools.offsets import end_offsets, total
-from services.tools.replay import build_stream
-from services.tools.replay.events import EventStream
-from services.tools.replay.producer import ReplayOptions, replay
-from services.tools.supervisor.state import stack_pids
+from usecases.fraud.demo.latency import TOPICS, hop_latencies
+from services.tools.ops.offsets import end_offsets, total
+from services.tools.runtime.broker import free_port
+from services.tools.runtime.supervisor.state import stack_pids
+from usecases.fraud.replay import build_stream
+from usecases.fraud.replay.events import EventStream
+from usecases.fraud.replay.producer import ReplayOptions, replay
 
 __all__ = ["bench_loop"]
 
@@ -182,8 +182,8 @@ def _rates(kafka: KafkaSettings, live: EventStream) -> dict[str, float]:
 def bench_loop(work: Path) -> dict[str, float]:
     """Figures of the whole loop; the stack is started and stopped here (its own broker and Redis)."""
     from benchmarks.scorer import _model
-    from services.tools.simulator import SimulationConfig, simulate
     from services.training.adapters.kafka_io import publish_version
+    from usecases.fraud.simulator import SimulationConfig, simulate
 
     port = free_port()
     cache = work / "loop-cache"

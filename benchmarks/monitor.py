@@ -25,7 +25,7 @@ from services.common.kafka.delivery import deliver
 from services.common.kafka.envelope import Output
 from services.common.registry import Registry
 from services.tools.config import PROJECT_ROOT
-from services.tools.offsets import committed_offsets, total
+from services.tools.ops.offsets import committed_offsets, total
 from services.training.adapters.kafka_io import publish_version
 from usecases.fraud import FRAUD_V1
 

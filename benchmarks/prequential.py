@@ -19,11 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from services.common.evaluation import BUILT_IN, Metrics, evaluate
-from services.tools.simulator import SimulationConfig, simulate
 from services.training.candidates import CANDIDATES, fit
 from tests.features_helpers import batch_features
 from usecases.fraud import FEATURE_NAMES
 from usecases.fraud.evaluation import BOOK_BASELINES, METRICS, book_test_set
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 __all__ = ["prequential"]
 

@@ -15,13 +15,7 @@ from services.common.config import KafkaSettings
 from services.common.registry import Registry
 from services.features.config import FeaturesSettings
 from services.tools.config import ToolSettings
-from services.tools.demo import reset_topics, snapshot, start_service, wait_until
-from services.tools.demo_loop import at, window
-from services.tools.demo_steps import start_at_end
-from services.tools.offsets import caught_up
-from services.tools.replay import build_stream
-from services.tools.replay.producer import ReplayOptions, replay
-from services.tools.simulator import SimulationConfig, simulate
+from services.tools.ops.offsets import caught_up
 from services.training.adapters.kafka_io import load_labels, publish_version
 from services.training.candidates import CANDIDATES, decision_threshold, fit
 from services.training.config import TrainSettings
@@ -29,6 +23,12 @@ from services.training.export import to_onnx_bytes
 from services.training.job import labelled
 from services.training.main import run_training
 from usecases.fraud import FRAUD_V1
+from usecases.fraud.demo.loop import at, window
+from usecases.fraud.demo.runs import reset_topics, snapshot, start_service, wait_until
+from usecases.fraud.demo.steps import start_at_end
+from usecases.fraud.replay import build_stream
+from usecases.fraud.replay.producer import ReplayOptions, replay
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 __all__ = ["bench_quality"]
 
@@ -57,8 +57,8 @@ def _caught_up(s: ToolSettings, before: dict[str, int], n: int, ingest: Any, fea
 
 
 def _register_candidates(train: TrainSettings, fs: FeaturesSettings, names: list[str]) -> dict[str, Any]:
-    from services.features.adapters.feast_repo import apply
-    from services.features.history import training_set
+    from services.common.feast.history import training_set
+    from services.common.feast.repo import apply
 
     hist = training_set(apply(fs), fs, at(TRAIN[0]), at(TRAIN[1])).frame
     labels = load_labels(train.kafka, train.labels_topic, at(TRAIN[0]), at(TRAIN[1]))
@@ -82,7 +82,7 @@ def _register_candidates(train: TrainSettings, fs: FeaturesSettings, names: list
 
 
 def _stream_metrics(kafka: KafkaSettings, lake: Path, models: list[str]) -> dict[str, dict[str, float]]:
-    from services.tools.demo_loop import stream_quality
+    from usecases.fraud.demo.loop import stream_quality
 
     out = {}
     for name in models:
@@ -163,7 +163,7 @@ def bench_quality(s: ToolSettings, redis_url: str, work: Path) -> dict[str, floa
     )
     from services.tools.cli.models import report_table
 
-    console.print(report_table(report, train.gate_metric))
+    console.print(report_table(report))
     figures: dict[str, float] = {"quality_history_seconds": took}
     for o in report.outcomes:
         for k, v in (o.metrics.as_dict() if o.metrics else {}).items():

@@ -26,7 +26,7 @@ from services.common.kafka.envelope import Output
 from services.common.registry import Registry, verify_model
 from services.scorer.adapters.onnx_runtime import LoadedModel, load_model
 from services.tools.config import PROJECT_ROOT
-from services.tools.offsets import end_offsets, total
+from services.tools.ops.offsets import end_offsets, total
 from services.training.adapters.kafka_io import publish_version
 from services.training.candidates import CANDIDATES, fit
 from services.training.export import to_onnx_bytes

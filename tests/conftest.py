@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from services.common.config import KafkaSettings
-from services.tools.broker import free_port
 from services.tools.config import ToolSettings
+from services.tools.runtime.broker import free_port
 from tests.kafka_helpers import ROOT, Broker
 
 
@@ -38,7 +38,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
             bootstrap = container.get_bootstrap_server()
             yield Broker(KafkaSettings(bootstrap_servers=bootstrap), {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
         return
-    from services.tools.broker import EmbeddedBroker
+    from services.tools.runtime.broker import EmbeddedBroker
 
     jars = ROOT / ".cache" / "rtloop" / "jars"
     if not any((jars / "kafka").glob("kafka_2.13-*.jar")):
@@ -72,7 +72,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import os
 
     from services.common.errors import ConfigError
-    from services.tools.redis_server import start_redis
+    from services.tools.runtime.redis_server import start_redis
 
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]

@@ -154,7 +154,7 @@ class FeaturesRun(ServiceProcess):
 
     def progress(self) -> str:
         """Where the deployment stands: consumed vs available (a stall or a loss tells apart here)."""
-        from services.tools.offsets import committed_offsets, end_offsets
+        from services.tools.ops.offsets import committed_offsets, end_offsets
 
         done = committed_offsets(self.broker.kafka, self.group, self.clean)
         ends = end_offsets(self.broker.kafka, self.clean)
@@ -165,7 +165,7 @@ class FeaturesRun(ServiceProcess):
 
     def emitted(self) -> int:
         """The features topic's end offsets summed (records and transaction markers)."""
-        from services.tools.offsets import end_offsets
+        from services.tools.ops.offsets import end_offsets
 
         return sum(end_offsets(self.broker.kafka, self.features).values())
 

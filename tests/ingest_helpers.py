@@ -106,7 +106,7 @@ class IngestRun(ServiceProcess):
 def corrupted_coordinates(broker: Broker, raw: str, total: int) -> dict[tuple[int, int], str]:
     """(partition, offset) → corruption kind of every corrupted message in `raw`."""
     from services.common.kafka.envelope import header
-    from services.tools.replay.producer import CORRUPTION_HEADER
+    from usecases.fraud.replay.producer import CORRUPTION_HEADER
 
     out = {}
     for m in consume(broker.kafka, raw, total, timeout_s=120):

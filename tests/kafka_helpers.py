@@ -123,7 +123,7 @@ def copy_part(broker: Broker, source: str, target: str, start: float, end: float
     `target`, keys kept: the replay, held back for a part of it."""
     from confluent_kafka import Consumer, Producer, TopicPartition
 
-    from services.tools.offsets import end_offsets
+    from services.tools.ops.offsets import end_offsets
 
     consumer = Consumer(broker.kafka.librdkafka() | {"group.id": "copy", "enable.auto.commit": False})
     producer = Producer(broker.kafka.librdkafka() | {"linger.ms": 5})

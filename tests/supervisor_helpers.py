@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from services.common.config import KafkaSettings
-from services.tools.broker import free_port
-from services.tools.supervisor.state import stack_pids
+from services.tools.runtime.broker import free_port
+from services.tools.runtime.supervisor.state import stack_pids
 from tests.kafka_helpers import ROOT, Broker
 
 __all__ = ["Stack"]

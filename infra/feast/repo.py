@@ -3,9 +3,9 @@ use-case declaration (RTLOOP_USECASE) as the service: an entity per view's key, 
 sources, the feature views and the feature service. `make feast-apply` renders feature_store.yaml here."""
 
 from services.common.config import load_settings
-from services.features.adapters.feast_repo import definitions
-from services.features.config import FeaturesSettings
+from services.common.feast.repo import definitions
+from services.common.feast.settings import FeatureStoreSettings
 
 globals().update(
-    {f"{type(d).__name__.lower()}_{d.name}": d for d in definitions(load_settings(FeaturesSettings))}
+    {f"{type(d).__name__.lower()}_{d.name}": d for d in definitions(load_settings(FeatureStoreSettings))}
 )

@@ -2,7 +2,8 @@
 
 Frames hold one row per scored event: `key` (the event key), `event_time`, `target` (bool), `score`.
 A use case adds metrics and a test-set rule in the module its declaration names (`evaluation`):
-`METRICS` (name → frame → float) and `test_set(test, known, train_start, train_end, delay_days)`.
+`METRICS` (name → frame → float), `test_set(test, known, train_start, train_end, delay_days)`, and
+`BASELINES` (published figures to print beside its own: name → metric → value).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Evaluation:
     metrics: Mapping[str, Metric] = field(default_factory=lambda: dict(BUILT_IN))
     test_set: TestSet = _every_event
     source: str = "built in"
+    baselines: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def require(self, names: list[str] | tuple[str, ...], where: str) -> None:
         """ConfigError unless every name is one of its metrics."""
@@ -79,7 +81,10 @@ def evaluation_for(declared: UseCase) -> Evaluation:
         raise ConfigError(f"evaluation: cannot import {declared.evaluation!r} ({exc})") from None
     own: Mapping[str, Metric] = getattr(module, "METRICS", {})
     return Evaluation(
-        {**BUILT_IN, **own}, getattr(module, "test_set", _every_event), source=declared.evaluation
+        {**BUILT_IN, **own},
+        getattr(module, "test_set", _every_event),
+        source=declared.evaluation,
+        baselines=getattr(module, "BASELINES", {}),
     )
 
 

@@ -5,21 +5,21 @@ from __future__ import annotations
 from operator import attrgetter
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
-from services.common.usecase import FeatureView
+from services.common.feast.settings import FeatureStoreSettings
 
 __all__ = ["FeaturesSettings"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 
 
-class FeaturesSettings(ServiceSettings):
-    """Topics, state, the Feast repository and online store, the lake and the window parameters."""
+class FeaturesSettings(FeatureStoreSettings, ServiceSettings):
+    """Topics, state, the window parameters, and where the feature store lives (FeatureStoreSettings)."""
 
-    model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore", populate_by_name=True)
     declared = ServiceSettings.declared | {
         "clean_topic": attrgetter("topics.clean"),
         "labels_topic": attrgetter("topics.feedback"),
@@ -37,21 +37,6 @@ class FeaturesSettings(ServiceSettings):
     clean_topic: str = Field(default="", description="default: the use case's topics.clean")
     labels_topic: str = Field(default="", description="default: the use case's topics.feedback")
     features_topic: str = Field(default="", description="default: the use case's topics.features")
-    lake_root: Path = Field(
-        default=_ROOT / "data" / "lake",
-        description="the Delta tables of feature rows (and ingest's transactions table the history reads)",
-    )
-    feast_repo: Path = Field(
-        default=_ROOT / "infra" / "feast",
-        description="the Feast repository folder (feature_store.yaml is rendered there)",
-    )
-    feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$", description="the Feast project")
-    feast_data: Path = Field(default=_ROOT / "data" / "feast", description="registry and sqlite online store")
-    redis_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("REDIS_URL", "FEATURES_REDIS_URL"),
-        description="redis://host:port/db: Redis online store; unset: sqlite under feast_data",
-    )
     lateness_days: int = Field(default=1, ge=0, description="out-of-order events kept in the windows")
     label_wait_ms: int = Field(
         default=60_000,
@@ -112,17 +97,3 @@ class FeaturesSettings(ServiceSettings):
     def repartition_topic(self, view: str) -> str:
         """The topic that feeds a view keyed by another entity than the clean stream."""
         return f"{self.group_id}.{view}.repartition"
-
-    @property
-    def feature_service(self) -> str:
-        """The use case's feature service (the model's inputs)."""
-        return self.declaration.features.service
-
-    def view_table(self, view: FeatureView) -> Path:
-        """A view's Delta table of feature rows (Feast's offline source)."""
-        return self.lake_root / view.table_name
-
-    @property
-    def events_table(self) -> Path:
-        """ingest's Delta table of clean events (the history's entity rows)."""
-        return self.lake_root / self.declaration.event.table

@@ -15,6 +15,7 @@ from confluent_kafka.admin import NewTopic
 from services.common.config import load_settings
 from services.common.contracts import contracts_for, decoder_for
 from services.common.errors import ConfigError
+from services.common.feast.repo import apply, online_store_config
 from services.common.feast_online_writers import open_writer
 from services.common.health import HealthState
 from services.common.kafka.clients import make_admin, make_consumer, make_producer, wait_reachable
@@ -23,7 +24,6 @@ from services.common.kafka.runner import Runner, RunnerConfig
 from services.common.metrics import RunnerMetrics
 from services.common.service import configure_logging, run_service, serve_health
 from services.features.adapters.delta_rows import DeltaRows
-from services.features.adapters.feast_repo import apply, online_store_config
 from services.features.adapters.lake import LakeWriter
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.partitions import ChangelogReader, ConsumerOffsets

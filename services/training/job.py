@@ -51,10 +51,22 @@ class Outcome:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class Judging:
+    """How candidates are judged: the use case's evaluation, the gate's metric and margin, and a threshold
+    the decision fixes (else best F1 on the training rows)."""
+
+    evaluation: Evaluation
+    gate_metric: str = "average_precision"
+    margin: float = 0.0
+    threshold: float | None = None
+
+
 @dataclass
 class Report:
     """All candidates, the current production model on the same test set, and what was promoted."""
 
+    judging: Judging
     outcomes: list[Outcome] = field(default_factory=list)
     production_before: Outcome | None = None
     promoted: ModelVersionV1 | None = None
@@ -84,17 +96,6 @@ def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray[Any, np.dtyp
 
 def _score_frame(test: pd.DataFrame, scores: np.ndarray[Any, Any]) -> pd.DataFrame:
     return test[["key", "event_time", "target"]].assign(score=scores)
-
-
-@dataclass(frozen=True)
-class Judging:
-    """How candidates are judged: the use case's evaluation, the gate's metric and margin, and a threshold
-    the decision fixes (else best F1 on the training rows)."""
-
-    evaluation: Evaluation
-    gate_metric: str = "average_precision"
-    margin: float = 0.0
-    threshold: float | None = None
 
 
 def train_candidates(

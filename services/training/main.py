@@ -9,8 +9,8 @@ import pandas as pd
 
 from services.common.errors import ConfigError
 from services.common.evaluation import evaluation_for
+from services.common.feast.settings import FeatureStoreSettings
 from services.common.registry import Registry
-from services.features.config import FeaturesSettings
 from services.training.adapters.kafka_io import load_labels, publish_version
 from services.training.config import TrainSettings
 from services.training.job import (
@@ -47,7 +47,7 @@ def _both_classes(frame: pd.DataFrame, what: str, hint: str) -> None:
 
 def load_datasets(
     settings: TrainSettings,
-    features: FeaturesSettings,
+    features: FeatureStoreSettings,
     judging: Judging,
     start: datetime,
     end: datetime,
@@ -55,8 +55,8 @@ def load_datasets(
 ) -> Datasets:
     """Point-in-time inputs from the features history, labels from the feedback topic, split as the
     protocol says: a delayed window, the training window's newest share, or no test rows."""
-    from services.features.adapters.feast_repo import apply
-    from services.features.history import training_set
+    from services.common.feast.history import training_set
+    from services.common.feast.repo import apply
 
     delayed = settings.protocol == "delayed"
     test_start, test_end = windows(start, end, settings.delay_days)  # ConfigError unless start < end
@@ -95,13 +95,13 @@ def load_datasets(
 
 
 def run_training(
-    settings: TrainSettings, features: FeaturesSettings, start: datetime, end: datetime, step: Step
+    settings: TrainSettings, features: FeatureStoreSettings, start: datetime, end: datetime, step: Step
 ) -> Report:
     """Train, evaluate and register every candidate; promote and publish the winner if it beats production."""
     judging = judging_for(settings)
     data = load_datasets(settings, features, judging, start, end, step)
     registry = Registry(settings.registry_root)
-    report = Report()
+    report = Report(judging)
     report.outcomes = train_candidates(
         data,
         list(settings.candidates),

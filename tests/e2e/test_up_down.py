@@ -9,13 +9,13 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from services.tools.replay import build_stream
-from services.tools.replay.producer import ReplayOptions, replay
-from services.tools.simulator import SimulationConfig, simulate
 from services.training.adapters.kafka_io import publish_version
 from tests.kafka_helpers import consume
 from tests.scorer_helpers import register_model
 from tests.supervisor_helpers import Stack
+from usecases.fraud.replay import build_stream
+from usecases.fraud.replay.producer import ReplayOptions, replay
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,14 +12,14 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from services.tools.lake import rows_and_version
-from services.tools.offsets import end_offsets
-from services.tools.replay import build_stream
-from services.tools.replay.producer import ReplayOptions, replay
-from services.tools.simulator import SimulationConfig, simulate
+from services.tools.ops.lake import rows_and_version
+from services.tools.ops.offsets import end_offsets
 from tests.features_helpers import FeaturesRun, read_featurized
 from tests.ingest_helpers import IngestRun
 from tests.kafka_helpers import Broker
+from usecases.fraud.replay import build_stream
+from usecases.fraud.replay.producer import ReplayOptions, replay
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 PARTITIONS = 6
 

@@ -11,9 +11,9 @@ from confluent_kafka.admin import NewTopic
 
 from services.common.config import KafkaSettings
 from services.common.kafka.clients import make_admin
-from services.tools.broker import BrokerError, EmbeddedBroker, free_port
 from services.tools.config import ToolSettings
-from services.tools.topics import apply_topics, load_topics
+from services.tools.deploy.topics import apply_topics, load_topics
+from services.tools.runtime.broker import BrokerError, EmbeddedBroker, free_port
 from tests.kafka_helpers import ROOT, Broker, consume, unique
 
 pytestmark = pytest.mark.integration
@@ -94,7 +94,7 @@ def test_storage_formats_even_when_the_cluster_id_starts_with_a_dash(
     class DashId:
         bytes = b"\xfb" + uuid.uuid4().bytes[1:]  # encodes to '-…'
 
-    monkeypatch.setattr("services.tools.broker.uuid.uuid4", lambda: DashId)
+    monkeypatch.setattr("services.tools.runtime.broker.uuid.uuid4", lambda: DashId)
     broker = EmbeddedBroker(settings(tmp_path, free_port()))
     broker.home.mkdir(parents=True)
     broker._format(broker._properties())

@@ -13,12 +13,12 @@ from confluent_kafka import Producer
 from services.common.contracts import decoder_for
 from services.common.kafka.envelope import header
 from services.common.kafka.scan import scan_topic
-from services.tools.replay import build_stream
-from services.tools.replay.producer import ReplayOptions, ReplayResult, replay
-from services.tools.simulator import SimulationConfig, simulate
 from tests.ingest_helpers import IngestRun, corrupted_coordinates, delta_table, log_retention
 from tests.kafka_helpers import Broker, consume
 from usecases.fraud import CONTRACTS
+from usecases.fraud.replay import build_stream
+from usecases.fraud.replay.producer import ReplayOptions, ReplayResult, replay
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 N_DAYS = 11  # about 105k transactions

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 
 from services.common.contracts import decoder_for
-from services.tools.replay import build_stream
-from services.tools.replay.producer import ReplayOptions, replay
-from services.tools.simulator import SimulationConfig, simulate
 from tests.kafka_helpers import Broker, consume
 from usecases.fraud import CONTRACTS
+from usecases.fraud.replay import build_stream
+from usecases.fraud.replay.producer import ReplayOptions, replay
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.integration
 

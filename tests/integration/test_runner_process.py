@@ -15,9 +15,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from services.common.kafka.envelope import header
-from services.tools.replay import CORRUPTION_KINDS, corrupt
 from tests.factories import tx
 from tests.kafka_helpers import Broker, consume, unique
+from usecases.fraud.replay import CORRUPTION_KINDS, corrupt
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from services.common.errors import DecodeError
 from services.common.usecase import USECASES, load_usecase
 from services.scorer.transforms import featurized_parser, request_fields
 from services.tools.config import ToolSettings
-from services.tools.schemas import stale_schemas
+from services.tools.deploy.schemas import stale_schemas
 from tests.factories import GOOD_TX as GOOD
 from usecases.fraud import CONTRACTS, FRAUD
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.common.errors import PermanentError
 from services.common.kafka.dlq import dead_letter
-from services.tools.dlq import REPLAYED_FROM, DeadLetter, Selection, counts
+from services.tools.ops.dlq import REPLAYED_FROM, DeadLetter, Selection, counts
 
 T0 = datetime(2026, 12, 3, 10, 15, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.tools.config import PROJECT_ROOT
-from services.tools.reference import render, stale
+from services.tools.deploy.reference import render, stale
 
 
 def test_every_setting_and_command_is_described_and_the_committed_page_is_current() -> None:

@@ -7,9 +7,9 @@ import pytest
 
 from services.common.contracts import decoder_for
 from services.common.errors import DecodeError
-from services.tools.replay import CORRUPTION_KINDS, Pacer, build_stream, corrupt
-from services.tools.simulator import SimulationConfig, simulate
 from usecases.fraud import CONTRACTS
+from usecases.fraud.replay import CORRUPTION_KINDS, Pacer, build_stream, corrupt
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 DAY_US = 86_400 * 1_000_000
 

@@ -8,14 +8,14 @@ import random
 import numpy as np
 import pytest
 
-from services.tools.simulator import SimulationConfig, simulate
-from services.tools.simulator.profiles import (
+from usecases.fraud.simulator import SimulationConfig, simulate
+from usecases.fraud.simulator.profiles import (
     available_terminals,
     customer_profiles,
     terminal_locations,
 )
-from services.tools.simulator.scenarios import apply_scenarios
-from services.tools.simulator.transactions import customer_transactions
+from usecases.fraud.simulator.scenarios import apply_scenarios
+from usecases.fraud.simulator.transactions import customer_transactions
 
 
 def test_customer_zero_matches_the_handbook_check_value() -> None:
@@ -107,7 +107,7 @@ def test_full_run_reproduces_the_books_statistics() -> None:
 
 
 def test_drift_scenarios_shift_amounts_from_their_day_and_add_a_terminal_wave() -> None:
-    from services.tools.simulator.drift import WAVE_SCENARIO, parse_drift
+    from usecases.fraud.simulator.drift import WAVE_SCENARIO, parse_drift
 
     base = SimulationConfig(300, 600, 30, workers=1)
     plain = simulate(base)

@@ -13,8 +13,8 @@ import pytest
 from services.common.errors import ConfigError
 from services.common.kafka.retry import Backoff
 from services.tools.config import PROJECT_ROOT
-from services.tools.supervisor.children import Child, ChildSpec
-from services.tools.supervisor.keda import Autoscaler, ScalingPolicy, keda_desired, load_policy
+from services.tools.runtime.supervisor.children import Child, ChildSpec
+from services.tools.runtime.supervisor.keda import Autoscaler, ScalingPolicy, keda_desired, load_policy
 
 POLICY = ScalingPolicy(
     min_replicas=1,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.tools.config import ToolSettings
-from services.tools.topics import load_topics
+from services.tools.deploy.topics import load_topics
 
 DESIGN_TOPICS = {
     "transactions.raw",

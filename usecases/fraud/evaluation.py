@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from services.common.evaluation import Metric
 
-__all__ = ["BOOK_BASELINES", "METRICS", "book_test_set", "card_precision_at_k", "test_set"]
+__all__ = ["BASELINES", "BOOK_BASELINES", "METRICS", "book_test_set", "card_precision_at_k", "test_set"]
 
 # Published test-week results (AUC ROC, AP, CP@100), HANDBOOK.md §3.
 BOOK_BASELINES: dict[str, tuple[float, float, float]] = {
@@ -90,3 +90,7 @@ def card_precision_at_k(frame: pd.DataFrame, k: int = 100) -> float:
 
 
 METRICS: dict[str, Metric] = {"card_precision_at_100": card_precision_at_k}
+BASELINES = {
+    name: dict(zip(("auc_roc", "average_precision", "card_precision_at_100"), figures, strict=True))
+    for name, figures in BOOK_BASELINES.items()
+}

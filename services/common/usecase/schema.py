@@ -37,6 +37,9 @@ RESERVED_FIELDS = frozenset(
 )
 
 
+_MODULE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"  # a Python module path
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -235,8 +238,13 @@ class UseCase(_Spec):
     )
     evaluation: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        pattern=_MODULE,
         description="a module with the use case's own metrics (METRICS) and test-set rule (test_set)",
+    )
+    commands: str | None = Field(
+        default=None,
+        pattern=_MODULE,
+        description="a module whose import adds the use case's own rtloop commands",
     )
     event: EventSpec
     cleaning: CleaningSpec = Field(default_factory=CleaningSpec)

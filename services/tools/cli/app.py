@@ -1,4 +1,4 @@
-"""`rtloop` sub-commands: broker, topics, schemas, simulate, replay, demo."""
+"""The `rtloop` app and its first sub-commands: broker, topics, schemas; the use case's own are mounted."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from services.common.config import load_settings
 from services.common.errors import RtloopError
 from services.tools.config import ToolSettings
 
-__all__ = ["app", "console", "friendly", "settings"]
+__all__ = ["app", "console", "friendly", "mount_usecase_commands", "settings"]
 
 app = typer.Typer(help="rtloop: streaming inference loop tools.", no_args_is_help=True)
 broker_app = typer.Typer(help="The embedded Kafka broker (KRaft, local JVM).", no_args_is_help=True)
@@ -48,12 +48,26 @@ def settings() -> ToolSettings:
     return load_settings(ToolSettings)
 
 
+def mount_usecase_commands() -> None:
+    """Import the module the use case's declaration names in `commands` (fraud: simulate, replay, demo):
+    its commands register on `app`. A declaration that does not load leaves them out; the commands
+    that need it say why."""
+    import importlib
+
+    try:
+        module = ToolSettings().declaration.commands
+    except (RtloopError, ValueError):
+        return
+    if module:
+        importlib.import_module(module)
+
+
 @broker_app.command("start")
 @friendly
 def broker_start() -> None:
     """Start the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS names a cluster) and wait for it."""
     from services.common.kafka.clients import wait_reachable
-    from services.tools.broker import EmbeddedBroker
+    from services.tools.runtime.broker import EmbeddedBroker
 
     s = settings()
     if s.kafka.external:
@@ -71,7 +85,7 @@ def broker_start() -> None:
 @friendly
 def broker_stop() -> None:
     """Stop the embedded broker; its data stays in the cache folder."""
-    from services.tools.broker import EmbeddedBroker
+    from services.tools.runtime.broker import EmbeddedBroker
 
     stopped = EmbeddedBroker(settings()).stop()
     console.print("broker stopped" if stopped else "no embedded broker was running")
@@ -81,7 +95,7 @@ def broker_stop() -> None:
 @friendly
 def broker_status() -> None:
     """Whether the embedded broker runs and serves clients."""
-    from services.tools.broker import EmbeddedBroker
+    from services.tools.runtime.broker import EmbeddedBroker
 
     st = EmbeddedBroker(settings()).status()
     state = "running" if st.running else "stopped"
@@ -100,7 +114,7 @@ def topics_apply(
 ) -> None:
     """Create or update every declared topic (idempotent, never deletes)."""
     from services.common.kafka.clients import make_admin, wait_reachable
-    from services.tools.topics import apply_topics, load_topics
+    from services.tools.deploy.topics import apply_topics, load_topics
 
     s = settings()
     wait_reachable(s.kafka)
@@ -122,7 +136,7 @@ def schemas_export(
     check: Annotated[bool, typer.Option(help="only check; exit 1 when stale")] = False,
 ) -> None:
     """Write infra/schemas/*.json from the contracts (or check they are current)."""
-    from services.tools.schemas import stale_schemas, write_schemas
+    from services.tools.deploy.schemas import stale_schemas, write_schemas
 
     folder = out or settings().schemas_dir
     if check:

@@ -46,7 +46,7 @@ def _moment(value: str | None) -> datetime | None:
 @friendly
 def list_cmd(topic: TopicOption = None) -> None:
     """Dead letters by service, reason and hour of arrival (UTC), and how many were replayed."""
-    from services.tools.dlq import counts, read, replayed
+    from services.tools.ops.dlq import counts, read, replayed
 
     s, name = settings(), _topic(topic)
     letters = list(read(s.kafka, name))
@@ -67,7 +67,7 @@ def show_cmd(
     max_bytes: Annotated[int, typer.Option(min=1, help="payload bytes shown")] = 4096,
 ) -> None:
     """One dead letter: its headers (why it failed, where it came from) and its payload."""
-    from services.tools.dlq import Selection, read
+    from services.tools.ops.dlq import Selection, read
 
     partition, offset, _ = _offsets(where)
     select = Selection(offsets=((partition, offset, offset),))
@@ -105,7 +105,7 @@ def replay_cmd(
     dry_run: Annotated[bool, typer.Option(help="only count what would go")] = False,
 ) -> None:
     """Send the selected dead letters back to their source topic (after a fix), each source once ever."""
-    from services.tools.dlq import Selection, replay
+    from services.tools.ops.dlq import Selection, replay
 
     select = Selection(
         frozenset(reason or ()),

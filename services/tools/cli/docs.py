@@ -23,7 +23,7 @@ def reference_cmd(
     check: Annotated[bool, typer.Option(help="only check; exit 1 when stale")] = False,
 ) -> None:
     """Write docs/reference.md from the settings classes and the CLI (or check it is current)."""
-    from services.tools.reference import render, stale
+    from services.tools.deploy.reference import render, stale
 
     if check:
         if stale(out):

@@ -33,7 +33,7 @@ def _settings() -> FeaturesSettings:
 @friendly
 def apply_cmd() -> None:
     """Render infra/feast/feature_store.yaml from settings and register the definitions."""
-    from services.features.adapters.feast_repo import apply, online_store_config, render_yaml
+    from services.common.feast.repo import apply, online_store_config, render_yaml
 
     s = _settings()
     path = render_yaml(s)
@@ -61,8 +61,8 @@ def history_cmd(
     out: Annotated[Path | None, typer.Option(help="write the training set here (.parquet or .csv)")] = None,
 ) -> None:
     """The 15 model inputs of every transaction in [from, to) by Feast's point-in-time join."""
-    from services.features.adapters.feast_repo import apply
-    from services.features.history import training_set
+    from services.common.feast.history import training_set
+    from services.common.feast.repo import apply
 
     s = _settings()
     with console.status("point-in-time join over the Delta tables…"):

@@ -24,7 +24,7 @@ def topics_cmd(
     check: Annotated[bool, typer.Option(help="fail if k8s/base/topics.yaml is not current")] = False,
 ) -> None:
     """Write k8s/base/topics.yaml (Strimzi KafkaTopic resources) from infra/topics.yaml."""
-    from services.tools.k8s import K8S, kafka_topics
+    from services.tools.deploy.k8s import K8S, kafka_topics
 
     text = HEADER + yaml.safe_dump_all(kafka_topics(settings().topics_file), sort_keys=False)
     path = K8S / TOPICS_YAML
@@ -45,7 +45,7 @@ def validate_cmd(
     ] = None,
 ) -> None:
     """Render every overlay and validate it offline (strict built-in kinds, CRD kinds, scaling rules)."""
-    from services.tools.k8s import OVERLAYS, crd_schemas, render, validate
+    from services.tools.deploy.k8s import OVERLAYS, crd_schemas, render, validate
 
     crds = crd_schemas(settings().k8s_crds)
     failed = False
@@ -68,7 +68,7 @@ def policy_cmd() -> None:
     reason (annotations `checkov.io/skipN` in k8s/, `# checkov:skip=` comments in Dockerfiles)."""
     import tempfile
 
-    from services.tools.k8s import policy_report
+    from services.tools.deploy.k8s import policy_report
 
     with tempfile.TemporaryDirectory() as tmp, console.status("checkov (k8s overlays, Dockerfiles)…"):
         k8s, docker = policy_report(Path(tmp))

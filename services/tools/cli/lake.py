@@ -31,7 +31,7 @@ def optimize_cmd(
     target_mb: Annotated[int, typer.Option(min=1, help="target file size")] = 128,
 ) -> None:
     """Compact small files (streaming writes many) into large ones."""
-    from services.tools.lake import optimize
+    from services.tools.ops.lake import optimize
 
     _show("optimize", optimize(settings().lake_root, table, target_mb))
 
@@ -44,7 +44,7 @@ def vacuum_cmd(
     dry_run: Annotated[bool, typer.Option(help="only list what would go")] = False,
 ) -> None:
     """Delete files no longer referenced by versions within the retention."""
-    from services.tools.lake import vacuum
+    from services.tools.ops.lake import vacuum
 
     _show(
         "vacuum (dry run)" if dry_run else "vacuum",

@@ -29,25 +29,24 @@ def _train_settings() -> TrainSettings:
     return load_settings(TrainSettings)
 
 
-def report_table(report: Report, gate: str) -> Table:
-    from usecases.fraud.evaluation import BOOK_BASELINES
-
-    table = Table(title=f"candidates, ONNX scores on the same test rows (gate: {gate})")
-    for col in ("model", "AUC ROC", "AP", "CP@100", "ONNX Δ", "fit s", "registered as"):
+def report_table(report: Report) -> Table:
+    """Every candidate and production on the use case's metrics, its published baselines below."""
+    judging = report.judging
+    evaluation, names = judging.evaluation, list(judging.evaluation.metrics)
+    gate = f"gate: {judging.gate_metric} + {judging.margin:g}"
+    table = Table(title=f"candidates, ONNX scores on the same test rows ({gate})")
+    for col in ("model", *names, "ONNX Δ", "fit s", "registered as"):
         table.add_column(col, justify="right" if col != "model" else "left")
     rows = [*report.outcomes, *([report.production_before] if report.production_before else [])]
     for o in rows:
         m = o.metrics
-        cells = (
-            [f"{m[k]:.3f}" for k in ("auc_roc", "average_precision", "card_precision_at_100")]
-            if m
-            else ["-"] * 3
-        )
+        cells = [f"{m[k]:.3f}" for k in names] if m else ["-"] * len(names)
         parity = f"{o.parity:.1e}" if o.parity is not None else "-"
         where = o.version.version if o.version else f"[red]{o.error}[/red]" if o.error else "-"
         table.add_row(o.title, *cells, parity, f"{o.seconds:.1f}", where)
-    for name, (auc, ap, cp) in BOOK_BASELINES.items():
-        table.add_row(f"[dim]{name}[/dim]", f"{auc:.3f}", f"{ap:.3f}", f"{cp:.3f}", "", "", "")
+    for name, figures in evaluation.baselines.items():
+        cells = [f"{figures[k]:.3f}" if k in figures else "" for k in names]
+        table.add_row(f"[dim]{name}[/dim]", *cells, "", "", "")
     return table
 
 
@@ -82,7 +81,7 @@ def train_cmd(
         report = run_training(
             s, fs, _when(start), _when(end), lambda text: bar.update(task, description=text)
         )
-    console.print(report_table(report, s.gate_metric))
+    console.print(report_table(report))
     if report.promoted:
         console.print(
             f"[green]{report.reason}[/green]: {report.promoted.version} published on {s.models_topic!r}"
@@ -94,22 +93,22 @@ def train_cmd(
 @models_app.command("list")
 @friendly
 def list_cmd() -> None:
-    """Every registered version with its stage and test-week metrics."""
+    """Every registered version with its stage and its metrics on its test rows."""
+    from services.common.evaluation import evaluation_for
     from services.common.registry import Registry
 
     s = _train_settings()
     reg = Registry(s.registry_root)
+    names = list(evaluation_for(s.declaration).metrics)
     table = Table(title=f"{s.model_name} in {s.registry_root}")
-    for col in ("version", "stage", "AUC ROC", "AP", "CP@100", "threshold", "sha256"):
+    for col in ("version", "stage", *names, "threshold", "sha256"):
         table.add_column(col)
     production = reg.production(s.model_name)
     for v in reg.versions(s.model_name):
         card = reg.card(s.model_name, v)
         m = card.get("metrics", {})
         stage = "production" if v == production else card.get("stage", "?")
-        cells = [
-            f"{m.get(k, float('nan')):.3f}" for k in ("auc_roc", "average_precision", "card_precision_at_100")
-        ]
+        cells = [f"{m.get(k, float('nan')):.3f}" for k in names]
         table.add_row(v, stage, *cells, f"{card['threshold']:.4f}", card["sha256"][:12])
     console.print(table)
 

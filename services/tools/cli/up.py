@@ -17,8 +17,8 @@ from rich.table import Table
 from services.common.errors import RtloopError
 from services.tools.cli.app import app, console, friendly, settings
 from services.tools.config import PROJECT_ROOT, ToolSettings
-from services.tools.supervisor.setup import SERVICES
-from services.tools.supervisor.state import alive, read_pid, read_state
+from services.tools.runtime.supervisor.setup import SERVICES
+from services.tools.runtime.supervisor.state import alive, read_pid, read_state
 
 __all__ = ["down_cmd", "logs_cmd", "status_cmd", "up_cmd"]
 
@@ -56,7 +56,7 @@ def up_cmd(
     log_path = s.logs_dir / "supervisor.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.tools.supervisor", *services],
+            [sys.executable, "-m", "services.tools.runtime.supervisor", *services],
             cwd=PROJECT_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from services.tools.compose import (
+from services.tools.config import PROJECT_ROOT
+from services.tools.deploy.compose import (
     COMPOSE,
     IMAGE_CHECKS,
     build_image_venv,
@@ -18,7 +19,6 @@ from services.tools.compose import (
     load_compose,
     validate_compose,
 )
-from services.tools.config import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from services.tools.config import ToolSettings
-from services.tools.k8s import K8S, OVERLAYS, crd_schemas, kafka_topics, render, validate
+from services.tools.deploy.k8s import K8S, OVERLAYS, crd_schemas, kafka_topics, render, validate
 
 
 @pytest.fixture(scope="module")

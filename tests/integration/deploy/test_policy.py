@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from services.tools.k8s import policy_findings, policy_report, render
+from services.tools.deploy.k8s import policy_findings, policy_report, render
 
 
 def test_the_manifests_and_dockerfiles_pass_checkov_with_reasoned_skips(tmp_path: Path) -> None:

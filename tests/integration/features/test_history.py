@@ -9,10 +9,10 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from services.features.adapters.feast_repo import apply
+from services.common.feast.history import training_set
+from services.common.feast.repo import apply
 from services.features.config import FeaturesSettings
 from services.features.handlers import Computed, view_rows
-from services.features.history import training_set
 from usecases.fraud import FEATURE_NAMES, FRAUD, FRAUD_V1
 
 pytestmark = pytest.mark.integration

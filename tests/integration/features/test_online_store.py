@@ -11,9 +11,9 @@ import pytest
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
+from services.common.feast.repo import apply, online_store_config
 from services.common.feast_online import open_reader
 from services.common.feast_online_writers import open_writer
-from services.features.adapters.feast_repo import apply, online_store_config
 from services.features.config import FeaturesSettings
 from usecases.fraud import CUSTOMER_FEATURES, FEATURE_NAMES, FRAUD_V1, TERMINAL_FEATURES
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from services.tools.broker import free_port
-from services.tools.offsets import end_offsets
-from services.tools.redis_server import start_redis
+from services.tools.ops.offsets import end_offsets
+from services.tools.runtime.broker import free_port
+from services.tools.runtime.redis_server import start_redis
 from tests.features_helpers import FeaturesRun, batch_features, compare, read_featurized
 from tests.integration.conftest import PARTITIONS, Slice
 from tests.kafka_helpers import Broker

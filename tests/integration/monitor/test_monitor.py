@@ -18,7 +18,7 @@ from services.common.drift import Reference
 from services.common.registry import Registry
 from services.monitor.config import MonitorSettings
 from services.monitor.main import restore_state
-from services.tools.broker import free_port
+from services.tools.runtime.broker import free_port
 from services.training.adapters.kafka_io import publish_version
 from tests.browser import Dom, render
 from tests.integration.test_runner_process import produce

@@ -17,11 +17,11 @@ import pytest
 from services.common.drift import Reference
 from services.common.errors import ConfigError
 from services.common.evaluation import evaluate
+from services.common.feast.history import training_set
+from services.common.feast.repo import apply
 from services.common.kafka.scan import scan_topic
 from services.common.registry import Registry, verify_model
-from services.features.adapters.feast_repo import apply
 from services.features.config import FeaturesSettings
-from services.features.history import training_set
 from services.training.adapters.kafka_io import load_labels
 from services.training.config import TrainSettings
 from services.training.export import onnx_scores

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.tools.replay import build_stream
-from services.tools.simulator import SimulationConfig, simulate
 from tests.features_helpers import batch_features, compare, fraud_engine
 from usecases.fraud import CONTRACTS
+from usecases.fraud.replay import build_stream
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 
 def test_engine_matches_batch_definitions_on_a_40_day_slice() -> None:

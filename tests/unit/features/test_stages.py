@@ -21,10 +21,10 @@ from services.features.handlers import FeatureEngine
 from services.features.stages import FeatureStages
 from services.features.state import StateTable
 from services.features.transforms import view_engine
-from services.tools.replay import build_stream
-from services.tools.simulator import SimulationConfig, simulate
 from tests.features_helpers import batch_features, compare
 from usecases.fraud import CONTRACTS, FRAUD, FRAUD_V1
+from usecases.fraud.replay import build_stream
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 PARTS = 3
 TOPICS = StageTopics(("clean", "rep"), ("cl0", "cl1"), "labels", "out", PARTS, (PARTS, PARTS))

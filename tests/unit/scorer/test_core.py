@@ -113,7 +113,7 @@ def test_bad_featurized_events_are_refused_with_a_reason(raw: bytes, reason: str
 
 
 def test_the_fraud_feature_service_matches_the_features_service() -> None:
-    from services.features.adapters.feast_repo import definitions
+    from services.common.feast.repo import definitions
     from services.features.config import FeaturesSettings
     from usecases.fraud import FEATURE_NAMES
 

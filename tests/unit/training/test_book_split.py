@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from services.tools.simulator import SimulationConfig, simulate
 from usecases.fraud.evaluation import book_test_set
+from usecases.fraud.simulator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.slow
 

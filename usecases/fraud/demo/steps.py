@@ -16,12 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.common.errors import RtloopError
 from services.tools.cli.app import console
 from services.tools.config import ToolSettings
-from services.tools.demo import snapshot
-from services.tools.lake import rows_and_version
-from services.tools.offsets import MessageCount, caught_up, end_offsets
-from services.tools.replay import build_stream
-from services.tools.replay.producer import ReplayOptions, ReplayResult, replay
+from services.tools.ops.lake import rows_and_version
+from services.tools.ops.offsets import MessageCount, caught_up, end_offsets
 from services.training.job import Report
+from usecases.fraud.demo.runs import snapshot
+from usecases.fraud.replay import build_stream
+from usecases.fraud.replay.producer import ReplayOptions, ReplayResult, replay
 
 __all__ = ["Pass", "replay_labels", "replay_through", "start_at_end", "train_and_publish", "wait_monitor"]
 
@@ -147,7 +147,7 @@ def wait_monitor(
     s: ToolSettings, group: str, procs: list[subprocess.Popen[bytes]], topics: tuple[str, ...]
 ) -> float:
     """Until the monitor has processed everything on `topics`."""
-    from services.tools.demo_monitor import monitor_done
+    from usecases.fraud.demo.monitor_page import monitor_done
 
     label = f"monitor: {' + '.join(topics)} (catching up)"
     return _wait(label, 1, lambda: int(monitor_done(s, group, topics)), procs)
@@ -158,9 +158,9 @@ def train_and_publish(s: ToolSettings, fenv: dict[str, str], registry: Path, ste
     from services.common.config import load_settings
     from services.features.config import FeaturesSettings
     from services.tools.cli.models import report_table
-    from services.tools.demo_loop import TRAIN_START, at
     from services.training.config import TrainSettings
     from services.training.main import run_training
+    from usecases.fraud.demo.loop import TRAIN_START, at
 
     train = load_settings(TrainSettings).model_copy(update={"registry_root": registry, "kafka": s.kafka})
     fs = load_settings(FeaturesSettings).model_copy(
@@ -171,7 +171,7 @@ def train_and_publish(s: ToolSettings, fenv: dict[str, str], registry: Path, ste
     )
     with console.status("training: history → candidates → ONNX → registry…") as status:
         report = run_training(train, fs, at(TRAIN_START), at(TRAIN_START + timedelta(days=7)), status.update)
-    console.print(report_table(report, train.gate_metric))
+    console.print(report_table(report))
     if report.promoted is None:
         raise RtloopError(f"no model promoted ({report.reason}): the scorer would have nothing to serve")
     console.print(

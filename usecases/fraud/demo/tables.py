@@ -10,11 +10,11 @@ from services.tools.cli.app import console
 
 if TYPE_CHECKING:
     from services.tools.config import ToolSettings
-    from services.tools.demo_loop import StreamQuality
-    from services.tools.demo_steps import Pass
-    from services.tools.latency import Hop
-    from services.tools.supervisor.keda import Poll, ScalingPolicy
+    from services.tools.runtime.supervisor.keda import Poll, ScalingPolicy
     from services.training.job import Report
+    from usecases.fraud.demo.latency import Hop
+    from usecases.fraud.demo.loop import StreamQuality
+    from usecases.fraud.demo.steps import Pass
 
 __all__ = [
     "show_alerts",
@@ -29,7 +29,7 @@ __all__ = [
 
 def summary_table(s: ToolSettings, delta: dict[str, int], passes: list[Pass]) -> Table:
     """Counts per topic and table: every replayed transaction accounted for."""
-    from services.tools.lake import rows_and_version as rows
+    from services.tools.ops.lake import rows_and_version as rows
 
     replayed = sum(p.replayed.transactions for p in passes)
     corrupted = sum(sum(p.replayed.corrupted.values()) for p in passes)

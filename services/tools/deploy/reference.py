@@ -21,6 +21,7 @@ SETTINGS = (
     ("services.common.config", "TelemetrySettings", "OpenTelemetry export"),
     ("services.common.config", "ServiceSettings", "every service's runner (with the service's prefix)"),
     ("services.ingest.config", "IngestSettings", "ingest"),
+    ("services.common.feast.settings", "FeatureStoreSettings", "the feature store (features and training)"),
     ("services.features.config", "FeaturesSettings", "features"),
     ("services.scorer.config", "ScorerSettings", "the scorer"),
     ("services.monitor.config", "MonitorSettings", "the monitor"),

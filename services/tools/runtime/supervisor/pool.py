@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from services.common.config import KafkaSettings
 from services.common.kafka.retry import Backoff
-from services.tools.offsets import LagProbe
-from services.tools.supervisor.children import Child, ChildSpec
-from services.tools.supervisor.keda import Autoscaler, Poll, ScalingPolicy
+from services.tools.ops.offsets import LagProbe
+from services.tools.runtime.supervisor.children import Child, ChildSpec
+from services.tools.runtime.supervisor.keda import Autoscaler, Poll, ScalingPolicy
 
 __all__ = ["ScorerPool"]
 

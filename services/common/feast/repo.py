@@ -12,10 +12,10 @@ from feast.data_format import DeltaFormat
 from feast.repo_config import RepoConfig
 from feast.types import Float64
 
+from services.common.feast.settings import FeatureStoreSettings
 from services.common.feature_services import ViewSpec
 from services.common.feature_services import online_store_config as _online_store_config
 from services.common.usecase.views import DAY_S
-from services.features.config import FeaturesSettings
 
 __all__ = [
     "apply",
@@ -27,12 +27,12 @@ __all__ = [
 ]
 
 
-def online_store_config(settings: FeaturesSettings) -> dict[str, Any]:
+def online_store_config(settings: FeatureStoreSettings) -> dict[str, Any]:
     """Redis when REDIS_URL is set (redis://[:password@]host:port[/db]), sqlite otherwise."""
     return _online_store_config(settings.redis_url, settings.feast_data)
 
 
-def _config_dict(settings: FeaturesSettings) -> dict[str, Any]:
+def _config_dict(settings: FeatureStoreSettings) -> dict[str, Any]:
     return {
         "project": settings.feast_project,
         "provider": "local",
@@ -43,13 +43,13 @@ def _config_dict(settings: FeaturesSettings) -> dict[str, Any]:
     }
 
 
-def repo_config(settings: FeaturesSettings) -> RepoConfig:
+def repo_config(settings: FeatureStoreSettings) -> RepoConfig:
     """The RepoConfig feature_store.yaml would hold, built from settings."""
     settings.feast_data.mkdir(parents=True, exist_ok=True)
     return RepoConfig(repo_path=settings.feast_repo, **_config_dict(settings))
 
 
-def render_yaml(settings: FeaturesSettings, path: Path | None = None) -> Path:
+def render_yaml(settings: FeatureStoreSettings, path: Path | None = None) -> Path:
     """Write feature_store.yaml (for the `feast` CLI) into the repository folder."""
     target = path or settings.feast_repo / "feature_store.yaml"
     settings.feast_data.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ def render_yaml(settings: FeaturesSettings, path: Path | None = None) -> Path:
     return target
 
 
-def definitions(settings: FeaturesSettings) -> list[Any]:
+def definitions(settings: FeatureStoreSettings) -> list[Any]:
     """From the use case's declaration: an entity per view's key, each view behind a push source over
     its Delta table of feature rows, and the feature service over them all."""
     declared = settings.declaration
@@ -94,12 +94,12 @@ def _view(spec: ViewSpec, entity: Entity, table: Path, ttl_s: int) -> FeatureVie
     )
 
 
-def open_store(settings: FeaturesSettings) -> FeatureStore:
+def open_store(settings: FeatureStoreSettings) -> FeatureStore:
     """A FeatureStore on the rendered configuration (no file needed)."""
     return FeatureStore(config=repo_config(settings))
 
 
-def apply(settings: FeaturesSettings) -> FeatureStore:
+def apply(settings: FeatureStoreSettings) -> FeatureStore:
     """Register the definitions and create the online tables (idempotent)."""
     store = open_store(settings)
     store.apply(definitions(settings))

@@ -11,14 +11,14 @@ from datetime import UTC, date, datetime, time
 import numpy as np
 import pyarrow as pa
 
-from services.tools.simulator.drift import DriftScenario, apply_drifts
-from services.tools.simulator.profiles import (
+from usecases.fraud.simulator.drift import DriftScenario, apply_drifts
+from usecases.fraud.simulator.profiles import (
     available_terminals,
     customer_profiles,
     terminal_locations,
 )
-from services.tools.simulator.scenarios import apply_scenarios
-from services.tools.simulator.transactions import CustomerTransactions, many_customers
+from usecases.fraud.simulator.scenarios import apply_scenarios
+from usecases.fraud.simulator.transactions import CustomerTransactions, many_customers
 
 __all__ = ["SCHEMA", "SimulationConfig", "simulate"]
 

@@ -13,7 +13,7 @@ import typer
 
 from services.features.config import FeaturesSettings
 from services.tools.cli.app import app, console, friendly, settings
-from services.tools.cli.demo_tables import (
+from usecases.fraud.demo.tables import (
     show_alerts,
     show_features,
     show_latency,
@@ -60,17 +60,11 @@ def demo_cmd(
     quality → alerts) and measure its quality."""
     from deltalake import write_deltalake
 
-    from services.tools.broker import EmbeddedBroker, free_port
-    from services.tools.demo import (
-        features_env,
-        reset_topics,
-        sample_features,
-        snapshot,
-        start_service,
-        wait_visible,
-        wipe_lake,
-    )
-    from services.tools.demo_loop import (
+    from services.tools.deploy.topics import wait_visible
+    from services.tools.ops.offsets import end_offsets
+    from services.tools.runtime.broker import EmbeddedBroker, free_port
+    from usecases.fraud.demo.latency import TOPICS, hop_latencies
+    from usecases.fraud.demo.loop import (
         TEST_END,
         TRAIN_START,
         demo_registry,
@@ -78,18 +72,24 @@ def demo_cmd(
         stream_quality,
         window,
     )
-    from services.tools.demo_monitor import WARM_DAYS, alerts_after, monitor_env, save_page, wait_ready
-    from services.tools.demo_steps import (
+    from usecases.fraud.demo.monitor_page import WARM_DAYS, alerts_after, monitor_env, save_page, wait_ready
+    from usecases.fraud.demo.runs import (
+        features_env,
+        reset_topics,
+        sample_features,
+        snapshot,
+        start_service,
+        wipe_lake,
+    )
+    from usecases.fraud.demo.steps import (
         replay_labels,
         replay_through,
         start_at_end,
         train_and_publish,
         wait_monitor,
     )
-    from services.tools.latency import TOPICS, hop_latencies
-    from services.tools.offsets import end_offsets
-    from services.tools.simulator import SimulationConfig, simulate
-    from services.tools.simulator.drift import parse_drift
+    from usecases.fraud.simulator import SimulationConfig, simulate
+    from usecases.fraud.simulator.drift import parse_drift
 
     try:
         drifts = tuple(parse_drift(d) for d in drift or ())
@@ -106,7 +106,7 @@ def demo_cmd(
         console.print("2/8 topics re-created empty (embedded broker), lake tables and demo registry reset")
     else:
         from services.common.kafka.clients import make_admin
-        from services.tools.topics import apply_topics, load_topics
+        from services.tools.deploy.topics import apply_topics, load_topics
 
         apply_topics(make_admin(s.kafka), load_topics(s.topics_file))
         wait_visible(s)

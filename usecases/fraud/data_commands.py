@@ -49,8 +49,8 @@ def simulate_cmd(
 
     from deltalake import write_deltalake
 
-    from services.tools.simulator import SimulationConfig, simulate
-    from services.tools.simulator.drift import parse_drift
+    from usecases.fraud.simulator import SimulationConfig, simulate
+    from usecases.fraud.simulator.drift import parse_drift
 
     try:
         drifts = tuple(parse_drift(d) for d in drift or ())
@@ -86,9 +86,9 @@ def replay_cmd(
     """Produce transactions in event-time order, each label D days later; as fast as possible
     unless --rate or --speed."""
     from services.common.kafka.clients import wait_reachable
-    from services.tools.replay import build_stream
-    from services.tools.replay.producer import ReplayOptions, replay
-    from services.tools.replay.source import read_window
+    from usecases.fraud.replay import build_stream
+    from usecases.fraud.replay.producer import ReplayOptions, replay
+    from usecases.fraud.replay.source import read_window
 
     s = settings()
     wait_reachable(s.kafka)

@@ -1,5 +1,5 @@
 """The fraud transaction simulator of HANDBOOK.md §1, reproducing the book's data exactly."""
 
-from services.tools.simulator.generate import SimulationConfig, simulate
+from usecases.fraud.simulator.generate import SimulationConfig, simulate
 
 __all__ = ["SimulationConfig", "simulate"]

@@ -13,8 +13,8 @@ from deltalake import DeltaTable
 from feast import FeatureStore
 
 from services.common.errors import ConfigError
+from services.common.feast.settings import FeatureStoreSettings
 from services.common.usecase import UseCase
-from services.features.config import FeaturesSettings
 
 __all__ = ["History", "entity_rows", "training_set"]
 
@@ -58,7 +58,9 @@ def _delta_extension() -> None:
     duckdb_extensions.import_extension("delta")
 
 
-def training_set(store: FeatureStore, settings: FeaturesSettings, start: datetime, end: datetime) -> History:
+def training_set(
+    store: FeatureStore, settings: FeatureStoreSettings, start: datetime, end: datetime
+) -> History:
     """Every event of ingest's table with start <= event time < end and its model inputs. Feast's file
     offline store drops an entity row with no feature row inside the TTL: such rows are put back with
     empty inputs and counted (`missing`), never silently lost."""

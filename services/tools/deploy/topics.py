@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from confluent_kafka.admin import (
@@ -17,7 +18,13 @@ from confluent_kafka.admin import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ApplyReport", "TopicSpec", "apply_topics", "load_topics"]
+from services.common.errors import RtloopError
+from services.common.kafka.clients import make_admin
+
+if TYPE_CHECKING:
+    from services.tools.config import ToolSettings
+
+__all__ = ["ApplyReport", "TopicSpec", "apply_topics", "load_topics", "wait_visible"]
 
 
 class TopicSpec(BaseModel):
@@ -99,3 +106,22 @@ def _set_configs(admin: AdminClient, spec: TopicSpec, timeout_s: float) -> bool:
     alter = ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=entries)
     admin.incremental_alter_configs([alter])[alter].result(timeout=timeout_s)
     return True
+
+
+def wait_visible(settings: ToolSettings, timeout_s: float = 30.0) -> None:
+    """Until every declared topic's partitions show in the metadata (a created topic is not at once)."""
+    admin = make_admin(settings.kafka)
+    specs = load_topics(settings.topics_file)
+    deadline = time.monotonic() + max(timeout_s, 5.0)
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=10).topics
+        ready = all(
+            s.name in topics
+            and len(topics[s.name].partitions) >= s.partitions
+            and all(pm.leader >= 0 for pm in topics[s.name].partitions.values())
+            for s in specs
+        )
+        if ready:
+            return
+        time.sleep(0.2)
+    raise RtloopError(f"topics did not become visible within {timeout_s:.0f}s")

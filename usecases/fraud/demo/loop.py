@@ -18,7 +18,7 @@ from services.common.kafka.scan import scan_topic
 
 if TYPE_CHECKING:
     from services.tools.config import ToolSettings
-    from services.tools.supervisor.pool import ScorerPool
+    from services.tools.runtime.supervisor.pool import ScorerPool
 
 __all__ = [
     "TEST_END",
@@ -110,11 +110,11 @@ def scorer_pool(s: ToolSettings, group: str, run_id: str, feast_data: str, log_d
     from dataclasses import replace
 
     from services.common.kafka.retry import Backoff
-    from services.tools.broker import free_port
     from services.tools.config import child_environment
-    from services.tools.supervisor.children import ChildSpec
-    from services.tools.supervisor.keda import load_policy
-    from services.tools.supervisor.pool import ScorerPool
+    from services.tools.runtime.broker import free_port
+    from services.tools.runtime.supervisor.children import ChildSpec
+    from services.tools.runtime.supervisor.keda import load_policy
+    from services.tools.runtime.supervisor.pool import ScorerPool
 
     def spec(i: int) -> ChildSpec:
         port = free_port()

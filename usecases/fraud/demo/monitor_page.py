@@ -13,7 +13,7 @@ import orjson
 from services.common.errors import RtloopError
 from services.common.kafka.scan import scan_topic
 from services.tools.config import ToolSettings
-from services.tools.offsets import caught_up
+from services.tools.ops.offsets import caught_up
 
 __all__ = ["WARM_DAYS", "alerts_after", "monitor_done", "monitor_env", "save_page", "wait_ready"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,10 +11,11 @@ from pathlib import Path
 from services.common.errors import RtloopError
 from services.common.kafka.clients import make_admin
 from services.tools.config import ToolSettings, child_environment
-from services.tools.offsets import end_offsets, total
-from services.tools.topics import apply_topics, load_topics
+from services.tools.deploy.topics import apply_topics, load_topics, wait_visible
+from services.tools.ops.offsets import end_offsets, total
+from services.tools.runtime.supervisor.children import Child, ChildSpec
 
-__all__ = ["reset_topics", "snapshot", "start_service", "wait_until", "wait_visible", "wipe_lake"]
+__all__ = ["reset_topics", "snapshot", "start_service", "wait_until", "wipe_lake"]
 
 
 def reset_topics(settings: ToolSettings) -> None:
@@ -44,25 +44,6 @@ def reset_topics(settings: ToolSettings) -> None:
     wait_visible(settings, deadline - time.monotonic())
 
 
-def wait_visible(settings: ToolSettings, timeout_s: float = 30.0) -> None:
-    """Until every declared topic's partitions show in the metadata (a created topic is not at once)."""
-    admin = make_admin(settings.kafka)
-    specs = load_topics(settings.topics_file)
-    deadline = time.monotonic() + max(timeout_s, 5.0)
-    while time.monotonic() < deadline:
-        topics = admin.list_topics(timeout=10).topics
-        ready = all(
-            s.name in topics
-            and len(topics[s.name].partitions) >= s.partitions
-            and all(pm.leader >= 0 for pm in topics[s.name].partitions.values())
-            for s in specs
-        )
-        if ready:
-            return
-        time.sleep(0.2)
-    raise RtloopError(f"topics did not become visible within {timeout_s:.0f}s")
-
-
 def wipe_lake(lake: Path, tables: tuple[str, ...]) -> None:
     """Remove the given tables and ingest's checkpoints from the lake."""
     for name in (*tables, "_checkpoints"):
@@ -70,15 +51,19 @@ def wipe_lake(lake: Path, tables: tuple[str, ...]) -> None:
 
 
 def start_service(module: str, log_path: Path, settings: ToolSettings, **env: str) -> subprocess.Popen[bytes]:
-    """Run `python -m <module>` as its own process (as a deployment would), logging to a file."""
-    prefix = module.rsplit(".", 1)[-1].upper()
-    defaults = {"RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port), f"{prefix}_HEALTH_PORT": "0"}
-    environ = child_environment(**(defaults | env))
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", module], stdout=log, stderr=subprocess.STDOUT, env=environ
-        )
+    """Run `python -m <module>` as its own process in its own session (as a deployment would), logging to
+    a file, with the supervisor's launcher (the only one); its health endpoint on a free port unless
+    `env` names one."""
+    name = module.rsplit(".", 1)[-1]
+    port = int(env.get(f"{name.upper()}_HEALTH_PORT", "0"))
+    defaults = {
+        "RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port),
+        f"{name.upper()}_HEALTH_PORT": str(port),
+    }
+    child = Child(ChildSpec(name, module, child_environment(**(defaults | env)), port, log_path))
+    child.start()
+    assert child.proc is not None
+    return child.proc
 
 
 def wait_until(
@@ -117,8 +102,8 @@ def sample_features(settings: ToolSettings, env: dict[str, str], n: int = 5) -> 
     import orjson
     from confluent_kafka import Consumer, TopicPartition
 
+    from services.common.feast.repo import online_store_config
     from services.common.feast_online import open_reader
-    from services.features.adapters.feast_repo import online_store_config
     from services.features.config import FeaturesSettings
 
     fs = FeaturesSettings(

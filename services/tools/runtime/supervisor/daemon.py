@@ -12,12 +12,12 @@ import time
 from typing import Any
 
 from services.common.kafka.retry import Backoff
-from services.tools.broker import EmbeddedBroker
 from services.tools.config import ToolSettings
-from services.tools.supervisor.children import Child
-from services.tools.supervisor.keda import ScalingPolicy, load_policy
-from services.tools.supervisor.pool import ScorerPool
-from services.tools.supervisor.setup import (
+from services.tools.runtime.broker import EmbeddedBroker
+from services.tools.runtime.supervisor.children import Child
+from services.tools.runtime.supervisor.keda import ScalingPolicy, load_policy
+from services.tools.runtime.supervisor.pool import ScorerPool
+from services.tools.runtime.supervisor.setup import (
     SERVICES,
     apply_feast,
     apply_topics_and_wait,
@@ -26,7 +26,7 @@ from services.tools.supervisor.setup import (
     local_redis_port,
     start_kafka,
 )
-from services.tools.supervisor.state import write_state
+from services.tools.runtime.supervisor.state import write_state
 
 __all__ = ["Supervisor"]
 
@@ -80,7 +80,7 @@ class Supervisor:
         self._step("starting Kafka")
         self.bootstrap, self.broker = start_kafka(self.s)
         if (port := local_redis_port(self.s)) is not None:
-            from services.tools.redis_server import start_redis
+            from services.tools.runtime.redis_server import start_redis
 
             self._step(f"starting redis-server on port {port}")
             self.redis, self.redis_port = start_redis(port, self.s.cache_dir / "redis"), port

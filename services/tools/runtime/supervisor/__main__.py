@@ -1,4 +1,4 @@
-"""`python -m services.tools.supervisor [service ...]`: the process `rtloop up` starts in the background."""
+"""`python -m services.tools.runtime.supervisor [service ...]`: what `rtloop up` starts in the background."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 
 from services.common.config import load_settings
 from services.tools.config import ToolSettings
-from services.tools.supervisor.daemon import Supervisor
-from services.tools.supervisor.setup import SERVICES
+from services.tools.runtime.supervisor.daemon import Supervisor
+from services.tools.runtime.supervisor.setup import SERVICES
 
 
 def main(argv: list[str]) -> int:

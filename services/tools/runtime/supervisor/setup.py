@@ -9,10 +9,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from services.common.errors import ConfigError
-from services.tools.broker import EmbeddedBroker, free_port
 from services.tools.config import PROJECT_ROOT, ToolSettings, service_environment
-from services.tools.supervisor.children import ChildSpec
-from services.tools.supervisor.keda import ScalingPolicy
+from services.tools.runtime.broker import EmbeddedBroker, free_port
+from services.tools.runtime.supervisor.children import ChildSpec
+from services.tools.runtime.supervisor.keda import ScalingPolicy
 
 __all__ = [
     "SERVICES",
@@ -61,8 +61,7 @@ def local_redis_port(s: ToolSettings) -> int | None:
 def apply_topics_and_wait(s: ToolSettings) -> int:
     """Create or update the declared topics and wait until every partition has a leader; their count."""
     from services.common.kafka.clients import make_admin
-    from services.tools.demo import wait_visible
-    from services.tools.topics import apply_topics, load_topics
+    from services.tools.deploy.topics import apply_topics, load_topics, wait_visible
 
     specs = load_topics(s.topics_file)
     apply_topics(make_admin(s.kafka), specs)

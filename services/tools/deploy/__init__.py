@@ -1,0 +1,1 @@
+"""Deploy artefacts and their checks: topics, JSON Schemas, the generated reference, compose and k8s."""
