@@ -21,10 +21,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from services.common.config import KafkaSettings
 from services.common.kafka.scan import scan_topic
 from services.tools.config import PROJECT_ROOT
-from usecases.fraud.demo.latency import TOPICS, hop_latencies
 from services.tools.ops.offsets import end_offsets, total
 from services.tools.runtime.broker import free_port
 from services.tools.runtime.supervisor.state import stack_pids
+from usecases.fraud.demo.latency import TOPICS, hop_latencies
 from usecases.fraud.replay import build_stream
 from usecases.fraud.replay.events import EventStream
 from usecases.fraud.replay.producer import ReplayOptions, replay

@@ -23,7 +23,7 @@ from services.monitor.adapters.reports import PENDING, ReportWriter
 from services.monitor.alerting import Alerting
 from services.monitor.config import MonitorSettings
 from services.monitor.handlers import MonitorHandler, Topics
-from services.monitor.page import PageData, render
+from services.monitor.page import PLOTLY_PATH, PageData, render
 from services.monitor.state import MonitorState
 from services.monitor.transforms import (
     FeedbackFields,
@@ -73,8 +73,22 @@ def _recent_alerts(settings: MonitorSettings) -> list[AlertV1]:
     return found[-200:]
 
 
+def _reference(registry: Registry, name: str, version: str | None) -> dict[str, float]:
+    """The model card's metrics on its test rows (what training measured), or none."""
+    try:
+        metrics = registry.card(name, version).get("metrics", {}) if version else {}
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+
+
 def _pages(settings: MonitorSettings, handler: MonitorHandler, metrics: RunnerMetrics) -> Pages:
-    """`/`: the page; `/reports/<file>`: a saved Evidently report."""
+    """`/`: the page; `/plotly.min.js`: its charts' script (Plotly's own copy, no network); `/reports/<file>`:
+    a saved Evidently report."""
+    import plotly
+
+    script = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    registry = Registry(settings.registry_root)
 
     def serve(path: str) -> tuple[str, bytes] | None:
         if path == "/":
@@ -82,17 +96,20 @@ def _pages(settings: MonitorSettings, handler: MonitorHandler, metrics: RunnerMe
             recent = windows[-6:]
             span = recent[-1].closed_at - recent[0].closed_at if len(recent) > 1 else 0.0
             rate = sum(w.count for w in recent[1:]) / span if span > 0 else 0.0
-            version = windows[-1].model_version if windows else "(no window closed yet)"
+            version = windows[-1].model_version if windows else None
             lag = sum(int(s.value) for m in metrics.lag.collect() for s in m.samples)
             page = PageData(
-                f"{settings.model_name} {version}",
+                f"{settings.model_name} {version or '(no window closed yet)'}",
                 windows,
                 list(handler.alerts),
                 lag,
                 rate,
                 settings.drift_threshold,
+                _reference(registry, settings.model_name, version),
             )
             return "text/html; charset=utf-8", render(page).encode()
+        if path == PLOTLY_PATH:
+            return "text/javascript; charset=utf-8", script.read_bytes()
         if path.startswith("/reports/"):
             report = settings.reports_dir / Path(path).name
             if report.suffix == ".html" and report.is_file():

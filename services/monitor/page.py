@@ -1,23 +1,31 @@
-"""The monitor's page (pure: data in, HTML out): model, throughput, lag, latency, drift per input over
-time (inline SVG, no script), live quality, recent alerts and links to the reports."""
+"""The monitor's page (pure: data in, HTML out): the model, throughput and lag, then per window the drift
+of each input, the use case's quality metrics against the training reference, throughput and latency
+per hop (Plotly charts, its script served by the monitor itself), the latest drift scores and the alerts
+with links to Evidently's reports."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from services.common.contracts import AlertV1
 from services.monitor.history import WindowSummary
 
-__all__ = ["PageData", "render"]
+__all__ = ["PLOTLY_PATH", "PageData", "render"]
 
+PLOTLY_PATH = "/plotly.min.js"
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+_SERIES_KINDS = ("data_drift", "prediction_drift")
 
 
 @dataclass(frozen=True)
 class PageData:
-    """What the page shows."""
+    """What the page shows; `reference` holds the production model's metrics on its test rows."""
 
     model: str
     windows: list[WindowSummary]
@@ -25,6 +33,7 @@ class PageData:
     lag: int = 0
     predictions_per_s: float = 0.0
     threshold: float = 0.1
+    reference: dict[str, float] = field(default_factory=dict)
 
 
 def _metric(w: WindowSummary, kind: str, name: str) -> float | None:
@@ -34,44 +43,99 @@ def _metric(w: WindowSummary, kind: str, name: str) -> float | None:
     return None
 
 
-def _plot(windows: list[WindowSummary], threshold: float, width: int = 760, height: int = 260) -> str:
-    """Drift score per input (and the score) over windows, with the threshold as a dashed line."""
-    series: dict[str, list[tuple[int, float]]] = {}
+def _last(windows: list[WindowSummary], kind: str) -> WindowSummary | None:
+    """The newest window with a finding of `kind` (a window of labels alone has no drift, say)."""
+    return next((w for w in reversed(windows) if any(f.kind == kind for f in w.findings)), None)
+
+
+def _x(w: WindowSummary) -> str:
+    return w.end.isoformat()
+
+
+def _layout(title: str, y: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "title": {"text": title},
+        "height": 380,
+        "margin": {"l": 60, "r": 60, "t": 40, "b": 100},
+        "xaxis": {"title": {"text": "window end (event time)"}},
+        "yaxis": {"title": {"text": y}, "rangemode": "tozero"},
+        "legend": {"orientation": "h", "y": -0.3},
+        **extra,
+    }
+
+
+def _drift_chart(windows: list[WindowSummary], threshold: float) -> dict[str, Any] | None:
+    """A line per input (and the score), a dashed line at the threshold."""
+    series: dict[str, tuple[list[str], list[float]]] = {}
     for w in windows:
         for f in w.findings:
-            if f.kind in ("data_drift", "prediction_drift"):
+            if f.kind in _SERIES_KINDS:
                 for key, value in f.metrics.items():
                     if key.startswith("drift."):
-                        series.setdefault(key.removeprefix("drift."), []).append((w.index, value))
+                        xs, ys = series.setdefault(key.removeprefix("drift."), ([], []))
+                        xs.append(_x(w))
+                        ys.append(value)
     if not series:
-        return '<p class="empty">no closed window yet</p>'
-    xs = [w.index for w in windows]
-    x0, x1 = min(xs), max(*xs, min(xs) + 1)
-    top = max([threshold * 2] + [v for pts in series.values() for _, v in pts])
-
-    def sx(i: float) -> float:
-        return 40 + (i - x0) / (x1 - x0) * (width - 60)
-
-    def sy(v: float) -> float:
-        return height - 25 - v / top * (height - 40)
-
-    lines = [
-        f'<line class="threshold" x1="40" x2="{width - 20}" y1="{sy(threshold):.1f}" '
-        f'y2="{sy(threshold):.1f}" stroke="#c00" stroke-dasharray="4 3"/>'
+        return None
+    traces = [
+        {"type": "scatter", "mode": "lines+markers", "name": name, "x": xs, "y": ys}
+        for name, (xs, ys) in sorted(series.items())
     ]
-    for k, (name, pts) in enumerate(sorted(series.items())):
-        path = " ".join(f"{sx(i):.1f},{sy(v):.1f}" for i, v in pts)
+    line = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": threshold, "y1": threshold}
+    shape = line | {"line": {"dash": "dash", "color": "#c00"}}
+    return {"data": traces, "layout": _layout("Drift per input", "drift score", shapes=[shape])}
+
+
+def _quality_chart(windows: list[WindowSummary], reference: dict[str, float]) -> dict[str, Any] | None:
+    """Each quality metric over windows, its training reference dashed in the same colour."""
+    series: dict[str, tuple[list[str], list[float]]] = {}
+    for w in windows:
+        for f in w.findings:
+            if f.kind == "quality_drop":
+                for name, value in f.metrics.items():
+                    if not name.startswith("test_"):  # the window's counts
+                        xs, ys = series.setdefault(name, ([], []))
+                        xs.append(_x(w))
+                        ys.append(value)
+    if not series:
+        return None
+    traces: list[dict[str, Any]] = []
+    for k, (name, (xs, ys)) in enumerate(sorted(series.items())):
         color = _PALETTE[k % len(_PALETTE)]
-        lines.append(
-            f'<polyline class="series" data-feature="{escape(name)}" fill="none" stroke="{color}" '
-            f'points="{path}"><title>{escape(name)}</title></polyline>'
+        line = {"type": "scatter", "name": name, "x": xs, "y": ys, "line": {"color": color}}
+        traces.append(line | {"mode": "lines+markers"})
+        if name in reference:
+            dashed = {"color": color, "dash": "dash"}
+            flat = {"name": f"{name} (training reference)", "x": [xs[0], xs[-1]], "y": [reference[name]] * 2}
+            traces.append(line | flat | {"mode": "lines", "line": dashed})
+    return {"data": traces, "layout": _layout("Live quality against the training reference", "metric")}
+
+
+def _traffic_chart(windows: list[WindowSummary]) -> dict[str, Any] | None:
+    """Predictions per second (wall clock between closes) and latency p50 / p99 per hop."""
+    timed = [w for w in windows if _metric(w, "freshness", "end_to_end_p99_ms") is not None]
+    if not timed:
+        return None
+    traces: list[dict[str, Any]] = []
+    for key, name in (
+        ("end_to_end_p50_ms", "end to end p50"),
+        ("end_to_end_p99_ms", "end to end p99"),
+        ("scorer_p99_ms", "scorer hop p99"),
+    ):
+        points = [(_x(w), _metric(w, "freshness", key)) for w in timed]
+        points = [(x, y) for x, y in points if y is not None]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            traces.append({"type": "scatter", "mode": "lines+markers", "name": name, "x": xs, "y": ys})
+    pairs = itertools.pairwise(windows)
+    rates = [(_x(b), b.count / (b.closed_at - a.closed_at)) for a, b in pairs if b.closed_at > a.closed_at]
+    if rates:
+        xs, ys = zip(*rates, strict=True)
+        traces.append(
+            {"type": "bar", "name": "predictions/s", "x": xs, "y": ys, "yaxis": "y2", "opacity": 0.3}
         )
-    axes = (
-        f'<text x="40" y="{height - 5}">window {x0}</text>'
-        f'<text x="{width - 90}" y="{height - 5}">window {x1}</text>'
-        f'<text x="2" y="{sy(threshold) - 4:.1f}">{threshold:g}</text>'
-    )
-    return f'<svg id="drift-plot" width="{width}" height="{height}" role="img">{"".join(lines)}{axes}</svg>'
+    y2 = {"title": {"text": "predictions/s"}, "overlaying": "y", "side": "right", "rangemode": "tozero"}
+    return {"data": traces, "layout": _layout("Throughput and latency per hop", "latency (ms)", yaxis2=y2)}
 
 
 def _table(rows: list[list[str]], header: list[str], table_id: str) -> str:
@@ -80,40 +144,50 @@ def _table(rows: list[list[str]], header: list[str], table_id: str) -> str:
     return f'<table id="{table_id}"><tr>{head}</tr>{body}</table>'
 
 
+def _chart(chart_id: str, spec: dict[str, Any] | None, empty: str) -> str:
+    if spec is None:
+        return f'<p class="empty" id="{chart_id}">{escape(empty)}</p>'
+    doc = orjson.dumps(spec).decode().replace("</", "<\\/")  # no "</script>" inside the script
+    return (
+        f'<div class="chart" id="{chart_id}"></div><script>(function(s){{Plotly.newPlot("{chart_id}", '
+        f"s.data, s.layout, {{displaylogo: false, responsive: true}});}})({doc});</script>"
+    )
+
+
 def render(data: PageData) -> str:
     """The whole page."""
-    last = data.windows[-1] if data.windows else None
-    quality = next(
-        (w for w in reversed(data.windows) if any(f.kind == "quality_drop" for f in w.findings)), None
-    )
-    p99 = _metric(last, "freshness", "end_to_end_p99_ms") if last else None
+    windows = data.windows
+    timed, drifted = _last(windows, "freshness"), _last(windows, "data_drift")
+    quality = _last(windows, "quality_drop")
+    p99 = _metric(timed, "freshness", "end_to_end_p99_ms") if timed else None
     figures = [
         ("model", escape(data.model)),
         ("predictions/s", f"{data.predictions_per_s:,.0f}"),
         ("consumer lag", f"{data.lag:,}"),
-        ("end-to-end p99 (last window)", f"{p99:,.0f} ms" if p99 is not None else "–"),
-        ("windows closed", str(len(data.windows))),
+        ("end-to-end p99 (last timed window)", f"{p99:,.0f} ms" if p99 is not None else "–"),
+        ("windows closed", str(len(windows))),
     ]
     if quality is not None:
         finding = next(f for f in quality.findings if f.kind == "quality_drop")
         figures += [
             (f"live {name} (window {quality.index})", f"{value:.3f}")
             for name, value in finding.metrics.items()
-            if not name.startswith("test_")  # the window's counts
+            if not name.startswith("test_")
         ]
     cards = "".join(
         f'<div class="figure" data-name="{escape(k)}"><span>{escape(k)}</span><b>{v}</b></div>'
         for k, v in figures
     )
-    latest = ""
-    if last is not None:
+    latest = '<p class="empty">no window with a drift reference yet</p>'
+    if drifted is not None:
         drifts = [
             (k.removeprefix("drift."), v)
-            for f in last.findings
+            for f in drifted.findings
+            if f.kind in _SERIES_KINDS
             for k, v in f.metrics.items()
             if k.startswith("drift.")
         ]
-        latest = _table(
+        latest = f"<p>window {drifted.index}, {drifted.count:,} predictions</p>" + _table(
             [[escape(n), f"{v:.3f}", "drifted" if v >= data.threshold else ""] for n, v in drifts],
             ["input", "drift score", ""],
             "drift-scores",
@@ -133,13 +207,20 @@ def render(data: PageData) -> str:
         ["at", "kind", "state", "severity", "message", "report"],
         "alerts",
     )
+    charts = (
+        "<h2>Drift per input</h2>"
+        + _chart("drift-chart", _drift_chart(windows, data.threshold), "no closed window yet")
+        + "<h2>Live quality</h2>"
+        + _chart("quality-chart", _quality_chart(windows, data.reference), "no window with enough labels yet")
+        + "<h2>Throughput and latency</h2>"
+        + _chart("traffic-chart", _traffic_chart(windows), "no timed prediction yet")
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>rtloop monitor</title>
-<meta http-equiv="refresh" content="10">
-<style>body{{font-family:sans-serif;margin:24px}} .figure{{display:inline-block;margin:0 18px 12px 0}}
+<meta http-equiv="refresh" content="30"><script src="{PLOTLY_PATH}"></script>
+<style>body{{font-family:sans-serif;margin:24px;max-width:1100px}}
+.figure{{display:inline-block;margin:0 18px 12px 0}}
 .figure span{{display:block;color:#666;font-size:12px}} .figure b{{font-size:22px}}
 table{{border-collapse:collapse;margin:8px 0 20px}}
-td,th{{border:1px solid #ddd;padding:3px 8px;font-size:13px}}
-svg text{{font-size:11px;fill:#444}}</style></head><body>
-<h1>rtloop monitor</h1><section id="figures">{cards}</section>
-<h2>Drift per input over windows</h2>{_plot(data.windows, data.threshold)}
-<h2>Latest window</h2>{latest}<h2>Recent alerts</h2>{alerts}</body></html>"""
+td,th{{border:1px solid #ddd;padding:3px 8px;font-size:13px}}</style></head><body>
+<h1>rtloop monitor</h1><section id="figures">{cards}</section>{charts}
+<h2>Latest drift scores</h2>{latest}<h2>Recent alerts</h2>{alerts}</body></html>"""

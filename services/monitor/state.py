@@ -120,7 +120,9 @@ class MonitorState:
             self._chunks[self.seq] = b.newest
         if b.rows or b.pairs or b.dead_letters:
             key = f"w/{self.window.index}/{self.seq}"
-            rows = [[*_scored(r.scored), list(r.inputs), r.shadow, r.end_to_end_ms] for r in b.rows]
+            rows = [
+                [*_scored(r.scored), list(r.inputs), r.shadow, r.end_to_end_ms, r.scorer_ms] for r in b.rows
+            ]
             pairs = [[*_scored(j.prediction), j.target] for j in b.pairs]
             out.append((key, orjson.dumps({"r": rows, "j": pairs, "d": b.dead_letters})))
             self._window_keys.append(key)
@@ -168,7 +170,10 @@ class MonitorState:
         ):
             doc = orjson.loads(records[key])
             self._window_keys.append(key)
-            self.window.rows += [PredictionRow(_unscored(r[:5]), tuple(r[5]), r[6], r[7]) for r in doc["r"]]
+            self.window.rows += [  # rows written before the scorer's hop was kept have 8 fields
+                PredictionRow(_unscored(r[:5]), tuple(r[5]), r[6], r[7], r[8] if len(r) > 8 else None)
+                for r in doc["r"]
+            ]
             self.window.joined += [Joined(_unscored(p[:5]), p[5]) for p in doc["j"]]
             self.window.dead_letters += int(doc["d"])
 

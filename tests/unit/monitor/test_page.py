@@ -1,9 +1,14 @@
-"""The monitor page shows the figures it is given: model, drift per input over windows, the latest
-scores, live quality and recent alerts with their reports (parsed back from the HTML)."""
+"""The monitor page shows the figures it is given: model, drift per input over windows with a legend,
+quality against the training reference, throughput and latency per hop, the latest scores and recent
+alerts with their reports (parsed back from the HTML and its charts' specs)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
 
 from services.common.contracts import AlertV1
 from services.monitor.alerting import Finding
@@ -22,9 +27,23 @@ def _window(i: int, amount: float) -> WindowSummary:
     quality = Finding(
         "quality_drop",
         False,
-        metrics={"auc_roc": 0.871, "average_precision": 0.62, "card_precision_at_100": 0.29},
+        metrics={
+            "auc_roc": 0.871,
+            "average_precision": 0.62,
+            "card_precision_at_100": 0.29,
+            "test_events": 9e3,
+        },
     )
-    return WindowSummary(i, NOW, NOW, 10_000, [drift, score, quality], "v7", None)
+    timing = {"end_to_end_p50_ms": 40.0 + i, "end_to_end_p99_ms": 200.0 + i, "scorer_p99_ms": 9.0}
+    freshness = Finding("freshness", False, metrics=timing)
+    end = NOW + timedelta(days=i)
+    return WindowSummary(i, end, end, 10_000, [drift, score, quality, freshness], "v7", None, 100.0 * i)
+
+
+def _charts(html: str) -> dict[str, dict[str, Any]]:
+    """Chart id → the Plotly spec the page hands to Plotly.newPlot."""
+    found = re.findall(r'Plotly\.newPlot\("([a-z-]+)".*?\}\)\((\{.*?\})\);</script>', html)
+    return {chart: orjson.loads(spec) for chart, spec in found}
 
 
 def test_the_page_shows_drift_over_time_quality_and_alerts() -> None:
@@ -43,13 +62,28 @@ def test_the_page_shows_drift_over_time_quality_and_alerts() -> None:
             [alert],
             lag=1234,
             predictions_per_s=5200,
+            reference={"auc_roc": 0.88},
         )
     )
     dom = Dom(html)
-    lines = {a["data-feature"]: a["points"] for t, a in dom.tags if t == "polyline"}
-    assert set(lines) == {"TX_AMOUNT", "TX_DURING_NIGHT", "score"}
-    assert all(len(str(p).split()) == 4 for p in lines.values()), "one point per window"
-    assert [t for t, a in dom.tags if a.get("class") == "threshold"] == ["line"]
+    charts = _charts(html)
+    assert set(charts) == {"drift-chart", "quality-chart", "traffic-chart"}
+    drift = {t["name"]: t["y"] for t in charts["drift-chart"]["data"]}
+    assert drift["TX_AMOUNT"] == [0.02, 0.03, 0.2, 0.31] and set(drift) == {
+        "TX_AMOUNT",
+        "TX_DURING_NIGHT",
+        "score",
+    }
+    assert charts["drift-chart"]["layout"]["shapes"][0]["y0"] == 0.1, "the threshold, dashed"
+    quality = {t["name"]: t["y"] for t in charts["quality-chart"]["data"]}
+    assert quality["auc_roc"] == [0.871] * 4 and quality["auc_roc (training reference)"] == [0.88, 0.88]
+    assert "test_events" not in quality, "counts are not quality"
+    traffic = {t["name"]: t["y"] for t in charts["traffic-chart"]["data"]}
+    assert (
+        traffic["end to end p99"] == [200.0, 201.0, 202.0, 203.0] and traffic["scorer hop p99"] == [9.0] * 4
+    )
+    assert traffic["predictions/s"] == [100.0] * 3, "10,000 predictions 100 s apart"
+    assert ("script", {"src": "/plotly.min.js"}) in dom.tags
     text = dom.text
     for shown in (
         "fraud v7",
@@ -66,7 +100,8 @@ def test_the_page_shows_drift_over_time_quality_and_alerts() -> None:
 
 
 def test_an_empty_page_says_so() -> None:
-    assert "no closed window yet" in render(PageData("fraud (none yet)", []))
+    html = render(PageData("fraud (none yet)", []))
+    assert "no closed window yet" in html and "Plotly.newPlot" not in html
 
 
 def test_a_window_summary_survives_the_changelog_round_trip() -> None:

@@ -23,13 +23,23 @@ from usecases.fraud.demo.tables import (
     summary_table,
 )
 
-__all__ = ["demo_cmd"]
+__all__ = ["DRIFT_PHASE", "demo_cmd"]
+
+DRIFT_PHASE = "amount:2018-08-18:0.5:3"  # the live week's fourth day on: the monitor names TX_AMOUNT
 
 
 @app.command("demo")
 @friendly
 def demo_cmd(
-    history_days: Annotated[int, typer.Option(min=0, help="days replayed before the training week")] = 14,
+    history_days: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="days replayed before the training week: 37 fill every window (terminals' 30 days, 7 days "
+            "back) before it, so the monitor's reference is like the live week; fewer are faster, and the "
+            "monitor then flags the windows' counts as drift",
+        ),
+    ] = 37,
     customers: Annotated[
         int,
         typer.Option(min=10, help="simulated customers (the book: 5000; 2000 keeps the demo under 10 min)"),
@@ -48,7 +58,8 @@ def demo_cmd(
         list[str] | None,
         typer.Option(
             help="a drift scenario, repeatable: amount:2018-08-18:0.3:1.5 (share of customers, factor) "
-            "or terminals:2018-08-18:50:14 (count, days)"
+            "or terminals:2018-08-18:50:14 (count, days); default: the drift phase, half the customers "
+            "spending 3 times as much from the live week's fourth day (--drift none: no drift)"
         ),
     ] = None,
     window_hours: Annotated[float, typer.Option(min=1, help="the monitor's event-time window")] = 24,
@@ -92,7 +103,8 @@ def demo_cmd(
     from usecases.fraud.simulator.drift import parse_drift
 
     try:
-        drifts = tuple(parse_drift(d) for d in drift or ())
+        drift = [d for d in drift or [DRIFT_PHASE] if d != "none"]
+        drifts = tuple(parse_drift(d) for d in drift)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--drift") from None
     s = settings()
