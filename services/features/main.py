@@ -96,7 +96,7 @@ def _internal_topics(settings: FeaturesSettings, inputs: list[str], changelogs: 
 def _lake_runner(settings: FeaturesSettings, sinks: FeatureSinks, metrics: FeaturesMetrics) -> Runner:
     """The Delta writer: its own consumer group on the features topic, a batch per lake interval."""
     declared = settings.declaration
-    handler = LakeWriter(declared.features.views, sinks, declared.event.id, metrics)
+    handler = LakeWriter(declared.features.views, sinks, declared.event_fields, metrics)
     config = RunnerConfig(
         service="features-lake",
         dlq_topic=settings.dlq_topic,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.common.kafka.envelope import Envelope, Output
-from services.common.usecase.views import FeatureView
+from services.common.usecase.views import EventFields, FeatureView
 from services.features.adapters.metrics import FeaturesMetrics
 from services.features.adapters.sinks import FeatureSinks
 from services.features.handlers import Computed
@@ -26,19 +26,19 @@ class LakeWriter:
     stamped it with, its same-second rank included; the others': the event's second) and its features."""
 
     def __init__(
-        self, views: Sequence[FeatureView], sinks: FeatureSinks, event_id: str, metrics: FeaturesMetrics
+        self, views: Sequence[FeatureView], sinks: FeatureSinks, fields: EventFields, metrics: FeaturesMetrics
     ):
-        self.views, self.sinks, self.event_id, self.metrics = tuple(views), sinks, event_id, metrics
+        self.views, self.sinks, self.fields, self.metrics = tuple(views), sinks, fields, metrics
 
     def __call__(self, envs: Sequence[Envelope[Any]]) -> Sequence[Output]:
         computed = []
         for env in envs:
             event: dict[str, Any] = env.value
-            second = _when(event["event_time"]).replace(microsecond=0)
-            first = _when(event.get("feature_event_time") or event["event_time"])
+            second = _when(event[self.fields.time]).replace(microsecond=0)
+            first = _when(event.get("feature_event_time") or event[self.fields.time])
             computed.append(
                 Computed(
-                    str(event[self.event_id]),
+                    str(event[self.fields.id]),
                     env.partition,
                     env.offset,
                     event["features"],
