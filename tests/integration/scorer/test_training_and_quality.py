@@ -120,10 +120,12 @@ def test_the_gate_keeps_production_when_no_candidate_beats_it(trained: Trained) 
 
 
 def test_the_last_replayed_week_trains_with_a_holdout_or_without_an_evaluation(
-    trained: Trained, tmp_path: Path
+    broker: Broker, trained: Trained, tmp_path: Path
 ) -> None:
     last = (datetime(2018, 5, 2, tzinfo=UTC), datetime(2018, 5, 9, tzinfo=UTC))  # nothing replayed after
-    only = trained.settings.model_copy(update={"candidates": ["logreg"], "registry_root": tmp_path})
+    models = broker.topic("models", 1, **{"cleanup.policy": "compact"})  # the other tests' stays as it is
+    own = {"candidates": ["logreg"], "registry_root": tmp_path, "models_topic": models}
+    only = trained.settings.model_copy(update=own)
     with pytest.raises(ConfigError, match="--protocol holdout"):
         run_training(only, trained.features, *last, print)  # fraud's declared protocol: delayed
     held = run_training(only.model_copy(update={"protocol": "holdout"}), trained.features, *last, print)
