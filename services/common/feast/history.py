@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -80,9 +81,11 @@ def training_set(
     _delta_extension()
     if entities.empty:
         return History(pd.DataFrame(columns=[ident, "event_timestamp", *names]), 0, 0)
-    joined = store.get_historical_features(
-        entity_df=entities, features=store.get_feature_service(settings.feature_service)
-    ).to_df()
+    with warnings.catch_warnings():  # ibis (under Feast's duckdb store) calls a deprecated duckdb method
+        warnings.filterwarnings("ignore", "fetch_arrow_table", DeprecationWarning)
+        joined = store.get_historical_features(
+            entity_df=entities, features=store.get_feature_service(settings.feature_service)
+        ).to_df()
     result = entities.merge(joined[[ident, *names]].drop_duplicates(ident), on=ident, how="left")
     missing = int(result[names].isna().any(axis=1).sum())
     if missing:

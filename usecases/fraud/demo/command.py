@@ -218,7 +218,7 @@ def demo_cmd(
         s.kafka, s.lake_root, "labels", TEST_END, TEST_END + timedelta(days=7), TRAIN_START
     )
     show_predictions(quality.sample)
-    show_quality(report, quality, customers)
+    show_quality(report, quality, customers, tuple(drift))
     show_alerts(alerts_after(s, alerts_from), window_hours)
     show_latency(hop_latencies(s.kafka, live_from), live_rate)
     if pool is not None:

@@ -108,7 +108,9 @@ def show_predictions(sample: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def show_quality(report: Report, quality: StreamQuality, customers: int = 5000) -> None:
+def show_quality(
+    report: Report, quality: StreamQuality, customers: int = 5000, drift: tuple[str, ...] = ()
+) -> None:
     """The promoted model offline (book's test week) and what the stream measured a week later, beside
     the book's published baselines."""
     from usecases.fraud.evaluation import BOOK_BASELINES
@@ -145,6 +147,11 @@ def show_quality(report: Report, quality: StreamQuality, customers: int = 5000) 
             f"(a population of {customers:,} customers, the book's is 5,000: AUC and AP compare; CP@100 "
             "counts 100 cards a day among fewer compromised ones, so it is lower — `--customers 5000 "
             "--terminals 10000` is the book's scale, `make quality` its whole protocol)"
+        )
+    if drift:
+        console.print(
+            f"(the live week has the drift phase {', '.join(drift)}: the model meets inputs it was not "
+            "trained on, so the stream's quality falls below the offline figures; --drift none leaves it out)"
         )
     if quality.newer_rows:
         console.print(

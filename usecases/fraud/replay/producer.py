@@ -88,7 +88,13 @@ def replay(
     pacer = Pacer(rate=opts.rate, speed=opts.speed)
     paced = opts.rate is not None or opts.speed is not None
     producer = producer or make_producer(
-        kafka, **{"linger.ms": 20, "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000}
+        kafka,
+        **{
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "queue.buffering.max.messages": 500_000,
+            "log_level": 3,  # errors only: a fresh broker's "coordinator load in progress" is retried
+        },
     )
 
     def on_delivery(err: Any, _msg: Any) -> None:
