@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from operator import attrgetter
 from pathlib import Path
@@ -164,10 +165,22 @@ class ServiceSettings(UseCaseSettings):
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
 
+def usecase_argument(argv: list[str]) -> str | None:
+    """The value of `--usecase NAME` (or `--usecase=NAME`) in a service's command line, if given."""
+    for i, arg in enumerate(argv):
+        if arg == "--usecase" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--usecase="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def load_settings(cls: type[S]) -> S:
-    """Build settings from the environment, or raise ConfigError naming the variable to set."""
+    """Build settings from the environment (and a `--usecase NAME` on the command line, which wins over
+    RTLOOP_USECASE), or raise ConfigError naming the variable to set."""
+    chosen = usecase_argument(sys.argv[1:]) if issubclass(cls, UseCaseSettings) else None
     try:
-        return cls()
+        return cls(usecase=chosen) if chosen else cls()
     except ValidationError as exc:
         prefix = str(cls.model_config.get("env_prefix", "")).upper()
         problems = []

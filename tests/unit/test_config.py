@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from services.common.config import KafkaSettings, load_settings
 from services.common.errors import ConfigError
 from services.echo.config import EchoSettings
+from tests.kafka_helpers import ROOT
 
 
 def test_invalid_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,3 +63,19 @@ def test_unknown_security_protocol_is_refused(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "TLS")
     with pytest.raises(ConfigError, match="SECURITY_PROTOCOL"):
         load_settings(KafkaSettings)
+
+
+def test_a_usecase_on_the_command_line_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    sensor = str(ROOT / "tests" / "usecases" / "sensor" / "usecase.yaml")
+    monkeypatch.setenv("RTLOOP_USECASE", "fraud")
+    monkeypatch.setattr(sys, "argv", ["services.echo", "--usecase", sensor])
+    settings = load_settings(EchoSettings)
+    assert (settings.usecase, settings.input_topic, settings.dlq_topic) == (
+        sensor,
+        "readings.raw",
+        "readings.dlq",
+    )
+    monkeypatch.setattr(sys, "argv", ["services.echo", f"--usecase={sensor}"])
+    assert load_settings(EchoSettings).input_topic == "readings.raw"
+    monkeypatch.setattr(sys, "argv", ["services.echo"])
+    assert load_settings(EchoSettings).input_topic == "transactions.raw"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -27,6 +28,21 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 console = Console(stderr=False)
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@app.callback()
+def _usecase(
+    usecase: Annotated[
+        str | None,
+        typer.Option(
+            "--usecase",
+            help="the use case: a name under usecases/ or a declaration's .yaml path (default: "
+            "RTLOOP_USECASE, else fraud); the services a command starts serve it too",
+        ),
+    ] = None,
+) -> None:
+    if usecase:
+        os.environ["RTLOOP_USECASE"] = usecase  # what this command's settings and its children read
 
 
 def friendly(fn: F) -> F:

@@ -1,1 +1,1 @@
-"""Operator tools over a running loop: dead letters, lake maintenance, offsets, latency."""
+"""Operator tools over a running loop: dead letters, lake maintenance, consumer offsets."""
