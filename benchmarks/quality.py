@@ -61,9 +61,10 @@ def _register_candidates(train: TrainSettings, fs: FeaturesSettings, names: list
     from services.common.feast.repo import apply
 
     hist = training_set(apply(fs), fs, at(TRAIN[0]), at(TRAIN[1])).frame
-    labels = load_labels(train.kafka, train.labels_topic, at(TRAIN[0]), at(TRAIN[1]))
-    frame = labelled(hist, labels, names)
-    x, y = frame[names].to_numpy(dtype="float32"), frame["is_fraud"].astype(int).to_numpy()
+    fields = ("tx_id", "customer_id", "tx_event_time", "is_fraud")  # the fraud declaration's
+    labels = load_labels(train.kafka, train.labels_topic, fields, at(TRAIN[0]), at(TRAIN[1]))
+    frame = labelled(hist, labels, names, "tx_id", "customer_id")
+    x, y = frame[names].to_numpy(dtype="float32"), frame["target"].astype(int).to_numpy()
     reg, published = Registry(train.registry_root), {}
     for kind in train.candidates:
         model = fit(CANDIDATES[kind], x, y, train.seed)
