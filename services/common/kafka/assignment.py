@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from typing import Any
 
 from confluent_kafka import TopicPartition
@@ -31,7 +32,10 @@ class Assignment:
         """Partitions taken away: their lag series go too."""
         for p in partitions:
             self.partitions.discard((p.topic, p.partition))
-            with contextlib.suppress(KeyError):
+            with contextlib.suppress(KeyError), warnings.catch_warnings():
+                # importing Feast sets PROMETHEUS_MULTIPROC_DIR, so prometheus_client warns that removal
+                # is not implemented in multi-process mode; this registry is in-process and removes
+                warnings.filterwarnings("ignore", "Removal of labels", UserWarning)
                 self.metrics.lag.remove(self.service, p.topic, str(p.partition))
         self.health.detail = f"assigned {len(self.partitions)} partitions"
 
