@@ -47,6 +47,8 @@ def test_demo_accounts_for_every_event(broker: Broker, tmp_path: Path) -> None:
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "nothing lost" in out
+    noise = [line for line in out.splitlines() if re.search(r"\w+Warning:|^%\d\|", line)]
+    assert noise == [], "no library warnings (Python's or librdkafka's) in the demo's output"
 
     def count(label: str) -> int:
         match = re.search(re.escape(label) + r"\s*│\s*([\d,]+)", out)
