@@ -11,7 +11,14 @@ from pydantic_settings import SettingsConfigDict
 
 from services.common.config import KafkaSettings, UseCaseSettings
 
-__all__ = ["PROJECT_ROOT", "ToolSettings", "child_environment", "service_environment", "uv_command"]
+__all__ = [
+    "PROJECT_ROOT",
+    "ToolSettings",
+    "child_environment",
+    "choose_usecase",
+    "service_environment",
+    "uv_command",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,6 +98,11 @@ class ToolSettings(UseCaseSettings):
     def simulated_table(self) -> Path:
         """The Delta table `rtloop simulate` writes and `rtloop replay` reads."""
         return self.lake_root / "simulated_transactions"
+
+
+def choose_usecase(name: str) -> None:
+    """`rtloop --usecase NAME`: this command's settings and the services it starts serve NAME."""
+    os.environ["RTLOOP_USECASE"] = name
 
 
 def child_environment(**extra: str) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -15,7 +14,7 @@ from rich.console import Console
 
 from services.common.config import load_settings
 from services.common.errors import RtloopError
-from services.tools.config import ToolSettings
+from services.tools.config import ToolSettings, choose_usecase
 
 __all__ = ["app", "console", "friendly", "mount_usecase_commands", "settings"]
 
@@ -42,7 +41,7 @@ def _usecase(
     ] = None,
 ) -> None:
     if usecase:
-        os.environ["RTLOOP_USECASE"] = usecase  # what this command's settings and its children read
+        choose_usecase(usecase)
 
 
 def friendly(fn: F) -> F:

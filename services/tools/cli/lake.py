@@ -27,26 +27,32 @@ def _show(title: str, reports: list) -> None:  # type: ignore[type-arg]
 @lake_app.command("optimize")
 @friendly
 def optimize_cmd(
-    table: Annotated[list[str] | None, typer.Option(help="table name (repeatable); default all")] = None,
+    table: Annotated[
+        list[str] | None, typer.Option(help="table name (repeatable); default: the use case's")
+    ] = None,
     target_mb: Annotated[int, typer.Option(min=1, help="target file size")] = 128,
 ) -> None:
     """Compact small files (streaming writes many) into large ones."""
-    from services.tools.ops.lake import optimize
+    from services.tools.ops.lake import lake_tables, optimize
 
-    _show("optimize", optimize(settings().lake_root, table, target_mb))
+    s = settings()
+    _show("optimize", optimize(s.lake_root, table or lake_tables(s.declaration), target_mb))
 
 
 @lake_app.command("vacuum")
 @friendly
 def vacuum_cmd(
-    table: Annotated[list[str] | None, typer.Option(help="table name (repeatable); default all")] = None,
+    table: Annotated[
+        list[str] | None, typer.Option(help="table name (repeatable); default: the use case's")
+    ] = None,
     retention_hours: Annotated[int, typer.Option(min=0, help="keep files newer versions need")] = 168,
     dry_run: Annotated[bool, typer.Option(help="only list what would go")] = False,
 ) -> None:
     """Delete files no longer referenced by versions within the retention."""
-    from services.tools.ops.lake import vacuum
+    from services.tools.ops.lake import lake_tables, vacuum
 
+    s = settings()
     _show(
         "vacuum (dry run)" if dry_run else "vacuum",
-        vacuum(settings().lake_root, table, retention_hours, dry_run),
+        vacuum(s.lake_root, table or lake_tables(s.declaration), retention_hours, dry_run),
     )

@@ -5,16 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LAKE_TABLES", "TableReport", "optimize", "rows_and_version", "vacuum"]
+from services.common.usecase import UseCase
 
-LAKE_TABLES = (
-    "transactions",
-    "transactions_rejected",
-    "customer_features",
-    "terminal_features",
-    "predictions",
-    "labels",
-)
+__all__ = ["TableReport", "lake_tables", "optimize", "rows_and_version", "vacuum"]
+
+
+def lake_tables(declared: UseCase) -> list[str]:
+    """The use case's Delta tables: ingest's events and rejected events, each view's feature rows."""
+    table = declared.event.table
+    return [table, f"{table}_rejected", *(view.table_name for view in declared.features.views)]
 
 
 @dataclass(frozen=True)
@@ -28,12 +27,11 @@ class TableReport:
     version: int
 
 
-def _tables(lake: Path, names: list[str] | None) -> list[Path]:
-    wanted = names or list(LAKE_TABLES)
-    return [lake / n for n in wanted if (lake / n / "_delta_log").is_dir()]
+def _tables(lake: Path, names: list[str]) -> list[Path]:
+    return [lake / n for n in names if (lake / n / "_delta_log").is_dir()]
 
 
-def optimize(lake: Path, names: list[str] | None = None, target_mb: int = 128) -> list[TableReport]:
+def optimize(lake: Path, names: list[str], target_mb: int = 128) -> list[TableReport]:
     """Bin-pack small files of each table into files of about `target_mb`; rows are unchanged."""
     from deltalake import DeltaTable
 
@@ -56,7 +54,7 @@ def optimize(lake: Path, names: list[str] | None = None, target_mb: int = 128) -
 
 
 def vacuum(
-    lake: Path, names: list[str] | None = None, retention_hours: int = 168, dry_run: bool = False
+    lake: Path, names: list[str], retention_hours: int = 168, dry_run: bool = False
 ) -> list[TableReport]:
     """Delete files no version newer than `retention_hours` references (default 7 days)."""
     from deltalake import DeltaTable
