@@ -6,7 +6,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from services.common.kafka.dlq import DLQ_HEADERS
-from services.common.usecase.schema import EventSpec
+from services.common.usecase.events import EventSpec
 
 __all__ = ["kafka_records", "lake_rows", "now_column"]
 

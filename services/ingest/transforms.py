@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from services.common.usecase.schema import EventSpec, FieldSpec
+from services.common.usecase.events import EventSpec, FieldSpec
 
 __all__ = ["Rules", "classify"]
 

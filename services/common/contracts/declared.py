@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, StringConstraints, create_model
 from services.common.contracts.base import Contract, EventTime, Timestamp
 from services.common.contracts.latency import LatencyMs
 from services.common.usecase import UseCase
-from services.common.usecase.schema import FieldSpec
+from services.common.usecase.events import FieldSpec
 
 __all__ = ["UseCaseContracts", "contracts_for"]
 

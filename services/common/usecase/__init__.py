@@ -1,4 +1,4 @@
-"""Use cases as declarations: the schema, the window specs and the loader (DESIGN.md §2)."""
+"""Use cases as declarations: the schema, the event, the window specs and the loader (DESIGN.md §2)."""
 
 from services.common.usecase.inputs import EventInputs, event_inputs
 from services.common.usecase.load import USECASES, declaration_path, load_usecase

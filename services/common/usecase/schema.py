@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from services.common.feature_services import FeatureServiceSpec, ViewSpec
+from services.common.usecase.events import EventSpec, Spec
 from services.common.usecase.views import EventFields, FeatureView, FeedbackFields
 
 __all__ = [
     "CleaningSpec",
     "DecisionSpec",
     "EventInput",
-    "EventSpec",
     "FeaturesSpec",
     "FeedbackSpec",
-    "FieldSpec",
     "ModelSpec",
     "MonitorSpec",
     "TopicsSpec",
@@ -26,91 +24,10 @@ __all__ = [
     "UseCase",
 ]
 
-FieldType = Literal["id", "string", "number", "boolean", "timestamp"]
-# Names the services add beside the event's fields: Kafka's columns in ingest, the lake tables' lineage,
-# the clean, featurized and prediction contracts' own fields.
-RESERVED_FIELDS = frozenset(
-    "key value topic partition offset timestamp timestampType headers reason "  # noqa: SIM905
-    "message kind event_date ingest_time source_partition source_offset kafka_topic kafka_partition "
-    "kafka_offset kafka_timestamp features_written_at feature_service feature_event_time features "
-    "online_features score decision threshold model_name model_version latency_ms scored_at shadow".split()
-)
-
-
 _MODULE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"  # a Python module path
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FieldSpec(_Spec):
-    """One event field: `id` is a trimmed non-empty string; `timestamp` RFC 3339 with an offset or epoch
-    milliseconds; `number` finite, within `min` (inclusive) and `below` (exclusive) when given."""
-
-    type: FieldType
-    required: bool = True
-    min: float | None = None
-    below: float | None = None
-    max_length: int | None = Field(default=None, ge=1, description="ids and strings")
-    pattern: str | None = Field(default=None, description="strings: a regular expression they match")
-    default: str | float | bool | None = Field(default=None, description="the value of an absent field")
-    case: Literal["upper", "lower"] | None = Field(default=None, description="strings: cleaning folds them")
-    description: str = Field(default="", description="what the field means; its schemas say it")
-
-    @model_validator(mode="after")
-    def _fits_type(self) -> Self:
-        if (self.min is not None or self.below is not None) and self.type != "number":
-            raise ValueError("min and below bound numbers only")
-        if (self.max_length or self.pattern) and self.type not in ("id", "string"):
-            raise ValueError("max_length and pattern apply to ids and strings only")
-        if self.case and self.type != "string":
-            raise ValueError("case applies to strings only")
-        if self.required and self.default is not None:
-            raise ValueError("a default is for a field that is not required")
-        return self
-
-
-class EventSpec(_Spec):
-    """The event producers write: its fields, which one is its id, its event time and its key."""
-
-    name: str = Field(
-        min_length=1, pattern=r"^[a-z][a-z0-9_]*$", description="what one event is, e.g. 'transaction'"
-    )
-    description: str = Field(default="", description="its raw schema's description")
-    fields: dict[str, FieldSpec] = Field(min_length=1)
-    id: str
-    time: str
-    key: str = Field(description="the field the clean stream is keyed (partitioned) by")
-
-    @model_validator(mode="after")
-    def _roles(self) -> Self:
-        for name in self.fields:
-            if name in RESERVED_FIELDS or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
-                raise ValueError(
-                    f"fields: {name!r} is reserved or not a plain name (letters, digits, _): "
-                    f"the services add {', '.join(sorted(RESERVED_FIELDS))}"
-                )
-        for role, want in (("id", ("id",)), ("time", ("timestamp",)), ("key", ("id", "string"))):
-            name = getattr(self, role)
-            spec = self.fields.get(name)
-            if spec is None or spec.type not in want or not spec.required:
-                raise ValueError(
-                    f"{role} names {name!r}: it must be a required field of type {' or '.join(want)}"
-                )
-        return self
-
-    @property
-    def table(self) -> str:
-        """Its Delta table in the lake (the name, plural); rejected ones go to `<table>_rejected`."""
-        return f"{self.name}s"
-
-    def numeric(self, name: str) -> bool:
-        spec = self.fields.get(name)
-        return spec is not None and spec.type == "number"
-
-
-class CleaningSpec(_Spec):
+class CleaningSpec(Spec):
     """The cleaning rules' limits beyond the fields' own (ingest)."""
 
     max_value_bytes: int = Field(default=1_048_576, ge=1)
@@ -118,7 +35,7 @@ class CleaningSpec(_Spec):
     max_event_age_days: float = Field(default=10_000.0, gt=0, description="event time behind its record's")
 
 
-class FeedbackSpec(_Spec):
+class FeedbackSpec(Spec):
     """The delayed feedback stream: which event it is about, that event's time, the target."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="what one feedback message is, e.g. 'label'")
@@ -129,7 +46,7 @@ class FeedbackSpec(_Spec):
     delay_days: float = Field(ge=0, description="how long after its event feedback arrives")
 
 
-class EventInput(_Spec):
+class EventInput(Spec):
     """A model input computed from the event alone: a numeric field's `value`, or a calendar flag of the
     event time (UTC): `weekend` (Saturday or Sunday), `hours` (hour within [first, last])."""
 
@@ -149,7 +66,7 @@ class EventInput(_Spec):
         return self
 
 
-class FeaturesSpec(_Spec):
+class FeaturesSpec(Spec):
     """The feature service: the event's own inputs (stored in the first view's row), then the windowed
     views; the first view must be keyed like the clean stream and take no feedback."""
 
@@ -158,7 +75,7 @@ class FeaturesSpec(_Spec):
     views: tuple[FeatureView, ...] = Field(min_length=1)
 
 
-class ModelSpec(_Spec):
+class ModelSpec(Spec):
     """The model: its registry name, its output kind and its inputs (the feature service)."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -166,7 +83,7 @@ class ModelSpec(_Spec):
     inputs: str = Field(description="the feature service it reads")
 
 
-class TrainingSpec(_Spec):
+class TrainingSpec(Spec):
     """How `rtloop train` evaluates its candidates and when it promotes one.
 
     `delayed`: on the window as long as the training one, `feedback.delay_days` after it (the handbook's
@@ -182,7 +99,7 @@ class TrainingSpec(_Spec):
     )
 
 
-class DecisionSpec(_Spec):
+class DecisionSpec(Spec):
     """What the scorer decides from a score: `threshold` (the one training chose by best F1, or `value`)
     or `top_k` (the k best candidates)."""
 
@@ -199,7 +116,7 @@ class DecisionSpec(_Spec):
         return self
 
 
-class MonitorSpec(_Spec):
+class MonitorSpec(Spec):
     """Live quality (metric → the least acceptable value) and drift of the model's inputs."""
 
     quality: dict[str, float] = Field(
@@ -215,7 +132,7 @@ class MonitorSpec(_Spec):
     )
 
 
-class TopicsSpec(_Spec):
+class TopicsSpec(Spec):
     """The use case's topics (DESIGN.md §3)."""
 
     raw: str
@@ -228,7 +145,7 @@ class TopicsSpec(_Spec):
     models: str = "models"
 
 
-class UseCase(_Spec):
+class UseCase(Spec):
     """One use case, as `usecases/<name>/usecase.yaml` declares it."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
