@@ -12,6 +12,27 @@ from services.tools.config import ToolSettings
 from services.tools.runtime.broker import free_port
 from tests.kafka_helpers import ROOT, Broker
 
+# fixtures that start a real service: a test using one is an integration test
+_SERVICES = frozenset({"broker", "redis_url", "cleaned", "history"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Markers say what runs: a test on a real service is `integration`, a test under tests/e2e is `e2e`,
+    and a unit test is neither."""
+    wrong = []
+    for item in items:
+        marks = {m.name for m in item.iter_markers()}
+        where = Path(item.path).relative_to(ROOT / "tests").parts[0]
+        uses = set(getattr(item, "fixturenames", ())) & _SERVICES
+        if uses and "integration" not in marks:
+            wrong.append(f"{item.nodeid}: uses {sorted(uses)} without the integration marker")
+        if (where == "e2e") != ("e2e" in marks):
+            wrong.append(f"{item.nodeid}: the e2e marker is for tests/e2e and every test there")
+        if where == "unit" and "integration" in marks:
+            wrong.append(f"{item.nodeid}: a unit test marked integration belongs in tests/integration")
+    if wrong:
+        raise pytest.UsageError("markers:\n" + "\n".join(wrong))
+
 
 def _docker_engine() -> bool:
     try:

@@ -31,7 +31,13 @@ NAMES = FRAUD_V1.feature_names
 
 
 def register_model(
-    root: Path, name: str, version: str, kind: str = "logreg", seed: int = 0, inverted: bool = False
+    root: Path,
+    name: str,
+    version: str,
+    kind: str = "logreg",
+    seed: int = 0,
+    inverted: bool = False,
+    threshold: float = 0.5,
 ) -> ModelVersionV1:
     """Fit `kind` on synthetic rows (fraud ~ large amounts; `inverted`: ~ small ones, a deliberately
     bad model) and register it."""
@@ -44,7 +50,7 @@ def register_model(
     if inverted:
         y = (x[:, 0] + rng.normal(0, 20, len(x)) < 40).astype(int)
     onnx_bytes = to_onnx_bytes(fit(CANDIDATES[kind], x, y, seed), len(NAMES))
-    card = {"name": name, "version": version, "kind": kind, "features": NAMES, "threshold": 0.5}
+    card = {"name": name, "version": version, "kind": kind, "features": NAMES, "threshold": threshold}
     return Registry(root).write(card, onnx_bytes).model_copy(update={"stage": "production"})
 
 

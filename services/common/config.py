@@ -22,7 +22,9 @@ S = TypeVar("S", bound=BaseSettings)
 class KafkaSettings(BaseSettings):
     """How to reach Kafka; shared by every service under the KAFKA_ prefix."""
 
-    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, env_prefix="KAFKA_", extra="ignore", populate_by_name=True
+    )
 
     bootstrap_servers: str | None = Field(
         default=None,
@@ -90,7 +92,7 @@ class KafkaSettings(BaseSettings):
 class TelemetrySettings(BaseSettings):
     """OpenTelemetry export, off by default; shared under the OTEL_ prefix."""
 
-    model_config = SettingsConfigDict(env_prefix="RTLOOP_OTEL_", extra="ignore")
+    model_config = SettingsConfigDict(env_ignore_empty=True, env_prefix="RTLOOP_OTEL_", extra="ignore")
 
     exporter: Literal["none", "console", "otlp"] = Field(
         default="none", description="none, console (spans on stderr) or otlp (to the endpoint below)"
@@ -105,7 +107,7 @@ class TelemetrySettings(BaseSettings):
 class UseCaseSettings(BaseSettings):
     """Which use case a process serves (RTLOOP_USECASE), for every settings class that needs it."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", populate_by_name=True)
 
     usecase: str = Field(
         default="fraud",
@@ -136,7 +138,7 @@ class UseCaseSettings(BaseSettings):
 class ServiceSettings(UseCaseSettings):
     """Knobs every service's runner has; each service subclasses this with its own env prefix."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", populate_by_name=True)
     declared = {"dlq_topic": attrgetter("topics.dlq")}
 
     group_id: str = Field(default="rtloop", description="consumer group")

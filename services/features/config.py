@@ -19,7 +19,9 @@ _ROOT = Path(__file__).resolve().parents[2]
 class FeaturesSettings(FeatureStoreSettings, ServiceSettings):
     """Topics, state, the window parameters, and where the feature store lives (FeatureStoreSettings)."""
 
-    model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, env_prefix="FEATURES_", extra="ignore", populate_by_name=True
+    )
     declared = ServiceSettings.declared | {
         "clean_topic": attrgetter("topics.clean"),
         "labels_topic": attrgetter("topics.feedback"),

@@ -6,7 +6,7 @@ import socket
 from operator import attrgetter
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
@@ -19,7 +19,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 class ScorerSettings(ServiceSettings):
     """Topics, the model to serve, execution providers, micro-batching and the online store."""
 
-    model_config = SettingsConfigDict(env_prefix="SCORER_", extra="ignore")
+    model_config = SettingsConfigDict(env_ignore_empty=True, env_prefix="SCORER_", extra="ignore")
     declared = ServiceSettings.declared | {
         "features_topic": attrgetter("topics.features"),
         "predictions_topic": attrgetter("topics.predictions"),
@@ -58,10 +58,11 @@ class ScorerSettings(ServiceSettings):
     )
     feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$", description="the Feast project")
     feast_data: Path = Field(default=_ROOT / "data" / "feast", description="where the sqlite online store is")
-    redis_url: str | None = Field(
+    redis_url: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "SCORER_REDIS_URL"),
-        description="redis://host:port/db: Redis online store; unset: sqlite under feast_data",
+        description="redis://[:password@]host:port/db: Redis online store (a secret, never shown); unset: "
+        "sqlite under feast_data",
     )
     transactional_id: str | None = Field(
         default=None,

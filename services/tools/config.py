@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import KafkaSettings, UseCaseSettings
@@ -26,7 +26,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 class ToolSettings(UseCaseSettings):
     """Where rtloop keeps its files and how the embedded broker runs."""
 
-    model_config = SettingsConfigDict(env_prefix="RTLOOP_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, env_prefix="RTLOOP_", extra="ignore", populate_by_name=True
+    )
 
     cache_dir: Path = Field(default=PROJECT_ROOT / ".cache" / "rtloop", description="jars, broker data, logs")
     lake_root: Path = Field(
@@ -53,7 +55,7 @@ class ToolSettings(UseCaseSettings):
     java: str = Field(default="java", description="the java executable (Java 17)")
     jars: Path | None = Field(default=None, description="jars folder; default <cache_dir>/jars")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    redis_url: str | None = Field(
+    redis_url: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "RTLOOP_REDIS_URL"),
         description="the services' Redis online store; `rtloop up` starts a local one that is down",
@@ -105,14 +107,19 @@ def choose_usecase(name: str) -> None:
     os.environ["RTLOOP_USECASE"] = name
 
 
+def _set_variables() -> dict[str, str]:
+    """This process's environment without its empty variables: an empty one counts as unset."""
+    return {name: value for name, value in os.environ.items() if value}
+
+
 def child_environment(**extra: str) -> dict[str, str]:
     """This process's environment plus `extra`, for a service started as a child process."""
-    return dict(os.environ) | extra
+    return _set_variables() | extra
 
 
 def service_environment(defaults: dict[str, str], forced: dict[str, str]) -> dict[str, str]:
     """A child's environment: `defaults` unless this environment sets them, then `forced` over all."""
-    return defaults | dict(os.environ) | forced
+    return defaults | _set_variables() | forced
 
 
 def uv_command() -> list[str]:

@@ -16,7 +16,7 @@ from services.training.adapters.kafka_io import publish_version
 from tests.scorer_helpers import featurized, produce_all, register_model
 from tests.supervisor_helpers import Stack
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 THRESHOLD, ACTIVATION, COOLDOWN, PARTITIONS = 500, 50, 8, 6
 

@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import orjson
+import pandas as pd
 import pytest
 
 from services.common.kafka.scan import scan_topic
 from tests.kafka_helpers import ROOT, Broker
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 # a small population over the book's weeks: the whole loop in a few minutes; 37 days of history fill
 # every window before the training week, so the monitor's reference is the live week's distribution
@@ -83,7 +84,46 @@ def test_demo_accounts_for_every_event(broker: Broker, tmp_path: Path) -> None:
     assert int(e2e.group(2).replace(",", "")) <= int(e2e.group(3).replace(",", "")), "p50 <= p99"
     assert re.search(r"scorer replicas over time \(\d+ polls", out), "replicas over time"
 
+    _every_event_once_on_the_topics(broker)
     _drift_was_alerted_once_when_it_began(broker, out)
+
+
+def _every_event_once_on_the_topics(broker: Broker) -> None:
+    """From the topics, not the demo's counts: every valid transaction on transactions.clean, every
+    corrupted one dead-lettered, and one prediction for each valid transaction of the live week."""
+    from services.common.kafka.envelope import header
+    from usecases.fraud.demo.loop import TEST_END
+    from usecases.fraud.replay.producer import CORRUPTION_HEADER
+
+    live_from = pd.Timestamp(TEST_END, tz="UTC")  # the live week: the 7 days from the test week's end
+    valid, live, corrupted = set(), set(), set()
+    for m in scan_topic(broker.kafka, "transactions.raw", idle_timeout_s=2):
+        if header(m.headers(), CORRUPTION_HEADER) is not None:
+            corrupted.add((m.partition(), m.offset()))
+            continue
+        doc = orjson.loads(m.value() or b"{}")
+        valid.add(doc["tx_id"])
+        when = doc["event_time"]
+        at = pd.Timestamp(when, unit="ms", tz="UTC") if isinstance(when, int) else pd.Timestamp(when)
+        if at >= live_from:
+            live.add(doc["tx_id"])
+    assert valid and live and corrupted
+    clean = {
+        orjson.loads(m.value() or b"{}")["tx_id"] for m in scan_topic(broker.kafka, "transactions.clean")
+    }
+    assert clean == valid, f"{len(valid - clean)} valid transactions missing on transactions.clean"
+    dead = {
+        (
+            int(header(m.headers(), "rtloop.source.partition") or b"-1"),
+            int(header(m.headers(), "rtloop.source.offset") or b"-1"),
+        )
+        for m in scan_topic(broker.kafka, "transactions.dlq")
+        if header(m.headers(), "rtloop.source.topic") == b"transactions.raw"
+    }
+    assert dead == corrupted, "every corrupted transaction dead-lettered, nothing else"
+    predicted = [orjson.loads(m.value() or b"{}")["tx_id"] for m in scan_topic(broker.kafka, "predictions")]
+    assert len(predicted) == len(set(predicted)), "one prediction per transaction"
+    assert set(predicted) == live, f"{len(live - set(predicted))} live transactions without a prediction"
 
 
 def _drift_was_alerted_once_when_it_began(broker: Broker, out: str) -> None:

@@ -29,7 +29,7 @@ from tests.kafka_helpers import ROOT, Broker
 from tests.monitor_helpers import MonitorRun, alerts_on
 from tests.scorer_helpers import ScorerRun, predictions_of
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 DECLARATION = str(ROOT / "tests" / "usecases" / "sensor" / "usecase.yaml")
 SENSOR = load_usecase(DECLARATION)

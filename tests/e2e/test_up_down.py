@@ -17,7 +17,7 @@ from usecases.fraud.replay import build_stream
 from usecases.fraud.replay.producer import ReplayOptions, replay
 from usecases.fraud.simulator import SimulationConfig, simulate
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
 
 EVENTS = 20_000
 

@@ -22,6 +22,16 @@ from usecases.fraud.simulator import SimulationConfig, simulate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 N_DAYS = 11  # about 105k transactions
+# the reason ingest gives each of the replay's corruption kinds
+REASON = {
+    "malformed_json": "malformed_json",
+    "truncated_json": "malformed_json",
+    "wrong_types": "wrong_type",
+    "missing_fields": "missing_field",
+    "non_utf8": "not_utf8",
+    "empty_value": "empty_value",
+    "oversized": "too_large",
+}
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +84,19 @@ def check_invariants(broker: Broker, run: IngestRun, events, result: ReplayResul
     assert set(tx_ids) == valid_ids
     assert pc.all(pc.is_valid(tx.column("kafka_offset"))).as_py()
 
-    where = set(
-        zip(
+    where = {
+        (p, o): reason
+        for p, o, reason in zip(
             rejected.column("kafka_partition").to_pylist(),
             rejected.column("kafka_offset").to_pylist(),
+            rejected.column("reason").to_pylist(),
             strict=True,
         )
-    )
-    assert set(corrupted) <= where, "every rejected record is in transactions_rejected"
+    }
+    assert set(corrupted) <= set(where), "every rejected record is in transactions_rejected"
     assert rejected.num_rows == len(where), "no rejected record twice"
-    assert all(r for r in rejected.column("reason").to_pylist())
+    wrong = {at: (kind, where[at]) for at, kind in corrupted.items() if where[at] != REASON[kind]}
+    assert not wrong, f"rejected with another reason than their kind's: {list(wrong.items())[:5]}"
 
     # at least once: after a kill the DLQ holds copies too, so read until every source is there (or
     # the deadline), never just the first N messages
@@ -94,14 +107,15 @@ def check_invariants(broker: Broker, run: IngestRun, events, result: ReplayResul
             (
                 int(header(m.headers(), "rtloop.source.partition") or b"-1"),
                 int(header(m.headers(), "rtloop.source.offset") or b"-1"),
-            )
+            ): (header(m.headers(), "rtloop.error.reason") or b"").decode()
             for m in dead
         }
-        if set(corrupted) <= dead_where or time.monotonic() > deadline:
+        if set(corrupted) <= set(dead_where) or time.monotonic() > deadline:
             break
         time.sleep(2)
-    assert set(corrupted) <= dead_where, "every rejected record is in the DLQ"
-    assert all(header(m.headers(), "rtloop.error.reason") for m in dead)
+    assert set(corrupted) <= set(dead_where), "every rejected record is in the DLQ"
+    wrong = {at: (kind, dead_where[at]) for at, kind in corrupted.items() if dead_where[at] != REASON[kind]}
+    assert not wrong, f"dead-lettered with another reason than their kind's: {list(wrong.items())[:5]}"
 
     # at least once after the kill: copies count as messages, so read the topic to its end, not N messages
     clean = list(scan_topic(broker.kafka, run.clean))
@@ -109,8 +123,9 @@ def check_invariants(broker: Broker, run: IngestRun, events, result: ReplayResul
 
 
 def test_100k_events_one_percent_corrupted(broker: Broker, tmp_path: Path, events) -> None:  # type: ignore[no-untyped-def]
+    """At ingest's defaults: the 10 s lake trigger and the 5 minute real-time checkpoint."""
     run = IngestRun.fresh(broker, tmp_path)
-    run.start()
+    run.start(INGEST_LAKE_TRIGGER="", INGEST_REALTIME_CHECKPOINT_INTERVAL="")
     try:
         result = send(broker, run, events)
         resend_some_valid(broker, run, events)
@@ -126,7 +141,7 @@ def test_sigkill_during_the_replay_loses_and_duplicates_nothing(
     broker: Broker, tmp_path: Path, events
 ) -> None:  # type: ignore[no-untyped-def]
     run = IngestRun.fresh(broker, tmp_path)
-    run.start()
+    run.start(INGEST_LAKE_MAX_OFFSETS_PER_TRIGGER="10000")  # the lake fills over many batches
     try:
         import threading
 
@@ -134,14 +149,17 @@ def test_sigkill_during_the_replay_loses_and_duplicates_nothing(
         sender = threading.Thread(target=lambda: box.setdefault("r", send(broker, run, events, rate=8000)))
         sender.start()
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
+        while (tx := delta_table(run.lake / "transactions")) is None or tx.num_rows <= 5000:
             run.alive()
-            tx = delta_table(run.lake / "transactions")
-            if tx is not None and tx.num_rows > 5000:
-                break
+            assert time.monotonic() < deadline, "ingest wrote no 5,000 rows in 180 s: no kill mid-stream"
             time.sleep(1)
         run.kill()
+        at_kill = delta_table(run.lake / "transactions")
         sender.join()
+        assert at_kill is not None and at_kill.num_rows < box["r"].transactions * 0.9, (
+            f"the kill landed mid-stream: {at_kill.num_rows if at_kill else 0} of "
+            f"{box['r'].transactions:,} transactions were in Delta"
+        )
         resend_some_valid(broker, run, events)
         run.start(INGEST_LAKE_LOG_RETENTION="3 days")  # an existing table gets the new setting
         check_invariants(broker, run, events, box["r"])

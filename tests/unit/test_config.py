@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +31,21 @@ def test_unset_bootstrap_means_the_embedded_broker(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-0:9092,kafka-1:9092")
     assert KafkaSettings().external
     assert KafkaSettings().bootstrap == "kafka-0:9092,kafka-1:9092"
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`KAFKA_BOOTSTRAP_SERVERS=` (as compose files and shells leave it) means the embedded broker, and
+    an empty service variable its default, in the process and in the children rtloop starts."""
+    from services.tools.config import service_environment
+
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "")
+    monkeypatch.setenv("RTLOOP_BROKER_PORT", "19092")
+    monkeypatch.setenv("ECHO_MAX_BATCH_SIZE", "")
+    assert not KafkaSettings().external and KafkaSettings().bootstrap == "127.0.0.1:19092"
+    echo = load_settings(EchoSettings)
+    assert echo.max_batch_size == EchoSettings.model_fields["max_batch_size"].default
+    child = service_environment({"ECHO_MAX_BATCH_SIZE": "7"}, {})
+    assert child["ECHO_MAX_BATCH_SIZE"] == "7" and "KAFKA_BOOTSTRAP_SERVERS" not in child
 
 
 def test_services_share_the_kafka_block(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,3 +95,29 @@ def test_a_usecase_on_the_command_line_wins_over_the_environment(monkeypatch: py
     assert load_settings(EchoSettings).input_topic == "readings.raw"
     monkeypatch.setattr(sys, "argv", ["services.echo"])
     assert load_settings(EchoSettings).input_topic == "transactions.raw"
+
+
+def test_the_redis_password_is_in_no_error_and_no_rendered_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REDIS_URL's password: not in a malformed URL's error, the settings' repr or the rendered
+    feature_store.yaml, which Feast still loads with it (from REDIS_PASSWORD)."""
+    from feast.repo_config import load_repo_config
+
+    from services.common.feast.repo import render_yaml
+    from services.common.feast.settings import FeatureStoreSettings
+    from services.common.feature_services import online_store_config
+
+    secret = "s3cr3t-pw"
+    for bad in (f"http://:{secret}@host:6379/0", f"redis//:{secret}@host", f"redis://:{secret}@host:port/0"):
+        with pytest.raises(ConfigError) as err:
+            online_store_config(bad, tmp_path)
+        assert secret not in str(err.value) and "REDIS_URL" in str(err.value)
+    monkeypatch.setenv("REDIS_URL", f"redis://:{secret}@127.0.0.1:6379/0")
+    settings = FeatureStoreSettings(feast_repo=tmp_path, feast_data=tmp_path / "data")
+    assert secret not in repr(settings) + settings.model_dump_json()
+    rendered = render_yaml(settings)
+    assert secret not in rendered.read_text()
+    monkeypatch.setenv("REDIS_PASSWORD", secret)
+    loaded = load_repo_config(tmp_path, rendered)
+    assert f"password={secret}" in loaded.online_store.connection_string

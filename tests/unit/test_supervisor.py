@@ -3,6 +3,7 @@ and a crashing process restarted with backoff."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import textwrap
 import time
@@ -71,6 +72,14 @@ def test_an_unquoted_lag_threshold_is_refused_with_the_field_named(tmp_path: Pat
 )
 def test_keda_desired_is_ceil_lag_over_threshold_capped(lag: int, partitions: int, expected: int) -> None:
     assert keda_desired(lag, POLICY, partitions) == expected
+
+
+@pytest.mark.parametrize(("lag", "expected"), [(0, 0), (1, 0), (100, 0), (101, 1), (5001, 2)])
+def test_with_min_zero_the_activation_threshold_decides_between_none_and_one(lag: int, expected: int) -> None:
+    """Scale to zero: no scorer until the lag passes activationLagThreshold (the HPA's ceil alone would
+    start one at a lag of 1)."""
+    idle = dataclasses.replace(POLICY, min_replicas=0)
+    assert keda_desired(lag, idle, 6) == expected
 
 
 def test_replicas_rise_at_once_and_fall_only_after_the_cooldown() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,15 @@ def render_yaml(settings: FeatureStoreSettings, path: Path | None = None) -> Pat
     """Write feature_store.yaml (for the `feast` CLI) into the repository folder."""
     target = path or settings.feast_repo / "feature_store.yaml"
     settings.feast_data.mkdir(parents=True, exist_ok=True)
+    config = _config_dict(settings)
     header = "# Rendered by `rtloop features apply` from the FEATURES_* / REDIS_URL settings. Do not edit.\n"
-    target.write_text(header + yaml.safe_dump(_config_dict(settings), sort_keys=False))
+    store = config["online_store"]
+    if "password=" in store.get("connection_string", ""):  # Feast expands ${VAR} when it loads the file
+        store["connection_string"] = re.sub(
+            r"password=[^,]*", "password=${REDIS_PASSWORD}", store["connection_string"]
+        )
+        header += "# The Redis password is not written here: the feast CLI reads it from REDIS_PASSWORD.\n"
+    target.write_text(header + yaml.safe_dump(config, sort_keys=False))
     return target
 
 

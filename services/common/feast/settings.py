@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import UseCaseSettings
@@ -19,7 +19,9 @@ _ROOT = Path(__file__).resolve().parents[3]
 class FeatureStoreSettings(UseCaseSettings):
     """The lake, the Feast repository, project and data, and the online store."""
 
-    model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, env_prefix="FEATURES_", extra="ignore", populate_by_name=True
+    )
 
     lake_root: Path = Field(
         default=_ROOT / "data" / "lake",
@@ -31,10 +33,11 @@ class FeatureStoreSettings(UseCaseSettings):
     )
     feast_project: str = Field(default="rtloop", pattern=r"^[a-z0-9_]+$", description="the Feast project")
     feast_data: Path = Field(default=_ROOT / "data" / "feast", description="registry and sqlite online store")
-    redis_url: str | None = Field(
+    redis_url: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "FEATURES_REDIS_URL"),
-        description="redis://host:port/db: Redis online store; unset: sqlite under feast_data",
+        description="redis://[:password@]host:port/db: Redis online store (a secret, never shown); unset: "
+        "sqlite under feast_data",
     )
 
     @property

@@ -11,7 +11,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from services.features.adapters.delta_rows import DeltaRows
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _rows(partition: int, offsets: range) -> pa.Table:

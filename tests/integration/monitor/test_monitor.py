@@ -26,7 +26,7 @@ from tests.kafka_helpers import Broker
 from tests.monitor_helpers import MonitorRun, alerts_on
 from usecases.fraud import FRAUD_V1
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NAMES = list(FRAUD_V1.feature_names)
 WINDOW, STATIONARY, DRIFTED = 1_000, 20, 6

@@ -170,14 +170,20 @@ def test_quality_through_the_stream_matches_the_offline_evaluation(
     test = labels[(labels["event_time"] >= "2018-05-02") & (labels["event_time"] < "2018-05-09")]
     test = book_test_set(test, labels, date(2018, 4, 18), date(2018, 4, 25))
     stream = evaluate(
-        test.merge(pd.DataFrame([(p["tx_id"], p["score"]) for p in preds], columns=["id", "score"]))
+        test.merge(pd.DataFrame([(p["tx_id"], p["score"]) for p in preds], columns=["id", "score"])),
+        trained.report.judging.evaluation.metrics,
     )
     offline = next(
         o.metrics for o in trained.report.outcomes if o.version and o.version.version == promoted.version
     )
     assert offline is not None
-    assert stream.events == offline.events, "every test transaction was scored on the stream"
-    assert stream["auc_roc"] > 0.75, f"stream {stream} vs offline {offline}"
+    assert (stream.events, stream.positives) == (offline.events, offline.positives), "all scored"
+    for metric, value in offline.values.items():  # `make quality`: equal to the third decimal at scale
+        assert abs(stream[metric] - value) <= 1e-3, f"{metric}: stream {stream} vs offline {offline}"
+    # the card's threshold (best F1 on the training window) is the one every decision used
+    assert promoted.threshold != 0.5
+    assert all(p["threshold"] == promoted.threshold for p in preds)
+    assert all(p["decision"] == (p["score"] >= promoted.threshold) for p in preds)
     # Point in time: where the lookup found exactly the inputs the history holds for that transaction,
     # the stream's score is the offline score of the same model (a lookup after a later transaction at
     # the same terminal reads that one's terminal row: the share is printed, not asserted).
@@ -286,6 +292,9 @@ def test_a_bad_production_model_raises_quality_drop(
             "MONITOR_WINDOW_SIZE": "3000",
             "MONITOR_LABEL_TTL_DAYS": "60",
             "MONITOR_QUALITY_MIN_LABELLED": "1000",
+            # worse than chance is what this test raises: the slice's first days (30-day windows still
+            # filling) keep the good model below the declared AUC 0.75 / AP 0.25, not below this
+            "MONITOR_QUALITY": '{"auc_roc": 0.6}',
         },
         tmp_path / "monitor.log",
     )
@@ -313,8 +322,6 @@ def test_a_bad_production_model_raises_quality_drop(
                 _swap_then_the_rest(broker, models, bad, scorer, (cleaned.clean, clean), deadline)
                 swapped = True
             raised = [a for a in alerts_on(broker, alerts) if a["kind"] == "quality_drop"]
-            # the good model may be raised on the slice's first days (empty 30-day windows): wait for
-            # the bad one's, not for any quality_drop (a race: once the loop stopped before it)
             if seen >= n and any(a["model_version"] == bad.version for a in raised):
                 break
             time.sleep(2)
@@ -325,11 +332,6 @@ def test_a_bad_production_model_raises_quality_drop(
     print("quality_drop alerts:", [(a["state"], a["model_version"], a["message"]) for a in quality])
     versions = {p["model_version"] for p in scored}
     assert versions == {good.version, bad.version}, "the scorer swapped to the bad model mid-stream"
-    # The slice's first days have empty 30-day windows: the good model (trained on full ones) may fall
-    # below the thresholds there and be cleared once the windows fill; it is never raised after that.
-    first_bad = next(i for i, a in enumerate(quality) if a["model_version"] == bad.version)
-    alert = quality[first_bad]
-    assert alert["state"] == "raised" and alert["metrics"]["auc_roc"] < 0.6, alert
-    before = quality[:first_bad]
-    assert all(a["model_version"] == good.version for a in before)
-    assert not before or before[-1]["state"] == "cleared", "the good model was fine before the swap"
+    assert quality, "the bad model raised quality_drop"
+    assert all(a["model_version"] == bad.version for a in quality), "the good model was never raised"
+    assert quality[0]["state"] == "raised" and quality[0]["metrics"]["auc_roc"] < 0.6, quality[0]

@@ -16,6 +16,7 @@ from services.ingest.config import IngestSettings
         ("lake", {"lake"}),
         ("clean", {"clean"}),
         ("lake,clean", {"clean", "lake"}),
+        ("", {"clean", "lake"}),  # empty counts as unset: the default, both
     ],
 )
 def test_queries_name_what_the_process_runs(
@@ -25,7 +26,7 @@ def test_queries_name_what_the_process_runs(
     assert IngestSettings().query_names == names
 
 
-@pytest.mark.parametrize("value", ["", "clean,lake,clean", "lakes", "clean;lake"])
+@pytest.mark.parametrize("value", [",", "clean,lake,clean", "lakes", "clean;lake"])
 def test_an_unknown_query_list_is_refused_naming_the_setting(
     value: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

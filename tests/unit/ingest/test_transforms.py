@@ -99,10 +99,13 @@ def test_valid_inputs_are_typed_and_normalised(spark: SparkSession) -> None:
         j(event_time=1522540831000, amount=12),
         j(tx_id="45", currency=None, channel="web"),
         j(tx_id="46", event_time="2018-04-01T02:00:31+02:00"),
+        j(tx_id="47", amount=0.0),  # the bounds: min 0 is allowed, `below` is not reached
+        j(tx_id="48", amount=9999.99),
     ]
     rows = classify(kafka_rows(spark, values), RULES).orderBy("offset").collect()
-    assert [r["reason"] for r in rows] == [None] * 5
-    assert [r["tx_id"] for r in rows] == ["42", "43", "42", "45", "46"]
+    assert [r["reason"] for r in rows] == [None] * 7
+    assert [r["tx_id"] for r in rows] == ["42", "43", "42", "45", "46", "47", "48"]
+    assert [r["amount"] for r in rows[5:]] == [0.0, 9999.99]
     assert rows[1]["customer_id"] == "7" and rows[1]["currency"] == "USD"
     assert [r["currency"] for r in (rows[0], rows[3])] == ["EUR", "EUR"]
     expected = datetime(2018, 4, 1, 0, 0, 31, tzinfo=UTC)

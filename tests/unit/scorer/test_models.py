@@ -37,6 +37,30 @@ def test_a_session_asking_for_cuda_reports_the_provider_it_really_uses(tmp_path:
     assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
 
 
+def test_the_cards_threshold_reaches_the_decision(tmp_path: Path) -> None:
+    """A card's threshold (training's best F1, not 0.5) travels with the registered version to the
+    loaded model, and a score between it and 0.5 is flagged."""
+    from services.common.registry import Registry
+    from services.scorer.core import score
+    from services.scorer.transforms import FeatureBatch, ScoreRequest, request_fields
+    from usecases.fraud import FRAUD
+
+    registered = register_model(tmp_path, "fraud", "v1", threshold=0.2)
+    version = Registry.version_of(Registry(tmp_path).card("fraud", "v1"))
+    model = load_model(version, verify_model(version, FRAUD_V1.feature_names), ["CPUExecutionProvider"])
+    assert version.threshold == registered.threshold == model.info.threshold == 0.2
+    rng = np.random.default_rng(1)
+    x = rng.gamma(2.0, 30.0, size=(2000, 15)).astype(np.float32)
+    requests = [
+        ScoreRequest(f"tx{i}", (f"c{i}", f"t{i}"), "2018-08-08T10:00:00+00:00") for i in range(len(x))
+    ]
+    batch = FeatureBatch(requests, x, np.zeros(len(x), dtype=bool), list(FRAUD_V1.feature_names))
+    scored = score(batch, model, fields=request_fields(FRAUD)).primary
+    between = [d for d in scored if 0.2 <= d["score"] < 0.5]
+    assert between, "some scores fall between the card's threshold and 0.5"
+    assert all(d["decision"] == (d["score"] >= 0.2) and d["threshold"] == 0.2 for d in scored)
+
+
 def test_checksum_inputs_and_readability_are_checked(tmp_path: Path) -> None:
     version = register_model(tmp_path, "fraud", "v1")
     names = FRAUD_V1.feature_names

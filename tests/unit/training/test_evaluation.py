@@ -28,13 +28,17 @@ def test_card_precision_takes_the_max_per_card_and_drops_cards_found_earlier() -
     day2 = [
         ("a", "2018-08-09T01:00Z", 1, 0.99),
         ("c", "2018-08-09T02:00Z", 1, 0.5),
-        ("b", "2018-08-09T03:00Z", 0, 0.4),
+        ("b", "2018-08-09T03:00Z", 1, 0.95),  # compromised on day 2: b's legitimate day 1 keeps it in
+        ("d", "2018-08-09T04:00Z", 0, 0.3),
     ]
     frame = _frame(day1 + day2)
-    # day 1, k=2: a (max .9, fraud) and b (.8) → 1/2; a is detected. day 2 without a: c (.5, fraud), b → 1/2
-    assert card_precision_at_k(frame, k=2) == pytest.approx(0.5)
-    # k=1: day 1 a → 1; day 2 without a: c → 1
+    # day 1, k=2: a (max .9, fraud) and b (.8) → 1/2; only a is detected (b was in the top k, not a
+    # fraud). Day 2 without a: b (.95, fraud), c (.5, fraud) → 2/2
+    assert card_precision_at_k(frame, k=2) == pytest.approx(0.75)
+    # k=1: day 1 a → 1; day 2 without a: b → 1
     assert card_precision_at_k(frame, k=1) == pytest.approx(1.0)
+    # k=3: day 1 a, b, c (.2, fraud) → 2/3, a and c detected; day 2 b, d → 1/3
+    assert card_precision_at_k(frame, k=3) == pytest.approx((2 / 3 + 1 / 3) / 2)
 
 
 def test_known_compromised_cards_leave_the_test_set_day_by_day() -> None:

@@ -43,7 +43,7 @@ def local_redis_port(s: ToolSettings) -> int | None:
     """The port of REDIS_URL when it names this machine and nothing answers there (then we start it)."""
     if not s.redis_url:
         return None
-    url = urlparse(s.redis_url)
+    url = urlparse(s.redis_url.get_secret_value())
     if url.hostname not in LOCAL_HOSTS:
         return None
     import redis
@@ -105,7 +105,7 @@ def base_environment(s: ToolSettings) -> dict[str, str]:
     """The environment every supervised process shares."""
     forced = {"RTLOOP_BROKER_PORT": str(s.kafka.embedded_port), "PYTHONUNBUFFERED": "1"}
     if s.redis_url:
-        forced["REDIS_URL"] = s.redis_url
+        forced["REDIS_URL"] = s.redis_url.get_secret_value()
     return service_environment(_defaults(s), forced)
 
 
