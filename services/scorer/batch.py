@@ -28,21 +28,20 @@ def read_inputs(path: Path) -> pd.DataFrame:
 def score_frame(
     frame: pd.DataFrame, model: Predictor, fields: RequestFields, shadow: Predictor | None = None
 ) -> pd.DataFrame:
-    """One Prediction v1 row per input row: its id and keys (`fields`), its event time (the history's
-    `event_timestamp`, or the event's own time field) and the inputs."""
+    """One Prediction v1 row per input row with every input: its id and keys (`fields`), its event time
+    (the history's `event_timestamp`, or the event's own time field) and the inputs. A row lacking an
+    input is left out (the caller reports how many), never scored with a 0 in its place."""
     needed = dict.fromkeys((fields.id, *fields.keys, *model.features))
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ConfigError(f"the input lacks columns {missing} (`rtloop features history --out` writes them)")
+    frame = frame.dropna(subset=list(model.features))
     times = pd.to_datetime(frame.get("event_timestamp", frame.get(fields.time)), utc=True)
     keys = zip(*(frame[k].astype(str) for k in fields.keys), strict=True)
     requests = [
         ScoreRequest(str(i), k, w.isoformat()) for i, k, w in zip(frame[fields.id], keys, times, strict=True)
     ]
-    values = frame[model.features].to_numpy(dtype=np.float64)
-    holes = np.isnan(values)
-    batch = FeatureBatch(
-        requests, np.where(holes, 0.0, values).astype(np.float32), holes.any(axis=1), list(model.features)
-    )
+    values = frame[model.features].to_numpy(dtype=np.float32)
+    batch = FeatureBatch(requests, values, np.zeros(len(values), dtype=bool), list(model.features))
     scored = score(batch, model, shadow, fields=fields)
     return pd.DataFrame(scored.primary + scored.shadow)

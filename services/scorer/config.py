@@ -53,6 +53,12 @@ class ScorerSettings(ServiceSettings):
         ge=1,
         description="rows per online lookup; the next chunk's lookup runs while this chunk is scored",
     )
+    missing_inputs_wait_s: float = Field(
+        default=60,
+        ge=0,
+        description="an event whose online inputs are missing is retried this long (the store or "
+        "features is catching up), then dead-lettered with reason missing_inputs; never scored with 0s",
+    )
     model_wait_s: float = Field(
         default=0, ge=0, description="give up if no production model after this (0: wait)"
     )

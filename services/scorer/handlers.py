@@ -8,8 +8,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import orjson
 
+from services.common.errors import PermanentError, TransientError
 from services.common.kafka.envelope import Envelope, Output, header
 from services.scorer.adapters.lookup import OnlineLookup
 from services.scorer.adapters.metrics import ScorerMetrics
@@ -17,9 +19,20 @@ from services.scorer.adapters.onnx_runtime import LoadedModel
 from services.scorer.core import Scored, score
 from services.scorer.transforms import FeatureBatch, RequestFields
 
-__all__ = ["RecentIds", "ScoreHandler"]
+__all__ = ["InputsMissing", "RecentIds", "ScoreHandler", "WaitingForInputs"]
 
 log = logging.getLogger(__name__)
+
+
+class WaitingForInputs(TransientError):
+    """Online inputs of the batch are missing: retried (the store restarting, features catching up)."""
+
+
+class InputsMissing(PermanentError):
+    """Online inputs still missing after the wait: the event is dead-lettered (replay it once they are
+    back: `rtloop dlq replay --reason missing_inputs`)."""
+
+    reason = "missing_inputs"
 
 
 class RecentIds:
@@ -68,9 +81,11 @@ class ScoreHandler:
         fields: RequestFields,
         shadow: LoadedModel | None = None,
         chunk: int = 1000,
+        missing_wait_s: float = 60.0,
     ) -> None:
         self.lookup, self.model, self.shadow, self.fields = lookup, model, shadow, fields
-        self.chunk = chunk
+        self.chunk, self.missing_wait_s = chunk, missing_wait_s
+        self._missing_since: dict[str, float] = {}  # event id → when its inputs were first found missing
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="scorer-lookup")
         self.take_models, self.topic = take_models, predictions_topic
         self.recent, self.metrics = recent, metrics
@@ -116,6 +131,7 @@ class ScoreHandler:
         try:
             for i, chunk in enumerate(chunks):
                 batch = ahead.result()
+                self._inputs_present(chunk, batch, alone=len(todo) == 1)
                 if i + 1 < len(chunks):  # the store works on the next chunk while this one is scored
                     ahead = self._pool.submit(self._lookup, chunks[i + 1])
                 outputs += self._outputs(
@@ -125,7 +141,31 @@ class ScoreHandler:
             if not ahead.cancel():
                 ahead.exception()  # wait: never leave a lookup running into the handler's next attempt
         self.recent.mark([e.value.id for e in todo])
+        for env in todo:
+            self._missing_since.pop(env.value.id, None)
         return outputs
+
+    def _inputs_present(self, chunk: list[Envelope[Any]], batch: FeatureBatch, alone: bool) -> None:
+        """Never score a missing input as 0: WaitingForInputs (retried) until every event missing one
+        has waited `missing_wait_s`, then InputsMissing, which the runner isolates to those events (an
+        event `alone` in its call is then dead-lettered, and forgotten here)."""
+        rows = np.flatnonzero(batch.missing)
+        if not len(rows):
+            return
+        self.metrics.missing_inputs.inc(len(rows))
+        now = time.monotonic()
+        if len(self._missing_since) > 100_000:  # bounded: a forgotten event waits once more
+            self._missing_since.clear()
+        ids = [chunk[i].value.id for i in rows]
+        newest = max(self._missing_since.setdefault(event_id, now) for event_id in ids)
+        if now - newest < self.missing_wait_s:
+            raise WaitingForInputs(f"online inputs missing for {len(ids)} events, e.g. {ids[0]!r}: waiting")
+        if alone:
+            self._missing_since.pop(ids[0], None)
+        raise InputsMissing(
+            f"online inputs of {len(ids)} events, e.g. {ids[0]!r}, still missing after "
+            f"{self.missing_wait_s:g} s: is features writing to this online store?"
+        )
 
     def _lookup(self, chunk: list[Envelope[Any]]) -> FeatureBatch:
         return self.lookup.batch([e.value for e in chunk])
@@ -133,7 +173,6 @@ class ScoreHandler:
     def _outputs(self, chunk: list[Envelope[Any]], batch: FeatureBatch, scored: Scored) -> list[Output]:
         self.metrics.lookup_seconds.observe(batch.lookup_ms / 1000)
         self.metrics.inference_seconds.observe(scored.inference_ms / 1000)
-        self.metrics.imputed.inc(int(batch.missing.sum()))
         self.metrics.replaced.inc(batch.replaced)
         self.metrics.predictions.labels("production").inc(len(scored.primary))
         outputs = [self._output(env, doc) for env, doc in zip(chunk, scored.primary, strict=True)]

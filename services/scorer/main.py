@@ -124,6 +124,7 @@ def main() -> None:
         fields,
         shadow=models.get("shadow"),
         chunk=settings.lookup_chunk,
+        missing_wait_s=settings.missing_inputs_wait_s,
     )
     tid = settings.transactional_id_or_default
     log.info("scorer: exactly once with transactional.id %s", tid)

@@ -22,7 +22,6 @@ __all__ = [
     "ModelInfo",
     "RequestFields",
     "ScoreRequest",
-    "assemble",
     "featurized_parser",
     "overlay_carried",
     "prediction_dicts",
@@ -142,7 +141,7 @@ def overlay_carried(
 
 @dataclass(frozen=True)
 class FeatureBatch:
-    """Transactions and their model inputs, row for row; `missing` marks rows with an imputed input."""
+    """Transactions and their model inputs, row for row; `missing` marks rows lacking an input."""
 
     requests: Sequence[ScoreRequest]
     x: NDArray[np.float32]
@@ -159,28 +158,6 @@ class ModelInfo:
     name: str
     version: str
     threshold: float
-
-
-def assemble(
-    rows_per_view: Sequence[Sequence[dict[str, float | None] | None]],
-    view_features: Sequence[Sequence[str]],
-    n: int,
-) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
-    """The input matrix from each view's looked-up rows (view after view, features in view order).
-    A missing row or value becomes 0 and marks its transaction in `missing`."""
-    width = sum(len(f) for f in view_features)
-    x = np.zeros((n, width), dtype=np.float32)
-    missing = np.zeros(n, dtype=bool)
-    col = 0
-    for rows, names in zip(rows_per_view, view_features, strict=True):
-        k = len(names)
-        values = [[row.get(f) for f in names] if row is not None else [None] * k for row in rows]
-        block = np.array(values, dtype=np.float64) if values else np.zeros((0, k))
-        holes = np.isnan(block)
-        missing |= holes.any(axis=1)
-        x[:, col : col + k] = np.where(holes, 0.0, block)
-        col += k
-    return x, missing
 
 
 @functools.cache

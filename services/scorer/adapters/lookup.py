@@ -36,7 +36,7 @@ class OnlineLookup:
             values = np.zeros((0, len(self.service.feature_names)))
         holes = np.isnan(values)
         missing: NDArray[np.bool_] = np.asarray(holes.any(axis=1), dtype=bool)
-        x = np.where(holes, 0.0, values).astype(np.float32)
+        x = np.where(holes, 0.0, values).astype(np.float32)  # the handler scores no row with a hole
         lookup_ms = (time.perf_counter() - started) * 1000
         return FeatureBatch(requests, x, missing, self.service.feature_names, lookup_ms, replaced)
 

@@ -10,7 +10,7 @@ _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 class ScorerMetrics:
-    """Predictions, lookup and inference time, imputed inputs, duplicates, model reloads and refusals."""
+    """Predictions, lookup and inference time, missing inputs, duplicates, model reloads and refusals."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
@@ -18,8 +18,10 @@ class ScorerMetrics:
         self.duplicates = Counter(
             "rtloop_scorer_duplicates", "Inputs skipped: event id already scored", registry=r
         )
-        self.imputed = Counter(
-            "rtloop_scorer_imputed", "Transactions scored with a missing online input (as 0)", registry=r
+        self.missing_inputs = Counter(
+            "rtloop_scorer_missing_inputs",
+            "Lookups of an event that found an online input missing (each retry counts)",
+            registry=r,
         )
         self.replaced = Counter(
             "rtloop_scorer_replaced_rows",

@@ -161,12 +161,13 @@ def score_cmd(
             features=predictions["features"].map(str), latency_ms=predictions["latency_ms"].map(str)
         ).to_parquet(out, index=False)
     table = Table(title=f"{len(predictions):,} predictions by {model.info.name} {model.info.version}")
-    for col in ("flagged", "mean score", "threshold", "written to"):
+    for col in ("flagged", "mean score", "threshold", "left out: an input missing", "written to"):
         table.add_column(col, justify="right")
     table.add_row(
         f"{int(predictions['decision'].sum()):,}",
         f"{predictions['score'].mean():.4f}",
         f"{model.info.threshold:.4f}",
+        f"{len(frame) - len(predictions):,}",  # no shadow here: one prediction per row scored
         str(out or "-"),
     )
     console.print(table)

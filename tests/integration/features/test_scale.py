@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common.kafka.clients import make_admin
 from tests.features_helpers import FeaturesRun, batch_features, compare, read_featurized
 from tests.integration.conftest import PARTITIONS, Slice
 from tests.kafka_helpers import Broker, copy_part
@@ -37,29 +38,37 @@ def test_three_processes_one_killed_one_added_keep_parity(
                 if run is not runs[1]:
                     run.alive()
             assert time.monotonic() < deadline, f"{what}: {runs[0].progress()}"
-            time.sleep(0.2)
+            time.sleep(0.5)
 
+    def members(k: int) -> bool:
+        """The group is stable with k members, each owning partitions (the cooperative-sticky assignor
+        balances counts over the three input topics: a member may own labels partitions only)."""
+        desc = admin.describe_consumer_groups([runs[0].group])[runs[0].group].result(10)
+        owned = [m.assignment.topic_partitions for m in desc.members]
+        return str(desc.state).endswith("STABLE") and len(owned) == k and all(owned)
+
+    admin = make_admin(broker.kafka)
     runs = [process(i) for i in range(3)]
-    for run in runs:
-        run.start()
-    wait_for(
-        "three processes sharing the partitions", lambda: all("restored" in r.log.read_text() for r in runs)
-    )
-    copy_part(broker, cleaned.clean, clean, 0.4, 0.7)
-    runs[1].kill()  # mid-replay: its partitions go to the others, then some to the one added now
-    runs.append(process(3))
-    runs[3].start()
-    wait_for("the added process in the group", lambda: "restored" in runs[3].log.read_text())
-    copy_part(broker, cleaned.clean, clean, 0.7, 1.0)
-    live = [runs[0], runs[2], runs[3]]
-    n = cleaned.table.num_rows
     try:
+        for run in runs:
+            run.start()
+        wait_for("three processes sharing the partitions", lambda: members(3))
+        copy_part(broker, cleaned.clean, clean, 0.4, 0.7)
+        runs[1].kill()  # mid-replay: its partitions go to the others, then some to the one added now
+        runs.append(process(3))
+        runs[3].start()
+        wait_for(
+            "the added process in the group", lambda: members(3) and "consuming" in runs[3].log.read_text()
+        )
+        copy_part(broker, cleaned.clean, clean, 0.7, 1.0)
+        n = cleaned.table.num_rows
         seen = read_featurized(broker, feats, n, 600, runs[0])
-        for run in live:
+        for run in (runs[0], runs[2], runs[3]):
             run.alive()
     finally:
-        for run in live:
-            run.stop()
+        for run in runs:
+            if run.proc is not None:
+                run.stop()  # the killed one has exited already
     duplicates = sum(len(v) - 1 for v in seen.values())
     assert duplicates == 0, f"{duplicates} events featurized more than once"
     expected = batch_features(cleaned.table)

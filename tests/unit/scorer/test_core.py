@@ -13,7 +13,6 @@ from services.scorer.transforms import (
     FeatureBatch,
     ModelInfo,
     ScoreRequest,
-    assemble,
     featurized_parser,
     request_fields,
 )
@@ -74,20 +73,6 @@ def test_shadow_scores_the_same_batch_and_never_decides() -> None:
 def test_a_model_expecting_other_inputs_is_not_run() -> None:
     with pytest.raises(ValueError, match="expects"):
         score(_batch([1.0]), AmountModel(features=list(reversed(NAMES))), fields=FIELDS)
-
-
-def test_assemble_puts_views_in_model_order_and_flags_missing_rows() -> None:
-    customer, terminal = FRAUD_V1.views
-    rows_c = [dict.fromkeys(customer.features, 2.0), None]
-    rows_t = [
-        dict.fromkeys(terminal.features, 3.0),
-        dict.fromkeys(terminal.features, 3.0) | {terminal.features[0]: None},
-    ]
-    x, missing = assemble([rows_c, rows_t], [customer.features, terminal.features], 2)
-    assert x.shape == (2, 15) and x.dtype == np.float32
-    assert x[0].tolist() == [2.0] * len(customer.features) + [3.0] * len(terminal.features)
-    assert x[1, : len(customer.features)].tolist() == [0.0] * len(customer.features)  # imputed
-    assert missing.tolist() == [False, True]
 
 
 @pytest.mark.parametrize(

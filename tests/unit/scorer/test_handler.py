@@ -107,6 +107,18 @@ def _distinct(i: int) -> bytes:
     return orjson.dumps(doc)
 
 
+def _process(handler: ScoreHandler, producer: StubProducer, log: list[str], n: int) -> None:
+    """Events tx0..tx(n-1), of customers "0".."n-1", through the runner (stub clients) in one batch."""
+    runner = Runner(
+        RunnerConfig(service="scorer", dlq_topic="dlq", backoff=Backoff(0.001, 0.002)),
+        consumer=StubConsumer(log),
+        producer=producer,
+        decoders={"in": parse_featurized},
+        handler=handler,
+    )
+    runner.process([StubMessage(_distinct(i), i) for i in range(n)])
+
+
 def test_a_batch_is_looked_up_in_chunks_and_every_prediction_keeps_its_own_inputs_and_order() -> None:
     log: list[str] = []
     producer, recent = StubProducer(log), RecentIds(100)
@@ -121,15 +133,64 @@ def test_a_batch_is_looked_up_in_chunks_and_every_prediction_keeps_its_own_input
         FIELDS,
         chunk=3,
     )
-    runner = Runner(
-        RunnerConfig(service="scorer", dlq_topic="dlq", backoff=Backoff(0.001, 0.002)),
-        consumer=StubConsumer(log),
-        producer=producer,
-        decoders={"in": parse_featurized},
-        handler=handler,
-    )
-    runner.process([StubMessage(_distinct(i), i) for i in range(10)])
+    _process(handler, producer, log, 10)
     assert lookup.sizes == [3, 3, 3, 3, 3, 3, 1], "chunks of 3; a failed attempt stops, its retry redoes all"
     docs = [orjson.loads(m["value"]) for m in producer.produced]
     assert [d["tx_id"] for d in docs] == [f"tx{i}" for i in range(10)], "one each, in input order"
     assert all(set(d["features"].values()) == {float(d["customer_id"])} for d in docs), "its own inputs"
+
+
+class GoneRows:
+    """Customers in `gone` have no online row (NaN, as the reader returns a missing one) for the first
+    `back_after` calls, or for good when it is None."""
+
+    def __init__(self, gone: set[str], back_after: int | None) -> None:
+        self.gone, self.back_after, self.calls = gone, back_after, 0
+
+    def batch(self, requests: Any) -> FeatureBatch:
+        self.calls += 1
+        x = np.ones((len(requests), 15), np.float32)
+        if self.back_after is None or self.calls <= self.back_after:
+            for i, r in enumerate(requests):
+                if r.keys[0] in self.gone:
+                    x[i, :9] = np.nan
+        missing = np.isnan(x).any(axis=1)
+        return FeatureBatch(requests, np.where(missing[:, None], 0, x), missing, list(NAMES))
+
+
+def _run_gone(lookup: GoneRows, wait_s: float) -> tuple[list[dict[str, Any]], ScorerMetrics]:
+    log: list[str] = []
+    producer, metrics = StubProducer(log), ScorerMetrics(CollectorRegistry())
+    handler = ScoreHandler(
+        lookup,  # type: ignore[arg-type]
+        Model("v1"),  # type: ignore[arg-type]
+        dict,
+        "predictions",
+        RecentIds(100),
+        metrics,
+        FIELDS,
+        missing_wait_s=wait_s,
+    )
+    _process(handler, producer, log, 6)
+    return producer.produced, metrics
+
+
+def test_missing_online_inputs_are_waited_for_and_never_scored_as_zero() -> None:
+    """The store lost customers 1 and 4 (a Redis restart without persistence) and features writes them
+    again: the batch is retried until they are back, then all six are scored once; nothing dead-lettered."""
+    lookup = GoneRows({"1", "4"}, back_after=3)
+    produced, metrics = _run_gone(lookup, wait_s=60)
+    assert lookup.calls == 4, "three retries while rows were missing"
+    assert [m["topic"] for m in produced] == ["predictions"] * 6
+    docs = [orjson.loads(m["value"]) for m in produced]
+    assert all(set(d["features"].values()) == {1.0} for d in docs), "no 0 in place of a missing input"
+    assert metrics.missing_inputs._value.get() == 6  # 2 events x 3 lookups
+
+
+def test_inputs_missing_past_the_wait_dead_letter_only_their_events_with_the_reason() -> None:
+    produced, _ = _run_gone(GoneRows({"1", "4"}, back_after=None), wait_s=0.05)
+    scored = sorted(orjson.loads(m["value"])["tx_id"] for m in produced if m["topic"] == "predictions")
+    dead = [m for m in produced if m["topic"] == "dlq"]
+    assert scored == ["tx0", "tx2", "tx3", "tx5"], "the others are scored"
+    assert sorted(orjson.loads(m["value"])["tx_id"] for m in dead) == ["tx1", "tx4"]
+    assert {dict(m["headers"])["rtloop.error.reason"] for m in dead} == {b"missing_inputs"}
