@@ -13,7 +13,7 @@ import yaml
 
 from services.tools.config import PROJECT_ROOT
 from services.training.adapters.kafka_io import publish_version
-from tests.scorer_helpers import featurized, produce_all, register_model
+from tests.scorer_helpers import featurized, produce_all, register_model, seed_online
 from tests.supervisor_helpers import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.slow]
@@ -52,6 +52,8 @@ def test_a_burst_scales_scorers_up_to_the_partitions_and_back_after_the_cooldown
     up = stack.rtloop("up", "--only", "scorer", RTLOOP_SCALEDOBJECT=str(_scaledobject(tmp_path)))
     try:
         assert up.returncode == 0, up.stdout + up.stderr + stack.logs()
+        # the burst's inputs online (the scorer never scores a missing input: it would wait for it)
+        seed_online(stack.env["REDIS_URL"], tmp_path / "feast", "rtloop", 300, 300)
         # no model yet: the scorer waits, so the burst stays on the topic as lag
         produce_all(stack.broker, "transactions.features", featurized(30_000, 300, 300))
         peak = stack.wait_state(
