@@ -107,6 +107,7 @@ class TelemetrySettings(BaseSettings):
 class UseCaseSettings(BaseSettings):
     """Which use case a process serves (RTLOOP_USECASE), for every settings class that needs it."""
 
+    # an empty variable counts as unset, here and in every subclass (pydantic merges model_config)
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", populate_by_name=True)
 
     usecase: str = Field(
@@ -138,7 +139,7 @@ class UseCaseSettings(BaseSettings):
 class ServiceSettings(UseCaseSettings):
     """Knobs every service's runner has; each service subclasses this with its own env prefix."""
 
-    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
     declared = {"dlq_topic": attrgetter("topics.dlq")}
 
     group_id: str = Field(default="rtloop", description="consumer group")

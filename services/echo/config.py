@@ -15,7 +15,7 @@ __all__ = ["EchoSettings"]
 class EchoSettings(ServiceSettings):
     """Where echo reads and writes."""
 
-    model_config = SettingsConfigDict(env_ignore_empty=True, env_prefix="ECHO_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ECHO_", extra="ignore")
     declared = ServiceSettings.declared | {"input_topic": attrgetter("topics.raw")}
 
     group_id: str = "rtloop-echo"

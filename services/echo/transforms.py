@@ -12,5 +12,5 @@ __all__ = ["echo_key"]
 
 
 def echo_key(declared: UseCase) -> Callable[[Any], str]:
-    """Outputs keep the event's key (the customer, for fraud), so per-key order holds downstream."""
+    """Outputs keep the event's key (the declared event key), so per-key order holds downstream."""
     return attrgetter(declared.event.key)

@@ -19,9 +19,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 class FeaturesSettings(FeatureStoreSettings, ServiceSettings):
     """Topics, state, the window parameters, and where the feature store lives (FeatureStoreSettings)."""
 
-    model_config = SettingsConfigDict(
-        env_ignore_empty=True, env_prefix="FEATURES_", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore", populate_by_name=True)
     declared = ServiceSettings.declared | {
         "clean_topic": attrgetter("topics.clean"),
         "labels_topic": attrgetter("topics.feedback"),
@@ -43,7 +41,7 @@ class FeaturesSettings(FeatureStoreSettings, ServiceSettings):
     label_wait_ms: int = Field(
         default=60_000,
         ge=0,
-        description="how long the terminal stage may hold a transaction for a lagging clean or labels "
+        description="how long a later stage may hold an event for a lagging clean or labels "
         "partition; longer than a failover (session timeout 10 s + restore), so a dead process's "
         "partitions are waited for, not skipped",
     )

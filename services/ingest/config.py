@@ -19,7 +19,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 class IngestSettings(ServiceSettings):
     """Spark, topics, lake and the cleaning rules' parameters."""
 
-    model_config = SettingsConfigDict(env_ignore_empty=True, env_prefix="INGEST_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="INGEST_", extra="ignore")
     declared = ServiceSettings.declared | {
         "raw_topic": attrgetter("topics.raw"),
         "max_value_bytes": attrgetter("cleaning.max_value_bytes"),

@@ -20,7 +20,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 class MonitorSettings(ServiceSettings):
     """Topics, windows, the label join's TTL, the checks' thresholds and alert hysteresis."""
 
-    model_config = SettingsConfigDict(env_ignore_empty=True, env_prefix="MONITOR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
     declared = ServiceSettings.declared | {
         "predictions_topic": attrgetter("topics.predictions"),
         "labels_topic": attrgetter("topics.feedback"),

@@ -19,7 +19,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 class ScorerSettings(ServiceSettings):
     """Topics, the model to serve, execution providers, micro-batching and the online store."""
 
-    model_config = SettingsConfigDict(env_ignore_empty=True, env_prefix="SCORER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SCORER_", extra="ignore")
     declared = ServiceSettings.declared | {
         "features_topic": attrgetter("topics.features"),
         "predictions_topic": attrgetter("topics.predictions"),

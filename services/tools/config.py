@@ -26,9 +26,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 class ToolSettings(UseCaseSettings):
     """Where rtloop keeps its files and how the embedded broker runs."""
 
-    model_config = SettingsConfigDict(
-        env_ignore_empty=True, env_prefix="RTLOOP_", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="RTLOOP_", extra="ignore", populate_by_name=True)
 
     cache_dir: Path = Field(default=PROJECT_ROOT / ".cache" / "rtloop", description="jars, broker data, logs")
     lake_root: Path = Field(

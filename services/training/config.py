@@ -19,9 +19,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 class TrainSettings(UseCaseSettings):
     """Where models go, which candidates compete and how the winner is chosen."""
 
-    model_config = SettingsConfigDict(
-        env_ignore_empty=True, env_prefix="TRAIN_", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="TRAIN_", extra="ignore", populate_by_name=True)
     declared = UseCaseSettings.declared | {
         "model_name": attrgetter("model.name"),
         "delay_days": lambda uc: round(uc.feedback.delay_days),

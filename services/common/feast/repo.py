@@ -74,7 +74,7 @@ def definitions(settings: FeatureStoreSettings) -> list[Any]:
     views: list[Any] = []
     for view, spec in zip(declared.features.views, declared.feature_service.views, strict=True):
         entity = entities.get(view.entity)
-        if entity is None:  # customer_id → customer, as an entity is named after what it is
+        if entity is None:  # a key field `<x>_id` → entity `<x>`: an entity is named after what it is
             entity = Entity(
                 name=view.entity.removesuffix("_id"), join_keys=[view.entity], value_type=ValueType.STRING
             )

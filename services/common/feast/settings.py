@@ -19,9 +19,7 @@ _ROOT = Path(__file__).resolve().parents[3]
 class FeatureStoreSettings(UseCaseSettings):
     """The lake, the Feast repository, project and data, and the online store."""
 
-    model_config = SettingsConfigDict(
-        env_ignore_empty=True, env_prefix="FEATURES_", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore", populate_by_name=True)
 
     lake_root: Path = Field(
         default=_ROOT / "data" / "lake",

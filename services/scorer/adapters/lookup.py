@@ -23,7 +23,7 @@ class OnlineLookup:
 
     def batch(self, requests: Sequence[ScoreRequest]) -> FeatureBatch:
         """The inputs of each transaction, as the online store holds them now, except a view whose
-        values the event carries (its own customer row, which a later transaction may have replaced)."""
+        values the event carries (its own row of that view, which a later event may have replaced)."""
         started = time.perf_counter()
         views = self.service.views
         replaced = 0
