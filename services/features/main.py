@@ -9,8 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import NewTopic
+from confluent_kafka import TopicPartition
 
 from services.common.config import load_settings
 from services.common.contracts import contracts_for, decoder_for
@@ -18,6 +17,7 @@ from services.common.errors import ConfigError
 from services.common.feast.repo import apply, online_store_config
 from services.common.feast_online_writers import open_writer
 from services.common.health import HealthState
+from services.common.kafka.changelog import ChangelogReader, create_internal_topics
 from services.common.kafka.clients import make_admin, make_consumer, make_producer, wait_reachable
 from services.common.kafka.decode import Decoder, json_object
 from services.common.kafka.runner import Runner, RunnerConfig
@@ -26,7 +26,7 @@ from services.common.service import configure_logging, run_service, serve_health
 from services.features.adapters.delta_rows import DeltaRows
 from services.features.adapters.lake import LakeWriter
 from services.features.adapters.metrics import FeaturesMetrics
-from services.features.adapters.partitions import ChangelogReader, ConsumerOffsets
+from services.features.adapters.partitions import ConsumerOffsets
 from services.features.adapters.sinks import FeatureSinks
 from services.features.config import FeaturesSettings
 from services.features.gate import StageTopics
@@ -71,28 +71,6 @@ def main() -> None:
     run_stages(settings)
 
 
-def _internal_topics(settings: FeaturesSettings, inputs: list[str], changelogs: list[str]) -> None:
-    """Create the group's repartition and changelog topics that do not exist yet (like a Kafka Streams
-    application's internal topics): as many partitions as the clean topic, its replication factor."""
-    admin = make_admin(settings.kafka)
-    topics = admin.list_topics(timeout=10).topics
-    clean = topics.get(settings.clean_topic)
-    if clean is None or not clean.partitions:
-        raise ConfigError(f"topic {settings.clean_topic} not found: run `rtloop topics apply`")
-    partitions, replicas = len(clean.partitions), len(clean.partitions[0].replicas)
-    big = {"max.message.bytes": "8388608"}
-    compact = big | {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "600000"}
-    wanted = {t: big | {"retention.ms": "604800000"} for t in inputs[1:]} | dict.fromkeys(changelogs, compact)
-    new = [NewTopic(t, partitions, replicas, config=c) for t, c in wanted.items() if t not in topics]
-    for topic, future in admin.create_topics(new).items() if new else ():
-        try:
-            future.result(30)
-            log.info("features: created %s (%d partitions)", topic, partitions)
-        except KafkaException as exc:  # another process of the group made it first
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
-
-
 def _lake_runner(settings: FeaturesSettings, sinks: FeatureSinks, metrics: FeaturesMetrics) -> Runner:
     """The Delta writer: its own consumer group on the features topic, a batch per lake interval."""
     declared = settings.declaration
@@ -120,11 +98,11 @@ def run_stages(settings: FeaturesSettings) -> None:
     contracts, views = contracts_for(declared), declared.features.views
     inputs = [settings.clean_topic, *[settings.repartition_topic(v.name) for v in views[1:]]]
     changelogs = [settings.changelog_topic(v.name) for v in views]
-    _internal_topics(settings, inputs, changelogs)
+    big = {"max.message.bytes": "8388608"}
+    compact = big | {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "600000"}
+    wanted = {t: big | {"retention.ms": "604800000"} for t in inputs[1:]} | dict.fromkeys(changelogs, compact)
+    create_internal_topics(settings.kafka, settings.clean_topic, wanted, "features")
     counts = _check_topics(settings, *inputs[1:], *changelogs)
-    for topic, changelog in zip(inputs, changelogs, strict=True):
-        if counts[changelog] < counts[topic]:
-            raise ConfigError(f"{changelog} needs as many partitions as {topic}: run `rtloop topics apply`")
     apply(settings)
     writer = open_writer(online_store_config(settings), settings.feast_project)
     health, runner_metrics = HealthState(), RunnerMetrics("features")

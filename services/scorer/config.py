@@ -81,9 +81,23 @@ class ScorerSettings(ServiceSettings):
         ge=1000,
         description="a transaction left open by a killed scorer blocks readers this long",
     )
-    dedup_capacity: int = Field(
-        default=2_000_000, ge=0, description="recent event ids remembered per process"
+    dedupe_window_s: float = Field(
+        default=86_400,
+        gt=0,
+        description="an event id answered is remembered this long (wall clock; the retention of the "
+        "group's <group>.seen state topic): a copy arriving within it gets no second prediction",
     )
+    dedupe_ids_per_partition: int = Field(
+        default=500_000,
+        ge=1,
+        description="at most this many ids remembered per input partition (memory bound; the oldest are "
+        "forgotten first, which shortens the window: rtloop_scorer_dedupe_window_seconds)",
+    )
+
+    @property
+    def seen_topic(self) -> str:
+        """The group's state topic of answered ids (partitioned like the features topic)."""
+        return f"{self.group_id}.seen"
 
     @property
     def transactional_id_or_default(self) -> str:

@@ -1,4 +1,4 @@
-"""The scorer's handler (thin): swap models between batches, skip repeats, look up, score, emit."""
+"""The scorer's handler (thin): swap models between batches, skip ids answered, look up, score, emit."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ import orjson
 
 from services.common.errors import PermanentError, TransientError
 from services.common.kafka.envelope import Envelope, Output, header
+from services.common.kafka.seen import SeenIds
 from services.scorer.adapters.lookup import OnlineLookup
 from services.scorer.adapters.metrics import ScorerMetrics
 from services.scorer.adapters.onnx_runtime import LoadedModel
 from services.scorer.core import Scored, score
 from services.scorer.transforms import FeatureBatch, RequestFields
 
-__all__ = ["InputsMissing", "RecentIds", "ScoreHandler", "WaitingForInputs"]
+__all__ = ["InputsMissing", "ScoreHandler", "WaitingForInputs"]
 
 log = logging.getLogger(__name__)
 
@@ -35,38 +36,6 @@ class InputsMissing(PermanentError):
     reason = "missing_inputs"
 
 
-class RecentIds:
-    """Event ids already scored (bounded, oldest forgotten first). Ids of the batch in flight stay pending
-    until its transaction commits, and are forgotten if it aborts (the batch comes again)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._seen: dict[str, None] = {}
-        self._pending: dict[str, None] = {}
-
-    def known(self, event_id: str) -> bool:
-        """True for an id already scored (committed or in the batch in flight)."""
-        return event_id in self._seen or event_id in self._pending
-
-    def mark(self, event_ids: list[str]) -> None:
-        """Remember ids as scored in the batch in flight (call once its predictions exist: a handler
-        retried after a transient error must not skip what its failed attempt never published)."""
-        self._pending.update(dict.fromkeys(event_ids))
-
-    def commit(self) -> None:
-        """The pending ids are now durable predictions."""
-        self._seen.update(self._pending)
-        self._pending = {}
-        overflow = len(self._seen) - self.capacity
-        if overflow > 0:
-            for key in list(self._seen)[:overflow]:
-                del self._seen[key]
-
-    def abort(self) -> None:
-        """The pending ids were not published."""
-        self._pending = {}
-
-
 class ScoreHandler:
     """Runs the core on each micro-batch; the runner publishes the outputs and the offsets atomically."""
 
@@ -76,7 +45,7 @@ class ScoreHandler:
         model: LoadedModel,
         take_models: Callable[[], dict[str, LoadedModel | None]],
         predictions_topic: str,
-        recent: RecentIds,
+        seen: SeenIds,
         metrics: ScorerMetrics,
         fields: RequestFields,
         shadow: LoadedModel | None = None,
@@ -88,7 +57,7 @@ class ScoreHandler:
         self._missing_since: dict[str, float] = {}  # event id → when its inputs were first found missing
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="scorer-lookup")
         self.take_models, self.topic = take_models, predictions_topic
-        self.recent, self.metrics = recent, metrics
+        self.seen, self.metrics = seen, metrics
         self._show("production", model)
 
     def _show(self, stage: str, model: LoadedModel | None) -> None:
@@ -112,14 +81,14 @@ class ScoreHandler:
             )
 
     def __call__(self, envs: Sequence[Envelope[Any]]) -> list[Output]:
-        """Predictions for the batch's events not scored before."""
+        """Predictions for the batch's events not answered before, and the state records that say so."""
         started = time.perf_counter()
         self.swap()
         todo, ids = [], set()
         for env in envs:
             event_id = env.value.id
-            if event_id not in ids and not self.recent.known(event_id):
-                ids.add(event_id)
+            if (env.partition, event_id) not in ids and not self.seen.known(env.partition, event_id):
+                ids.add((env.partition, event_id))
                 todo.append(env)
         if len(todo) < len(envs):
             self.metrics.duplicates.inc(len(envs) - len(todo))
@@ -140,9 +109,12 @@ class ScoreHandler:
         finally:
             if not ahead.cancel():
                 ahead.exception()  # wait: never leave a lookup running into the handler's next attempt
-        self.recent.mark([e.value.id for e in todo])
+        per_partition: dict[int, list[Envelope[Any]]] = {}
         for env in todo:
             self._missing_since.pop(env.value.id, None)
+            per_partition.setdefault(env.partition, []).append(env)
+        for p, answered in per_partition.items():
+            outputs.append(self.seen.answered(p, answered[0].offset, [e.value.id for e in answered]))
         return outputs
 
     def _inputs_present(self, chunk: list[Envelope[Any]], batch: FeatureBatch, alone: bool) -> None:

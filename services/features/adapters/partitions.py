@@ -1,19 +1,12 @@
-"""The consumer's offsets for the label gate, and the changelog partitions read back at a restore."""
+"""The consumer's offsets for the label gate."""
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
 from typing import Any
 
-from confluent_kafka import OFFSET_INVALID, Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
-from services.common.config import KafkaSettings
-
-__all__ = ["ChangelogReader", "ConsumerOffsets"]
-
-log = logging.getLogger(__name__)
+__all__ = ["ConsumerOffsets"]
 
 
 class ConsumerOffsets:
@@ -45,60 +38,3 @@ class ConsumerOffsets:
             if cached is not None and cached[1] >= 0:
                 return int(cached[1])
         return int(self.consumer.get_watermark_offsets(tp, timeout=self.timeout_s)[1])
-
-
-class ChangelogReader:
-    """Reads one changelog partition to its end: the latest value per key, tombstones dropped. A
-    transaction a dead producer left open holds the end back until the broker aborts it (the
-    producer's transaction timeout); the read waits for it, so nothing committed is missed."""
-
-    def __init__(self, kafka: KafkaSettings, wait_s: float = 120.0) -> None:
-        self.wait_s = wait_s
-        self.consumer = Consumer(
-            kafka.librdkafka()
-            | {
-                "group.id": f"rtloop-restore-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "fetch.max.bytes": 64 * 1024 * 1024,
-            }
-        )
-
-    def __call__(self, topic: str, partition: int) -> dict[str, bytes]:
-        records: dict[str, bytes] = {}
-        tp = TopicPartition(topic, partition)
-        low, high = self.consumer.get_watermark_offsets(tp, timeout=10)
-        if high <= low:
-            return records
-        self.consumer.assign([TopicPartition(topic, partition, low)])
-        started = waited = time.monotonic()
-        position = low
-        try:
-            while position < high:
-                # short polls: transaction markers take offsets, so fewer messages than offsets come
-                for msg in self.consumer.consume(10_000, 0.05):
-                    if msg.error() is not None:
-                        continue
-                    key, value = (msg.key() or b"").decode(), msg.value()
-                    if value is None:
-                        records.pop(key, None)
-                    else:
-                        records[key] = value
-                found = self.consumer.position([tp])[0].offset
-                if found is not None and found != OFFSET_INVALID:
-                    position = max(position, int(found))
-                now = time.monotonic()
-                if position < high and now - waited > 5:
-                    if now - started > self.wait_s:
-                        raise TimeoutError(f"{topic}[{partition}] could not be read to offset {high}")
-                    waited = now
-                    log.info(
-                        "features: %s[%d] at %d of %d: an open transaction?", topic, partition, position, high
-                    )
-        finally:
-            self.consumer.unassign()
-        return records
-
-    def close(self) -> None:
-        """Release the reader's connections."""
-        self.consumer.close()

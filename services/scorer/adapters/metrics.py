@@ -13,10 +13,19 @@ class ScorerMetrics:
     """Predictions, lookup and inference time, missing inputs, duplicates, model reloads and refusals."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        """Register every scorer metric in the runner's registry."""
         r = registry
         self.predictions = Counter("rtloop_scorer_predictions", "Predictions made", ["stage"], registry=r)
         self.duplicates = Counter(
             "rtloop_scorer_duplicates", "Inputs skipped: event id already scored", registry=r
+        )
+        self.dedupe_ids = Gauge(
+            "rtloop_scorer_dedupe_ids", "Answered event ids remembered (owned partitions)", registry=r
+        )
+        self.dedupe_window = Gauge(
+            "rtloop_scorer_dedupe_window_seconds",
+            "How far back the answered ids reach: SCORER_DEDUPE_WINDOW_S, or less where the bound cut it",
+            registry=r,
         )
         self.missing_inputs = Counter(
             "rtloop_scorer_missing_inputs",

@@ -12,8 +12,9 @@ from prometheus_client import CollectorRegistry
 from services.common.errors import TransientError
 from services.common.kafka import Runner, RunnerConfig
 from services.common.kafka.retry import Backoff
+from services.common.kafka.seen import SeenIds
 from services.scorer.adapters.metrics import ScorerMetrics
-from services.scorer.handlers import RecentIds, ScoreHandler
+from services.scorer.handlers import ScoreHandler
 from services.scorer.transforms import FeatureBatch, ModelInfo, featurized_parser, request_fields
 from tests.unit.stubs import StubConsumer, StubMessage, StubProducer
 from usecases.fraud import FRAUD, FRAUD_V1
@@ -46,6 +47,15 @@ class FlakyLookup:
         return FeatureBatch(requests, np.ones((n, 15), np.float32), np.zeros(n, bool), list(NAMES))
 
 
+def _seen() -> SeenIds:
+    """Answered ids with nothing stored before."""
+    return SeenIds("scorer.seen", lambda _t, _p: [], window_s=3600, per_partition=100)
+
+
+def _predictions(produced: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [orjson.loads(m["value"]) for m in produced if m["topic"] == "predictions"]
+
+
 def _event(i: int) -> bytes:
     return orjson.dumps(
         {"tx_id": f"tx{i % 4}", "customer_id": "c", "terminal_id": "t", "event_time": "2018-08-08T00:00:00Z"}
@@ -56,13 +66,13 @@ def test_a_retried_batch_is_scored_once_per_tx_id_and_models_swap_between_batche
     log: list[str] = []
     consumer, producer = StubConsumer(log), StubProducer(log)
     pending: dict[str, Any] = {}
-    recent = RecentIds(100)
+    seen = _seen()
     handler = ScoreHandler(
         FlakyLookup(),  # type: ignore[arg-type]
         Model("v1"),  # type: ignore[arg-type]
         lambda: pending.pop("next", {}),
         "predictions",
-        recent,
+        seen,
         ScorerMetrics(CollectorRegistry()),
         FIELDS,
     )
@@ -72,18 +82,20 @@ def test_a_retried_batch_is_scored_once_per_tx_id_and_models_swap_between_batche
         producer=producer,
         decoders={"in": parse_featurized},
         handler=handler,
-        on_committed=recent.commit,
     )
     runner.process([StubMessage(_event(i), i) for i in range(6)])  # tx0..tx3, then tx0, tx1 again
-    recent.commit()  # the non-transactional stub runner has no commit hook call
-    first = [orjson.loads(m["value"]) for m in producer.produced]
+    seen.committed()  # the non-transactional stub runner has no commit hook call
+    first = _predictions(producer.produced)
     assert sorted(p["tx_id"] for p in first) == ["tx0", "tx1", "tx2", "tx3"], "retried, none lost, none twice"
+    state = [orjson.loads(m["value"])["ids"] for m in producer.produced if m["topic"] == "scorer.seen"]
+    assert state == [["tx0", "tx1", "tx2", "tx3"]], (
+        "one state record: the ids answered, in the batch's outputs"
+    )
     pending["next"] = {"production": Model("v2")}
     runner.process([StubMessage(_event(i), 10 + i) for i in (2, 4, 5)])  # tx2, tx0, tx1: all scored before
-    later = [orjson.loads(m["value"]) for m in producer.produced[len(first) :]]
-    assert later == [], "every tx_id of the second batch was already scored"
+    assert len(_predictions(producer.produced)) == len(first), "every tx_id of the second batch was answered"
     runner.process([StubMessage(orjson.dumps({**orjson.loads(_event(0)), "tx_id": "new"}), 20)])
-    newest = orjson.loads(producer.produced[-1]["value"])
+    newest = _predictions(producer.produced)[-1]
     assert newest["tx_id"] == "new" and newest["model_version"] == "v2", "swapped in between batches"
 
 
@@ -121,21 +133,21 @@ def _process(handler: ScoreHandler, producer: StubProducer, log: list[str], n: i
 
 def test_a_batch_is_looked_up_in_chunks_and_every_prediction_keeps_its_own_inputs_and_order() -> None:
     log: list[str] = []
-    producer, recent = StubProducer(log), RecentIds(100)
+    producer = StubProducer(log)
     lookup = RowLookup(fail_on=3)  # the first attempt fails at its third chunk
     handler = ScoreHandler(
         lookup,  # type: ignore[arg-type]
         Model("v1"),  # type: ignore[arg-type]
         dict,
         "predictions",
-        recent,
+        _seen(),
         ScorerMetrics(CollectorRegistry()),
         FIELDS,
         chunk=3,
     )
     _process(handler, producer, log, 10)
     assert lookup.sizes == [3, 3, 3, 3, 3, 3, 1], "chunks of 3; a failed attempt stops, its retry redoes all"
-    docs = [orjson.loads(m["value"]) for m in producer.produced]
+    docs = _predictions(producer.produced)
     assert [d["tx_id"] for d in docs] == [f"tx{i}" for i in range(10)], "one each, in input order"
     assert all(set(d["features"].values()) == {float(d["customer_id"])} for d in docs), "its own inputs"
 
@@ -166,7 +178,7 @@ def _run_gone(lookup: GoneRows, wait_s: float) -> tuple[list[dict[str, Any]], Sc
         Model("v1"),  # type: ignore[arg-type]
         dict,
         "predictions",
-        RecentIds(100),
+        _seen(),
         metrics,
         FIELDS,
         missing_wait_s=wait_s,
@@ -181,8 +193,8 @@ def test_missing_online_inputs_are_waited_for_and_never_scored_as_zero() -> None
     lookup = GoneRows({"1", "4"}, back_after=3)
     produced, metrics = _run_gone(lookup, wait_s=60)
     assert lookup.calls == 4, "three retries while rows were missing"
-    assert [m["topic"] for m in produced] == ["predictions"] * 6
-    docs = [orjson.loads(m["value"]) for m in produced]
+    assert [m["topic"] for m in produced] == ["predictions"] * 6 + ["scorer.seen"]
+    docs = _predictions(produced)
     assert all(set(d["features"].values()) == {1.0} for d in docs), "no 0 in place of a missing input"
     assert metrics.missing_inputs._value.get() == 6  # 2 events x 3 lookups
 

@@ -1,4 +1,4 @@
-"""Model checks before serving: providers with CPU fallback, sha256, input list, loadability; de-dup."""
+"""Model checks before serving: providers with CPU fallback, sha256, input list, loadability."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from services.common.registry import ModelRejected, verify_model
 from services.scorer.adapters.onnx_runtime import load_model, resolve_providers
-from services.scorer.handlers import RecentIds
 from tests.scorer_helpers import register_model
 from usecases.fraud import FRAUD_V1
 
@@ -82,18 +81,3 @@ def test_bytes_that_are_not_a_model_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelRejected) as err:
         load_model(version, b"not an onnx graph", ["CPUExecutionProvider"])
     assert err.value.reason == "invalid_model"
-
-
-def test_recent_ids_forget_an_aborted_batch_and_keep_a_committed_one() -> None:
-    recent = RecentIds(capacity=3)
-    recent.mark(["a", "b"])
-    assert recent.known("a") and not recent.known("c")
-    recent.abort()
-    assert not recent.known("a"), "an aborted batch comes again and must be scored"
-    recent.mark(["a"])
-    recent.commit()
-    assert recent.known("a")
-    recent.mark(["c", "d", "e"])
-    recent.commit()
-    assert not recent.known("a"), "the oldest id is forgotten beyond the capacity"
-    assert recent.known("e")
