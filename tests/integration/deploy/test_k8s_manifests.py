@@ -40,6 +40,12 @@ def test_every_overlay_renders_and_validates(
             assert {"requests", "limits"} <= set(c["resources"]), name
             assert "livenessProbe" in c and "readinessProbe" in c, name
     assert set(_kinds(docs, "PodDisruptionBudget")) >= set(deployments)
+    for name in ("ingest", "redis"):  # one Spark driver per checkpoint; one Redis per append-only file
+        assert deployments[name]["spec"]["strategy"] == {"type": "Recreate"}, name
+    redis = deployments["redis"]["spec"]["template"]["spec"]
+    data = next(v for v in redis["volumes"] if v["name"] == "data")
+    assert data["persistentVolumeClaim"]["claimName"] in _kinds(docs, "PersistentVolumeClaim")
+    assert "--appendonly" in redis["containers"][0]["args"], "Redis keeps every write across a restart"
     assert not _kinds(docs, "Secret"), "secrets are referenced, never written in the manifests"
     scaled = _kinds(docs, "ScaledObject")["scorer"]["spec"]
     metadata = scaled["triggers"][0]["metadata"]

@@ -83,7 +83,7 @@ class Supervisor:
             from services.tools.runtime.redis_server import start_redis
 
             self._step(f"starting redis-server on port {port}")
-            self.redis, self.redis_port = start_redis(port, self.s.cache_dir / "redis"), port
+            self.redis, self.redis_port = start_redis(port, self.s.cache_dir / "redis", persistent=True), port
         self._step("applying topics")
         apply_topics_and_wait(self.s)
         self._step("applying the Feast repository")
