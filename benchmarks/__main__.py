@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import signing_key
 from benchmarks.features import bench_features, bench_windows
 from benchmarks.foundation import (
     bench_broker_start,
@@ -35,6 +36,7 @@ console = Console()
 def main(only: set[str]) -> None:
     """Run the benchmarks (all, or the groups named: foundation, ingest, features) and print a table and a
     last `BENCH {json}` line."""
+    signing_key()  # before any child starts: they inherit it
     results: dict[str, float] = {}
     wanted = only or {"foundation", "ingest", "features", "scorer", "monitor", "loop"}
     with tempfile.TemporaryDirectory(prefix="rtloop-bench-") as tmp:

@@ -18,6 +18,7 @@ import orjson
 import pyarrow as pa
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from benchmarks import signing_key
 from services.common.config import KafkaSettings
 from services.common.kafka.scan import scan_topic
 from services.tools.config import PROJECT_ROOT
@@ -208,7 +209,10 @@ def bench_loop(work: Path) -> dict[str, float]:
     results: dict[str, float] = {}
     try:
         publish_version(
-            kafka, "models", _model(work / "loop-models", "logreg").model_copy(update={"stage": "production"})
+            kafka,
+            "models",
+            _model(work / "loop-models", "logreg").model_copy(update={"stage": "production"}),
+            signing_key(),
         )
         live = _live_events(table)
         before = total(end_offsets(kafka, "predictions"))

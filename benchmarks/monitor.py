@@ -17,6 +17,7 @@ import orjson
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
+from benchmarks import signing_key
 from benchmarks.foundation import _topic, rate_until
 from services.common.config import KafkaSettings
 from services.common.drift import Reference, drift
@@ -96,7 +97,7 @@ def bench_monitor(kafka: KafkaSettings, n: int = 200_000) -> dict[str, float]:
             .write(card, b"onnx", reference)
             .model_copy(update={"stage": "production"})
         )
-        publish_version(kafka, topics["models"], version)
+        publish_version(kafka, topics["models"], version, signing_key())
         start = datetime(2018, 8, 15, tzinfo=UTC).timestamp()
         scores = rng.beta(1, 20, n)
         predictions, labels = [], []

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
+from benchmarks import signing_key
 from services.common.config import KafkaSettings
 from services.common.registry import Registry
 from services.features.config import FeaturesSettings
@@ -76,7 +77,7 @@ def _register_candidates(train: TrainSettings, fs: FeaturesSettings, names: list
             "threshold": decision_threshold(y, model.predict_proba(x)[:, 1]),
         }
         version = reg.write(card, to_onnx_bytes(model, len(names))).model_copy(update={"stage": "production"})
-        publish_version(train.kafka, train.models_topic, version)
+        publish_version(train.kafka, train.models_topic, version, signing_key())
         published[kind] = version
     console.print(f"trained on {len(frame):,} labelled transactions ({int(y.sum())} frauds)")
     return published

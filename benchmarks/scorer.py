@@ -14,6 +14,7 @@ import numpy as np
 import orjson
 from confluent_kafka import Producer
 
+from benchmarks import signing_key
 from benchmarks.foundation import _topic, rate_until
 from services.common.config import KafkaSettings
 from services.common.contracts import ModelVersionV1
@@ -199,7 +200,7 @@ def bench_scorer(
             k: _topic(kafka, f"bench.scorer.{k}.{time.time_ns()}", 6 if k in ("in", "out") else 1)
             for k in ("in", "out", "models", "alerts", "naive")
         }
-        publish_version(kafka, topics["models"], version)
+        publish_version(kafka, topics["models"], version, signing_key())
         pairs = _events(n)
         _fill(kafka, topics["in"], pairs)
         env = {"REDIS_URL": redis_url} if redis_url else {}

@@ -17,9 +17,11 @@ from confluent_kafka.admin import NewTopic
 from services.common.config import KafkaSettings
 from services.common.kafka.clients import make_admin
 
-__all__ = ["Broker", "consume", "unique"]
+__all__ = ["MODEL_KEY", "Broker", "consume", "unique"]
 
 ROOT = Path(__file__).resolve().parents[1]
+# the model signing key of the tests' processes (MODEL_SIGNING_KEY): models published with it are trusted
+MODEL_KEY = b"tests-model-signing-key"
 
 
 def unique(prefix: str) -> str:
@@ -45,7 +47,8 @@ class Broker:
 
     def process_env(self, **extra: str) -> dict[str, str]:
         """Environment for a service process pointed at this broker."""
-        return dict(os.environ) | self.env | {"PYTHONUNBUFFERED": "1"} | extra
+        signing = {"MODEL_SIGNING_KEY": MODEL_KEY.decode()}
+        return dict(os.environ) | signing | self.env | {"PYTHONUNBUFFERED": "1"} | extra
 
     def start_echo(self, log: Path, **env: str) -> subprocess.Popen[bytes]:
         """`python -m services.echo` as a real child process."""

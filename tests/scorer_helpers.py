@@ -22,7 +22,7 @@ from services.common.kafka.delivery import deliver
 from services.common.kafka.envelope import Output
 from services.common.registry import Registry
 from services.training.adapters.kafka_io import publish_version
-from tests.kafka_helpers import ROOT, Broker, ServiceProcess, consume
+from tests.kafka_helpers import MODEL_KEY, ROOT, Broker, ServiceProcess, consume
 from usecases.fraud import FRAUD_V1
 
 __all__ = ["ScorerRun", "featurized", "predictions_of", "register_model", "seed_online"]
@@ -160,4 +160,4 @@ class ScorerRun(ServiceProcess):
 
     def publish(self, version: ModelVersionV1) -> None:
         """Put a version on this run's models topic."""
-        publish_version(self.broker.kafka, self.models, version)
+        publish_version(self.broker.kafka, self.models, version, MODEL_KEY)

@@ -86,12 +86,13 @@ class Stack:
             out.append(f"--- {path.name}\n{path.read_text(errors='replace')[-1500:]}")
         return "\n".join(out)
 
-    def processes(self) -> list[str]:
-        """Command lines of the processes whose environment names this stack's cache folder."""
+    def processes(self, width: int = 200) -> list[str]:
+        """Command lines (their first `width` characters) of the processes whose environment names this
+        stack's cache folder."""
         found = []
         for pid in stack_pids(self.cache):
             with contextlib.suppress(OSError):
-                found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200])
+                found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:width])
         return found
 
     def listening(self, ports: list[int]) -> list[int]:

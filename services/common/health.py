@@ -1,5 +1,5 @@
 """The per-process HTTP endpoint: /healthz (loop alive), /readyz (assigned, not stopping), /metrics, and
-a service's own pages (the monitor's `/`)."""
+a service's own pages (the monitor's `/`). /readyz says 503 and why while a dependency is down."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ class HealthState:
         self.last_beat = time.monotonic()
         self.ready = False
         self.detail = "starting"
+        self.outage: str | None = None  # what the service waits for now, if anything
+
+    @property
+    def ready_now(self) -> bool:
+        """Ready, and waiting for no dependency."""
+        return self.ready and self.outage is None
 
     def beat(self) -> None:
         """The loop is alive."""
@@ -68,8 +74,8 @@ class HealthServer:
             ok = self.state.alive
             code, ctype, body = (200 if ok else 503), "text/plain", (b"ok" if ok else b"stalled")
         elif path == "/readyz":
-            ok = self.state.ready
-            code, ctype, body = (200 if ok else 503), "text/plain", self.state.detail.encode()
+            ok, detail = self.state.ready_now, self.state.outage or self.state.detail
+            code, ctype, body = (200 if ok else 503), "text/plain", detail.encode()
         elif self.pages is not None and (page := self._page(path)) is not None:
             code, (ctype, body) = 200, page
         else:

@@ -40,6 +40,12 @@ class RunnerMetrics:
         self.retries = Counter(
             "rtloop_transient_retries", "Transient errors retried", ["service", "stage"], registry=r
         )
+        self.outage = Gauge(
+            "rtloop_dependency_outage",
+            "1 while the service waits for a dependency (transient errors being retried), else 0",
+            ["service", "dependency"],
+            registry=r,
+        )
         self.lag = Gauge(
             "rtloop_consumer_lag",
             "Consumer lag (high watermark - position)",

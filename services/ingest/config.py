@@ -87,7 +87,20 @@ class IngestSettings(ServiceSettings):
         "delta.deletedFileRetentionDuration; time travel reaches this far): a commit every lake trigger "
         "is 8,640 log files a day per table, and Delta's 30-day default keeps ~260k for each commit to list",
     )
-    dedup_watermark: str = Field(default="2 days", description="de-duplication window, on Kafka arrival time")
+    dedup_watermark: str = Field(
+        default="7 days",
+        pattern=r"^[1-9][0-9]* (seconds|minutes|hours|days|weeks)$",
+        description="de-duplication window of the lake, on Kafka arrival time: a copy of an event id "
+        "arriving within it of the first is dropped. Checked at start against the raw topic's retention "
+        "(the default equals its 7 days): shorter, and a re-sent copy the topic still holds can reach "
+        "Delta twice",
+    )
+    allow_data_loss: bool = Field(
+        default=False,
+        description="records the raw topic's retention deleted before ingest read them stop ingest with "
+        "an error (the default); true skips past such a gap (Spark's failOnDataLoss=false): set it once "
+        "to go on",
+    )
     max_future_skew_s: float = Field(
         default=300.0, ge=0, description="event times further ahead of the record's time are dead-lettered"
     )

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from confluent_kafka.admin import ConfigResource
 from pyspark.sql.streaming.query import StreamingQuery
 
 from services.common.config import load_settings
@@ -21,6 +22,7 @@ from services.ingest.adapters.queries import start_clean_query, start_lake_query
 from services.ingest.adapters.spark import build_session, read_raw, resolve_master
 from services.ingest.config import IngestSettings
 from services.ingest.handlers import clean_path, lake_path
+from services.ingest.transforms import window_against_retention
 
 __all__ = ["main"]
 
@@ -28,10 +30,19 @@ log = logging.getLogger(__name__)
 
 
 def _partitions(settings: IngestSettings) -> int:
-    topics = make_admin(settings.kafka).list_topics(settings.raw_topic, timeout=10).topics
+    """The raw topic's partition count; its retention checked against the de-duplication window."""
+    admin = make_admin(settings.kafka)
+    topics = admin.list_topics(settings.raw_topic, timeout=10).topics
     meta = topics.get(settings.raw_topic)
     if meta is None or meta.error is not None or not meta.partitions:
         raise SystemExit(f"ingest: topic {settings.raw_topic} not found: run `rtloop topics apply`")
+    resource = ConfigResource(ConfigResource.Type.TOPIC, settings.raw_topic)
+    configs = admin.describe_configs([resource])[resource].result(timeout=30)
+    warning = window_against_retention(
+        settings.dedup_watermark, settings.raw_topic, int(configs["retention.ms"].value)
+    )
+    if warning:
+        log.warning("ingest: %s", warning)
     return len(meta.partitions)
 
 
@@ -43,14 +54,18 @@ _KNOWN_SPARK_NPE = re.compile(
     r"because the return value of \"scala\.Option\.get\(\)\" is null"
 )
 _MAX_RESTARTS = 3
+# Spark's Kafka source with failOnDataLoss=true, when offsets it was to read are gone
+_DATA_LOSS = re.compile(r"data (may have been|was) lost|failOnDataLoss|not available in Kafka any more", re.I)
 
 
 def _supervise(
     queries: dict[str, StreamingQuery],
     starters: dict[str, Callable[[], StreamingQuery]],
     restarts: dict[str, int],
+    topic: str,
 ) -> None:
-    """Restart a query that died of the known Spark NPE; any other failure stops the service."""
+    """Restart a query that died of the known Spark NPE; any other failure stops the service (a gap in
+    `topic` that retention made with a message saying what to do)."""
     for name, query in list(queries.items()):
         if query.isActive:
             continue
@@ -68,6 +83,13 @@ def _supervise(
             queries[name] = starters[name]()
             continue
         first = str(error or "no error").strip().splitlines()[0][:500]
+        if _DATA_LOSS.search(trace):
+            raise SystemExit(
+                f"ingest: query {query.name} stopped: records of {topic} were deleted (retention) "
+                "before ingest read them, and are lost to the lake and the stream (Spark's log above names "
+                "the offsets). To go on past the gap, start once with INGEST_ALLOW_DATA_LOSS=true; to avoid "
+                "it, keep the topic longer than ingest can be down"
+            )
         raise SystemExit(f"ingest: query {query.name} stopped: {first}")
 
 
@@ -117,7 +139,7 @@ def main() -> None:
         while not stop.is_set():
             health.beat()
             metrics.observe(queries)
-            _supervise(queries, starters, restarts)
+            _supervise(queries, starters, restarts, settings.raw_topic)
             stop.wait(1.0)
     finally:
         health.ready, health.detail = False, "stopping"

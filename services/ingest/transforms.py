@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from services.common.usecase.events import EventSpec, FieldSpec
 
-__all__ = ["Rules", "classify"]
+__all__ = ["Rules", "classify", "window_against_retention"]
 
 _INTEGRAL = ("BIGINT", "INT", "SMALLINT", "TINYINT")
 _NUMERIC = (*_INTEGRAL, "DOUBLE", "FLOAT")
@@ -204,4 +204,22 @@ def classify(raw: DataFrame, rules: Rules) -> DataFrame:
         typed.withColumn("reason", reason)
         .withColumn("message", message)
         .drop("_text", "_v", *[f"_t_{f}" for f in fields])
+    )
+
+
+_UNIT_S = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86_400, "weeks": 604_800}
+
+
+def window_against_retention(window: str, topic: str, retention_ms: int) -> str | None:
+    """What a de-duplication window (a Spark interval, "7 days") shorter than the raw topic's retention
+    (-1: forever) lets through, or None when it covers every copy the topic can hold at once."""
+    count, unit = window.split()
+    window_s = int(count) * _UNIT_S[unit]
+    if 0 <= retention_ms <= window_s * 1000:
+        return None
+    kept = "forever" if retention_ms < 0 else f"{retention_ms / 86_400_000:g} days"
+    return (
+        f"INGEST_DEDUP_WATERMARK ({window}) is shorter than {topic}'s retention ({kept}): a copy of an event "
+        f"re-sent more than {window} after the first reaches the lake twice; raise the window to the "
+        "retention (state on disk grows with it) or shorten the retention"
     )

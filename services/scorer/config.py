@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import ServiceSettings
+from services.common.signing import SigningKey, SigningKeyFile
 
 __all__ = ["ScorerSettings"]
 
@@ -70,6 +71,8 @@ class ScorerSettings(ServiceSettings):
         description="redis://[:password@]host:port/db: Redis online store (a secret, never shown); unset: "
         "sqlite under feast_data",
     )
+    model_signing_key: SigningKey = None
+    model_signing_key_file: SigningKeyFile
     transactional_id: str | None = Field(
         default=None,
         description="Kafka transactional.id of this instance; default <group>-<host>-<instance>. Keep it "

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 class WaitingForInputs(TransientError):
     """Online inputs of the batch are missing: retried (the store restarting, features catching up)."""
 
+    dependency = "online inputs"
+
 
 class InputsMissing(PermanentError):
     """Online inputs still missing after the wait: the event is dead-lettered (replay it once they are

@@ -19,6 +19,7 @@ from services.common.kafka.seen import SeenIds
 from services.common.metrics import RunnerMetrics
 from services.common.registry import ModelRejected
 from services.common.service import configure_logging, run_service, serve_health
+from services.common.signing import signing_key
 from services.scorer.adapters.lookup import OnlineLookup
 from services.scorer.adapters.metrics import ScorerMetrics
 from services.scorer.adapters.models_topic import ModelWatcher, Refusal
@@ -96,6 +97,7 @@ def main() -> None:
             f"use case {settings.usecase!r}: the scorer serves probability models (decision: threshold); "
             "ranking models (top_k over candidates) come with the recommendations use case"
         )
+    key = signing_key(settings.model_signing_key, settings.model_signing_key_file)
     wait_reachable(settings.kafka)
     health, runner_metrics = HealthState(), RunnerMetrics("scorer")
     metrics = ScorerMetrics(runner_metrics.registry)
@@ -107,6 +109,7 @@ def main() -> None:
         service.feature_names,
         settings.providers,
         _alerting(settings, metrics),
+        key,
         settings.intra_op_threads,
     )
     watcher.start()

@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.common.config import KafkaSettings, UseCaseSettings
+from services.common.signing import SigningKey, SigningKeyFile
 
 __all__ = ["TrainSettings"]
 
@@ -38,6 +39,8 @@ class TrainSettings(UseCaseSettings):
         default=_ROOT / "data" / "models",
         description="the model registry: <name>/<version>/model.onnx and its card",
     )
+    model_signing_key: SigningKey = None
+    model_signing_key_file: SigningKeyFile
     candidates: list[Literal["logreg", "lgbm", "mlp"]] = Field(
         default=["logreg", "lgbm", "mlp"],
         min_length=1,

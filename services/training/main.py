@@ -11,6 +11,7 @@ from services.common.errors import ConfigError
 from services.common.evaluation import evaluation_for
 from services.common.feast.settings import FeatureStoreSettings
 from services.common.registry import Registry
+from services.common.signing import signing_key
 from services.training.adapters.kafka_io import load_labels, publish_version
 from services.training.config import TrainSettings
 from services.training.job import (
@@ -118,7 +119,8 @@ def run_training(
     if winner is not None and winner.version is not None:
         promoted = registry.set_stage(settings.model_name, winner.version.version, "production")
         step(f"publishing {promoted.name} {promoted.version} to {settings.models_topic!r}")
-        publish_version(settings.kafka, settings.models_topic, promoted)
+        key = signing_key(settings.model_signing_key, settings.model_signing_key_file, create=True)
+        publish_version(settings.kafka, settings.models_topic, promoted, key)
         report.promoted = promoted
     log.info("%s", report.reason)
     return report

@@ -13,6 +13,7 @@ import yaml
 
 from services.tools.config import PROJECT_ROOT
 from services.training.adapters.kafka_io import publish_version
+from tests.kafka_helpers import MODEL_KEY
 from tests.scorer_helpers import featurized, produce_all, register_model, seed_online
 from tests.supervisor_helpers import Stack
 
@@ -61,7 +62,9 @@ def test_a_burst_scales_scorers_up_to_the_partitions_and_back_after_the_cooldown
             "six healthy scorers",
         )
         assert sorted(c["name"] for c in peak["children"]) == [f"scorer-{i}" for i in range(6)]
-        publish_version(stack.broker.kafka, "models", register_model(tmp_path / "models", "fraud", "v1"))
+        publish_version(
+            stack.broker.kafka, "models", register_model(tmp_path / "models", "fraud", "v1"), MODEL_KEY
+        )
         calm = stack.wait_state(
             lambda s: s["polls"][-1]["lag"] <= ACTIVATION and len(s["children"]) == 1 and not s["retiring"],
             "back to one scorer after the burst is scored and the cooldown has passed",

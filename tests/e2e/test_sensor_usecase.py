@@ -25,7 +25,7 @@ from services.training.candidates import CANDIDATES, fit
 from services.training.export import to_onnx_bytes
 from tests.features_helpers import FeaturesRun
 from tests.ingest_helpers import IngestRun
-from tests.kafka_helpers import ROOT, Broker
+from tests.kafka_helpers import MODEL_KEY, ROOT, Broker
 from tests.monitor_helpers import MonitorRun, alerts_on
 from tests.scorer_helpers import ScorerRun, predictions_of
 
@@ -152,7 +152,7 @@ def test_a_use_case_declared_only_in_a_file_runs_the_whole_loop(
         },
         tmp_path / "monitor.log",
     )
-    publish_version(broker.kafka, models, version)
+    publish_version(broker.kafka, models, version, MODEL_KEY)
     live = readings(start, 2.5, seed=2)
     shifted = readings(start + timedelta(hours=2.5), 2, seed=3, shift=12.0, prefix="s")
     producer = Producer(broker.kafka.librdkafka())

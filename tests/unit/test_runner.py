@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -124,32 +125,54 @@ def test_a_stop_during_isolation_leaves_the_batch_uncommitted() -> None:
 
 
 @pytest.mark.parametrize(
-    "outage",
+    ("outage", "dependency"),
     [
-        TransientError("store unavailable"),
-        redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
-        redis.exceptions.TimeoutError("Timeout reading from socket"),
-        redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"),
-        sqlite3.OperationalError("database is locked"),
+        (TransientError("store unavailable"), "a dependency"),
+        (
+            redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+            "redis",
+        ),
+        (redis.exceptions.TimeoutError("Timeout reading from socket"), "redis"),
+        (redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"), "redis"),
+        (sqlite3.OperationalError("database is locked"), "sqlite"),
+        (OSError(errno.ENOSPC, "No space left on device"), "storage"),
+        (
+            RuntimeError("Generic DeltaTable error: Io error: No space left on device (os error 28)"),
+            "storage",
+        ),
     ],
-    ids=type,
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v,
 )
-def test_transient_handler_errors_are_retried_not_dropped(outage: Exception) -> None:
-    """A store outage (redis-py's errors do not derive from the built-in ConnectionError) is retried."""
-    calls = {"n": 0}
+def test_transient_handler_errors_are_retried_not_dropped_and_shown_while_they_last(
+    outage: Exception, dependency: str
+) -> None:
+    """A store outage (redis-py's errors do not derive from the built-in ConnectionError) or a full disk
+    is retried; meanwhile the service is alive but not ready, and /readyz and a gauge say what is down."""
+    calls, seen = {"n": 0}, []
 
     def flaky(batch: Sequence[Envelope[Any]]) -> list[Output]:
         calls["n"] += 1
+        seen.append((runner.health.ready_now, runner.health.outage, _outage(runner, dependency)))
         if calls["n"] < 3:
             raise outage
         return echo(batch)
 
     runner, consumer, producer, _ = make_runner(flaky)
+    runner.health.ready = True
     runner.process([StubMessage(tx(i), i) for i in range(3)])
     assert calls["n"] == 3
     assert len(producer.produced) == 3
     assert not [m for m in producer.produced if m["topic"] == "dlq"]
     assert consumer.commits == [[("in", 0, 3)]]
+    waiting = f"waiting for {dependency} (retrying): {type(outage).__name__}"
+    assert seen == [(True, None, None), (False, waiting, 1.0), (False, waiting, 1.0)]
+    assert runner.health.ready_now and _outage(runner, dependency) == 0.0, "back once the call went through"
+
+
+def _outage(runner: Runner, dependency: str) -> float | None:
+    return runner.metrics.registry.get_sample_value(
+        "rtloop_dependency_outage", {"service": "svc", "dependency": dependency}
+    )
 
 
 def test_retriable_delivery_failures_are_produced_again() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, TopicPartition
 
 from services.common.config import KafkaSettings
+from services.common.kafka.envelope import Headers
 
 __all__ = ["follow_topic"]
 
@@ -16,12 +17,12 @@ __all__ = ["follow_topic"]
 def follow_topic(
     kafka: KafkaSettings,
     topic: str,
-    on_message: Callable[[bytes | None, bytes | None], None],
+    on_message: Callable[[bytes | None, bytes | None, Headers], None],
     stop: threading.Event,
     caught_up: threading.Event,
 ) -> None:
-    """Call `on_message(key, value)` for every committed record of `topic`, from its start, until `stop`
-    is set; `caught_up` is set once the end offsets seen at the start are reached."""
+    """Call `on_message(key, value, headers)` for every committed record of `topic`, from its start,
+    until `stop` is set; `caught_up` is set once the end offsets seen at the start are reached."""
     consumer = Consumer(
         kafka.librdkafka()
         | {"group.id": f"rtloop-follow-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
@@ -34,7 +35,7 @@ def follow_topic(
         while not stop.is_set():
             msg = consumer.poll(0.5)
             if msg is not None and msg.error() is None:
-                on_message(msg.key(), msg.value())
+                on_message(msg.key(), msg.value(), tuple(msg.headers() or ()))  # type: ignore[arg-type]
             if not caught_up.is_set():
                 positions = consumer.position(parts)
                 if all(max(p.offset, 0) >= ends[p.partition] for p in positions):

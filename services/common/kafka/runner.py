@@ -24,6 +24,7 @@ from services.common.kafka.envelope import Envelope, KafkaMessage, Output
 from services.common.kafka.retry import Backoff, Interrupted, retry_transient
 from services.common.kafka.transactions import Transactions, batch_offsets
 from services.common.metrics import RunnerMetrics
+from services.common.outages import Outages
 
 __all__ = ["ConsumerLike", "Handler", "Rebalance", "Runner", "RunnerConfig"]
 
@@ -97,6 +98,7 @@ class Runner:
         self.health = health or HealthState()
         self._stop = threading.Event()
         self.assignment = Assignment(config.service, self.metrics, self.health)
+        self.outages = Outages(config.service, self.metrics, self.health)
         self._last_commit: list[TopicPartition] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -247,13 +249,15 @@ class Runner:
         return outputs, failed
 
     def _call(self, envs: list[Envelope[Any]]) -> Sequence[Output]:
-        return retry_transient(
+        outputs = retry_transient(
             lambda: self.handler(envs),
             backoff=self.config.backoff,
             stop=self._stop,
             what=f"{self.config.service} handler",
-            on_retry=lambda _e: self.metrics.retries.labels(self.config.service, "handle").inc(),
+            on_retry=functools.partial(self.outages.waiting, "handle"),
         )
+        self.outages.recovered()
+        return outputs
 
     def _dead_letter(self, env: Envelope[Any], exc: BaseException) -> Output:
         reason = getattr(exc, "reason", None) or "handler_error"
@@ -292,7 +296,9 @@ class Runner:
                 backoff=self.config.backoff,
                 stop=self._stop,
                 what=f"{self.config.service} produce",
+                on_retry=functools.partial(self.outages.waiting, "produce"),
             )
+            self.outages.recovered()
             failed_ids = {id(f.output) for f in failures}
             delivered = Counter(out.topic for out in pending if id(out) not in failed_ids)
             for topic, n in delivered.items():

@@ -105,7 +105,7 @@ def read_raw(spark: SparkSession, settings: IngestSettings, **extra: Any) -> Dat
         reader.option("subscribe", settings.raw_topic)
         .option("startingOffsets", settings.starting_offsets)
         .option("includeHeaders", "true")
-        .option("failOnDataLoss", "false")
+        .option("failOnDataLoss", "false" if settings.allow_data_loss else "true")
         .options(**{k: str(v) for k, v in extra.items()})
         .load()
     )

@@ -11,6 +11,7 @@ from confluent_kafka import KafkaException
 
 from services.common.config import KafkaSettings
 from services.common.drift import Reference
+from services.common.kafka.envelope import Headers
 from services.common.kafka.follow import follow_topic
 from services.common.registry import Registry
 
@@ -64,7 +65,7 @@ class References(threading.Thread):
         finally:
             self.caught_up.set()
 
-    def _on_message(self, key: bytes | None, value: bytes | None) -> None:
+    def _on_message(self, key: bytes | None, value: bytes | None, _headers: Headers) -> None:
         if (key or b"").decode() != self.model_name or not value:
             return
         try:

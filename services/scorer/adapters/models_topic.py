@@ -11,8 +11,10 @@ from pydantic import ValidationError
 from services.common.config import KafkaSettings
 from services.common.contracts import ModelVersionV1, decoder_for
 from services.common.errors import DecodeError
+from services.common.kafka.envelope import Headers, header
 from services.common.kafka.follow import follow_topic
 from services.common.registry import ModelRejected, verify_model
+from services.common.signing import HEADER, verified
 from services.scorer.adapters.onnx_runtime import LoadedModel, load_model
 
 __all__ = ["ModelWatcher", "Refusal"]
@@ -23,9 +25,10 @@ _decode = decoder_for(ModelVersionV1)
 
 
 class ModelWatcher(threading.Thread):
-    """Reads `models` from the start (no group, no commits). The newest production and shadow versions
-    of `name` are loaded here and handed over with `take()` between batches; a version that fails a
-    check is refused through `on_refused` and the serving model stays."""
+    """Reads `models` from the start (no group, no commits). A message without the signature of the
+    shared key is refused; the newest production and shadow versions of `name` are loaded here and
+    handed over with `take()` between batches; a version that fails a check is refused through
+    `on_refused` and the serving model stays."""
 
     def __init__(
         self,
@@ -35,10 +38,11 @@ class ModelWatcher(threading.Thread):
         features: list[str],
         providers: list[str],
         on_refused: Refusal,
+        signing_key: bytes,
         intra_op_threads: int = 0,
     ) -> None:
         super().__init__(name="model-watcher", daemon=True)
-        self.kafka, self.topic, self.model_name = kafka, topic, name
+        self.kafka, self.topic, self.model_name, self._key = kafka, topic, name, signing_key
         self.features, self.providers, self.threads = features, providers, intra_op_threads
         self.on_refused = on_refused
         self.caught_up = threading.Event()
@@ -65,7 +69,7 @@ class ModelWatcher(threading.Thread):
             log.exception("model watcher stopped")
             raise
 
-    def _on_message(self, key: bytes | None, value: bytes | None) -> None:
+    def _on_message(self, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         stage = {self.model_name.encode(): "production", f"{self.model_name}/shadow".encode(): "shadow"}.get(
             key or b""
         )
@@ -81,6 +85,17 @@ class ModelWatcher(threading.Thread):
             self.on_refused(
                 None, ModelRejected("invalid_message", f"unreadable ModelVersion on {self.topic}: {exc}")
             )
+            return
+        found = header(headers, HEADER)
+        if not verified(self._key, key or b"", value, found):
+            reason = "unsigned" if found is None else "bad_signature"
+            refusal = ModelRejected(
+                reason,
+                f"{version.name} {version.version} on {self.topic} is {reason}: "
+                "only training, with the model signing key, publishes models",
+            )
+            log.error("refused %s %s (%s)", version.name, version.version, reason)
+            self.on_refused(version, refusal)
             return
         if version.stage != stage:
             if stage == "shadow":

@@ -113,6 +113,20 @@ def list_cmd() -> None:
     console.print(table)
 
 
+@models_app.command("key")
+@friendly
+def key_cmd() -> None:
+    """Make the model signing key file (MODEL_SIGNING_KEY_FILE) if it does not exist; never prints the key."""
+    from services.common.signing import signing_key
+
+    s = _train_settings()
+    if s.model_signing_key is not None:
+        console.print("MODEL_SIGNING_KEY is set: no file needed")
+        return
+    signing_key(None, s.model_signing_key_file, create=True)
+    console.print(f"model signing key in {s.model_signing_key_file} (owner-only); give the scorers the same")
+
+
 @models_app.command("publish")
 @friendly
 def publish_cmd(
@@ -121,13 +135,15 @@ def publish_cmd(
 ) -> None:
     """Publish a registered version on the models topic: scorers verify it and swap it in."""
     from services.common.registry import Registry
+    from services.common.signing import signing_key
     from services.training.adapters.kafka_io import publish_version
 
     if stage not in {"production", "shadow"}:
         raise typer.BadParameter("--stage is production or shadow")
     s = _train_settings()
+    key = signing_key(s.model_signing_key, s.model_signing_key_file, create=True)
     published = Registry(s.registry_root).set_stage(s.model_name, version, stage)
-    publish_version(s.kafka, s.models_topic, published)
+    publish_version(s.kafka, s.models_topic, published, key)
     console.print(f"[green]{published.name} {published.version} published as {stage}[/green]")
 
 

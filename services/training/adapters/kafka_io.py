@@ -12,6 +12,7 @@ from services.common.config import KafkaSettings
 from services.common.contracts import ModelVersionV1, encode
 from services.common.kafka.clients import make_producer
 from services.common.kafka.scan import scan_topic
+from services.common.signing import HEADER, signature
 
 __all__ = ["load_labels", "model_key", "publish_version"]
 
@@ -42,14 +43,16 @@ def model_key(name: str, stage: str) -> str:
     return name if stage == "production" else f"{name}/{stage}"
 
 
-def publish_version(kafka: KafkaSettings, topic: str, version: ModelVersionV1) -> None:
-    """Produce one ModelVersion (acks=all) and wait for it."""
+def publish_version(kafka: KafkaSettings, topic: str, version: ModelVersionV1, signing_key: bytes) -> None:
+    """Produce one ModelVersion, signed with `signing_key` (acks=all), and wait for it."""
     producer = make_producer(kafka)
     errors: list[str] = []
+    key, value = model_key(version.name, version.stage).encode(), encode(version)
     producer.produce(
         topic,
-        value=encode(version),
-        key=model_key(version.name, version.stage).encode(),
+        value=value,
+        key=key,
+        headers=[(HEADER, signature(signing_key, key, value))],
         on_delivery=lambda err, _m: errors.append(str(err)) if err else None,
     )
     if producer.flush(30) or errors:

@@ -22,7 +22,7 @@ from services.tools.runtime.broker import free_port
 from services.training.adapters.kafka_io import publish_version
 from tests.browser import Dom, colored_pixels, render
 from tests.integration.test_runner_process import produce
-from tests.kafka_helpers import Broker
+from tests.kafka_helpers import MODEL_KEY, Broker
 from tests.monitor_helpers import MonitorRun, alerts_on
 from usecases.fraud import FRAUD_V1
 
@@ -93,7 +93,7 @@ def test_drift_is_alerted_once_across_a_sigkill_and_label_joins_survive(
     version: ModelVersionV1 = registry.write(card, b"onnx", reference).model_copy(
         update={"stage": "production"}
     )
-    publish_version(broker.kafka, topics["models"], version)
+    publish_version(broker.kafka, topics["models"], version, MODEL_KEY)
     env = {
         "MONITOR_PREDICTIONS_TOPIC": topics["predictions"],
         "MONITOR_LABELS_TOPIC": topics["labels"],

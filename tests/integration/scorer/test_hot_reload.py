@@ -1,4 +1,5 @@
-"""Models swap in under load without a lost or repeated prediction; a corrupt one is refused and alerted."""
+"""Models swap in under load without a lost or repeated prediction; a corrupt, mismatching, unsigned or
+mis-signed one is refused and alerted."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from confluent_kafka import Producer
 
+from services.common.contracts import encode
+from services.training.adapters.kafka_io import publish_version
 from tests.integration.scorer.test_exactly_once import CUSTOMERS, TERMINALS, make_run
 from tests.kafka_helpers import Broker, consume
 from tests.scorer_helpers import counts, featurized, predictions_of, produce_all, register_model
@@ -61,3 +65,29 @@ def test_a_model_with_other_inputs_is_refused(broker: Broker, tmp_path: Path, re
     run.stop()
     assert alerts and "feature_mismatch" in alerts[0]["message"]
     assert {p["model_version"] for p in preds} == {"v1"}
+
+
+def test_an_unsigned_or_mis_signed_model_is_refused_and_alerted(
+    broker: Broker, tmp_path: Path, redis_url: str
+) -> None:
+    """Anyone who can write to the models topic is not a model publisher: only the signing key is."""
+    run = make_run(broker, tmp_path, redis_url)  # serves v1, signed with the tests' key
+    run.start()
+    produce_all(broker, run.features, featurized(100, CUSTOMERS, TERMINALS))
+    assert len(predictions_of(broker, run.predictions, 100, timeout_s=60)) == 100
+    forged = register_model(tmp_path / "models", "fraud", "v7-unsigned", seed=4)
+    producer = Producer(broker.kafka.librdkafka())
+    producer.produce(run.models, value=encode(forged), key=b"fraud")  # a valid model, no signature
+    producer.flush(10)
+    stolen = register_model(tmp_path / "models", "fraud", "v8-other-key", seed=5)
+    publish_version(broker.kafka, run.models, stolen, b"not-the-scorers-key")
+    alerts = [orjson.loads(m.value()) for m in consume(broker.kafka, run.alerts, 2, timeout_s=60)]
+    produce_all(broker, run.features, featurized(100, CUSTOMERS, TERMINALS, start_id=100))
+    preds = predictions_of(broker, run.predictions, 200, timeout_s=60)
+    run.stop()
+    assert [(a["model_version"], a["severity"]) for a in alerts] == [
+        ("v7-unsigned", "critical"),
+        ("v8-other-key", "critical"),
+    ]
+    assert "(unsigned)" in alerts[0]["message"] and "(bad_signature)" in alerts[1]["message"]
+    assert {p["model_version"] for p in preds} == {"v1"}, "the serving model kept serving"

@@ -29,7 +29,7 @@ from services.training.job import Report
 from services.training.main import run_training
 from tests.features_helpers import FeaturesRun, batch_features, compare
 from tests.integration.conftest import PARTITIONS, History, Slice
-from tests.kafka_helpers import Broker, copy_part
+from tests.kafka_helpers import MODEL_KEY, Broker, copy_part
 from tests.scorer_helpers import ScorerRun, counts, predictions_of
 from usecases.fraud import FRAUD_V1
 from usecases.fraud.evaluation import book_test_set
@@ -233,7 +233,7 @@ def _swap_then_the_rest(
     """The bad model published as production; once the scorer has loaded it, the rest of the slice."""
     from services.training.adapters.kafka_io import publish_version
 
-    publish_version(broker.kafka, models, bad)
+    publish_version(broker.kafka, models, bad, MODEL_KEY)
     while bad.version not in scorer.log.read_text():
         scorer.alive()
         assert time.monotonic() < deadline, "the scorer never loaded the bad model"
@@ -261,7 +261,7 @@ def test_a_bad_production_model_raises_quality_drop(
     assert good is not None
     bad = register_model(trained.settings.registry_root, "fraud", "deliberately-bad", inverted=True)
     models = broker.topic("models", 1, **{"cleanup.policy": "compact"})
-    publish_version(broker.kafka, models, good)
+    publish_version(broker.kafka, models, good, MODEL_KEY)
     feats, preds, alerts = (
         broker.topic(n, p) for n, p in (("features", PARTITIONS), ("preds", 3), ("alerts", 1))
     )

@@ -1,4 +1,5 @@
-"""Ingest settings: which queries a process runs, and the task slots that asks for."""
+"""Ingest settings: which queries a process runs, the task slots that asks for, and the de-duplication
+window against the raw topic's retention."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from pydantic import ValidationError
 
 from services.ingest.adapters.spark import resolve_master
 from services.ingest.config import IngestSettings
+from services.ingest.transforms import window_against_retention
+from services.tools.config import ToolSettings
+from services.tools.deploy.topics import load_topics
 
 
 @pytest.mark.parametrize(
@@ -51,3 +55,31 @@ def test_only_a_real_time_clean_path_widens_local_star(
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     settings = IngestSettings(queries=queries, clean_mode=mode)
     assert resolve_master(settings.spark_master, 6, settings.realtime_clean) == master
+
+
+@pytest.mark.parametrize(
+    ("window", "retention_ms", "warned"),
+    [
+        ("7 days", 604_800_000, False),  # the defaults: the window covers the topic
+        ("8 days", 604_800_000, False),
+        ("2 days", 604_800_000, True),
+        ("604799 seconds", 604_800_000, True),
+        ("1 weeks", 604_800_000, False),
+        ("52 weeks", -1, True),  # a topic kept forever: no window covers it
+    ],
+)
+def test_the_dedup_window_is_checked_against_the_raw_topics_retention(
+    window: str, retention_ms: int, warned: bool
+) -> None:
+    warning = window_against_retention(window, "transactions.raw", retention_ms)
+    assert (warning is not None) == warned
+    if warning:
+        assert window in warning and "transactions.raw" in warning and "twice" in warning
+
+
+def test_the_dedup_window_default_covers_the_declared_raw_retention() -> None:
+    raw = next(t for t in load_topics(ToolSettings().topics_file) if t.name == "transactions.raw")
+    assert (
+        window_against_retention(IngestSettings().dedup_watermark, raw.name, int(raw.config["retention.ms"]))
+        is None
+    )

@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from services.common.kafka.retry import Backoff
 from services.tools.config import ToolSettings
@@ -24,6 +25,7 @@ from services.tools.runtime.supervisor.setup import (
     base_environment,
     child_spec,
     local_redis_port,
+    make_signing_key,
     start_kafka,
 )
 from services.tools.runtime.supervisor.state import write_state
@@ -83,9 +85,13 @@ class Supervisor:
             from services.tools.runtime.redis_server import start_redis
 
             self._step(f"starting redis-server on port {port}")
-            self.redis, self.redis_port = start_redis(port, self.s.cache_dir / "redis", persistent=True), port
+            url = urlparse(self.s.redis_url.get_secret_value()) if self.s.redis_url else None
+            password = unquote(url.password) if url and url.password else None  # as redis-py reads it
+            self.redis = start_redis(port, self.s.cache_dir / "redis", persistent=True, password=password)
+            self.redis_port = port
         self._step("applying topics")
         apply_topics_and_wait(self.s)
+        make_signing_key()
         self._step("applying the Feast repository")
         apply_feast(base_environment(self.s), self.s.logs_dir / "feast-apply.log")
         self.children = [self._child(x) for x in self.services if x != "scorer"]

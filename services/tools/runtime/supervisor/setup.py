@@ -20,6 +20,7 @@ __all__ = [
     "apply_topics_and_wait",
     "child_spec",
     "local_redis_port",
+    "make_signing_key",
     "start_kafka",
 ]
 
@@ -84,6 +85,18 @@ def apply_feast(env: dict[str, str], log: Path) -> None:
         )
     if done.returncode != 0:
         raise ConfigError(f"feast apply failed (exit {done.returncode}): see {log}")
+
+
+def make_signing_key() -> None:
+    """The model signing key file training and the scorers share (MODEL_SIGNING_KEY_FILE, by default
+    data/secrets/model-signing.key), made once unless MODEL_SIGNING_KEY is set."""
+    from services.common.config import load_settings
+    from services.common.signing import signing_key
+    from services.training.config import TrainSettings
+
+    train = load_settings(TrainSettings)
+    if train.model_signing_key is None:
+        signing_key(None, train.model_signing_key_file, create=True)
 
 
 def _defaults(s: ToolSettings) -> dict[str, str]:
