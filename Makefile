@@ -10,7 +10,7 @@ RUN := $(VENV)/bin/
 EXTRAS ?= --extra dev --extra ingest --extra features --extra scorer --extra train --extra monitor --extra deploy
 MVN := mvn -q -B -s infra/jvm/settings.xml
 
-.PHONY: help venv jars up down status logs policy topics docs schemas feast-apply lint test test-unit test-integration demo bench quality mutation clean
+.PHONY: help venv jars up down status logs policy topics docs schemas feast-apply lint test test-unit test-integration demo bench quality chaos mutation clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -88,6 +88,9 @@ bench: venv jars ## benchmarks; figures on stdout, last line BENCH {json}
 
 quality: venv jars ## the book's protocol through the stream at full scale (~20 min on 2 cores); figures only
 	$(RUN)python -m benchmarks quality
+
+chaos: venv jars ## the fault suite (tests/chaos): one line per scenario, `faults N, events M, lost 0, …`; not in CI
+	$(RUN)pytest tests/chaos -m chaos -q -s
 
 mutation: venv ## mutation testing of the window aggregators ([tool.mutmut]); not in CI
 	rm -rf mutants

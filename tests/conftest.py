@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from services.common.config import KafkaSettings
-from services.tools.config import ToolSettings
 from services.tools.runtime.broker import free_port
-from tests.kafka_helpers import ROOT, Broker
+from tests.kafka_helpers import ROOT, Broker, embedded_broker
 
 # fixtures that start a real service: a test using one is an integration test
 _SERVICES = frozenset({"broker", "redis_url", "cleaned", "history"})
@@ -28,6 +28,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             wrong.append(f"{item.nodeid}: uses {sorted(uses)} without the integration marker")
         if (where == "e2e") != ("e2e" in marks):
             wrong.append(f"{item.nodeid}: the e2e marker is for tests/e2e and every test there")
+        if (where == "chaos") != ("chaos" in marks):
+            wrong.append(f"{item.nodeid}: the chaos marker is for tests/chaos and every test there")
         if where == "unit" and "integration" in marks:
             wrong.append(f"{item.nodeid}: a unit test marked integration belongs in tests/integration")
     if wrong:
@@ -47,7 +49,8 @@ def _docker_engine() -> bool:
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """KAFKA_BOOTSTRAP_SERVERS if set; else testcontainers' Kafka where a Docker engine answers;
-    else the embedded KRaft broker on free ports in a temporary cache folder."""
+    else the embedded KRaft broker on free ports in a temporary cache folder (with
+    RTLOOP_BROKER_SECURITY=sasl_ssl: TLS, client certificates and SCRAM, for every client of the suite)."""
     configured = KafkaSettings()
     if configured.external:
         yield Broker(configured, {})
@@ -59,24 +62,10 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
             bootstrap = container.get_bootstrap_server()
             yield Broker(KafkaSettings(bootstrap_servers=bootstrap), {"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
         return
-    from services.tools.runtime.broker import EmbeddedBroker
-
-    jars = ROOT / ".cache" / "rtloop" / "jars"
-    if not any((jars / "kafka").glob("kafka_2.13-*.jar")):
-        pytest.fail(f"no Kafka jars in {jars}/kafka: run `make jars` (the tests never skip)")
-    port, controller = free_port(), free_port()
-    settings = ToolSettings(
-        cache_dir=tmp_path_factory.mktemp("rtloop-cache"),
-        jars=jars,
-        controller_port=controller,
-        kafka=KafkaSettings(embedded_port=port),
-    )
-    embedded = EmbeddedBroker(settings)
-    embedded.start()
-    try:
-        yield Broker(settings.kafka, {"RTLOOP_BROKER_PORT": str(port)})
-    finally:
-        embedded.stop()
+    with embedded_broker(
+        tmp_path_factory.mktemp("rtloop-cache"), os.environ.get("RTLOOP_BROKER_SECURITY") or "plaintext"
+    ) as embedded:
+        yield embedded
 
 
 @pytest.fixture

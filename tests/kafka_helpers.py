@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from confluent_kafka.admin import NewTopic
 from services.common.config import KafkaSettings
 from services.common.kafka.clients import make_admin
 
-__all__ = ["MODEL_KEY", "Broker", "consume", "unique"]
+__all__ = ["MODEL_KEY", "Broker", "consume", "embedded_broker", "unique"]
 
 ROOT = Path(__file__).resolve().parents[1]
 # the model signing key of the tests' processes (MODEL_SIGNING_KEY): models published with it are trusted
@@ -60,6 +62,34 @@ class Broker:
             stderr=subprocess.STDOUT,
             env=self.process_env(ECHO_HEALTH_PORT="0", **env),
         )
+
+
+@contextlib.contextmanager
+def embedded_broker(cache: Path, security: str = "plaintext") -> Iterator[Broker]:
+    """An embedded broker on free ports in `cache`, stopped at the end; its clients (in-process and
+    child processes) connect as `security` (plaintext or sasl_ssl) asks."""
+    from services.tools.config import ToolSettings
+    from services.tools.runtime.broker import EmbeddedBroker, free_port
+
+    jars = ROOT / ".cache" / "rtloop" / "jars"
+    if not any((jars / "kafka").glob("kafka_2.13-*.jar")):
+        raise AssertionError(f"no Kafka jars in {jars}/kafka: run `make jars` (the tests never skip)")
+    port = free_port()
+    settings = ToolSettings(
+        cache_dir=cache,
+        jars=jars,
+        controller_port=free_port(),
+        internal_port=free_port(),
+        broker_security=security,
+        kafka=KafkaSettings(embedded_port=port),
+    )
+    embedded = EmbeddedBroker(settings)
+    embedded.start()
+    env = {"RTLOOP_BROKER_PORT": str(port)} | (embedded.tls.environment() if embedded.secure else {})
+    try:
+        yield Broker(embedded.client, env)
+    finally:
+        embedded.stop()
 
 
 def consume(

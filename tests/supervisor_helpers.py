@@ -43,6 +43,23 @@ class Stack:
         }
         self.broker = Broker(KafkaSettings(embedded_port=self.port), {"RTLOOP_BROKER_PORT": str(self.port)})
 
+    def secure(self) -> None:
+        """Run this stack's broker on SASL_SSL (call before `up`; then `use_secure_broker` after it)."""
+        self.env |= {"RTLOOP_BROKER_SECURITY": "sasl_ssl", "RTLOOP_BROKER_INTERNAL_PORT": str(free_port())}
+
+    def use_secure_broker(self) -> None:
+        """The test's own clients connect as the stack's services do: TLS, certificate, SCRAM."""
+        from services.tools.config import ToolSettings
+        from services.tools.runtime.broker import EmbeddedBroker
+
+        settings = ToolSettings(
+            cache_dir=self.cache, broker_security="sasl_ssl", kafka=KafkaSettings(embedded_port=self.port)
+        )
+        tls = EmbeddedBroker(settings).tls
+        self.broker = Broker(
+            tls.client(self.port), {"RTLOOP_BROKER_PORT": str(self.port)} | tls.environment()
+        )
+
     def rtloop(self, *args: str, timeout_s: float = 420, **env: str) -> subprocess.CompletedProcess[str]:
         """`rtloop ARGS` with this stack's environment (KAFKA_BOOTSTRAP_SERVERS removed: embedded)."""
         environ = {k: v for k, v in self.broker.process_env().items() if k != "KAFKA_BOOTSTRAP_SERVERS"}

@@ -30,7 +30,8 @@ class IngestSettings(ServiceSettings):
 
     group_id: str = Field(
         default="rtloop-ingest",
-        description="names the Spark queries' checkpoints' consumer (ingest commits no group offsets)",
+        description="the prefix of the Spark queries' consumer groups (groupIdPrefix: a Kafka ACL names it; "
+        "ingest commits no group offsets, its checkpoints hold them)",
     )
     raw_topic: str = Field(default="", description="default: the use case's topics.raw")
     clean_topic: str = Field(default="", description="default: the use case's topics.clean")

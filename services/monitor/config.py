@@ -66,6 +66,13 @@ class MonitorSettings(ServiceSettings):
     label_ttl_days: float = Field(
         default=10.0, gt=0, description="event-time days a prediction waits for its label (labels: 7 days)"
     )
+    max_join_entries: int = Field(
+        default=2_000_000,
+        ge=1,
+        description="the label join holds at most this many predictions and labels (~330 bytes each: "
+        "0.7 GB, within the 2 GiB k8s limit); past it the oldest leave first, counted in "
+        "rtloop_monitor_join_evicted, so a flood of predictions bounds memory, not the TTL",
+    )
     raise_after: int = Field(default=2, ge=1, description="bad windows in a row that raise an alert")
     clear_after: int = Field(default=3, ge=1, description="good windows in a row that clear it")
     drift_threshold: float = Field(

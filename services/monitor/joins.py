@@ -1,5 +1,6 @@
 """Label join: predictions wait for their labels (days later in event time), labels that come first
-wait for their predictions; both are dropped once older than a TTL behind the newest event time."""
+wait for their predictions; both are dropped once older than a TTL behind the newest event time, and
+the oldest first while the join holds more than its bound (memory stays bounded at any rate)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,13 @@ class Joined(NamedTuple):
 
 class Joins:
     """The join state. `expire()` forgets what is older than `ttl_s` behind the newest event time
-    seen; a label for an event already joined is a repeat and is ignored."""
+    seen, then the oldest entries while more than `most` are held (`evicted` counts the predictions
+    that left that way, without a label); a label for an event already joined is a repeat and is
+    ignored."""
 
-    def __init__(self, ttl_s: float) -> None:
-        self.ttl_s = ttl_s
+    def __init__(self, ttl_s: float, most: int = 2_000_000) -> None:
+        self.ttl_s, self.most = ttl_s, most
+        self.evicted = 0
         self.waiting: dict[str, Scored] = {}
         self.early: dict[str, tuple[bool, float]] = {}  # labels before their prediction
         self.done: dict[str, float] = {}  # joined event_id → event time (repeats are ignored)
@@ -85,20 +89,30 @@ class Joins:
         heapq.heappush(self._heaps["done"], (event_time, event_id))
 
     def expire(self) -> int:
-        """Drop entries older than the TTL; returns how many predictions left without a label."""
+        """Drop entries older than the TTL, then the oldest over the bound; returns how many
+        predictions left without a label."""
         cutoff = self.newest - self.ttl_s
         dropped = 0
-        stores: dict[str, dict[str, Any]] = {"waiting": self.waiting, "early": self.early, "done": self.done}
-        for name, store in stores.items():
-            heap = self._heaps[name]
-            while heap and heap[0][0] < cutoff:
-                t, key = heapq.heappop(heap)
-                entry = store.get(key)
-                if entry is not None and _time(entry) == t:  # not joined or re-added since
-                    del store[key]
-                    dropped += name == "waiting"
+        for name in self._heaps:
+            while self._heaps[name] and self._heaps[name][0][0] < cutoff:
+                dropped += self._pop(name)
         self.expired += dropped
-        return dropped
+        over = 0
+        while len(self) > self.most:
+            over += self._pop(min((h[0][0], n) for n, h in self._heaps.items() if h)[1])
+        self.evicted += over
+        return dropped + over
+
+    def _pop(self, name: str) -> int:
+        """Forget the oldest entry of one store; 1 if it was a prediction still waiting."""
+        stores: dict[str, dict[str, Any]] = {"waiting": self.waiting, "early": self.early, "done": self.done}
+        store = stores[name]
+        t, key = heapq.heappop(self._heaps[name])
+        entry = store.get(key)
+        if entry is not None and _time(entry) == t:  # not joined or re-added since
+            del store[key]
+            return int(name == "waiting")
+        return 0
 
     def __len__(self) -> int:
         return len(self.waiting) + len(self.early) + len(self.done)

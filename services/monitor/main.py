@@ -8,6 +8,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from services.common.config import load_settings
@@ -43,7 +44,9 @@ WRITING = b"<!doctype html><title>report</title><p>This report is being written:
 def restore_state(settings: MonitorSettings) -> MonitorState:
     """The committed state: the changelog read to its end (latest value per key, tombstones dropped)."""
     state = MonitorState(
-        settings.label_ttl_days * 86_400, Alerting(settings.raise_after, settings.clear_after)
+        settings.label_ttl_days * 86_400,
+        Alerting(settings.raise_after, settings.clear_after),
+        settings.max_join_entries,
     )
     records: dict[str, bytes] = {}
     for msg in scan_topic(settings.kafka, settings.state_topic, idle_timeout_s=5.0):
@@ -122,6 +125,11 @@ def _pages(settings: MonitorSettings, handler: MonitorHandler, metrics: RunnerMe
     return serve
 
 
+def _join_figure(handler: MonitorHandler, what: str) -> float:
+    joins = handler.state.joins  # the state is replaced when a transaction aborts
+    return float(len(joins) if what == "entries" else joins.evicted)
+
+
 def main() -> None:
     """Run the monitor until SIGTERM/SIGINT."""
     settings = load_settings(MonitorSettings)
@@ -167,6 +175,12 @@ def main() -> None:
     )
     handler.alerts.extend(_recent_alerts(settings))
     routes["page"] = _pages(settings, handler, metrics)
+    join = {"entries": "held by the label join", "evicted": "left the join over its bound, without a label"}
+    for what, meaning in join.items():
+        gauge = Gauge(
+            f"rtloop_monitor_join_{what}", f"Predictions and labels {meaning}", registry=metrics.registry
+        )
+        gauge.set_function(functools.partial(_join_figure, handler, what))
     references.caught_up.wait(30)
     try:
         run_service(

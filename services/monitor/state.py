@@ -41,8 +41,8 @@ class _Batch:
 class MonitorState:
     """Join + open window + alerting; `flush()` returns the changelog records of the batch."""
 
-    def __init__(self, ttl_s: float, alerting: Alerting) -> None:
-        self.joins, self.alerting = Joins(ttl_s), alerting
+    def __init__(self, ttl_s: float, alerting: Alerting, most_joined: int = 2_000_000) -> None:
+        self.joins, self.alerting = Joins(ttl_s, most_joined), alerting
         self.window = Window(0)
         self.seq = 0
         self._batch = _Batch()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -45,6 +46,17 @@ class ToolSettings(UseCaseSettings):
     )
     controller_port: int | None = Field(
         default=None, ge=1, le=65535, description="KRaft controller port; default broker port + 1"
+    )
+    broker_security: Literal["plaintext", "sasl_ssl"] = Field(
+        default="plaintext",
+        description="the embedded broker's listener: plaintext, or sasl_ssl (TLS with client certificates "
+        "and SCRAM-SHA-512; certificates made with openssl at the first start, never committed)",
+    )
+    internal_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="sasl_ssl: the inter-broker TLS port; default broker port + 2",
     )
     broker_heap: str = Field(default="1g", pattern=r"^\d+[mg]$", description="the embedded broker's JVM heap")
     broker_start_timeout_s: float = Field(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
 from services.common.config import KafkaSettings
-from services.common.errors import TransientError
+from services.common.errors import ConfigError, TransientError
 
 __all__ = ["make_admin", "make_consumer", "make_producer", "wait_reachable"]
 
@@ -46,12 +46,26 @@ def make_admin(kafka: KafkaSettings) -> AdminClient:
 
 
 def wait_reachable(kafka: KafkaSettings, timeout_s: float = 10.0) -> int:
-    """Return the broker count, or raise TransientError telling the user how to start Kafka."""
-    probe = {"socket.connection.setup.timeout.ms": 3000, "log_level": 0}
+    """Return the broker count, or raise an error that says what to do: ConfigError when the broker
+    refused the credentials or the TLS handshake (retrying cannot help), TransientError when it did
+    not answer."""
+    refused: list[str] = []
+
+    def on_error(err: KafkaError) -> None:
+        if err.code() in _REFUSALS or (err.code() == KafkaError._TRANSPORT and "SSL" in err.str()):
+            refused.append(err.str())  # a TLS alert from the broker: no or a bad client certificate
+
+    probe = {"socket.connection.setup.timeout.ms": 3000, "log_level": 0, "error_cb": on_error}
     admin = AdminClient(kafka.librdkafka() | probe)
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except Exception as exc:
+        admin.poll(0)  # the error callbacks of the failed attempts
+        if refused:
+            raise ConfigError(
+                f"the broker at {kafka.bootstrap} refused this client ({refused[-1]}): check "
+                "KAFKA_SECURITY_PROTOCOL, the KAFKA_SASL_* credentials and the KAFKA_SSL_* certificates"
+            ) from None
         hint = (
             "check the cluster and the KAFKA_ security settings"
             if kafka.external
@@ -61,3 +75,6 @@ def wait_reachable(kafka: KafkaSettings, timeout_s: float = 10.0) -> int:
             f"KAFKA_BOOTSTRAP_SERVERS unreachable at {kafka.bootstrap}: {hint} ({exc})"
         ) from None
     return len(metadata.brokers)
+
+
+_REFUSALS = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
 import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -14,7 +19,7 @@ from services.common.errors import ConfigError
 from services.ingest.adapters.delta import RETENTION_PROPERTIES
 from services.ingest.config import IngestSettings
 
-__all__ = ["build_session", "kafka_options", "read_raw", "resolve_master"]
+__all__ = ["build_session", "jaas_quoted", "kafka_options", "read_raw", "resolve_master"]
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +83,8 @@ def build_session(settings: IngestSettings, master: str) -> SparkSession:
 
 
 def kafka_options(kafka: KafkaSettings) -> dict[str, str]:
-    """Spark's `kafka.*` options: bootstrap servers and security (SASL via JAAS, TLS CA as PEM)."""
+    """Spark's `kafka.*` options: bootstrap servers and security (SASL via JAAS, TLS as PEM, the client
+    certificate and key in one PEM keystore for mutual TLS)."""
     opts = {"kafka.bootstrap.servers": kafka.bootstrap, "kafka.security.protocol": kafka.security_protocol}
     if kafka.sasl_mechanism:
         module = {
@@ -90,12 +96,38 @@ def kafka_options(kafka: KafkaSettings) -> dict[str, str]:
         password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
         opts["kafka.sasl.mechanism"] = kafka.sasl_mechanism
         opts["kafka.sasl.jaas.config"] = (
-            f'{module} required username="{kafka.sasl_username or ""}" password="{password}";'
+            f"{module} required username={jaas_quoted(kafka.sasl_username or '')} "
+            f"password={jaas_quoted(password)};"
         )
     if kafka.ssl_ca_location:
         opts["kafka.ssl.truststore.type"] = "PEM"
         opts["kafka.ssl.truststore.location"] = str(kafka.ssl_ca_location)
+    if kafka.ssl_certificate_location and kafka.ssl_key_location:
+        opts["kafka.ssl.keystore.type"] = "PEM"
+        opts["kafka.ssl.keystore.location"] = str(
+            _keystore(kafka.ssl_key_location, kafka.ssl_certificate_location)
+        )
+        if kafka.ssl_key_password:
+            opts["kafka.ssl.key.password"] = kafka.ssl_key_password.get_secret_value()
     return opts
+
+
+def jaas_quoted(value: str) -> str:
+    """A JAAS option value in double quotes, its backslashes and quotes escaped (Java's tokenizer)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@functools.cache
+def _keystore(key: Path, certificate: Path) -> Path:
+    """Java's PEM keystore is one file holding the key and the certificate chain: made once per process,
+    owner-only, in a private temporary folder removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="rtloop-ingest-tls-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "client-keystore.pem"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.read_bytes().rstrip() + b"\n" + certificate.read_bytes())
+    return path
 
 
 def read_raw(spark: SparkSession, settings: IngestSettings, **extra: Any) -> DataFrame:
@@ -105,6 +137,7 @@ def read_raw(spark: SparkSession, settings: IngestSettings, **extra: Any) -> Dat
         reader.option("subscribe", settings.raw_topic)
         .option("startingOffsets", settings.starting_offsets)
         .option("includeHeaders", "true")
+        .option("groupIdPrefix", settings.group_id)  # Kafka ACLs can name the group prefix
         .option("failOnDataLoss", "false" if settings.allow_data_loss else "true")
         .options(**{k: str(v) for k, v in extra.items()})
         .load()

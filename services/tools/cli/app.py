@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -42,6 +43,10 @@ def _usecase(
 ) -> None:
     if usecase:
         choose_usecase(usecase)
+    from services.tools.runtime.broker import join_embedded_broker
+
+    with contextlib.suppress(RtloopError):  # a command that needs the settings says what is wrong
+        join_embedded_broker(load_settings(ToolSettings))
 
 
 def friendly(fn: F) -> F:

@@ -13,11 +13,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.config import KafkaSettings
 from services.common.errors import RtloopError
 from services.common.kafka.clients import wait_reachable
 from services.tools.config import ToolSettings
+from services.tools.runtime.broker_tls import BrokerTls, create_user
 
-__all__ = ["BrokerError", "BrokerStatus", "EmbeddedBroker", "free_port"]
+__all__ = ["BrokerError", "BrokerStatus", "EmbeddedBroker", "free_port", "join_embedded_broker"]
 
 _LOG4J = """status = warn
 appender.out.type = Console
@@ -58,6 +60,14 @@ class EmbeddedBroker:
         self.pid_file = self.home / "broker.pid"
         self.log_file = self.home / "broker.log"
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.secure = settings.broker_security == "sasl_ssl"
+        self.internal_port = settings.internal_port or self.port + 2
+        self.tls = BrokerTls(self.home / "tls")
+
+    @property
+    def client(self) -> KafkaSettings:
+        """How a client reaches this broker: the settings' own, or the SASL_SSL user's."""
+        return self.tls.client(self.port) if self.secure else self.s.kafka
 
     def _classpath(self) -> str:
         jars = self.s.jars_dir / "kafka"
@@ -90,10 +100,34 @@ class EmbeddedBroker:
             "num.network.threads": "2",
             "num.io.threads": "4",
         }
+        if self.secure:
+            props |= self._secure_properties()
         path = self.home / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         (self.home / "log4j2.properties").write_text(_LOG4J)
         return path
+
+    def _secure_properties(self) -> dict[str, str]:
+        """Every listener TLS with a client certificate required; clients on SASL_SSL with SCRAM-SHA-512,
+        the broker and controller on certificates alone. No secret in the file: the keystore is PEM."""
+        sasl, internal, controller = self.port, self.internal_port, self.controller_port
+        return {
+            "listeners": f"SASL_SSL://127.0.0.1:{sasl},BROKER://127.0.0.1:{internal},"
+            f"CONTROLLER://127.0.0.1:{controller}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{sasl},BROKER://127.0.0.1:{internal}",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,BROKER:SSL,CONTROLLER:SSL",
+            "inter.broker.listener.name": "BROKER",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "ssl.client.auth": "required",
+            "listener.name.sasl_ssl.ssl.client.auth": "required",  # the broker-wide one covers SSL only
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.tls.broker_keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.tls.ca),
+        }
 
     def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
         return [
@@ -145,11 +179,14 @@ class EmbeddedBroker:
     def start(self) -> str:
         """Start (or find running) and return the bootstrap address once clients are served."""
         if self.pid() is not None:
-            wait_reachable(self.s.kafka, timeout_s=self.s.broker_start_timeout_s)
+            wait_reachable(self.client, timeout_s=self.s.broker_start_timeout_s)
             return self.bootstrap
-        for port in (self.port, self.controller_port):
+        ports = (self.port, self.controller_port, *((self.internal_port,) if self.secure else ()))
+        for port in ports:
             self._check_port(port)
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.secure:
+            self.tls.ensure()
         props = self._properties()
         self._format(props)
         with self.log_file.open("ab") as log:
@@ -172,7 +209,10 @@ class EmbeddedBroker:
                 tail = self.log_file.read_text(errors="replace")[-3000:]
                 raise BrokerError(f"the broker exited with {proc.returncode}; log tail:\n{tail}")
             try:
-                wait_reachable(self.s.kafka, timeout_s=1.0)
+                if self.secure:  # the user first, through the certificate-only listener
+                    wait_reachable(self.tls.client(self.internal_port, sasl=False), timeout_s=1.0)
+                    create_user(self.tls, self.internal_port)
+                wait_reachable(self.client, timeout_s=1.0)
                 return
             except RtloopError:
                 time.sleep(0.2)
@@ -205,7 +245,7 @@ class EmbeddedBroker:
         """Running, reachable, where."""
         pid = self.pid()
         try:
-            wait_reachable(self.s.kafka, timeout_s=2.0)
+            wait_reachable(self.client, timeout_s=2.0)
             reachable = True
         except RtloopError:
             reachable = False
@@ -223,3 +263,13 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def join_embedded_broker(s: ToolSettings) -> None:
+    """With RTLOOP_BROKER_SECURITY=sasl_ssl (and no external cluster), make this process and the
+    services it starts clients of the embedded broker's SASL_SSL listener: the KAFKA_* variables this
+    environment does not set already are set (the certificates and the user's password are made once)."""
+    if s.broker_security != "sasl_ssl" or s.kafka.external:
+        return
+    for name, value in EmbeddedBroker(s).tls.ensure().environment().items():
+        os.environ.setdefault(name, value)

@@ -12,6 +12,7 @@ import yaml
 
 from services.tools.config import ToolSettings
 from services.tools.deploy.k8s import K8S, OVERLAYS, crd_schemas, kafka_topics, render, validate
+from services.tools.deploy.kafka_users import allows
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +112,78 @@ def test_an_unknown_field_in_a_built_in_kind_fails(crds: dict[tuple[str, str], d
     docs = render("base")
     _kinds(docs, "Deployment")["scorer"]["spec"]["template"]["spec"]["containers"][0]["resource"] = {}
     assert any(p.startswith("Deployment/scorer: ") and "resource" in p for p in validate(docs, crds))
+
+
+# what each service reads and writes (its settings' defaults for the fraud declaration)
+READS = {
+    "ingest": ["transactions.raw"],
+    "features": ["transactions.clean", "labels", "rtloop-features.terminal_risk.repartition"],
+    "scorer": ["transactions.features", "models", "rtloop-scorer.seen"],
+    "monitor": ["predictions", "labels", "models", "monitor.state"],
+    "training": ["labels"],
+}
+WRITES = {
+    "ingest": ["transactions.clean", "transactions.dlq"],
+    "features": [
+        "transactions.features",
+        "transactions.dlq",
+        "rtloop-features.customer_spending.changelog",
+        "rtloop-features.terminal_risk.repartition",
+        "rtloop-features.terminal_risk.changelog",
+    ],
+    "scorer": ["predictions", "alerts", "transactions.dlq", "rtloop-scorer.seen"],
+    "monitor": ["alerts", "transactions.dlq", "monitor.state"],
+    "training": ["models"],
+}
+
+
+def test_kafka_takes_tls_and_scram_and_each_users_acls_cover_its_topics_and_no_more() -> None:
+    docs = render("base")
+    kafka = _kinds(docs, "Kafka")["rtloop"]["spec"]
+    listeners = [
+        (x["port"], x["tls"], x.get("authentication", {}).get("type")) for x in kafka["kafka"]["listeners"]
+    ]
+    assert listeners == [(9093, True, "scram-sha-512")], "one listener: TLS, SCRAM"
+    assert kafka["kafka"]["authorization"]["type"] == "simple" and "userOperator" in kafka["entityOperator"]
+    topics = {d["spec"]["topicName"] for d in _kinds(docs, "KafkaTopic").values()}
+    users = set(_kinds(docs, "KafkaUser"))
+    assert users == set(READS)
+    for user in users:
+        for topic in READS[user]:
+            assert topic in topics and allows(docs, user, "Read", "topic", topic), (user, topic)
+        for topic in WRITES[user]:
+            assert topic in topics and allows(docs, user, "Write", "topic", topic), (user, topic)
+        for topic in topics - set(WRITES[user]):
+            assert not allows(docs, user, "Write", "topic", topic), f"{user} may write {topic}"
+    assert {u for u in users if allows(docs, u, "Write", "topic", "models")} == {"training"}
+    assert not allows(docs, "monitor", "Read", "topic", "transactions.raw"), "reads only its own topics"
+    for name, d in _kinds(docs, "Deployment").items():
+        if name == "redis":
+            continue
+        env = {e["name"]: e for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["KAFKA_SASL_USERNAME"]["value"] == name
+        assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": name, "key": "password"}
+    config = _kinds(docs, "ConfigMap")["rtloop-config"]["data"]
+    assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL" and config["KAFKA_BOOTSTRAP_SERVERS"].endswith(
+        ":9093"
+    )
+    policy = _kinds(docs, "NetworkPolicy")["kafka"]["spec"]
+    client = policy["ingress"][0]
+    assert [p["port"] for p in client["ports"]] == [9093]
+    assert {"rtloop.io/role": "service"} in [
+        f.get("podSelector", {}).get("matchLabels") for f in client["from"]
+    ]
+
+
+def test_a_malformed_kafka_user_or_a_missing_one_is_reported(
+    tmp_path: Path, crds: dict[tuple[str, str], dict[str, Any]]
+) -> None:
+    root = tmp_path / "k8s"
+    shutil.copytree(K8S, root)
+    users = root / "base" / "users.yaml"
+    users.write_text(
+        users.read_text().replace("- Write\n", "- Writ\n", 1).replace("name: monitor\n", "name: watcher\n")
+    )
+    problems = validate(render("base", root), crds)
+    assert any("KafkaUser/ingest: spec.authorization.acls.1.operations" in p for p in problems), problems
+    assert "Deployment/monitor: KAFKA_SASL_USERNAME 'monitor' is no KafkaUser" in problems

@@ -3,10 +3,13 @@ window against the raw topic's retention."""
 
 from __future__ import annotations
 
-import pytest
-from pydantic import ValidationError
+from pathlib import Path
 
-from services.ingest.adapters.spark import resolve_master
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from services.common.config import KafkaSettings
+from services.ingest.adapters.spark import kafka_options, resolve_master
 from services.ingest.config import IngestSettings
 from services.ingest.transforms import window_against_retention
 from services.tools.config import ToolSettings
@@ -83,3 +86,29 @@ def test_the_dedup_window_default_covers_the_declared_raw_retention() -> None:
         window_against_retention(IngestSettings().dedup_watermark, raw.name, int(raw.config["retention.ms"]))
         is None
     )
+
+
+def test_spark_gets_the_password_escaped_and_the_client_certificate_as_one_pem_keystore(
+    tmp_path: Path,
+) -> None:
+    key, cert = tmp_path / "client.key", tmp_path / "client.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n")
+    cert.write_text("-----BEGIN CERTIFICATE-----\nCERT\n-----END CERTIFICATE-----\n")
+    kafka = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="ingest",
+        sasl_password=SecretStr('p"a\\ss word'),
+        ssl_ca_location=tmp_path / "ca.pem",
+        ssl_certificate_location=cert,
+        ssl_key_location=key,
+    )
+    opts = kafka_options(kafka)
+    assert opts["kafka.sasl.jaas.config"] == (
+        'org.apache.kafka.common.security.scram.ScramLoginModule required username="ingest" '
+        'password="p\\"a\\\\ss word";'
+    )
+    keystore = Path(opts["kafka.ssl.keystore.location"])
+    assert opts["kafka.ssl.keystore.type"] == "PEM" and opts["kafka.ssl.truststore.type"] == "PEM"
+    assert keystore.read_text() == key.read_text() + cert.read_text(), "the key, then its certificate"
+    assert keystore.stat().st_mode & 0o077 == 0, "readable by its owner only"

@@ -1,5 +1,5 @@
 """Label join: a label days later meets its prediction, a label first waits for it, repeats join once,
-and the state stays bounded by the event-time TTL."""
+and the state stays bounded by the event-time TTL and by its size."""
 
 from __future__ import annotations
 
@@ -39,3 +39,19 @@ def test_state_is_bounded_by_the_event_time_ttl() -> None:
     joins.prediction(_p("late", 13 * DAY))  # the stream moved on 13 days
     assert joins.expire() == 50, "the unlabelled predictions older than 8 days are given up"
     assert len(joins) == 1 and joins.expired == 50
+
+
+def test_a_flood_within_the_ttl_is_bounded_oldest_first() -> None:
+    """10x the predictions the bound holds, all within the TTL (labels a week away): memory stays at the
+    bound, the oldest leave first, and a prediction still held joins its label."""
+    joins = Joins(ttl_s=10 * DAY, most=1000)
+    for i in range(10_000):
+        joins.prediction(_p(f"t{i}", float(i)))
+        if i % 100 == 99:
+            joins.expire()
+            assert len(joins) <= 1000
+    joins.label("early", True, 20_000.0)
+    assert joins.expire() == 1 and len(joins) == 1000, "the label took the oldest prediction's place"
+    assert joins.evicted == 9_001 and joins.expired == 0, "evicted by the bound, not by the TTL"
+    assert "t9000" not in joins.waiting and joins.label("t9999", True, 9999.0) is not None
+    assert joins.label("t0", True, 0.0) is None, "an evicted prediction's label waits (early) instead"
