@@ -10,7 +10,11 @@ import pytest
 
 from services.common.config import KafkaSettings
 from services.tools.runtime.broker import free_port
-from tests.kafka_helpers import ROOT, Broker, embedded_broker
+from tests.kafka_helpers import MODEL_KEY, ROOT, Broker, embedded_broker
+
+# The model signing key of the test session: in-process training and every service process it starts
+# (they inherit the environment) sign and verify with it.
+os.environ.setdefault("MODEL_SIGNING_KEY", MODEL_KEY.decode())
 
 # fixtures that start a real service: a test using one is an integration test
 _SERVICES = frozenset({"broker", "redis_url", "cleaned", "history"})

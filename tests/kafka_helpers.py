@@ -22,7 +22,7 @@ from services.common.kafka.clients import make_admin
 __all__ = ["MODEL_KEY", "Broker", "consume", "embedded_broker", "unique"]
 
 ROOT = Path(__file__).resolve().parents[1]
-# the model signing key of the tests' processes (MODEL_SIGNING_KEY): models published with it are trusted
+# the model signing key of the test session (MODEL_SIGNING_KEY, set by conftest): models signed with it serve
 MODEL_KEY = b"tests-model-signing-key"
 
 
@@ -49,8 +49,7 @@ class Broker:
 
     def process_env(self, **extra: str) -> dict[str, str]:
         """Environment for a service process pointed at this broker."""
-        signing = {"MODEL_SIGNING_KEY": MODEL_KEY.decode()}
-        return dict(os.environ) | signing | self.env | {"PYTHONUNBUFFERED": "1"} | extra
+        return dict(os.environ) | self.env | {"PYTHONUNBUFFERED": "1"} | extra
 
     def start_echo(self, log: Path, **env: str) -> subprocess.Popen[bytes]:
         """`python -m services.echo` as a real child process."""

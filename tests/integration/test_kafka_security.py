@@ -66,7 +66,8 @@ def test_a_runner_service_and_ingests_spark_run_through_it(secure: Broker, tmp_p
     upsert = UserScramCredentialUpsertion(
         "ingest", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), NASTY.encode()
     )
-    for future in make_admin(secure.kafka).alter_user_scram_credentials([upsert]).values():
+    admin = make_admin(secure.kafka)  # must outlive its futures
+    for future in admin.alter_user_scram_credentials([upsert]).values():
         future.result(30)
     run = IngestRun.fresh(secure, tmp_path)
     produce_all(secure, run.raw, [(str(i).encode(), tx(i)) for i in range(300)] + [(b"x", b"{not json")])
