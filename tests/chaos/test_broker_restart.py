@@ -1,0 +1,64 @@
+"""Chaos: the broker SIGKILLed and restarted 3 times mid-stream with the scorer and a producer attached;
+every event gets exactly one prediction and nothing valid is dead-lettered."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from services.common.config import KafkaSettings
+from services.tools.config import ToolSettings
+from services.tools.runtime.broker import EmbeddedBroker, free_port
+from tests.chaos.load import SteadyLoad, tally
+from tests.integration.scorer.test_exactly_once import CUSTOMERS, TERMINALS, drained, make_run
+from tests.kafka_helpers import ROOT, Broker, consume
+from tests.scorer_helpers import featurized
+
+pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
+
+KILLS = 3
+
+
+def test_the_broker_killed_and_restarted_under_load(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    settings = ToolSettings(
+        cache_dir=tmp_path / "cache",
+        jars=ROOT / ".cache" / "rtloop" / "jars",
+        controller_port=free_port(),
+        kafka=KafkaSettings(embedded_port=port),
+    )
+    embedded = EmbeddedBroker(settings)
+    embedded.start()
+    broker = Broker(settings.kafka, {"RTLOOP_BROKER_PORT": str(port)})
+    try:
+        run = make_run(broker, tmp_path, redis_url)
+        events = featurized(30_000, CUSTOMERS, TERMINALS)
+        load = SteadyLoad(broker, run.features, events, 300.0, resend=0.05, seed=5)
+        run.start()
+        load.start()
+        for _ in range(KILLS):
+            time.sleep(15)
+            run.alive()
+            pid = embedded.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)  # our child: reaped, or its pid would still look alive
+            time.sleep(5)
+            embedded.start()  # same ports, same data: the clients reconnect
+        load.wait(timeout_s=600)
+        drained(broker, run, timeout_s=300)
+        preds = [orjson.loads(m.value()) for m in consume(broker.kafka, run.predictions, 10**9, timeout_s=15)]
+        dead = {orjson.loads(m.value())["tx_id"] for m in consume(broker.kafka, run.dlq, 10**9, timeout_s=5)}
+        run.stop()
+    finally:
+        embedded.stop()
+    expected = {orjson.loads(value)["tx_id"] for _, value in events}
+    answers = [p["tx_id"] for p in preds if not p["shadow"]]
+    tally("broker SIGKILL + restart x3 under 300/s, 5% re-sent", KILLS, expected, answers, dead)
