@@ -76,6 +76,7 @@ class BrokerTls:
             "-out",
             str(self.ca),
         )
+        (work / "ca.key").chmod(0o600)
         self._signed("broker", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost")
         self._signed("client", f"/CN={USER}", "extendedKeyUsage=clientAuth")
         keystore = (work / "broker.key").read_bytes() + (work / "broker.pem").read_bytes()
