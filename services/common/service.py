@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import sys
@@ -91,7 +92,7 @@ def run_service(
     overrides = {"delivery.report.only.error": True} | dict(producer_overrides or {})
     if transactional_id:
         overrides["transactional.id"] = transactional_id
-    producer = make_producer(settings.kafka, error_cb=on_error, **overrides)
+    new_producer = functools.partial(make_producer, settings.kafka, error_cb=on_error, **overrides)
     runner = Runner(
         RunnerConfig(
             service=name,
@@ -104,7 +105,7 @@ def run_service(
             eager=eager,
         ),
         consumer=consumer,
-        producer=producer,
+        producer=new_producer(),
         decoders=decoders,
         handler=handler,
         metrics=metrics,
@@ -113,6 +114,7 @@ def run_service(
         on_aborted=on_aborted,
         on_assign=on_assign,
         on_revoke=on_revoke,
+        new_producer=new_producer,
     )
     runner.install_signal_handlers()
     quiet_gc()

@@ -86,10 +86,13 @@ class Runner:
         on_aborted: Callable[[], None] | None = None,
         on_assign: Rebalance | None = None,
         on_revoke: Rebalance | None = None,
+        new_producer: Callable[[], ProducerLike] | None = None,
     ) -> None:
         """`on_assign` runs before the new partitions are consumed (a handler restores their state
-        there); `on_revoke` after the batch in flight is settled, before they go."""
+        there); `on_revoke` after the batch in flight is settled, before they go. `new_producer` makes
+        a replacement for a transactional producer that failed for good (not fenced)."""
         self.config, self.consumer, self.producer = config, consumer, producer
+        self.new_producer = new_producer
         self._hooks = (on_assign, on_revoke)
         self._ticked = 0.0
         self._transaction = Transactions(self, on_committed, on_aborted) if config.transactional else None
@@ -102,6 +105,11 @@ class Runner:
         self._last_commit: list[TopicPartition] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def stopping(self) -> threading.Event:
+        """Set once a stop was asked for."""
+        return self._stop
+
     def stop(self, *_: Any) -> None:
         """Ask the loop to finish the current batch, commit and close."""
         if not self._stop.is_set():

@@ -14,6 +14,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from services.common.errors import TransientError
 from services.common.kafka.delivery import DeliveryFailure, flush_all, produce_all
 from services.common.kafka.envelope import KafkaMessage, Output
+from services.common.kafka.retry import retry_transient
 
 if TYPE_CHECKING:
     from services.common.kafka.runner import Runner
@@ -37,14 +38,20 @@ class Transactions:
     the next batch, and `settle()` collects the outcome before that batch is handled (one transaction in
     flight at most; handlers never see a batch before the previous one is settled). An abortable failure
     aborts, rewinds the consumer to the first offsets of the batch (and of the batch consumed meanwhile)
-    and lets the loop consume them again; a fatal one (this producer was fenced) stops the service."""
+    and lets the loop consume them again. A fatal one is fencing (another process took this
+    transactional.id: this one stops) or the broker losing the producer's state in a crash: then a new
+    producer with the same transactional.id takes over (its init aborts what the old one left open)
+    and the batches are rewound the same way, up to `RENEWALS` times in a row."""
+
+    RENEWALS = 5
 
     def __init__(
         self, runner: Runner, on_committed: Callable[[], None] | None, on_aborted: Callable[[], None] | None
     ) -> None:
         self.runner = runner
         self.on_committed, self.on_aborted = on_committed, on_aborted
-        self.commits = self.aborts = 0
+        self.commits = self.aborts = self.renewals = 0
+        self._renewed_in_a_row = 0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{runner.config.service}-commit")
         self._in_flight: tuple[Future[None], Sequence[KafkaMessage], Counter[str]] | None = None
 
@@ -104,6 +111,7 @@ class Transactions:
             self._failed([*messages, *upcoming], exc)
             return False
         self.commits += 1
+        self._renewed_in_a_row = 0
         r = self.runner
         for topic, n in produced.items():
             r.metrics.produced.labels(r.config.service, topic).inc(n)
@@ -112,10 +120,10 @@ class Transactions:
         return True
 
     def _failed(self, messages: Sequence[KafkaMessage], exc: BaseException) -> None:
-        error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-        if isinstance(error, KafkaError) and error.fatal():
-            raise exc
-        self._abort(messages, exc)
+        if _fatal(exc):
+            self._renew(messages, exc)
+        else:
+            self._abort(messages, exc)
 
     def _abort(self, messages: Sequence[KafkaMessage], exc: BaseException) -> None:
         r = self.runner
@@ -124,7 +132,29 @@ class Transactions:
         try:
             r.producer.abort_transaction(r.config.delivery_timeout_s)  # type: ignore[attr-defined]
         except KafkaException as abort_exc:
+            if _fatal(abort_exc):
+                self._renew(messages, abort_exc)
+                return
             log.warning("%s: abort failed (%s)", r.config.service, abort_exc)
+        self._rewind(messages)
+
+    def _renew(self, messages: Sequence[KafkaMessage], exc: BaseException) -> None:
+        r = self.runner
+        error = exc.args[0]
+        fenced = error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED)
+        if fenced or r.new_producer is None or self._renewed_in_a_row >= self.RENEWALS:
+            raise exc
+        log.warning("%s: the producer failed for good (%s); a new one takes over", r.config.service, exc)
+        self._renewed_in_a_row += 1
+        self.renewals += 1
+        r.producer = r.new_producer()
+        # the same transactional.id: the broker aborts what the old producer left open (retried while
+        # the broker is still coming back)
+        retry_transient(self.init, backoff=r.config.backoff, stop=r.stopping, what=f"{r.config.service} init")
+        self._rewind(messages)
+
+    def _rewind(self, messages: Sequence[KafkaMessage]) -> None:
+        r = self.runner
         if self.on_aborted is not None:
             self.on_aborted()
         for tp in batch_offsets(messages, end=False):
@@ -140,3 +170,8 @@ class Transactions:
             self.settle()
         finally:
             self._pool.shutdown(wait=True)
+
+
+def _fatal(exc: BaseException) -> bool:
+    error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(error, KafkaError) and error.fatal()

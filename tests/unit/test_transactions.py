@@ -1,0 +1,107 @@
+"""The runner's transactions on stub clients: a producer that fails for good after a broker crash is
+replaced (same transactional.id) and the batch comes again; a fenced one stops the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from services.common.contracts import decoder_for
+from services.common.kafka import Runner, RunnerConfig
+from services.common.kafka.retry import Backoff
+from tests.factories import tx
+from tests.unit.stubs import StubConsumer, StubMessage, StubProducer
+from tests.unit.test_runner import echo
+from usecases.fraud import CONTRACTS
+
+
+@dataclass
+class TxProducer(StubProducer):
+    """A transactional producer: `commit_fails` / `abort_fails` are raised by the next commit / abort."""
+
+    commit_fails: list[Exception] = field(default_factory=list)
+    abort_fails: list[Exception] = field(default_factory=list)
+    inits: int = 0
+
+    def init_transactions(self, timeout: float) -> None:
+        self.inits += 1
+
+    def begin_transaction(self) -> None:
+        self.log.append("begin")
+
+    def send_offsets_to_transaction(self, offsets: Any, metadata: Any, timeout: float) -> None:
+        self.log.append("offsets")
+
+    def commit_transaction(self, timeout: float) -> None:
+        if self.commit_fails:
+            raise self.commit_fails.pop(0)
+        self.log.append("committed")
+
+    def abort_transaction(self, timeout: float) -> None:
+        if self.abort_fails:
+            raise self.abort_fails.pop(0)
+        self.log.append("aborted")
+
+
+@dataclass
+class TxConsumer(StubConsumer):
+    seeks: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def consumer_group_metadata(self) -> object:
+        return object()
+
+    def seek(self, tp: Any) -> None:
+        self.seeks.append((tp.topic, tp.partition, tp.offset))
+
+
+def _error(code: int, fatal: bool = False) -> KafkaException:
+    return KafkaException(KafkaError(code, "stub", fatal=fatal))
+
+
+def _runner(
+    first: TxProducer, log: list[str], spares: list[TxProducer]
+) -> tuple[Runner, TxConsumer, list[int]]:
+    consumer, aborted = TxConsumer(log), []
+    runner = Runner(
+        RunnerConfig(service="svc", dlq_topic="dlq", transactional=True, backoff=Backoff(0.001, 0.002)),
+        consumer=consumer,
+        producer=first,
+        decoders={"in": decoder_for(CONTRACTS.raw)},
+        handler=echo,
+        on_aborted=lambda: aborted.append(1),
+        new_producer=lambda: spares.pop(0),
+    )
+    assert runner._transaction is not None
+    runner._transaction.init()
+    return runner, consumer, aborted
+
+
+def test_a_producer_the_broker_lost_is_replaced_and_the_batch_comes_again() -> None:
+    log: list[str] = []
+    crashed = TxProducer(log, commit_fails=[_error(KafkaError.INVALID_TXN_STATE)])
+    crashed.abort_fails = [_error(KafkaError.INVALID_TXN_STATE, fatal=True)]
+    spare = TxProducer(log)
+    runner, consumer, aborted = _runner(crashed, log, [spare])
+    batch = [StubMessage(tx(i), 10 + i) for i in range(3)]
+    runner.process(batch)
+    assert runner._transaction is not None and not runner._transaction.settle()
+    assert runner.producer is spare and spare.inits == 1, "a new producer with the same transactional.id"
+    assert consumer.seeks == [("in", 0, 10)] and aborted == [1], "the batch is rewound and comes again"
+    runner.process(batch)
+    assert runner._transaction.settle()
+    assert len(spare.produced) == 3 and log[-1] == "committed"
+    assert runner._transaction.renewals == 1
+
+
+def test_a_fenced_producer_stops_the_service() -> None:
+    log: list[str] = []
+    fenced = TxProducer(log, commit_fails=[_error(KafkaError.PRODUCER_FENCED, fatal=True)])
+    runner, _, _ = _runner(fenced, log, [TxProducer(log)])
+    runner.process([StubMessage(tx(0), 0)])
+    assert runner._transaction is not None
+    with pytest.raises(KafkaException):
+        runner._transaction.settle()
+    assert runner.producer is fenced, "another process owns this transactional.id: no replacement"
