@@ -9,11 +9,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import orjson
 from confluent_kafka import Producer
 
-from tests.kafka_helpers import Broker
+from tests.integration.scorer.test_exactly_once import drained
+from tests.kafka_helpers import Broker, consume
+from tests.scorer_helpers import ScorerRun
 
-__all__ = ["SteadyLoad", "tally"]
+__all__ = ["SteadyLoad", "outcome", "tally"]
 
 
 @dataclass
@@ -27,7 +30,6 @@ class SteadyLoad:
     rate: float
     resend: float = 0.05
     seed: int = 0
-    sent: int = 0
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     def order(self) -> list[tuple[bytes, bytes]]:
@@ -55,7 +57,6 @@ class SteadyLoad:
                 time.sleep(ahead)
             producer.produce(self.topic, value=value, key=key)
             producer.poll(0)
-            self.sent = i + 1
         assert producer.flush(60) == 0
 
     def wait(self, timeout_s: float = 600) -> None:
@@ -63,9 +64,17 @@ class SteadyLoad:
         self._thread.join(timeout_s)
         assert not self._thread.is_alive(), "the load did not finish"
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+
+def outcome(broker: Broker, run: ScorerRun, load: SteadyLoad) -> tuple[set[str], list[str], set[str]]:
+    """Once the load is sent and the scorer drained it: the ids sent, the ids of every primary
+    prediction (a repeat is a duplicate) and the ids dead-lettered; the scorer is stopped."""
+    load.wait()
+    drained(broker, run, timeout_s=300)
+    preds = [orjson.loads(m.value()) for m in consume(broker.kafka, run.predictions, 10**9, timeout_s=15)]
+    dead = {orjson.loads(m.value())["tx_id"] for m in consume(broker.kafka, run.dlq, 10**9, timeout_s=5)}
+    run.stop()
+    sent = {orjson.loads(value)["tx_id"] for _, value in load.events}
+    return sent, [p["tx_id"] for p in preds if not p["shadow"]], dead
 
 
 def tally(

@@ -9,15 +9,14 @@ import signal
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
 from services.common.config import KafkaSettings
 from services.tools.config import ToolSettings
 from services.tools.runtime.broker import EmbeddedBroker, free_port
-from tests.chaos.load import SteadyLoad, tally
-from tests.integration.scorer.test_exactly_once import CUSTOMERS, TERMINALS, drained, make_run
-from tests.kafka_helpers import ROOT, Broker, consume
+from tests.chaos.load import SteadyLoad, outcome, tally
+from tests.integration.scorer.test_exactly_once import CUSTOMERS, TERMINALS, make_run
+from tests.kafka_helpers import ROOT, Broker
 from tests.scorer_helpers import featurized
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
@@ -52,13 +51,7 @@ def test_the_broker_killed_and_restarted_under_load(tmp_path: Path, redis_url: s
                 os.waitpid(pid, 0)  # our child: reaped, or its pid would still look alive
             time.sleep(5)
             embedded.start()  # same ports, same data: the clients reconnect
-        load.wait(timeout_s=600)
-        drained(broker, run, timeout_s=300)
-        preds = [orjson.loads(m.value()) for m in consume(broker.kafka, run.predictions, 10**9, timeout_s=15)]
-        dead = {orjson.loads(m.value())["tx_id"] for m in consume(broker.kafka, run.dlq, 10**9, timeout_s=5)}
-        run.stop()
+        result = outcome(broker, run, load)
     finally:
         embedded.stop()
-    expected = {orjson.loads(value)["tx_id"] for _, value in events}
-    answers = [p["tx_id"] for p in preds if not p["shadow"]]
-    tally("broker SIGKILL + restart x3 under 300/s, 5% re-sent", KILLS, expected, answers, dead)
+    tally("broker SIGKILL + restart x3 under 300/s, 5% re-sent", KILLS, *result)

@@ -8,14 +8,13 @@ import signal
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
 from services.tools.runtime.broker import free_port
 from services.tools.runtime.redis_server import start_redis
-from tests.chaos.load import SteadyLoad, tally
-from tests.integration.scorer.test_exactly_once import CUSTOMERS, TERMINALS, drained, make_run
-from tests.kafka_helpers import Broker, consume
+from tests.chaos.load import SteadyLoad, outcome, tally
+from tests.integration.scorer.test_exactly_once import CUSTOMERS, TERMINALS, make_run
+from tests.kafka_helpers import Broker
 from tests.scorer_helpers import featurized
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
@@ -45,14 +44,8 @@ def test_redis_killed_and_hung_under_load(broker: Broker, tmp_path: Path) -> Non
                 os.kill(server.pid, signal.SIGSTOP)
                 time.sleep(pause)
                 os.kill(server.pid, signal.SIGCONT)
-        load.wait()
-        drained(broker, run, timeout_s=300)
-        preds = [orjson.loads(m.value()) for m in consume(broker.kafka, run.predictions, 10**9, timeout_s=15)]
-        dead = {orjson.loads(m.value())["tx_id"] for m in consume(broker.kafka, run.dlq, 10**9, timeout_s=5)}
-        run.stop()
+        result = outcome(broker, run, load)
     finally:
         run.kill()
         server.kill()
-    expected = {orjson.loads(value)["tx_id"] for _, value in events}
-    answers = [p["tx_id"] for p in preds if not p["shadow"]]
-    tally("redis killed 5/30 s and SIGSTOPped 10/30 s under 400/s", len(FAULTS), expected, answers, dead)
+    tally("redis killed 5/30 s and SIGSTOPped 10/30 s under 400/s", len(FAULTS), *result)

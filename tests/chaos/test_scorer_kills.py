@@ -7,12 +7,11 @@ import random
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
-from tests.chaos.load import SteadyLoad, tally
-from tests.integration.scorer.test_exactly_once import CUSTOMERS, TERMINALS, drained, make_run
-from tests.kafka_helpers import Broker, consume
+from tests.chaos.load import SteadyLoad, outcome, tally
+from tests.integration.scorer.test_exactly_once import CUSTOMERS, TERMINALS, make_run
+from tests.kafka_helpers import Broker
 from tests.scorer_helpers import featurized
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.slow]
@@ -35,16 +34,4 @@ def test_scorer_sigkilled_five_times_under_load_with_copies(
         run.kill()
         kills += 1
         run.start(SCORER_MAX_BATCH_SIZE="500")
-    load.wait()
-    drained(broker, run, timeout_s=300)
-    preds = [orjson.loads(m.value()) for m in consume(broker.kafka, run.predictions, 10**9, timeout_s=15)]
-    dead = {orjson.loads(m.value())["tx_id"] for m in consume(broker.kafka, run.dlq, 10**9, timeout_s=5)}
-    run.stop()
-    expected = {orjson.loads(value)["tx_id"] for _, value in events}
-    tally(
-        "scorer SIGKILL x5 under 800/s, 5% re-sent",
-        kills,
-        expected,
-        [p["tx_id"] for p in preds if not p["shadow"]],
-        dead,
-    )
+    tally("scorer SIGKILL x5 under 800/s, 5% re-sent", kills, *outcome(broker, run, load))
