@@ -18,6 +18,7 @@ __all__ = [
     "child_environment",
     "choose_usecase",
     "service_environment",
+    "use_defaults",
     "uv_command",
 ]
 
@@ -115,6 +116,13 @@ class ToolSettings(UseCaseSettings):
 def choose_usecase(name: str) -> None:
     """`rtloop --usecase NAME`: this command's settings and the services it starts serve NAME."""
     os.environ["RTLOOP_USECASE"] = name
+
+
+def use_defaults(variables: dict[str, str]) -> None:
+    """Set the variables this environment does not set already: this process's settings loaded from now
+    on, and the services it starts, see them (`rtloop` joining the embedded broker's SASL_SSL mode)."""
+    for name, value in variables.items():
+        os.environ.setdefault(name, value)
 
 
 def _set_variables() -> dict[str, str]:

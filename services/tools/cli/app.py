@@ -15,7 +15,7 @@ from rich.console import Console
 
 from services.common.config import load_settings
 from services.common.errors import RtloopError
-from services.tools.config import ToolSettings, choose_usecase
+from services.tools.config import ToolSettings, choose_usecase, use_defaults
 
 __all__ = ["app", "console", "friendly", "mount_usecase_commands", "settings"]
 
@@ -43,10 +43,10 @@ def _usecase(
 ) -> None:
     if usecase:
         choose_usecase(usecase)
-    from services.tools.runtime.broker import join_embedded_broker
+    from services.tools.runtime.broker import client_environment
 
     with contextlib.suppress(RtloopError):  # a command that needs the settings says what is wrong
-        join_embedded_broker(load_settings(ToolSettings))
+        use_defaults(client_environment(load_settings(ToolSettings)))
 
 
 def friendly(fn: F) -> F:

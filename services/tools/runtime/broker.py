@@ -19,7 +19,7 @@ from services.common.kafka.clients import wait_reachable
 from services.tools.config import ToolSettings
 from services.tools.runtime.broker_tls import BrokerTls, create_user
 
-__all__ = ["BrokerError", "BrokerStatus", "EmbeddedBroker", "free_port", "join_embedded_broker"]
+__all__ = ["BrokerError", "BrokerStatus", "EmbeddedBroker", "client_environment", "free_port"]
 
 _LOG4J = """status = warn
 appender.out.type = Console
@@ -265,11 +265,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def join_embedded_broker(s: ToolSettings) -> None:
-    """With RTLOOP_BROKER_SECURITY=sasl_ssl (and no external cluster), make this process and the
-    services it starts clients of the embedded broker's SASL_SSL listener: the KAFKA_* variables this
-    environment does not set already are set (the certificates and the user's password are made once)."""
+def client_environment(s: ToolSettings) -> dict[str, str]:
+    """With RTLOOP_BROKER_SECURITY=sasl_ssl (and no external cluster), the KAFKA_* variables that make a
+    process a client of the embedded broker's SASL_SSL listener (the certificates and the user's
+    password are made once); else none."""
     if s.broker_security != "sasl_ssl" or s.kafka.external:
-        return
-    for name, value in EmbeddedBroker(s).tls.ensure().environment().items():
-        os.environ.setdefault(name, value)
+        return {}
+    return EmbeddedBroker(s).tls.ensure().environment()
