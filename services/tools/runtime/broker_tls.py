@@ -126,6 +126,9 @@ class BrokerTls:
             ssl_ca_location=self.ca,
             ssl_certificate_location=self.client_cert,
             ssl_key_location=self.client_key,
+            sasl_mechanism=None,  # not whatever KAFKA_SASL_* this environment holds
+            sasl_username=None,
+            sasl_password=None,
         )
         if not sasl:
             return tls
