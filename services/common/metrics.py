@@ -52,6 +52,12 @@ class RunnerMetrics:
             ["service", "topic", "partition"],
             registry=r,
         )
+        self.resubscribed = Counter(
+            "rtloop_consumer_resubscribed",
+            "Re-subscriptions after a partition with records to read delivered nothing (a stalled fetch)",
+            ["service"],
+            registry=r,
+        ).labels(s)
         self.service = s
 
     def count_consumed(self, topic: str, n: int) -> None:

@@ -1,5 +1,5 @@
 """The runner's transactions on stub clients: a producer that fails for good after a broker crash is
-replaced (same transactional.id) and the batch comes again; a fenced one stops the service."""
+replaced (same transactional.id) and the batch comes again; fenced twice in a row, the service stops."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from confluent_kafka import KafkaError, KafkaException
 from services.common.contracts import decoder_for
 from services.common.kafka import Runner, RunnerConfig
 from services.common.kafka.retry import Backoff
+from services.common.kafka.transactions import FencedTwice
 from tests.factories import tx
 from tests.unit.stubs import StubConsumer, StubMessage, StubProducer
 from tests.unit.test_runner import echo
@@ -96,12 +97,17 @@ def test_a_producer_the_broker_lost_is_replaced_and_the_batch_comes_again() -> N
     assert runner._transaction.renewals == 1
 
 
-def test_a_fenced_producer_stops_the_service() -> None:
+def test_a_fenced_producer_is_replaced_once_and_a_second_fence_stops_the_service() -> None:
     log: list[str] = []
+    # the coordinator fences a transaction that outlived its timeout during a broker outage: survived
     fenced = TxProducer(log, commit_fails=[_error(KafkaError.PRODUCER_FENCED, fatal=True)])
-    runner, _, _ = _runner(fenced, log, [TxProducer(log)])
+    again = TxProducer(log, commit_fails=[_error(KafkaError._FENCED, fatal=True)])
+    runner, consumer, _ = _runner(fenced, log, [again, TxProducer(log)])
     runner.process([StubMessage(tx(0), 0)])
-    assert runner._transaction is not None
-    with pytest.raises(KafkaException):
+    assert runner._transaction is not None and not runner._transaction.settle()
+    assert runner.producer is again and again.inits == 1 and consumer.seeks == [("in", 0, 0)]
+    # fenced again soon after: another process has this transactional.id; stop instead of fencing it back
+    runner.process([StubMessage(tx(0), 0)])
+    with pytest.raises(FencedTwice, match=r"another process uses this one's transactional\.id"):
         runner._transaction.settle()
-    assert runner.producer is fenced, "another process owns this transactional.id: no replacement"
+    assert runner.producer is again, "no third producer"

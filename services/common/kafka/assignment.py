@@ -1,37 +1,55 @@
-"""The runner's view of its partitions: what the group assigned, readiness, and lag per partition."""
+"""The runner's view of its partitions: what the group assigned, readiness, lag, and stalled fetches."""
 
 from __future__ import annotations
 
 import contextlib
 import time
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from services.common.health import HealthState
+from services.common.kafka.envelope import KafkaMessage
 from services.common.metrics import RunnerMetrics
 
 __all__ = ["Assignment"]
 
 
-class Assignment:
-    """Rebalance callbacks (assign / revoke) and a lag gauge refreshed at most once a second."""
+# one turn of the loop counts at most this long towards a stall: a loop that waited out an outage in its
+# handler did not poll meanwhile, and its partitions are not stalled for that
+_TURN_S = 5.0
 
-    def __init__(self, service: str, metrics: RunnerMetrics, health: HealthState) -> None:
+
+class Assignment:
+    """Rebalance callbacks (assign / revoke), a lag gauge refreshed at most once a second, and a watch
+    for partitions that deliver nothing while they have records to read. librdkafka can leave a
+    partition's fetcher unstarted after a coordinator change (an OffsetFetch answered NOT_COORDINATOR,
+    confluentinc/librdkafka#5586): the consumer stays in the group, holds the partition and never reads
+    it, and only a new assignment recovers it."""
+
+    def __init__(
+        self, service: str, metrics: RunnerMetrics, health: HealthState, stall_s: float = 60.0
+    ) -> None:
         self.service, self.metrics, self.health = service, metrics, health
         self.partitions: set[tuple[str, int]] = set()
+        self.stall_s = stall_s
         self._last_lag = 0.0
+        self._clock, self._turn = 0.0, time.monotonic()  # the loop's time: capped turns
+        self._heard: dict[tuple[str, int], float] = {}  # per partition: the loop's time it last delivered
 
     def on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         """Partitions added: the service is ready."""
         self.partitions |= {(p.topic, p.partition) for p in partitions}
+        self._heard |= {(p.topic, p.partition): self._clock for p in partitions}
         self.health.ready, self.health.detail = True, f"assigned {len(self.partitions)} partitions"
 
     def on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         """Partitions taken away: their lag series go too."""
         for p in partitions:
             self.partitions.discard((p.topic, p.partition))
+            self._heard.pop((p.topic, p.partition), None)
             with contextlib.suppress(KeyError), warnings.catch_warnings():
                 # importing Feast sets PROMETHEUS_MULTIPROC_DIR, so prometheus_client warns that removal
                 # is not implemented in multi-process mode; this registry is in-process and removes
@@ -54,3 +72,43 @@ class Assignment:
             _low, high = watermarks(tp, cached=True) or (-1, -1)
             if high >= 0 and tp.offset >= 0:
                 self.metrics.lag.labels(self.service, tp.topic, str(tp.partition)).set(high - tp.offset)
+
+    def stalled(self, consumer: Any, messages: Sequence[KafkaMessage]) -> list[TopicPartition]:
+        """Called once per turn of the loop with what it consumed: the assigned partitions that delivered
+        nothing for `stall_s` of the loop's time although records are there to read from their position
+        (or, before their first record, from the group's committed offset). Each quiet partition is
+        asked about (a broker round trip) at most once per `stall_s`."""
+        now = time.monotonic()
+        self._clock += min(now - self._turn, _TURN_S)
+        self._turn = now
+        for m in messages:
+            key = (m.topic() or "", m.partition() or 0)
+            if key in self._heard:
+                self._heard[key] = self._clock
+        quiet = sorted(k for k, heard in self._heard.items() if self._clock - heard >= self.stall_s)
+        if not quiet:
+            return []
+        self._heard |= dict.fromkeys(quiet, self._clock)
+        return _unread([TopicPartition(t, p) for t, p in quiet], consumer)
+
+
+def _unread(partitions: list[TopicPartition], consumer: Any) -> list[TopicPartition]:
+    """Those of `partitions` with records after the consumer's position (its committed offset when it
+    has none yet); a partition it cannot tell about now is left for the next check."""
+    try:
+        committed = consumer.committed(partitions, timeout=5.0)
+        positions = consumer.position(partitions)
+    except KafkaException:
+        return []
+    behind = []
+    for tp, done, pos in zip(partitions, committed, positions, strict=True):
+        at = pos.offset if pos.offset >= 0 else done.offset
+        if at < 0:
+            continue  # no position and no commit: the reset policy decides where it starts
+        try:
+            _low, high = consumer.get_watermark_offsets(tp, timeout=5.0, cached=False)
+        except KafkaException:
+            continue
+        if high > at:  # librdkafka's position moves past commit markers and aborted records
+            behind.append(tp)
+    return behind

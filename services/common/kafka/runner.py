@@ -19,8 +19,8 @@ from services.common.health import HealthState
 from services.common.kafka.assignment import Assignment
 from services.common.kafka.decode import Decoder, decode_batch
 from services.common.kafka.delivery import DeliveryFailure, ProducerLike, deliver
-from services.common.kafka.dlq import dead_letter
-from services.common.kafka.envelope import Envelope, KafkaMessage, Output
+from services.common.kafka.envelope import KafkaMessage, Output
+from services.common.kafka.handling import Handler, Handling
 from services.common.kafka.retry import Backoff, Interrupted, retry_transient
 from services.common.kafka.transactions import Transactions, batch_offsets
 from services.common.metrics import RunnerMetrics
@@ -29,7 +29,6 @@ from services.common.outages import Outages
 __all__ = ["ConsumerLike", "Handler", "Rebalance", "Runner", "RunnerConfig"]
 
 log = logging.getLogger(__name__)
-Handler = Callable[[Sequence[Envelope[Any]]], Sequence[Output]]
 Rebalance = Callable[[Any, list[TopicPartition]], None]
 
 
@@ -37,6 +36,7 @@ class ConsumerLike(Protocol):
     """What the runner needs of a consumer (confluent_kafka.Consumer satisfies it)."""
 
     def subscribe(self, *args: Any, **kwargs: Any) -> Any: ...
+    def unsubscribe(self) -> Any: ...
     def consume(self, *args: Any, **kwargs: Any) -> Any: ...
     def commit(self, *args: Any, **kwargs: Any) -> Any: ...
     def close(self) -> Any: ...
@@ -66,6 +66,9 @@ class RunnerConfig:
     # With a tick, an idle loop calls the handler with an empty batch at most this often (a handler with
     # timers: its outputs of an empty batch go out in a transaction of their own, with no offsets).
     tick_s: float | None = None
+    # A partition with records to read that delivers nothing this long (in the loop's time) is taken as
+    # a stalled fetch: the runner re-subscribes (a rebalance), which starts it again.
+    stall_s: float = 60.0
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -90,7 +93,7 @@ class Runner:
     ) -> None:
         """`on_assign` runs before the new partitions are consumed (a handler restores their state
         there); `on_revoke` after the batch in flight is settled, before they go. `new_producer` makes
-        a replacement for a transactional producer that failed for good (not fenced)."""
+        a replacement for a transactional producer that failed for good."""
         self.config, self.consumer, self.producer = config, consumer, producer
         self.new_producer = new_producer
         self._hooks = (on_assign, on_revoke)
@@ -100,8 +103,17 @@ class Runner:
         self.metrics = metrics or RunnerMetrics(config.service)
         self.health = health or HealthState()
         self._stop = threading.Event()
-        self.assignment = Assignment(config.service, self.metrics, self.health)
+        self.assignment = Assignment(config.service, self.metrics, self.health, config.stall_s)
         self.outages = Outages(config.service, self.metrics, self.health)
+        self.handling = Handling(
+            config.service,
+            config.dlq_topic,
+            handler,
+            backoff=config.backoff,
+            metrics=self.metrics,
+            outages=self.outages,
+            stop=self._stop,
+        )
         self._last_commit: list[TopicPartition] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -124,11 +136,10 @@ class Runner:
 
     def run(self) -> None:
         """Subscribe and loop until stopped; then commit what was processed and close."""
-        topics = list(self.decoders)
         if self._transaction is not None:
             self._transaction.init()
-        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
-        log.info("%s: consuming %s", self.config.service, ", ".join(topics))
+        self._subscribe()
+        log.info("%s: consuming %s", self.config.service, ", ".join(self.decoders))
         try:
             while not self._stop.is_set():
                 self.health.beat()
@@ -140,6 +151,9 @@ class Runner:
                 elif self._transaction is not None:
                     self._transaction.settle()
                 self.assignment.update_lag(self.consumer)
+                stalled = self.assignment.stalled(self.consumer, messages)
+                if stalled:
+                    self._resubscribe(stalled)
         except Interrupted as exc:
             log.warning("%s: %s; the batch stays uncommitted", self.config.service, exc)
         finally:
@@ -156,6 +170,21 @@ class Runner:
         if first and size > 1:
             first += self.consumer.consume(num_messages=size - 1, timeout=0)
         return first
+
+    def _subscribe(self) -> None:
+        self.consumer.subscribe(list(self.decoders), on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    def _resubscribe(self, stalled: list[TopicPartition]) -> None:
+        names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in stalled)
+        log.warning(
+            "%s: %s delivered nothing for %.0f s with records to read (a stalled fetch); re-subscribing",
+            self.config.service,
+            names,
+            self.config.stall_s,
+        )
+        self.metrics.resubscribed.inc()
+        self.consumer.unsubscribe()  # revokes everything (the transaction in flight is settled first)
+        self._subscribe()
 
     def _tick_due(self) -> bool:
         tick = self.config.tick_s
@@ -178,7 +207,10 @@ class Runner:
         self.health.ready = False
         if self._transaction is not None:
             self._transaction.close()
-        self.producer.flush(self.config.delivery_timeout_s)
+        try:
+            self.producer.flush(self.config.delivery_timeout_s)
+        except KafkaException as exc:  # a producer that failed for good: what stopped the loop says why
+            log.warning("%s: flush on close failed (%s)", self.config.service, exc)
         if self._last_commit and self._transaction is None:
             try:
                 self.consumer.commit(offsets=self._last_commit, asynchronous=False)
@@ -199,10 +231,10 @@ class Runner:
             return  # the previous batch aborted: it and this one were rewound and come again
         started = time.perf_counter()
         self._ticked = time.monotonic()
-        outputs, handler_failed = self._handle(decoded.good, tick=not messages)
+        outputs, handler_failed = self.handling(decoded.good, tick=not messages)
         self.metrics.handler_seconds.observe(time.perf_counter() - started)
         failed = decoded.failed + handler_failed
-        dlq = [self._dead_letter(env, exc) for env, exc in failed]
+        dlq = [self.handling.dead_letter(env, exc) for env, exc in failed]
         if not messages and not outputs:
             return
         if self._transaction is not None:
@@ -221,74 +253,6 @@ class Runner:
             if err.fatal():
                 raise KafkaException(err)
         return False
-
-    def _handle(
-        self, envs: list[Envelope[Any]], tick: bool = False
-    ) -> tuple[list[Output], list[tuple[Envelope[Any], BaseException]]]:
-        if not envs and not tick:
-            return [], []
-        if tick:
-            try:
-                return list(self._call(envs)), []
-            except Interrupted:
-                raise
-            except Exception as exc:  # nothing to dead-letter: the next tick tries again
-                log.warning("%s: tick failed (%s)", self.config.service, exc)
-                return [], []
-        try:
-            return list(self._call(envs)), []
-        except Interrupted:
-            raise
-        except Exception as exc:
-            if len(envs) == 1:
-                return [], [(envs[0], exc)]
-            log.info("%s: batch handler failed (%s); isolating", self.config.service, exc)
-        outputs: list[Output] = []
-        failed: list[tuple[Envelope[Any], BaseException]] = []
-        for env in envs:
-            if self._stop.is_set():  # isolating thousands can take long: the batch comes again on restart
-                raise Interrupted(f"stop requested while isolating a failed {self.config.service} batch")
-            try:
-                outputs.extend(self._call([env]))
-            except Interrupted:
-                raise
-            except Exception as exc:
-                failed.append((env, exc))
-        return outputs, failed
-
-    def _call(self, envs: list[Envelope[Any]]) -> Sequence[Output]:
-        outputs = retry_transient(
-            lambda: self.handler(envs),
-            backoff=self.config.backoff,
-            stop=self._stop,
-            what=f"{self.config.service} handler",
-            on_retry=functools.partial(self.outages.waiting, "handle"),
-        )
-        self.outages.recovered()
-        return outputs
-
-    def _dead_letter(self, env: Envelope[Any], exc: BaseException) -> Output:
-        reason = getattr(exc, "reason", None) or "handler_error"
-        self.metrics.dead_lettered.labels(self.config.service, reason).inc()
-        log.info(
-            "%s: dead-letter %s[%d]@%d: %s",
-            self.config.service,
-            env.topic,
-            env.partition,
-            env.offset,
-            exc,
-        )
-        return dead_letter(
-            dlq_topic=self.config.dlq_topic,
-            service=self.config.service,
-            error=exc,
-            topic=env.topic,
-            partition=env.partition,
-            offset=env.offset,
-            key=env.key,
-            value=env.raw,
-            headers=env.headers,
-        )
 
     def _deliver_all(self, outputs: list[Output]) -> None:
         pending = outputs
@@ -321,7 +285,7 @@ class Runner:
             if err.retriable():
                 again.append(out)
             elif out.source is not None:
-                again.append(self._dead_letter(out.source, PermanentError(f"output refused: {err}")))
+                again.append(self.handling.dead_letter(out.source, PermanentError(f"output refused: {err}")))
             elif out.topic == self.config.dlq_topic and out.value:
                 size = len(out.value) if isinstance(out.value, bytes) else 0
                 note = (("rtloop.dlq.dropped_value_bytes", str(size).encode()),)

@@ -19,7 +19,7 @@ from services.common.kafka.retry import retry_transient
 if TYPE_CHECKING:
     from services.common.kafka.runner import Runner
 
-__all__ = ["Transactions", "batch_offsets"]
+__all__ = ["FencedTwice", "Transactions", "batch_offsets"]
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +32,26 @@ def batch_offsets(messages: Sequence[KafkaMessage], *, end: bool) -> list[TopicP
     return [TopicPartition(t, p, o + 1 if end else o) for (t, p), o in found.items()]
 
 
+class FencedTwice(RuntimeError):
+    """Two processes share a transactional.id: they would fence each other forever."""
+
+
 class Transactions:
     """begin → produce → send offsets → commit per batch. The produce happens on the loop's thread; the
     wait for acknowledgements and the commit run on a helper thread while the loop consumes and decodes
     the next batch, and `settle()` collects the outcome before that batch is handled (one transaction in
     flight at most; handlers never see a batch before the previous one is settled). An abortable failure
     aborts, rewinds the consumer to the first offsets of the batch (and of the batch consumed meanwhile)
-    and lets the loop consume them again. A fatal one is fencing (another process took this
-    transactional.id: this one stops) or the broker losing the producer's state in a crash: then a new
-    producer with the same transactional.id takes over (its init aborts what the old one left open)
-    and the batches are rewound the same way, up to `RENEWALS` times in a row."""
+    and lets the loop consume them again. A fatal one is the broker losing the producer's state in a
+    crash, or fencing: then a new producer with the same transactional.id takes over (its init aborts
+    what the old one left open) and the batches are rewound the same way, up to `RENEWALS` times in a
+    row. Fencing is what the coordinator does to a transaction that outlived transaction.timeout.ms
+    (a broker outage longer than it), and what a second process with this transactional.id does: the
+    first is survived once, a second within `FENCES_WINDOW_S` stops the service (two processes would
+    otherwise fence each other forever)."""
 
     RENEWALS = 5
+    FENCES_WINDOW_S = 300.0
 
     def __init__(
         self, runner: Runner, on_committed: Callable[[], None] | None, on_aborted: Callable[[], None] | None
@@ -52,6 +60,7 @@ class Transactions:
         self.on_committed, self.on_aborted = on_committed, on_aborted
         self.commits = self.aborts = self.renewals = 0
         self._renewed_in_a_row = 0
+        self._fenced_at = -float("inf")
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{runner.config.service}-commit")
         self._in_flight: tuple[Future[None], Sequence[KafkaMessage], Counter[str]] | None = None
 
@@ -140,10 +149,17 @@ class Transactions:
 
     def _renew(self, messages: Sequence[KafkaMessage], exc: BaseException) -> None:
         r = self.runner
-        error = exc.args[0]
-        fenced = error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED)
-        if fenced or r.new_producer is None or self._renewed_in_a_row >= self.RENEWALS:
+        if r.new_producer is None or self._renewed_in_a_row >= self.RENEWALS:
             raise exc
+        if exc.args[0].code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
+            now = time.monotonic()
+            if now - self._fenced_at < self.FENCES_WINDOW_S:
+                env = r.config.service.upper()
+                raise FencedTwice(
+                    f"{r.config.service}: fenced twice within {self.FENCES_WINDOW_S:.0f} s: another process "
+                    f"uses this one's transactional.id; give each its own ({env}_TRANSACTIONAL_ID)"
+                ) from exc
+            self._fenced_at = now
         log.warning("%s: the producer failed for good (%s); a new one takes over", r.config.service, exc)
         self._renewed_in_a_row += 1
         self.renewals += 1
