@@ -92,9 +92,13 @@ quality: venv jars ## the book's protocol through the stream at full scale (~20 
 chaos: venv jars ## the fault suite (tests/chaos): one line per scenario, `faults N, events M, lost 0, …`; not in CI
 	$(RUN)pytest tests/chaos -m chaos -q -s
 
-mutation: venv ## mutation testing of the window aggregators ([tool.mutmut]); not in CI
+MUTATED = "services.features.windows*" "services.common.usecase.views*" "services.tools.runtime.supervisor.keda*" \
+	"services.common.evaluation*" "usecases.fraud.evaluation*" "services.training.candidates.x_decision_threshold*" \
+	"services.scorer.transforms.x_prediction_dicts*" "services.ingest.transforms.x_window_against_retention*"
+
+mutation: venv ## mutation testing of the pure cores ([tool.mutmut], docs/testing.md); not in CI
 	rm -rf mutants
-	$(RUN)mutmut run
+	$(RUN)mutmut run $(MUTATED)
 	$(RUN)mutmut results
 
 clean: ## remove the venv, caches and the lake (jars stay)

@@ -8,15 +8,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 from confluent_kafka import Producer
 
+from services.common.config import KafkaSettings
+from services.training.adapters.kafka_io import publish_version
 from tests.integration.scorer.test_exactly_once import drained
-from tests.kafka_helpers import Broker, consume
-from tests.scorer_helpers import ScorerRun
+from tests.kafka_helpers import MODEL_KEY, Broker, consume
+from tests.scorer_helpers import ScorerRun, register_model
+from tests.supervisor_helpers import Stack
 
-__all__ = ["SteadyLoad", "outcome", "tally"]
+__all__ = ["Background", "SteadyLoad", "outcome", "tally", "up_with_model"]
 
 
 @dataclass
@@ -95,3 +99,30 @@ def tally(
         f"duplicated {duplicated}, valid dead-lettered {dead_valid}"
     )
     assert (lost, duplicated, dead_valid) == (0, 0, 0), scenario
+
+
+def up_with_model(stack: Stack, models: Path) -> KafkaSettings:
+    """`rtloop up`, then a signed production model published: the stack's Kafka settings."""
+    up = stack.rtloop("up")
+    assert up.returncode == 0, up.stdout + up.stderr + stack.logs()
+    kafka = stack.broker.kafka
+    publish_version(kafka, "models", register_model(models, "fraud", "v1"), MODEL_KEY)
+    return kafka
+
+
+class Background:
+    """A thread that runs `run(stop)` until `stop()` (subclasses: what to do meanwhile)."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.run, args=(self._stop,), daemon=True)
+
+    def run(self, stop: threading.Event) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 60) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)

@@ -15,7 +15,7 @@ from services.common.errors import ConfigError
 from services.common.kafka.retry import Backoff
 from services.tools.config import PROJECT_ROOT
 from services.tools.runtime.supervisor.children import Child, ChildSpec
-from services.tools.runtime.supervisor.keda import Autoscaler, ScalingPolicy, keda_desired, load_policy
+from services.tools.runtime.supervisor.keda import Autoscaler, Poll, ScalingPolicy, keda_desired, load_policy
 
 POLICY = ScalingPolicy(
     min_replicas=1,
@@ -74,6 +74,34 @@ def test_keda_desired_is_ceil_lag_over_threshold_capped(lag: int, partitions: in
     assert keda_desired(lag, POLICY, partitions) == expected
 
 
+@pytest.mark.parametrize(
+    ("changes", "lag", "expected"),
+    [
+        ({"max_replicas": 3}, 1_000_000, 3),  # maxReplicaCount below the partition count
+        ({"min_replicas": 2}, 101, 2),  # active but ceil(101 / 5000) = 1: minReplicaCount still holds
+        ({"min_replicas": 2}, 15_001, 4),
+    ],
+)
+def test_keda_desired_stays_within_min_and_max_replicas(
+    changes: dict[str, int], lag: int, expected: int
+) -> None:
+    assert keda_desired(lag, dataclasses.replace(POLICY, **changes), 6) == expected
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        ('activationLagThreshold: "-1"', "must be a quoted whole number"),
+        ('lagThreshold: "0"', "inconsistent ScaledObject numbers"),
+    ],
+)
+def test_keda_numbers_that_make_no_sense_are_refused(tmp_path: Path, bad: str, error: str) -> None:
+    path = _scaledobject(tmp_path, '"50"')
+    path.write_text(path.read_text().replace('lagThreshold: "50"', bad))
+    with pytest.raises(ConfigError, match=error):
+        load_policy(path)
+
+
 @pytest.mark.parametrize(("lag", "expected"), [(0, 0), (1, 0), (100, 0), (101, 1), (5001, 2)])
 def test_with_min_zero_the_activation_threshold_decides_between_none_and_one(lag: int, expected: int) -> None:
     """Scale to zero: no scorer until the lag passes activationLagThreshold (the HPA's ceil alone would
@@ -94,6 +122,15 @@ def test_replicas_rise_at_once_and_fall_only_after_the_cooldown() -> None:
     assert scaler.poll(t + 71, 0).replicas == 3  # the peak left the window; 3 (t+65) still in it
     assert scaler.poll(t + 126, 0).replicas == 1
     assert scaler.poll(t + 131, 50).replicas == 1
+
+
+def test_a_poll_records_what_was_measured_and_the_cooldown_counts_its_last_second() -> None:
+    scaler = Autoscaler(POLICY, partitions=6, initial=2)
+    assert scaler.replicas == 2, "a supervisor restarted with 2 scorers running starts from 2"
+    assert scaler.poll(1000.0, 22_000) == Poll(1000.0, 22_000, 5, 5)
+    assert scaler.poll(1030.0, 0) == Poll(1030.0, 0, 1, 5)
+    assert scaler.poll(1060.0, 0).replicas == 5, "the peak exactly one cooldown ago still counts"
+    assert scaler.poll(1060.5, 0).replicas == 1
 
 
 def _child(tmp_path: Path, code: str) -> Child:

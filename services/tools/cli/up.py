@@ -17,8 +17,9 @@ from rich.table import Table
 from services.common.errors import RtloopError
 from services.tools.cli.app import app, console, friendly, settings
 from services.tools.config import PROJECT_ROOT, ToolSettings
+from services.tools.runtime.processes import alive
 from services.tools.runtime.supervisor.setup import SERVICES
-from services.tools.runtime.supervisor.state import alive, read_pid, read_state
+from services.tools.runtime.supervisor.state import read_pid, read_state
 
 __all__ = ["down_cmd", "logs_cmd", "status_cmd", "up_cmd"]
 
@@ -51,6 +52,11 @@ def up_cmd(
     services = tuple(only or SERVICES)
     if unknown := [x for x in services if x not in SERVICES]:
         raise RtloopError(f"unknown services {unknown}: choose from {', '.join(SERVICES)}")
+    if leftovers := _kill_leftovers(read_state(s.supervisor_dir) or {}):
+        console.print(
+            f"the last supervisor died without stopping its processes: killed {len(leftovers)} of them "
+            "(Kafka and Redis keep their data; the services resume where they committed)"
+        )
     s.logs_dir.mkdir(parents=True, exist_ok=True)
     (s.supervisor_dir / "state.json").unlink(missing_ok=True)
     log_path = s.logs_dir / "supervisor.log"
@@ -113,16 +119,28 @@ def down_cmd() -> None:
 
 
 def _kill_leftovers(state: dict[str, Any]) -> list[int]:
-    """Processes the state names that still run after the supervisor (it was killed): SIGKILL them."""
+    """Processes the state names that still run after the supervisor (it was killed): SIGKILL them. A
+    pid counts only while its command line is still one `rtloop up` starts (pids are reused)."""
     pids = [c["pid"] for c in [*(state.get("children") or ()), *(state.get("retiring") or ())] if c["pid"]]
     pids += [x["pid"] for x in (state.get("redis"), state.get("broker")) if x and x.get("pid")]
-    found = [p for p in pids if alive(p)]
+    found = [p for p in pids if alive(p) and _started_by_up(p)]
     for p in found:
         try:
             os.killpg(p, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             os.kill(p, signal.SIGKILL)
+    deadline = time.monotonic() + 10  # gone (their ports and the broker's lock free) before anything starts
+    while any(alive(p) for p in found) and time.monotonic() < deadline:
+        time.sleep(0.1)
     return found
+
+
+def _started_by_up(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc to read (not Linux): the state's pid alone
+    return any(mark in cmdline for mark in (b"services.", b"kafka.Kafka", b"redis-server"))
 
 
 @app.command("status")

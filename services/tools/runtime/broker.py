@@ -18,6 +18,7 @@ from services.common.errors import RtloopError
 from services.common.kafka.clients import wait_reachable
 from services.tools.config import ToolSettings
 from services.tools.runtime.broker_tls import BrokerTls, create_user
+from services.tools.runtime.processes import alive
 
 __all__ = ["BrokerError", "BrokerStatus", "EmbeddedBroker", "client_environment", "free_port"]
 
@@ -157,12 +158,11 @@ class EmbeddedBroker:
         """The running broker's pid, or None (a stale pid file is removed)."""
         try:
             pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
-        except (FileNotFoundError, ValueError, ProcessLookupError):
+        except (FileNotFoundError, ValueError):
+            return None
+        if not alive(pid):  # gone, or a killed broker nobody reaped
             self.pid_file.unlink(missing_ok=True)
             return None
-        except PermissionError:
-            pass
         return pid
 
     def _check_port(self, port: int) -> None:

@@ -14,6 +14,7 @@ from services.scorer.transforms import (
     ModelInfo,
     ScoreRequest,
     featurized_parser,
+    prediction_dicts,
     request_fields,
 )
 from usecases.fraud import CONTRACTS, FRAUD, FRAUD_V1
@@ -106,3 +107,41 @@ def test_the_fraud_feature_service_matches_the_features_service() -> None:
     service = next(d for d in definitions(FeaturesSettings()) if type(d).__name__ == "FeatureService")
     assert service.name == FRAUD_V1.name
     assert [p.name for p in service.feature_view_projections] == [v.name for v in FRAUD_V1.views]
+
+
+def test_scores_out_of_range_are_clipped_and_a_nan_never_decides() -> None:
+    """A model's NaN scores 0 and 1.7 scores 1: the decision compares the clipped score with the card's
+    threshold (here 0.3, not 0.5)."""
+    batch = _batch([0.0] * 5)
+    raw = np.array([np.nan, -0.5, 1.7, 0.29, 0.3])
+    info = ModelInfo("fraud", "v1", 0.3)
+    at = datetime(2018, 8, 8, 10, 0, 1, 500_000, tzinfo=UTC)
+    docs = prediction_dicts(batch, raw, info, FIELDS, latency_ms={"lookup": 1.0}, scored_at=at)
+    assert [d["score"] for d in docs] == [0.0, 0.0, 1.0, 0.29, 0.3]
+    assert [d["decision"] for d in docs] == [False, False, True, False, True]
+    assert {d["threshold"] for d in docs} == {0.3}
+    shadow = prediction_dicts(batch, raw, info, FIELDS, latency_ms={}, scored_at=at, shadow=True)
+    assert not any(d["decision"] for d in shadow)
+
+
+@pytest.mark.parametrize(
+    ("ingest_time", "expected"),
+    [
+        ("2018-08-08T10:00:00+00:00", 1500.0),  # scored 1.5 s after ingest
+        ("2018-08-08T10:00:02+00:00", 0.0),  # a clock ahead of the scorer's: never negative
+        ("not a time", None),  # unreadable: no end-to-end figure
+        (None, None),
+    ],
+)
+def test_end_to_end_latency_is_from_ingest_to_scoring_in_ms(
+    ingest_time: str | None, expected: float | None
+) -> None:
+    req = ScoreRequest("tx0", ("c0", "t0"), "2018-08-08T09:00:00+00:00", ingest_time)
+    batch = FeatureBatch(
+        [req], np.ones((1, len(NAMES)), dtype=np.float32), np.zeros(1, dtype=bool), list(NAMES)
+    )
+    at = datetime(2018, 8, 8, 10, 0, 1, 500_000, tzinfo=UTC)
+    info = ModelInfo("fraud", "v1", 0.5)
+    (doc,) = prediction_dicts(batch, np.array([0.1]), info, FIELDS, latency_ms={"lookup": 2.0}, scored_at=at)
+    assert doc["latency_ms"].get("end_to_end") == (None if expected is None else pytest.approx(expected))
+    assert doc["latency_ms"]["lookup"] == 2.0

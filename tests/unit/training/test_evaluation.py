@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from services.common.evaluation import BUILT_IN, Evaluation, Metrics, evaluate
+from services.training.candidates import decision_threshold
 from services.training.job import Judging, Outcome, choose, holdout
 from usecases.fraud.evaluation import METRICS, book_test_set, card_precision_at_k
 
@@ -114,3 +117,67 @@ def test_the_holdout_is_the_newest_share_and_never_splits_a_second() -> None:
     train, test, split = holdout(frame, 0.3)
     assert (len(train), len(test)) == (6, 4) and split == datetime(2018, 8, 4, tzinfo=UTC)
     assert train["event_time"].max() < test["event_time"].min()
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # a card's day is its highest score and whether any of its rows is a fraud: b (.9, fraud) tops
+        ([("a", "2018-08-08T01:00Z", 0, 0.5), ("b", "08T02", 0, 0.9), ("b", "08T03", 1, 0.1)], 1.0),
+        # a tie in score goes to the smaller card id, whatever the row order: b (legitimate) over c
+        ([("c", "08T01", 1, 0.9), ("b", "08T02", 0, 0.9)], 0.0),
+        # days in time order, whatever the row order: x is found on the 8th, y is the 9th's top
+        ([("x", "09T01", 1, 0.9), ("y", "09T02", 1, 0.5), ("x", "08T01", 1, 0.8)], 1.0),
+    ],
+)
+def test_card_precision_at_1_per_card_day_ties_and_day_order(
+    rows: list[tuple[str, str, int, float]], expected: float
+) -> None:
+    full = [(k, t if t.startswith("2018") else f"2018-08-{t[:2]}{t[2:]}:00Z", y, s) for k, t, y, s in rows]
+    assert card_precision_at_k(_frame(full), k=1) == expected
+
+
+def test_metrics_of_an_empty_or_one_class_test_set_are_nan_with_the_counts() -> None:
+    one_class = _frame([(f"c{i}", "2018-08-08T10:00Z", 0, i / 10) for i in range(5)])
+    got = evaluate(one_class, BUILT_IN | METRICS)
+    assert pd.isna(got["auc_roc"]) and pd.isna(got["average_precision"])
+    assert got["card_precision_at_100"] == 0.0 and (got.events, got.positives) == (5, 0)
+    empty = evaluate(one_class.iloc[:0], BUILT_IN | METRICS)
+    assert all(math.isnan(v) for v in empty.values.values()) and set(empty.values) == set(BUILT_IN | METRICS)
+    assert (empty.events, empty.positives) == (0, 0)
+    assert (
+        evaluate(_frame([("a", "2018-08-08T10:00Z", 1, 0.3), ("b", "2018-08-08T11:00Z", 0, 0.1)])).positives
+        == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("y", "scores", "expected"),
+    [
+        # F1 at 0.35: 2 of 2 frauds, 1 false alarm (0.8); at 0.7: 1 of 2, none (0.667); at 0.8: 2/3
+        ([0, 1, 0, 1, 0], [0.1, 0.35, 0.2, 0.7, 0.3], 0.35),
+        ([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], 0.8),  # separable: the lowest fraud score
+        ([0, 0, 1, 1], [0.0, 0.0, 1.0, 1.0], 1 - 1e-6),  # kept inside the open interval (0, 1)
+    ],
+)
+def test_the_decision_threshold_is_the_score_with_the_best_f1(
+    y: list[int], scores: list[float], expected: float
+) -> None:
+    got = decision_threshold(np.array(y), np.array(scores, dtype=np.float64))
+    assert got == pytest.approx(expected)
+    flagged = np.array(scores) >= got
+    assert flagged[np.array(y) == 1].any(), "the threshold flags the frauds it was chosen on"
+
+
+def test_card_precision_ties_go_to_the_smaller_card_id_among_many() -> None:
+    """40 cards tied at one score (enough for an unstable sort to reorder them), the frauds the 10 with
+    the smallest ids: all 10 are the top 10."""
+    rows = [(f"c{i:02d}", "2018-08-08T01:00Z", int(i < 10), 0.5) for i in reversed(range(40))]
+    assert card_precision_at_k(_frame(rows), k=10) == 1.0
+
+
+def test_card_precision_reads_naive_times_as_utc_and_is_nan_without_rows() -> None:
+    aware = _frame([("a", "2018-08-08T23:30Z", 1, 0.9), ("b", "2018-08-09T00:30Z", 1, 0.8)])
+    naive = aware.assign(event_time=aware["event_time"].dt.tz_localize(None).astype(str))
+    assert card_precision_at_k(naive, k=1) == card_precision_at_k(aware, k=1) == 1.0
+    assert pd.isna(card_precision_at_k(aware.iloc[:0]))

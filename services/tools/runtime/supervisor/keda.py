@@ -76,11 +76,12 @@ def load_policy(path: Path) -> ScalingPolicy:
 def keda_desired(lag: int, policy: ScalingPolicy, partitions: int) -> int:
     """Replicas KEDA asks for at one poll: minReplicaCount while the lag is not above
     activationLagThreshold; else ceil(lag / lagThreshold), capped at the partition count (allowIdleConsumers
-    false) and maxReplicaCount, never below minReplicaCount (nor below 1 while active)."""
+    false) and maxReplicaCount, never below minReplicaCount. Active, the lag is at least 1 (the activation
+    threshold is a whole number), and so is the ceil."""
     if lag <= policy.activation_lag:
         return policy.min_replicas
     wanted = math.ceil(lag / policy.lag_threshold)
-    return max(policy.min_replicas, 1, min(wanted, partitions, policy.max_replicas))
+    return max(policy.min_replicas, min(wanted, partitions, policy.max_replicas))
 
 
 @dataclass(frozen=True)

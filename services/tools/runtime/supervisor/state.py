@@ -8,7 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["alive", "read_pid", "read_state", "stack_pids", "write_state"]
+from services.tools.runtime.processes import alive
+
+__all__ = ["read_pid", "read_state", "stack_pids", "write_state"]
 
 
 def write_state(folder: Path, state: dict[str, Any]) -> None:
@@ -34,20 +36,6 @@ def read_pid(folder: Path) -> int | None:
         pid = int((folder / "supervisor.pid").read_text().strip())
         return pid if alive(pid) else None
     return None
-
-
-def alive(pid: int) -> bool:
-    """Whether process `pid` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return fields[0] != "Z"
-    return True
 
 
 def stack_pids(cache_dir: Path) -> list[int]:
