@@ -61,23 +61,33 @@ def test_only_a_real_time_clean_path_widens_local_star(
 
 
 @pytest.mark.parametrize(
-    ("window", "retention_ms", "warned"),
+    ("window", "retention_ms", "kept"),
     [
-        ("7 days", 604_800_000, False),  # the defaults: the window covers the topic
-        ("8 days", 604_800_000, False),
-        ("2 days", 604_800_000, True),
-        ("604799 seconds", 604_800_000, True),
-        ("1 weeks", 604_800_000, False),
-        ("52 weeks", -1, True),  # a topic kept forever: no window covers it
+        ("7 days", 604_800_000, None),  # the defaults: the window covers the topic
+        ("8 days", 604_800_000, None),
+        ("1 days", 0, None),  # nothing kept: nothing to re-send
+        ("2 days", 604_800_000, "7 days"),
+        ("604799 seconds", 604_800_000, "7 days"),
+        ("1 weeks", 604_800_000, None),
+        ("1 days", 129_600_000, "1.5 days"),
+        ("52 weeks", -1, "forever"),  # a topic kept forever: no window covers it
     ],
 )
 def test_the_dedup_window_is_checked_against_the_raw_topics_retention(
-    window: str, retention_ms: int, warned: bool
+    window: str, retention_ms: int, kept: str | None
 ) -> None:
     warning = window_against_retention(window, "transactions.raw", retention_ms)
-    assert (warning is not None) == warned
-    if warning:
-        assert window in warning and "transactions.raw" in warning and "twice" in warning
+    if kept is None:
+        assert warning is None
+        return
+    assert warning is not None
+    assert (
+        f"INGEST_DEDUP_WATERMARK ({window}) is shorter than transactions.raw's retention ({kept})" in warning
+    )
+    assert f"re-sent more than {window} after the first reaches the lake twice" in warning
+    assert warning.endswith(
+        "raise the window to the retention (state on disk grows with it) or shorten the retention"
+    )
 
 
 def test_the_dedup_window_default_covers_the_declared_raw_retention() -> None:

@@ -145,6 +145,7 @@ def test_metrics_of_an_empty_or_one_class_test_set_are_nan_with_the_counts() -> 
     empty = evaluate(one_class.iloc[:0], BUILT_IN | METRICS)
     assert all(math.isnan(v) for v in empty.values.values()) and set(empty.values) == set(BUILT_IN | METRICS)
     assert (empty.events, empty.positives) == (0, 0)
+    assert got.as_dict() == {**got.values, "test_events": 5.0, "test_positives": 0.0}
     assert (
         evaluate(_frame([("a", "2018-08-08T10:00Z", 1, 0.3), ("b", "2018-08-08T11:00Z", 0, 0.1)])).positives
         == 1
@@ -181,3 +182,15 @@ def test_card_precision_reads_naive_times_as_utc_and_is_nan_without_rows() -> No
     naive = aware.assign(event_time=aware["event_time"].dt.tz_localize(None).astype(str))
     assert card_precision_at_k(naive, k=1) == card_precision_at_k(aware, k=1) == 1.0
     assert pd.isna(card_precision_at_k(aware.iloc[:0]))
+
+
+def test_the_decision_threshold_equals_a_brute_force_search_over_every_score() -> None:
+    """On 300 random rows: the lowest score with the best F1 of `score >= threshold`."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(300) < 0.2).astype(int)
+    scores = np.round(np.clip(rng.normal(0.3 + 0.3 * y, 0.2), 0.01, 0.99), 2)
+    candidates = np.unique(scores)
+    f1 = [f1_score(y, scores >= t) for t in candidates]
+    assert decision_threshold(y, scores) == pytest.approx(candidates[int(np.argmax(f1))])
