@@ -6,9 +6,10 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 from confluent_kafka import Producer
@@ -20,7 +21,7 @@ from tests.kafka_helpers import MODEL_KEY, Broker, consume
 from tests.scorer_helpers import ScorerRun, register_model
 from tests.supervisor_helpers import Stack
 
-__all__ = ["Background", "SteadyLoad", "outcome", "tally", "up_with_model"]
+__all__ = ["Background", "SteadyLoad", "ids_of", "is_object", "outcome", "raw_ids", "tally", "up_with_model"]
 
 
 @dataclass
@@ -126,3 +127,23 @@ class Background:
     def stop(self, timeout_s: float = 60) -> None:
         self._stop.set()
         self._thread.join(timeout_s)
+
+
+def is_object(value: bytes | None) -> bool:
+    """Whether `value` is a JSON object (a dead letter of a corrupted event need not be)."""
+    try:
+        return isinstance(orjson.loads(value or b""), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def ids_of(messages: Iterable[Any]) -> set[str]:
+    """The tx_id of each message whose value is a JSON object."""
+    return {orjson.loads(m.value() or b"").get("tx_id") for m in messages if is_object(m.value())}
+
+
+def raw_ids(broker: Broker) -> set[str]:
+    """The tx_id of every record on transactions.raw (what a scenario sent, copies included)."""
+    return {
+        orjson.loads(m.value() or b"")["tx_id"] for m in consume(broker.kafka, "transactions.raw", 10**9, 10)
+    }

@@ -18,9 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.chaos.load import tally, up_with_model
-from tests.chaos.test_loop_kills import _raw_values
-from tests.chaos.test_secure_loop import _json
+from tests.chaos.load import ids_of, raw_ids, tally, up_with_model
 from tests.e2e.test_up_down import _transactions
 from tests.ingest_helpers import delta_table
 from tests.kafka_helpers import consume
@@ -53,7 +51,7 @@ def test_the_lake_disk_full_5_times_for_20_s(tmp_path: Path) -> None:
                 ballast.unlink()
             load.join(EVENTS / RATE + 300)
             assert not load.is_alive(), "the replay did not finish"
-            expected = {orjson.loads(v)["tx_id"] for v in _raw_values(stack.broker)}
+            expected = raw_ids(stack.broker)
             consume(kafka, "predictions", len(expected), 420)
             time.sleep(10)  # anything more would be a duplicate
             preds = [
@@ -64,7 +62,7 @@ def test_the_lake_disk_full_5_times_for_20_s(tmp_path: Path) -> None:
         finally:
             down = stack.rtloop("down", timeout_s=240)
         assert down.returncode == 0, down.stdout + down.stderr
-    dead_ids = {orjson.loads(m.value() or b"").get("tx_id") for m in dead if _json(m.value())}
+    dead_ids = ids_of(dead)
     scenario = f"lake disk full x{FULL} for {FULL_S} s, {EVENTS} events at {RATE:.0f}/s"
     tally(
         f"{scenario}: predictions", FULL, expected, [p["tx_id"] for p in preds if not p["shadow"]], dead_ids

@@ -17,8 +17,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from tests.chaos.load import Background, tally, up_with_model
-from tests.chaos.test_secure_loop import _json
+from tests.chaos.load import Background, ids_of, raw_ids, tally, up_with_model
 from tests.e2e.test_up_down import _transactions
 from tests.kafka_helpers import Broker, consume, unique
 from tests.supervisor_helpers import Stack
@@ -74,7 +73,7 @@ def _under_kills(
         load.join(EVENTS / RATE + 300)
         assert not load.is_alive(), "the replay did not finish"
         copies.stop()
-        expected = {orjson.loads(v)["tx_id"] for v in _raw_values(stack.broker)}
+        expected = raw_ids(stack.broker)
         consume(kafka, "predictions", len(expected), 420)
         time.sleep(10)  # anything more would be a duplicate
         answers = [orjson.loads(m.value() or b"") for m in consume(kafka, "predictions", 10**9, timeout_s=10)]
@@ -83,7 +82,7 @@ def _under_kills(
     finally:
         down = stack.rtloop("down", timeout_s=240)
     assert down.returncode == 0, down.stdout + down.stderr
-    dead_ids = {orjson.loads(m.value() or b"").get("tx_id") for m in dead if _json(m.value())}
+    dead_ids = ids_of(dead)
     predicted = [p["tx_id"] for p in answers if not p["shadow"]]
     scenario += f", {EVENTS} events at {RATE:.0f}/s"
     tally(f"{scenario}, {copies.sent} raw copies re-sent", KILLS, expected, predicted, dead_ids)
@@ -115,10 +114,6 @@ def _monitor_joined(broker: Broker, predictions: int, timeout_s: float = 180) ->
         if len(set(ids)) >= predictions or time.monotonic() > deadline:
             return ids
         time.sleep(5)
-
-
-def _raw_values(broker: Broker) -> list[bytes]:
-    return [m.value() or b"" for m in consume(broker.kafka, "transactions.raw", 10**9, timeout_s=10)]
 
 
 class Copies(Background):

@@ -15,8 +15,7 @@ import orjson
 import pytest
 import yaml
 
-from tests.chaos.load import Background, tally, up_with_model
-from tests.chaos.test_loop_kills import _raw_values
+from tests.chaos.load import Background, raw_ids, tally, up_with_model
 from tests.kafka_helpers import ROOT, consume
 from tests.supervisor_helpers import Stack
 from usecases.fraud.replay import build_stream
@@ -45,7 +44,7 @@ def test_a_burst_drains_with_memory_under_the_limits(tmp_path: Path) -> None:
         drained_s = time.monotonic() - started
         time.sleep(10)  # anything more would be a duplicate
         preds = consume(kafka, "predictions", 10**9, timeout_s=10)
-        expected = {orjson.loads(v)["tx_id"] for v in _raw_values(stack.broker)}
+        expected = raw_ids(stack.broker)
     finally:
         memory.stop()
         down = stack.rtloop("down", timeout_s=240)

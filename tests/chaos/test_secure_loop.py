@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from services.common.errors import ConfigError
 from services.common.kafka.clients import wait_reachable
 from services.training.adapters.kafka_io import publish_version
-from tests.chaos.load import tally
+from tests.chaos.load import ids_of, tally
 from tests.e2e.test_up_down import _transactions
 from tests.kafka_helpers import MODEL_KEY, consume
 from tests.scorer_helpers import register_model
@@ -64,7 +64,7 @@ def test_the_whole_loop_on_sasl_ssl(tmp_path: Path) -> None:
     assert any(a["kind"] == "model" and a["model_version"] == "v0" for a in alerts), "and it was alerted"
     assert len(clean) == valid, f"ingest passed {len(clean)} of {valid} valid events"
     expected = clean
-    dead_ids = {orjson.loads(m.value()).get("tx_id") for m in dead if _json(m.value())}
+    dead_ids = ids_of(dead)
     answers = [p["tx_id"] for p in preds if not p["shadow"]]
     tally(
         f"the loop on SASL_SSL ({refused} bad clients, 1 forged model refused)",
@@ -74,10 +74,3 @@ def test_the_whole_loop_on_sasl_ssl(tmp_path: Path) -> None:
         dead_ids,
     )
     assert len(dead) >= corrupted
-
-
-def _json(value: bytes | None) -> bool:
-    try:
-        return isinstance(orjson.loads(value or b""), dict)
-    except orjson.JSONDecodeError:
-        return False

@@ -33,41 +33,40 @@ class Assignment:
         self, service: str, metrics: RunnerMetrics, health: HealthState, stall_s: float = 60.0
     ) -> None:
         self.service, self.metrics, self.health = service, metrics, health
-        self.partitions: set[tuple[str, int]] = set()
         self.stall_s = stall_s
         self._last_lag = 0.0
         self._clock, self._turn = 0.0, time.monotonic()  # the loop's time: capped turns
-        self._heard: dict[tuple[str, int], float] = {}  # per partition: the loop's time it last delivered
+        self._heard: dict[
+            tuple[str, int], float
+        ] = {}  # per assigned partition: the loop's time it last delivered
 
     def on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         """Partitions added: the service is ready."""
-        self.partitions |= {(p.topic, p.partition) for p in partitions}
         self._heard |= {(p.topic, p.partition): self._clock for p in partitions}
-        self.health.ready, self.health.detail = True, f"assigned {len(self.partitions)} partitions"
+        self.health.ready, self.health.detail = True, f"assigned {len(self._heard)} partitions"
 
     def on_revoke(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         """Partitions taken away: their lag series go too."""
         for p in partitions:
-            self.partitions.discard((p.topic, p.partition))
             self._heard.pop((p.topic, p.partition), None)
             with contextlib.suppress(KeyError), warnings.catch_warnings():
                 # importing Feast sets PROMETHEUS_MULTIPROC_DIR, so prometheus_client warns that removal
                 # is not implemented in multi-process mode; this registry is in-process and removes
                 warnings.filterwarnings("ignore", "Removal of labels", UserWarning)
                 self.metrics.lag.remove(self.service, p.topic, str(p.partition))
-        self.health.detail = f"assigned {len(self.partitions)} partitions"
+        self.health.detail = f"assigned {len(self._heard)} partitions"
 
     def update_lag(self, consumer: Any) -> None:
         """High watermark − position per assigned partition (cached watermarks: no broker round trip)."""
         now = time.monotonic()
-        if now - self._last_lag < 1.0 or not self.partitions:
+        if now - self._last_lag < 1.0 or not self._heard:
             return
         self._last_lag = now
         position = getattr(consumer, "position", None)
         watermarks = getattr(consumer, "get_watermark_offsets", None)
         if position is None or watermarks is None:
             return
-        parts = [TopicPartition(t, p) for t, p in sorted(self.partitions)]
+        parts = [TopicPartition(t, p) for t, p in sorted(self._heard)]
         for tp in position(parts):
             _low, high = watermarks(tp, cached=True) or (-1, -1)
             if high >= 0 and tp.offset >= 0:
@@ -83,7 +82,7 @@ class Assignment:
         self._turn = now
         for m in messages:
             key = (m.topic() or "", m.partition() or 0)
-            if key in self._heard:
+            if key in self._heard:  # assigned still (a revoked partition's last messages are not)
                 self._heard[key] = self._clock
         quiet = sorted(k for k, heard in self._heard.items() if self._clock - heard >= self.stall_s)
         if not quiet:
