@@ -37,13 +37,14 @@ class Broker:
 
     kafka: KafkaSettings
     env: dict[str, str] = field(default_factory=dict)
+    replication: int = 1
 
     def topic(self, prefix: str = "t", partitions: int = 3, **config: str) -> str:
         """Create a fresh topic and return its name."""
         name = unique(prefix)
         conf = {"max.message.bytes": "8388608", **config}
         admin = make_admin(self.kafka)  # must outlive the future
-        fut = admin.create_topics([NewTopic(name, partitions, 1, config=conf)])
+        fut = admin.create_topics([NewTopic(name, partitions, self.replication, config=conf)])
         fut[name].result(30)
         return name
 

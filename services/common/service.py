@@ -101,6 +101,7 @@ def run_service(
             max_batch_wait_s=settings.max_batch_wait_ms / 1000,
             max_value_bytes=settings.max_value_bytes,
             transactional=transactional_id is not None,
+            transaction_timeout_s=float(overrides.get("transaction.timeout.ms", 60_000)) / 1000,
             tick_s=tick_s,
             eager=eager,
         ),

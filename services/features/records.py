@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Event", "carried", "encode", "micros", "moment", "parsed", "seconds"]
+__all__ = ["Event", "carried", "encode", "featurized", "forwarded", "micros", "moment", "parsed", "seconds"]
 
 
 def encode(record: dict[str, Any]) -> bytes:
@@ -57,3 +57,34 @@ def micros(moment: datetime) -> int:
 
 def moment(micros: int) -> datetime:
     return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
+def forwarded(
+    fields: Any, partition: int, offset: int, last: datetime, carried: dict[str, Any], key: bytes | None
+) -> dict[str, Any]:
+    """The record that carries an event to the next stage: the clean event as it came (`fields`), its
+    stream partition and offset, its newest window time, and what the stages before it computed."""
+    return {"k": "e", "tx": fields, "p": partition, "o": offset, "s": seconds(last)} | {
+        "t": carried["t"],
+        "f": carried["f"],
+        "b": carried["b"],
+        "i": carried["i"],
+        "key": key.decode() if key else None,
+    }
+
+
+def featurized(fields: Any, written_at: float, feature_service: str, carried: dict[str, Any]) -> bytes:
+    """The features event the last stage publishes: the clean event with every view's features, what
+    the online store gave back (None when not read back), and when they were written."""
+    event = orjson.loads(fields) if isinstance(fields, bytes) else fields
+    return orjson.dumps(
+        event
+        | {
+            "features_written_at": datetime.fromtimestamp(written_at, UTC),
+            "feature_service": feature_service,
+            "feature_event_time": moment(carried["t"]),
+            "features": carried["f"],
+            "online_features": carried["b"],
+        },
+        option=orjson.OPT_UTC_Z,
+    )

@@ -18,11 +18,8 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
-
-import orjson
 
 from services.common.contracts.declared import UseCaseContracts
 from services.common.kafka.envelope import Envelope, Output
@@ -314,28 +311,18 @@ class FeatureStages:
                 "b": {},
                 "i": tx.ingest_time.timestamp(),
             }
-            features = carried["f"] | c.features
             read_back = None if back is None or carried["b"] is None else carried["b"] | back
+            carried = carried | {"f": carried["f"] | c.features, "b": read_back}
             if not last:
-                record = {"k": "e", "tx": fields, "p": sp, "o": offset, "s": records.seconds(c.times[-1])}
-                record |= {
-                    "t": carried["t"],
-                    "f": features,
-                    "b": read_back,
-                    "i": carried["i"],
-                    "key": key.decode() if key else None,
-                }
+                record = records.forwarded(fields, sp, offset, c.times[-1], carried, key)
                 out += self._send(stage + 1, record, str(self._entity[stage + 1](tx)))
                 continue
             self.metrics.freshness.observe(max(at - carried["i"], 0.0))
-            featurized = (orjson.loads(fields) if isinstance(fields, bytes) else fields) | {
-                "features_written_at": datetime.fromtimestamp(at, UTC),
-                "feature_service": self.feature_service,
-                "feature_event_time": records.moment(carried["t"]),
-                "features": features,
-                "online_features": read_back,
-            }
-            out.append(Output(self.topics.features, orjson.dumps(featurized, option=orjson.OPT_UTC_Z), key))
+            out.append(
+                Output(
+                    self.topics.features, records.featurized(fields, at, self.feature_service, carried), key
+                )
+            )
         if last:
             self.metrics.transactions.inc(len(events))
         return out

@@ -59,6 +59,13 @@ class ToolSettings(UseCaseSettings):
         le=65535,
         description="sasl_ssl: the inter-broker TLS port; default broker port + 2",
     )
+    broker_nodes: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="nodes of the embedded KRaft cluster, each a broker and a controller on the broker "
+        "port + 3 per node; 3 or more replicate every topic 3 times with min.insync.replicas 2",
+    )
     broker_heap: str = Field(default="1g", pattern=r"^\d+[mg]$", description="the embedded broker's JVM heap")
     broker_start_timeout_s: float = Field(
         default=60.0, gt=0, description="how long `rtloop broker start` waits for the broker to serve clients"

@@ -115,8 +115,6 @@ def decision_threshold(y: NDArray[np.int_], scores: NDArray[np.float64]) -> floa
     """The score threshold with the best F1 on (y, scores): where the model flags a transaction."""
     from sklearn.metrics import precision_recall_curve
 
-    precision, recall, thresholds = precision_recall_curve(y, scores)
-    if len(thresholds) == 0:
-        return 0.5
+    precision, recall, thresholds = precision_recall_curve(y, scores)  # one threshold per distinct score
     f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
     return float(np.clip(thresholds[int(np.argmax(f1))], 1e-6, 1 - 1e-6))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -15,13 +16,26 @@ import orjson
 from confluent_kafka import Producer
 
 from services.common.config import KafkaSettings
+from services.common.errors import ConfigError
+from services.tools.config import ToolSettings
+from services.tools.runtime.hanging import Hanging, abort_hanging, find_hanging
 from services.training.adapters.kafka_io import publish_version
 from tests.integration.scorer.test_exactly_once import drained
 from tests.kafka_helpers import MODEL_KEY, Broker, consume
 from tests.scorer_helpers import ScorerRun, register_model
 from tests.supervisor_helpers import Stack
 
-__all__ = ["Background", "SteadyLoad", "ids_of", "is_object", "outcome", "raw_ids", "tally", "up_with_model"]
+__all__ = [
+    "Background",
+    "Operator",
+    "SteadyLoad",
+    "ids_of",
+    "is_object",
+    "outcome",
+    "raw_ids",
+    "tally",
+    "up_with_model",
+]
 
 
 @dataclass
@@ -127,6 +141,21 @@ class Background:
     def stop(self, timeout_s: float = 60) -> None:
         self._stop.set()
         self._thread.join(timeout_s)
+
+
+class Operator(Background):
+    """What an operator runs after a broker crash, every 20 s: `rtloop broker hanging --abort`. What it
+    aborted is kept (each scenario prints its count)."""
+
+    def __init__(self, settings: ToolSettings, brokers: list[int]) -> None:
+        super().__init__()
+        self.settings, self.brokers = settings, brokers
+        self.aborted: list[Hanging] = []
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(20):
+            with contextlib.suppress(ConfigError):  # a broker down right now: next time
+                self.aborted += abort_hanging(self.settings, find_hanging(self.settings, self.brokers))
 
 
 def is_object(value: bytes | None) -> bool:

@@ -96,6 +96,8 @@ def test_storage_formats_even_when_the_cluster_id_starts_with_a_dash(
 
     monkeypatch.setattr("services.tools.runtime.broker.uuid.uuid4", lambda: DashId)
     broker = EmbeddedBroker(settings(tmp_path, free_port()))
-    broker.home.mkdir(parents=True)
-    broker._format(broker._properties())
+    cluster_id = broker._cluster_id()
+    assert cluster_id.startswith("-")
+    node = broker.nodes[0]
+    node._format(node._properties(), cluster_id)
     assert (broker.data_dir / "meta.properties").exists()

@@ -214,3 +214,22 @@ def test_trace_context_continues_from_input_to_output() -> None:
     got = header(out["headers"], "traceparent")
     assert got is not None
     assert got.split(b"-")[1] == parent.split(b"-")[1]
+
+
+def test_unreadable_committed_offsets_say_what_to_run_and_the_consumer_subscribes_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stall whose committed offsets cannot be read: the error names the remedy (a hanging transaction
+    is aborted with `rtloop broker hanging --abort`), /readyz's detail says so, and it re-subscribes."""
+    from confluent_kafka import TopicPartition
+
+    runner, consumer, _, log = make_runner(echo)
+    consumer.unsubscribe = lambda: log.append("unsubscribe")  # type: ignore[attr-defined]
+    consumer.subscribe = lambda *_a, **_k: log.append("subscribe")  # type: ignore[method-assign]
+    runner.assignment.unreadable = [TopicPartition("in", 3)]
+    with caplog.at_level("ERROR"):
+        runner._resubscribe([TopicPartition("in", 3)])
+    assert "committed offsets of in[3] cannot be read" in caplog.text
+    assert "rtloop broker hanging --abort" in caplog.text
+    assert runner.health.detail == "committed offsets of in[3] unreadable: a hanging transaction?"
+    assert log == ["unsubscribe", "subscribe"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from services.common.health import HealthState
 from services.common.kafka.assignment import Assignment
@@ -22,8 +22,9 @@ class Offsets:
     """A consumer's view of partition 0 of topic t: position, the group's commit, the high watermark."""
 
     at: int = INVALID
-    done: int = 5
+    done: int | None = 5  # None: the coordinator does not answer (a pending transactional commit)
     high: int = 9
+    low: int = 0
     asked: list[str] = field(default_factory=list)
 
     def position(self, parts: list[TopicPartition]) -> list[TopicPartition]:
@@ -31,11 +32,13 @@ class Offsets:
 
     def committed(self, parts: list[TopicPartition], timeout: float) -> list[TopicPartition]:
         self.asked.append("committed")
+        if self.done is None:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "Failed to get committed offsets"))
         return [TopicPartition(tp.topic, tp.partition, self.done) for tp in parts]
 
     def get_watermark_offsets(self, tp: TopicPartition, timeout: float, cached: bool) -> tuple[int, int]:
         assert not cached, "a stalled fetcher has no cached watermarks"
-        return 0, self.high
+        return self.low, self.high
 
 
 @pytest.fixture
@@ -104,3 +107,28 @@ def test_a_revoked_partition_is_no_longer_watched(clock: list[float]) -> None:
     watch, consumer = _watch(), Offsets()
     watch.on_revoke(None, [TopicPartition("t", 0)])
     assert _turns(watch, consumer, clock, 200) == []
+
+
+def test_a_partition_whose_committed_offset_cannot_be_read_is_stalled_and_named(clock: list[float]) -> None:
+    """No position yet, records there, and the group coordinator does not give the committed offset
+    (a read_committed fetch waits on a pending transactional commit): a stall, kept in `unreadable`."""
+    watch, consumer = _watch(), Offsets(done=None)
+    found = _turns(watch, consumer, clock, 61)
+    assert [(tp.topic, tp.partition) for tp in found] == [("t", 0)]
+    assert [(tp.topic, tp.partition) for tp in watch.unreadable] == [("t", 0)]
+
+
+@pytest.mark.parametrize(
+    ("position", "low", "high", "stalled"),
+    [
+        (INVALID, 9, 9, False),  # an empty partition: nothing to wait for
+        (9, 0, 9, False),  # read to its end: where the group stands is not needed
+        (5, 0, 9, True),  # behind its own position: a stalled fetch, not an unreadable commit
+    ],
+)
+def test_an_unanswered_commit_query_alone_is_not_an_unreadable_commit(
+    clock: list[float], position: int, low: int, high: int, stalled: bool
+) -> None:
+    watch, consumer = _watch(), Offsets(at=position, done=None, low=low, high=high)
+    assert bool(_turns(watch, consumer, clock, 61)) is stalled
+    assert watch.unreadable == []

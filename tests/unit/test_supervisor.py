@@ -179,3 +179,120 @@ def test_stop_kills_what_the_process_left_in_its_session(tmp_path: Path) -> None
     assert child.wait_stopped(time.monotonic() + 5) == 0
     time.sleep(0.2)
     assert not Path(f"/proc/{sub}").exists() or "Z" in Path(f"/proc/{sub}/stat").read_text().split()[2]
+
+
+def test_unset_scaledobject_fields_take_kedas_documented_defaults(tmp_path: Path) -> None:
+    """minReplicaCount 0, maxReplicaCount 100, pollingInterval 30 s, cooldownPeriod 300 s, lagThreshold 10,
+    activationLagThreshold 0 (KEDA's docs); the first kafka trigger of the first ScaledObject counts."""
+    path = tmp_path / "so.yaml"
+    path.write_text(
+        textwrap.dedent("""\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: not-this}
+        ---
+        apiVersion: keda.sh/v1alpha1
+        kind: ScaledObject
+        metadata: {name: scorer}
+        spec:
+          triggers:
+            - type: cpu
+              metadata: {topic: no, consumerGroup: no}
+            - type: kafka
+              metadata: {topic: t, consumerGroup: g}
+        """)
+    )
+    assert load_policy(path) == ScalingPolicy(
+        min_replicas=0,
+        max_replicas=100,
+        polling_s=30.0,
+        cooldown_s=300.0,
+        lag_threshold=10,
+        activation_lag=0,
+        topic="t",
+        group="g",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (None, "no ScaledObject at {path}: set RTLOOP_SCALEDOBJECT to the scorer's ScaledObject"),
+        ("kind: ConfigMap\n", "{path} holds no ScaledObject"),
+        (
+            "kind: ScaledObject\nspec: {triggers: [{type: cpu}]}\n",
+            "{path}: the ScaledObject has no kafka trigger",
+        ),
+        (
+            "kind: ScaledObject\nspec: {triggers: [{type: kafka, metadata: {topic: t}}]}\n",
+            "{path}: the kafka trigger needs metadata consumerGroup (the supervisor measures its lag)",
+        ),
+        (
+            "kind: ScaledObject\nspec: {triggers: [{type: kafka, metadata: {consumerGroup: g}}]}\n",
+            "{path}: the kafka trigger needs metadata topic (the supervisor measures its lag)",
+        ),
+        (
+            "kind: ScaledObject\nspec: {triggers: [{type: kafka, metadata: {topic: t, consumerGroup: g, "
+            "lagThreshold: 5}}]}\n",
+            "{path}: trigger metadata lagThreshold must be a quoted whole number, got 5",
+        ),
+        (
+            "kind: ScaledObject\nspec: {triggers: [{type: kafka, metadata: {topic: t, consumerGroup: g, "
+            "activationLagThreshold: '-1'}}]}\n",
+            "{path}: trigger metadata activationLagThreshold must be a quoted whole number, got '-1'",
+        ),
+    ],
+)
+def test_a_scaledobject_the_supervisor_cannot_use_is_refused_saying_why(
+    tmp_path: Path, text: str | None, error: str
+) -> None:
+    path = tmp_path / "so.yaml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_policy(path)
+    assert str(caught.value) == error.format(path=path)
+
+
+def _bounded(tmp_path: Path, numbers: str) -> Path:
+    path = tmp_path / "so.yaml"
+    path.write_text(
+        f"kind: ScaledObject\nspec: {{{numbers}, triggers: [{{type: kafka, metadata: "
+        "{topic: t, consumerGroup: g, lagThreshold: '1'}}]}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "numbers", ["minReplicaCount: 4, maxReplicaCount: 3", "minReplicaCount: -1", "pollingInterval: 0"]
+)
+def test_replica_bounds_and_polling_must_be_consistent(tmp_path: Path, numbers: str) -> None:
+    with pytest.raises(ConfigError, match=r"inconsistent ScaledObject numbers ScalingPolicy\("):
+        load_policy(_bounded(tmp_path, numbers))
+
+
+def test_the_edges_of_consistent_numbers_are_accepted(tmp_path: Path) -> None:
+    policy = load_policy(_bounded(tmp_path, "minReplicaCount: 3, maxReplicaCount: 3, pollingInterval: 0.5"))
+    assert (policy.min_replicas, policy.max_replicas, policy.polling_s, policy.lag_threshold) == (
+        3,
+        3,
+        0.5,
+        1,
+    )
+
+
+@pytest.mark.parametrize("nodes", [1, 3])
+def test_the_services_of_a_cluster_get_every_node_to_bootstrap_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nodes: int
+) -> None:
+    """With one node down a new client still starts: `rtloop up` names every node of a cluster."""
+    from services.common.config import KafkaSettings
+    from services.tools.config import ToolSettings
+    from services.tools.runtime.supervisor.setup import base_environment
+
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    s = ToolSettings(cache_dir=tmp_path, broker_nodes=nodes, kafka=KafkaSettings(embedded_port=19092))
+    env = base_environment(s)
+    assert env["RTLOOP_BROKER_PORT"] == "19092"
+    expected = "127.0.0.1:19092,127.0.0.1:19095,127.0.0.1:19098" if nodes == 3 else None
+    assert env.get("KAFKA_BOOTSTRAP_SERVERS") == expected

@@ -98,8 +98,10 @@ def test_a_producer_the_broker_lost_is_replaced_and_the_batch_comes_again() -> N
 
 
 def test_a_fenced_producer_is_replaced_once_and_a_second_fence_stops_the_service() -> None:
+    """Fences of transactions younger than their timeout: the coordinator did not abort them, another
+    process with this transactional.id did."""
     log: list[str] = []
-    # the coordinator fences a transaction that outlived its timeout during a broker outage: survived
+    # a first one is survived (it could be the last gasp of a process being replaced)
     fenced = TxProducer(log, commit_fails=[_error(KafkaError.PRODUCER_FENCED, fatal=True)])
     again = TxProducer(log, commit_fails=[_error(KafkaError._FENCED, fatal=True)])
     runner, consumer, _ = _runner(fenced, log, [again, TxProducer(log)])
@@ -111,3 +113,23 @@ def test_a_fenced_producer_is_replaced_once_and_a_second_fence_stops_the_service
     with pytest.raises(FencedTwice, match=r"another process uses this one's transactional\.id"):
         runner._transaction.settle()
     assert runner.producer is again, "no third producer"
+
+
+def test_transactions_that_outlived_their_timeout_are_fenced_by_the_coordinator_not_another_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen when the broker was SIGKILLed 5 times in 75 s: two fences within 5 minutes, each of a
+    transaction the coordinator aborted after a restart because it outlived transaction.timeout.ms. Each
+    is survived with a new producer; the service does not stop."""
+    now = [1000.0]
+    monkeypatch.setattr("services.common.kafka.transactions.time.monotonic", lambda: now[0])
+    log: list[str] = []
+    spares = [TxProducer(log, commit_fails=[_error(KafkaError._FENCED, fatal=True)]), TxProducer(log)]
+    first = TxProducer(log, commit_fails=[_error(KafkaError.PRODUCER_FENCED, fatal=True)])
+    runner, _, _ = _runner(first, log, spares)
+    assert runner._transaction is not None
+    for fenced_after_s in (61.0, 60.0):  # the timeout is RunnerConfig's default, 60 s
+        runner.process([StubMessage(tx(0), 0)])
+        now[0] += fenced_after_s
+        assert not runner._transaction.settle()
+    assert runner._transaction.renewals == 2 and spares == []

@@ -36,9 +36,9 @@ class Assignment:
         self.stall_s = stall_s
         self._last_lag = 0.0
         self._clock, self._turn = 0.0, time.monotonic()  # the loop's time: capped turns
-        self._heard: dict[
-            tuple[str, int], float
-        ] = {}  # per assigned partition: the loop's time it last delivered
+        # per assigned partition: the loop's time it last delivered
+        self._heard: dict[tuple[str, int], float] = {}
+        self.unreadable: list[TopicPartition] = []  # of the last stall found: no committed offset given
 
     def on_assign(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
         """Partitions added: the service is ready."""
@@ -75,8 +75,9 @@ class Assignment:
     def stalled(self, consumer: Any, messages: Sequence[KafkaMessage]) -> list[TopicPartition]:
         """Called once per turn of the loop with what it consumed: the assigned partitions that delivered
         nothing for `stall_s` of the loop's time although records are there to read from their position
-        (or, before their first record, from the group's committed offset). Each quiet partition is
-        asked about (a broker round trip) at most once per `stall_s`."""
+        (or, before their first record, from the group's committed offset), and those whose committed
+        offset cannot be read (also kept in `unreadable`). Each quiet partition is asked about (a broker
+        round trip) at most once per `stall_s`."""
         now = time.monotonic()
         self._clock += min(now - self._turn, _TURN_S)
         self._turn = now
@@ -88,26 +89,38 @@ class Assignment:
         if not quiet:
             return []
         self._heard |= dict.fromkeys(quiet, self._clock)
-        return _unread([TopicPartition(t, p) for t, p in quiet], consumer)
+        behind, self.unreadable = _unread([TopicPartition(t, p) for t, p in quiet], consumer)
+        return behind + self.unreadable
 
 
-def _unread(partitions: list[TopicPartition], consumer: Any) -> list[TopicPartition]:
+def _unread(
+    partitions: list[TopicPartition], consumer: Any
+) -> tuple[list[TopicPartition], list[TopicPartition]]:
     """Those of `partitions` with records after the consumer's position (its committed offset when it
-    has none yet); a partition it cannot tell about now is left for the next check."""
+    has none yet), and those without a position whose committed offset the group coordinator does not
+    give (records there, but where the group stands cannot be read: the offset fetch of a read_committed
+    consumer waits for a pending transactional commit). A partition it cannot tell about now (the broker
+    does not answer) is left for the next check."""
     try:
-        committed = consumer.committed(partitions, timeout=5.0)
         positions = consumer.position(partitions)
     except KafkaException:
-        return []
-    behind = []
-    for tp, done, pos in zip(partitions, committed, positions, strict=True):
-        at = pos.offset if pos.offset >= 0 else done.offset
-        if at < 0:
+        return [], []
+    try:
+        committed: list[TopicPartition] | None = consumer.committed(partitions, timeout=5.0)
+    except KafkaException:
+        committed = None
+    behind, unreadable = [], []
+    for i, (tp, pos) in enumerate(zip(partitions, positions, strict=True)):
+        at = pos.offset if pos.offset >= 0 else None if committed is None else committed[i].offset
+        if at is not None and at < 0:
             continue  # no position and no commit: the reset policy decides where it starts
         try:
-            _low, high = consumer.get_watermark_offsets(tp, timeout=5.0, cached=False)
+            low, high = consumer.get_watermark_offsets(tp, timeout=5.0, cached=False)
         except KafkaException:
             continue
-        if high > at:  # librdkafka's position moves past commit markers and aborted records
+        if at is None:
+            if high > low:
+                unreadable.append(tp)
+        elif high > at:  # librdkafka's position moves past commit markers and aborted records
             behind.append(tp)
-    return behind
+    return behind, unreadable

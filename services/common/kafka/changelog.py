@@ -13,6 +13,7 @@ from confluent_kafka.admin import NewTopic
 from services.common.config import KafkaSettings
 from services.common.errors import ConfigError
 from services.common.kafka.clients import make_admin
+from services.common.kafka.scan import watermarks
 
 __all__ = ["ChangelogReader", "create_internal_topics"]
 
@@ -75,7 +76,7 @@ class ChangelogReader:
         """Every committed record of the partition, in offset order."""
         records: list[tuple[str, bytes | None]] = []
         tp = TopicPartition(topic, partition)
-        low, high = self.consumer.get_watermark_offsets(tp, timeout=10)
+        low, high = watermarks(self.consumer, topic, partition, timeout_s=self.wait_s)
         if high <= low:
             return records
         self.consumer.assign([TopicPartition(topic, partition, low)])

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
 from services.common.kafka.envelope import Headers
 
 __all__ = ["follow_topic"]
+
+log = logging.getLogger(__name__)
 
 
 def follow_topic(
@@ -28,9 +31,10 @@ def follow_topic(
         | {"group.id": f"rtloop-follow-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
     )
     try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        parts = [TopicPartition(topic, p, -2) for p in meta.partitions]  # -2: from the beginning
-        ends = {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
+        start = _partitions_and_ends(consumer, topic, stop)
+        if start is None:
+            return
+        parts, ends = start
         consumer.assign(parts)
         while not stop.is_set():
             msg = consumer.poll(0.5)
@@ -42,3 +46,23 @@ def follow_topic(
                     caught_up.set()
     finally:
         consumer.close()
+
+
+def _partitions_and_ends(
+    consumer: Consumer, topic: str, stop: threading.Event
+) -> tuple[list[TopicPartition], dict[int, int]] | None:
+    """The topic's partitions (from the beginning) and their end offsets now; asked again while a broker
+    is down or leaves the cluster (its requests fail, with _DESTROY_BROKER among others). None: stopped."""
+    delay = 0.5
+    while True:
+        try:
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            parts = [TopicPartition(topic, p, -2) for p in meta.partitions]  # -2: from the beginning
+            return parts, {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
+        except KafkaException as exc:
+            if exc.args and getattr(exc.args[0], "fatal", lambda: False)():
+                raise
+            log.warning("%s: its end offsets are not known yet (%s); asking again", topic, exc)
+        if stop.wait(delay):
+            return None
+        delay = min(delay * 2, 10.0)

@@ -9,8 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
@@ -21,7 +20,8 @@ from services.common.kafka.decode import Decoder, decode_batch
 from services.common.kafka.delivery import DeliveryFailure, ProducerLike, deliver
 from services.common.kafka.envelope import KafkaMessage, Output
 from services.common.kafka.handling import Handler, Handling
-from services.common.kafka.retry import Backoff, Interrupted, retry_transient
+from services.common.kafka.retry import Interrupted, retry_transient
+from services.common.kafka.runner_config import ConsumerLike, RunnerConfig
 from services.common.kafka.transactions import Transactions, batch_offsets
 from services.common.metrics import RunnerMetrics
 from services.common.outages import Outages
@@ -30,46 +30,6 @@ __all__ = ["ConsumerLike", "Handler", "Rebalance", "Runner", "RunnerConfig"]
 
 log = logging.getLogger(__name__)
 Rebalance = Callable[[Any, list[TopicPartition]], None]
-
-
-class ConsumerLike(Protocol):
-    """What the runner needs of a consumer (confluent_kafka.Consumer satisfies it)."""
-
-    def subscribe(self, *args: Any, **kwargs: Any) -> Any: ...
-    def unsubscribe(self) -> Any: ...
-    def consume(self, *args: Any, **kwargs: Any) -> Any: ...
-    def commit(self, *args: Any, **kwargs: Any) -> Any: ...
-    def close(self) -> Any: ...
-
-
-@dataclass(frozen=True)
-class RunnerConfig:
-    """Batching, limits and timeouts of one runner."""
-
-    service: str
-    dlq_topic: str
-    max_batch_size: int = 500
-    max_batch_wait_s: float = 0.1
-    # Eager: a batch is what is queued as soon as anything is (max_batch_wait_s then bounds only the wait
-    # for the first message); else a batch waits max_batch_wait_s to fill, as a batch writer wants. A
-    # consumer's consume(n, timeout) returns after the whole timeout unless n messages came: at 200/s
-    # that was every batch, the hop's p50 half the wait and its p99 all of it.
-    eager: bool = False
-    max_value_bytes: int = 1_048_576
-    delivery_timeout_s: float = 30.0
-    # Commits are always issued after the batch's outputs are acknowledged; asynchronous ones let
-    # the next batch start meanwhile (a lost commit only means redelivery). close() commits synchronously.
-    sync_commit: bool = False
-    # Exactly once: each batch's outputs and its consumer offsets go in one Kafka transaction (the
-    # producer must have a transactional.id); downstream read_committed consumers see each batch once.
-    transactional: bool = False
-    # With a tick, an idle loop calls the handler with an empty batch at most this often (a handler with
-    # timers: its outputs of an empty batch go out in a transaction of their own, with no offsets).
-    tick_s: float | None = None
-    # A partition with records to read that delivers nothing this long (in the loop's time) is taken as
-    # a stalled fetch: the runner re-subscribes (a rebalance), which starts it again.
-    stall_s: float = 60.0
-    backoff: Backoff = field(default_factory=Backoff)
 
 
 class Runner:
@@ -182,6 +142,16 @@ class Runner:
             names,
             self.config.stall_s,
         )
+        if self.assignment.unreadable:
+            unreadable = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in self.assignment.unreadable)
+            self.health.detail = f"committed offsets of {unreadable} unreadable: a hanging transaction?"
+            log.error(
+                "%s: the group's committed offsets of %s cannot be read (a transactional offset commit is "
+                "pending): a broker crash may have left a transaction hanging; find and abort it with "
+                "`rtloop broker hanging --abort` (kafka-transactions.sh find-hanging / abort)",
+                self.config.service,
+                unreadable,
+            )
         self.metrics.resubscribed.inc()
         self.consumer.unsubscribe()  # revokes everything (the transaction in flight is settled first)
         self._subscribe()

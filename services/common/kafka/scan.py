@@ -13,11 +13,15 @@ from services.common.config import KafkaSettings
 
 __all__ = ["read_range", "scan_topic", "watermarks"]
 
-_NO_LEADER_YET = {
+_ASK_AGAIN = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
     KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.UNKNOWN_TOPIC_OR_PART,
     KafkaError._UNKNOWN_PARTITION,
+    KafkaError._DESTROY_BROKER,  # a broker that left the cluster mid-request (a node lost)
+    KafkaError._TRANSPORT,  # the broker went down mid-request (it restarts, or another leads)
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._TIMED_OUT,
 }
 
 
@@ -55,7 +59,8 @@ def scan_topic(
 
 
 def watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float = 30.0) -> tuple[int, int]:
-    """The partition's low and high offsets; retried while a new topic's partition has no leader yet."""
+    """The partition's low and high offsets; retried for `timeout_s` while its partition has no leader (a
+    new topic, a node lost) or its broker is down or leaves mid-request."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -63,7 +68,7 @@ def watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float 
             return int(low), int(high)
         except KafkaException as exc:
             error = exc.args[0]
-            if time.monotonic() > deadline or not (error.retriable() or error.code() in _NO_LEADER_YET):
+            if time.monotonic() > deadline or not (error.retriable() or error.code() in _ASK_AGAIN):
                 raise
             time.sleep(0.5)
 

@@ -46,9 +46,9 @@ class Transactions:
     crash, or fencing: then a new producer with the same transactional.id takes over (its init aborts
     what the old one left open) and the batches are rewound the same way, up to `RENEWALS` times in a
     row. Fencing is what the coordinator does to a transaction that outlived transaction.timeout.ms
-    (a broker outage longer than it), and what a second process with this transactional.id does: the
-    first is survived once, a second within `FENCES_WINDOW_S` stops the service (two processes would
-    otherwise fence each other forever)."""
+    (a broker outage longer than it: survived every time), and what a second process with this
+    transactional.id does to a younger one: the first such fence is survived, a second within
+    `FENCES_WINDOW_S` stops the service (two processes would otherwise fence each other forever)."""
 
     RENEWALS = 5
     FENCES_WINDOW_S = 300.0
@@ -61,6 +61,7 @@ class Transactions:
         self.commits = self.aborts = self.renewals = 0
         self._renewed_in_a_row = 0
         self._fenced_at = -float("inf")
+        self._began = time.monotonic()  # when the transaction in flight (or the last one) began
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{runner.config.service}-commit")
         self._in_flight: tuple[Future[None], Sequence[KafkaMessage], Counter[str]] | None = None
 
@@ -75,6 +76,7 @@ class Transactions:
         producer, timeout = r.producer, r.config.delivery_timeout_s
         offsets = batch_offsets(messages, end=True)
         try:
+            self._began = time.monotonic()
             producer.begin_transaction()  # type: ignore[attr-defined]
             failures = produce_all(producer, outputs, service=r.config.service)
             while failures:  # refused on the spot (too large): dead-letter the source in this transaction
@@ -151,8 +153,9 @@ class Transactions:
         r = self.runner
         if r.new_producer is None or self._renewed_in_a_row >= self.RENEWALS:
             raise exc
-        if exc.args[0].code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
-            now = time.monotonic()
+        now = time.monotonic()
+        outlived = now - self._began >= r.config.transaction_timeout_s  # aborted by the coordinator
+        if exc.args[0].code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED) and not outlived:
             if now - self._fenced_at < self.FENCES_WINDOW_S:
                 env = r.config.service.upper()
                 raise FencedTwice(

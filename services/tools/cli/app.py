@@ -126,6 +126,39 @@ def broker_status() -> None:
         raise typer.Exit(3)
 
 
+@broker_app.command("hanging")
+@friendly
+def broker_hanging(
+    abort: Annotated[bool, typer.Option(help="abort what is found (data partitions first)")] = False,
+    older_than: Annotated[int, typer.Option(help="minutes a transaction is open before it counts")] = 1,
+) -> None:
+    """Transactions a broker crash left open (read_committed readers stop at them and the group's
+    offsets cannot be read): list them, and abort them with --abort (kafka-transactions.sh)."""
+    from services.common.kafka.clients import make_admin
+    from services.tools.runtime.broker import EmbeddedBroker
+    from services.tools.runtime.hanging import abort_hanging, find_hanging
+
+    s = settings()
+    if s.kafka.external:  # every broker of that cluster
+        brokers = sorted(make_admin(s.kafka).list_topics(timeout=30).brokers)
+    else:
+        brokers = [n.node for n in EmbeddedBroker(s).nodes]
+    found = find_hanging(s, brokers, older_than)
+    for h in found:
+        console.print(
+            f"{h.topic}[{h.partition}] producer {h.producer_id} epoch {h.producer_epoch} open since offset "
+            f"{h.start_offset} ({h.minutes} min)"
+        )
+    if not found:
+        console.print("no hanging transaction")
+        return
+    if not abort:
+        console.print(f"{len(found)} hanging: run again with --abort to abort them")
+        raise typer.Exit(4)
+    done = abort_hanging(s, found)
+    console.print(f"aborted {len(done)} of {len(found)} (the others had ended meanwhile)")
+
+
 @topics_app.command("apply")
 @friendly
 def topics_apply(

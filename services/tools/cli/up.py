@@ -122,7 +122,8 @@ def _kill_leftovers(state: dict[str, Any]) -> list[int]:
     """Processes the state names that still run after the supervisor (it was killed): SIGKILL them. A
     pid counts only while its command line is still one `rtloop up` starts (pids are reused)."""
     pids = [c["pid"] for c in [*(state.get("children") or ()), *(state.get("retiring") or ())] if c["pid"]]
-    pids += [x["pid"] for x in (state.get("redis"), state.get("broker")) if x and x.get("pid")]
+    pids += [x["pid"] for x in (state.get("redis"),) if x and x.get("pid")]
+    pids += [p for p in (state.get("broker") or {}).get("pids", ()) if p]  # every node of the cluster
     found = [p for p in pids if alive(p) and _started_by_up(p)]
     for p in found:
         try:

@@ -128,6 +128,7 @@ def test_scores_out_of_range_are_clipped_and_a_nan_never_decides() -> None:
     ("ingest_time", "expected"),
     [
         ("2018-08-08T10:00:00+00:00", 1500.0),  # scored 1.5 s after ingest
+        ("2018-08-08T10:00:01.4995+00:00", 0.5),  # under a millisecond is kept (float seconds: ±1e-4)
         ("2018-08-08T10:00:02+00:00", 0.0),  # a clock ahead of the scorer's: never negative
         ("not a time", None),  # unreadable: no end-to-end figure
         (None, None),
@@ -143,5 +144,7 @@ def test_end_to_end_latency_is_from_ingest_to_scoring_in_ms(
     at = datetime(2018, 8, 8, 10, 0, 1, 500_000, tzinfo=UTC)
     info = ModelInfo("fraud", "v1", 0.5)
     (doc,) = prediction_dicts(batch, np.array([0.1]), info, FIELDS, latency_ms={"lookup": 2.0}, scored_at=at)
-    assert doc["latency_ms"].get("end_to_end") == (None if expected is None else pytest.approx(expected))
+    assert doc["latency_ms"].get("end_to_end") == (
+        None if expected is None else pytest.approx(expected, abs=1e-4)
+    )
     assert doc["latency_ms"]["lookup"] == 2.0

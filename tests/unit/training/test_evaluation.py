@@ -58,6 +58,29 @@ def test_known_compromised_cards_leave_the_test_set_day_by_day() -> None:
     assert got == {("y", 8), ("z", 8), ("z", 9), ("w", 8), ("w", 9), ("w", 13)}
 
 
+def test_the_known_cards_boundaries_first_and_last_training_day_and_the_delay() -> None:
+    """Training [Jul 25, Aug 1), the default delay of 7 days: a fraud on Jul 25 (the first training
+    day) or Jul 31 (the last) is known on every test day; one on Jul 24 (before training) never; one on
+    Aug 2 from Aug 10 (t − 8) on, not on Aug 9."""
+    known = _frame(
+        [
+            ("first", "2018-07-25T00:00Z", 1, 0),
+            ("last", "2018-07-31T23:59Z", 1, 0),
+            ("before", "2018-07-24T23:59Z", 1, 0),
+            ("later", "2018-08-02T00:00Z", 1, 0),
+            ("honest", "2018-07-26T10:00Z", 0, 0),  # not a fraud: never dropped
+        ]
+    ).drop(columns="score")
+    cards = ("first", "last", "before", "later", "honest")
+    test = _frame([(c, f"2018-08-{d:02d}T12:00Z", 0, 0.0) for c in cards for d in (1, 9, 10)])
+    kept = book_test_set(test, known, date(2018, 7, 25), date(2018, 8, 1))
+    assert list(kept.columns) == list(test.columns) and list(kept.index) == list(range(len(kept)))
+    got = {(r.key, r.event_time.day) for r in kept.itertuples()}
+    assert got == {("before", 1), ("before", 9), ("before", 10), ("later", 1), ("later", 9)} | {
+        ("honest", d) for d in (1, 9, 10)
+    }
+
+
 def test_metrics_of_a_perfect_and_a_useless_ranking() -> None:
     rows = [(f"c{i}", "2018-08-08T10:00Z", int(i < 5), 1.0 - i / 100) for i in range(50)]
     perfect = evaluate(_frame(rows), BUILT_IN | METRICS)
@@ -159,6 +182,11 @@ def test_metrics_of_an_empty_or_one_class_test_set_are_nan_with_the_counts() -> 
         ([0, 1, 0, 1, 0], [0.1, 0.35, 0.2, 0.7, 0.3], 0.35),
         ([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], 0.8),  # separable: the lowest fraud score
         ([0, 0, 1, 1], [0.0, 0.0, 1.0, 1.0], 1 - 1e-6),  # kept inside the open interval (0, 1)
+        # F1 0.75 at 0.6 (3 of 4 frauds, 1 false alarm), 0.727 at 0.2 (4 of 4, 3): where P·R·(P+R),
+        # P·R / (P − R) or P·R / (P · R) would pick 0.2 or 0.9
+        ([1, 0, 0, 0, 1, 1, 1, 0], [0.6, 0.1, 0.7, 0.3, 0.2, 0.9, 0.6, 0.5], 0.6),
+        # F1 0.4 at 0.7 (P 1/3, R 1/2) against 0.33 at 0 (P 0.2, R 1): where P + R < 1 matters
+        ([0, 0, 0, 1, 0, 0, 1, 0, 0, 0], [0.4, 0.1, 0.1, 0.7, 0.9, 0.8, 0.0, 0.0, 0.5, 0.6], 0.7),
     ],
 )
 def test_the_decision_threshold_is_the_score_with_the_best_f1(
@@ -168,6 +196,12 @@ def test_the_decision_threshold_is_the_score_with_the_best_f1(
     assert got == pytest.approx(expected)
     flagged = np.array(scores) >= got
     assert flagged[np.array(y) == 1].any(), "the threshold flags the frauds it was chosen on"
+
+
+def test_the_decision_threshold_stays_above_0_when_the_best_is_0() -> None:
+    """One distinct score, 0: the best F1 flags everything; the threshold stays inside (0, 1), so a model
+    that scores exactly 0 never flags."""
+    assert decision_threshold(np.array([1, 0, 1]), np.zeros(3)) == 1e-6
 
 
 def test_card_precision_ties_go_to_the_smaller_card_id_among_many() -> None:
@@ -181,6 +215,12 @@ def test_card_precision_reads_naive_times_as_utc_and_is_nan_without_rows() -> No
     aware = _frame([("a", "2018-08-08T23:30Z", 1, 0.9), ("b", "2018-08-09T00:30Z", 1, 0.8)])
     naive = aware.assign(event_time=aware["event_time"].dt.tz_localize(None).astype(str))
     assert card_precision_at_k(naive, k=1) == card_precision_at_k(aware, k=1) == 1.0
+    # the same moments written at +02:00 (b's is 02:30 on Aug 9 there): the days are UTC days
+    offset = aware.assign(event_time=["2018-08-09T01:30+02:00", "2018-08-09T02:30+02:00"])
+    two_days = card_precision_at_k(aware, k=1)
+    assert card_precision_at_k(offset, k=1) == two_days
+    one_day = aware.assign(event_time=["2018-08-08T23:30Z", "2018-08-08T23:40Z"], target=[1, 0])
+    assert card_precision_at_k(one_day, k=1) == 1.0 and card_precision_at_k(one_day, k=2) == 0.5
     assert pd.isna(card_precision_at_k(aware.iloc[:0]))
 
 
@@ -194,3 +234,10 @@ def test_the_decision_threshold_equals_a_brute_force_search_over_every_score() -
     candidates = np.unique(scores)
     f1 = [f1_score(y, scores >= t) for t in candidates]
     assert decision_threshold(y, scores) == pytest.approx(candidates[int(np.argmax(f1))])
+
+
+def test_the_built_in_metrics_of_a_one_class_set_are_nan_not_an_error() -> None:
+    from services.common.evaluation import auc_roc, average_precision
+
+    one_class = _frame([("a", "2018-08-08T10:00Z", 0, 0.2), ("b", "2018-08-08T11:00Z", 0, 0.7)])
+    assert math.isnan(auc_roc(one_class)) and math.isnan(average_precision(one_class))

@@ -185,7 +185,7 @@ class Supervisor:
             "bootstrap": self.bootstrap,
             "broker": None
             if self.broker is None
-            else {"pid": self.broker.pid(), "ports": [self.broker.port, self.broker.controller_port]},
+            else {"pids": self.broker.pids(), "ports": self.broker.ports()},
             "redis": None if self.redis is None else {"pid": self.redis.pid, "port": self.redis_port},
             "services": list(self.services),
             "children": [c.describe(now) for c in self.everyone],

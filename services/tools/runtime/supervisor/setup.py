@@ -64,7 +64,8 @@ def apply_topics_and_wait(s: ToolSettings) -> int:
     from services.common.kafka.clients import make_admin
     from services.tools.deploy.topics import apply_topics, load_topics, wait_visible
 
-    specs = load_topics(s.topics_file)
+    replicas = min(3, s.broker_nodes) if s.broker_nodes > 1 and not s.kafka.external else None
+    specs = load_topics(s.topics_file, replicas)
     apply_topics(make_admin(s.kafka), specs)
     wait_visible(s)
     return len(specs)
@@ -117,6 +118,8 @@ def _defaults(s: ToolSettings) -> dict[str, str]:
 def base_environment(s: ToolSettings) -> dict[str, str]:
     """The environment every supervised process shares."""
     forced = {"RTLOOP_BROKER_PORT": str(s.kafka.embedded_port), "PYTHONUNBUFFERED": "1"}
+    if s.broker_nodes > 1 and not s.kafka.external:  # every node, so a client starts while one is down
+        forced["KAFKA_BOOTSTRAP_SERVERS"] = EmbeddedBroker(s).bootstrap
     if s.redis_url:
         forced["REDIS_URL"] = s.redis_url.get_secret_value()
     return service_environment(_defaults(s), forced)

@@ -1,0 +1,67 @@
+"""Hanging transactions: find-hanging's table read, and the order they are aborted in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.common.config import KafkaSettings
+from services.common.errors import ConfigError
+from services.tools.config import ToolSettings
+from services.tools.runtime import hanging
+from services.tools.runtime.hanging import Hanging, abort_hanging, parse_hanging
+
+# what Kafka 4.4's find-hanging printed for the broker-restart scenario's stuck run
+_HEADER = (
+    "Topic\tPartition\tProducerId\tProducerEpoch\tCoordinatorEpoch\tStartOffset\tLastTimestamp\tDuration(min)"
+)
+TABLE = "\n".join(
+    [
+        _HEADER,
+        "scorer-x.seen\t1        \t3     \t2     \t4    \t518        \t1796424529261\t5   \t",
+        "__consumer_offsets\t8   \t3     \t2     \t4    \t2363       \t1796424529288\t5   \t",
+        "predictions-7f\t2       \t3     \t2     \t4    \t3833       \t1796424529261\t5   \t",
+    ]
+)
+
+
+def test_the_table_of_find_hanging_is_read_row_by_row() -> None:
+    assert parse_hanging(TABLE) == [
+        Hanging("scorer-x.seen", 1, 3, 2, 518, 5),
+        Hanging("__consumer_offsets", 8, 3, 2, 2363, 5),
+        Hanging("predictions-7f", 2, 3, 2, 3833, 5),
+    ]
+    assert parse_hanging(TABLE.splitlines()[0] + "\n") == []
+
+
+def test_data_partitions_are_aborted_before_the_groups_offsets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the offsets partition hangs the group consumes nothing; aborted last, no new transaction of
+    the producer joins (and commits) a hanging one on a data partition before it is aborted."""
+    calls: list[tuple[str, ...]] = []
+
+    def run(_s: ToolSettings, *args: str, gone_ok: bool = False) -> str | None:
+        calls.append(args)
+        return None if args[2] == "predictions-7f" else ""  # that one ended meanwhile
+
+    monkeypatch.setattr(hanging, "_run", run)
+    done = abort_hanging(ToolSettings(cache_dir=tmp_path), parse_hanging(TABLE))
+    assert [c[2] for c in calls] == ["predictions-7f", "scorer-x.seen", "__consumer_offsets"]
+    assert calls[-1] == (
+        "abort",
+        "--topic",
+        "__consumer_offsets",
+        "--partition",
+        "8",
+        "--start-offset",
+        "2363",
+    )
+    assert [h.topic for h in done] == ["scorer-x.seen", "__consumer_offsets"]
+
+
+def test_a_secured_cluster_says_how_to_run_the_tool_itself(tmp_path: Path) -> None:
+    s = ToolSettings(cache_dir=tmp_path, kafka=KafkaSettings(security_protocol="SASL_SSL"))
+    with pytest.raises(ConfigError, match=r"PLAINTEXT only.*--command-config"):
+        hanging.find_hanging(s, [1])

@@ -1,0 +1,1 @@
+"""A use case's evaluation module that adds nothing."""
