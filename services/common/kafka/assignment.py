@@ -27,7 +27,9 @@ class Assignment:
     for partitions that deliver nothing while they have records to read. librdkafka can leave a
     partition's fetcher unstarted after a coordinator change (an OffsetFetch answered NOT_COORDINATOR,
     confluentinc/librdkafka#5586): the consumer stays in the group, holds the partition and never reads
-    it, and only a new assignment recovers it."""
+    it, and only a new assignment recovers it. A partition whose committed offset the coordinator does
+    not give at all is kept in `unreadable`: a transaction left hanging on the broker holds it (the
+    runner says how to abort it)."""
 
     def __init__(
         self, service: str, metrics: RunnerMetrics, health: HealthState, stall_s: float = 60.0

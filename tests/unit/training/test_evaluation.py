@@ -211,16 +211,26 @@ def test_card_precision_ties_go_to_the_smaller_card_id_among_many() -> None:
     assert card_precision_at_k(_frame(rows), k=10) == 1.0
 
 
+def test_card_precision_breaks_ties_by_card_id_when_k_cuts_through_them() -> None:
+    """60 cards, 18 at 0.9 and the rest tied at 0.5; k takes the 18 and 5 of the tied ones: the 5 with the
+    smallest ids, the frauds. numpy's default sort keeps an all-tied array in order but not this one."""
+    scores = np.where(np.random.default_rng(7).random(60) < 0.3, 0.9, 0.5)
+    tied = [i for i in range(60) if scores[i] == 0.5]
+    frauds = set(tied[:5])
+    rows = [(f"c{i:02d}", "2018-08-08T01:00Z", int(i in frauds), float(scores[i])) for i in range(60)]
+    k = int((scores == 0.9).sum()) + 5
+    assert card_precision_at_k(_frame(rows), k=k) == pytest.approx(5 / k)
+
+
 def test_card_precision_reads_naive_times_as_utc_and_is_nan_without_rows() -> None:
     aware = _frame([("a", "2018-08-08T23:30Z", 1, 0.9), ("b", "2018-08-09T00:30Z", 1, 0.8)])
     naive = aware.assign(event_time=aware["event_time"].dt.tz_localize(None).astype(str))
     assert card_precision_at_k(naive, k=1) == card_precision_at_k(aware, k=1) == 1.0
-    # the same moments written at +02:00 (b's is 02:30 on Aug 9 there): the days are UTC days
-    offset = aware.assign(event_time=["2018-08-09T01:30+02:00", "2018-08-09T02:30+02:00"])
-    two_days = card_precision_at_k(aware, k=1)
-    assert card_precision_at_k(offset, k=1) == two_days
-    one_day = aware.assign(event_time=["2018-08-08T23:30Z", "2018-08-08T23:40Z"], target=[1, 0])
-    assert card_precision_at_k(one_day, k=1) == 1.0 and card_precision_at_k(one_day, k=2) == 0.5
+    # a fraud at 23:30 UTC on Aug 8 and an honest card at 00:30 UTC on Aug 9, written at +02:00 (both on
+    # Aug 9 there): two UTC days, 1 and 0; read as local days it would be one day, and 1
+    offset = aware.assign(event_time=["2018-08-09T01:30+02:00", "2018-08-09T02:30+02:00"], target=[1, 0])
+    assert card_precision_at_k(offset, k=1) == 0.5
+    assert card_precision_at_k(aware.assign(target=[1, 0]), k=1) == 0.5
     assert pd.isna(card_precision_at_k(aware.iloc[:0]))
 
 
