@@ -65,3 +65,22 @@ def test_a_secured_cluster_says_how_to_run_the_tool_itself(tmp_path: Path) -> No
     s = ToolSettings(cache_dir=tmp_path, kafka=KafkaSettings(security_protocol="SASL_SSL"))
     with pytest.raises(ConfigError, match=r"PLAINTEXT only.*--command-config"):
         hanging.find_hanging(s, [1])
+
+
+def test_a_tool_that_gets_no_answer_is_a_config_error_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's loop suppresses ConfigError and tries again later: a broker down mid-call must not
+    end it with another exception."""
+    import subprocess
+
+    def slow(*_a: object, **_k: object) -> None:
+        raise subprocess.TimeoutExpired("java", 120)
+
+    jars = tmp_path / "jars" / "kafka"
+    jars.mkdir(parents=True)
+    (jars / "kafka-tools-4.4.0.jar").touch()
+    monkeypatch.setattr(hanging.subprocess, "run", slow)
+    s = ToolSettings(cache_dir=tmp_path, jars=tmp_path / "jars")
+    with pytest.raises(ConfigError, match=r"no answer within 120 s.*rtloop broker status"):
+        hanging.find_hanging(s, [1])

@@ -47,7 +47,13 @@ def _run(s: ToolSettings, *args: str, gone_ok: bool = False) -> str | None:
     if not any(jars.glob("kafka-tools-*.jar")):
         raise ConfigError(f"kafka-tools missing in {jars}: run `make jars`")
     cmd = [s.java, "-Xmx256m", "-cp", str(jars / "*"), _TOOL, "--bootstrap-server", s.kafka.bootstrap, *args]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(
+            f"kafka-transactions {args[0]} got no answer within 120 s: is the cluster at {s.kafka.bootstrap} "
+            "up (`rtloop broker status`)?"
+        ) from None
     if done.returncode != 0:
         if gone_ok and "Could not find any open transactions" in done.stdout:
             return None  # ended meanwhile
