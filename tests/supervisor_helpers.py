@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -42,13 +43,21 @@ class Stack:
             "COLUMNS": "200",
         }
         self.broker = Broker(KafkaSettings(embedded_port=self.port), {"RTLOOP_BROKER_PORT": str(self.port)})
+        if os.environ.get("RTLOOP_BROKER_SECURITY") == "sasl_ssl":  # the suite on SASL_SSL: its stacks too
+            self.secure()
+
+    @property
+    def secured(self) -> bool:
+        return self.env.get("RTLOOP_BROKER_SECURITY") == "sasl_ssl"
 
     def secure(self) -> None:
-        """Run this stack's broker on SASL_SSL (call before `up`; then `use_secure_broker` after it)."""
+        """Run this stack's broker on SASL_SSL (call before `up`: once it is up, the test's clients
+        connect as the stack's services do)."""
         self.env |= {"RTLOOP_BROKER_SECURITY": "sasl_ssl", "RTLOOP_BROKER_INTERNAL_PORT": str(free_port())}
 
-    def use_secure_broker(self) -> None:
-        """The test's own clients connect as the stack's services do: TLS, certificate, SCRAM."""
+    def _use_secure_broker(self) -> None:
+        """The test's own clients connect as the stack's services do: TLS, certificate, SCRAM (the
+        material `up` made)."""
         from services.tools.config import ToolSettings
         from services.tools.runtime.broker import EmbeddedBroker
 
@@ -63,7 +72,7 @@ class Stack:
     def rtloop(self, *args: str, timeout_s: float = 420, **env: str) -> subprocess.CompletedProcess[str]:
         """`rtloop ARGS` with this stack's environment (KAFKA_BOOTSTRAP_SERVERS removed: embedded)."""
         environ = {k: v for k, v in self.broker.process_env().items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-        return subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "services.tools.cli", *args],
             cwd=ROOT,
             env=environ | self.env | env,
@@ -72,6 +81,9 @@ class Stack:
             timeout=timeout_s,
             check=False,
         )
+        if args[:1] == ("up",) and done.returncode == 0 and self.secured:
+            self._use_secure_broker()
+        return done
 
     def state(self) -> dict[str, Any]:
         """The supervisor's state file."""

@@ -7,7 +7,18 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Event", "carried", "encode", "featurized", "forwarded", "micros", "moment", "parsed", "seconds"]
+__all__ = [
+    "Event",
+    "carried",
+    "carry",
+    "encode",
+    "featurized",
+    "forwarded",
+    "micros",
+    "moment",
+    "parsed",
+    "seconds",
+]
 
 
 def encode(record: dict[str, Any]) -> bytes:
@@ -57,6 +68,21 @@ def micros(moment: datetime) -> int:
 
 def moment(micros: int) -> datetime:
     return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
+
+
+def carry(
+    before: dict[str, Any] | None,
+    first: datetime,
+    ingest_time: datetime,
+    features: dict[str, float],
+    read_back: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What an event carries after a stage: its first window time and ingest time (set by the first
+    stage), every stage's features so far, and what the online store read back (None from the first
+    stage that could not read back on)."""
+    before = before or {"t": micros(first), "f": {}, "b": {}, "i": ingest_time.timestamp()}
+    back = None if read_back is None or before["b"] is None else before["b"] | read_back
+    return before | {"f": before["f"] | features, "b": back}
 
 
 def forwarded(

@@ -304,15 +304,7 @@ class FeatureStages:
         for (tx, sp, offset, before, key, fields), c, at, back in zip(
             events, computed, written.online_at, written.read_back, strict=True
         ):
-            # the first stage: nothing carried yet
-            carried = before or {
-                "t": records.micros(c.times[0]),
-                "f": {},
-                "b": {},
-                "i": tx.ingest_time.timestamp(),
-            }
-            read_back = None if back is None or carried["b"] is None else carried["b"] | back
-            carried = carried | {"f": carried["f"] | c.features, "b": read_back}
+            carried = records.carry(before, c.times[0], tx.ingest_time, c.features, back)
             if not last:
                 record = records.forwarded(fields, sp, offset, c.times[-1], carried, key)
                 out += self._send(stage + 1, record, str(self._entity[stage + 1](tx)))

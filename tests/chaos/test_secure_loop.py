@@ -35,7 +35,6 @@ def test_the_whole_loop_on_sasl_ssl(tmp_path: Path) -> None:
     up = stack.rtloop("up")
     try:
         assert up.returncode == 0, up.stdout + up.stderr + stack.logs()
-        stack.use_secure_broker()
         kafka = stack.broker.kafka
         assert kafka.security_protocol == "SASL_SSL" and wait_reachable(kafka) == 1
         refused = 0

@@ -21,8 +21,13 @@ JARS = ROOT / ".cache" / "rtloop" / "jars"
 
 
 def settings(cache: Path, port: int) -> ToolSettings:
+    """A broker of its own on free ports, as secure as RTLOOP_BROKER_SECURITY asks (the suite's)."""
     return ToolSettings(
-        cache_dir=cache, jars=JARS, controller_port=free_port(), kafka=KafkaSettings(embedded_port=port)
+        cache_dir=cache,
+        jars=JARS,
+        controller_port=free_port(),
+        internal_port=free_port(),
+        kafka=KafkaSettings(embedded_port=port),
     )
 
 
@@ -32,17 +37,17 @@ def test_a_restart_keeps_topics_and_messages(tmp_path: Path) -> None:
     broker = EmbeddedBroker(s)
     assert broker.start() == f"127.0.0.1:{s.kafka.embedded_port}"
     try:
-        topic = unique("persist")
-        admin = make_admin(s.kafka)
+        topic, client = unique("persist"), broker.client
+        admin = make_admin(client)
         admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(30)
-        producer = Producer(s.kafka.librdkafka())
+        producer = Producer(client.librdkafka())
         for i in range(100):
             producer.produce(topic, str(i).encode())
         assert producer.flush(30) == 0
         assert broker.stop()
         assert broker.status().running is False
         broker.start()
-        values = {m.value() for m in consume(s.kafka, topic, 100, timeout_s=60)}
+        values = {m.value() for m in consume(client, topic, 100, timeout_s=60)}
         assert values == {str(i).encode() for i in range(100)}
     finally:
         broker.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,31 @@ def test_the_cluster_id_is_made_once_and_shared(tmp_path: Path) -> None:
     first = EmbeddedBroker(_settings(tmp_path, 3))._cluster_id()
     assert first == EmbeddedBroker(_settings(tmp_path, 3))._cluster_id()
     assert len(first) == 22  # a base64 UUID, as kafka-storage random-uuid makes
+
+
+def test_a_stopped_node_is_waited_for_and_reaped_and_a_stuck_one_killed(tmp_path: Path) -> None:
+    """A node that ignores SIGTERM past the timeout is killed; either way it is gone (not a zombie of
+    this process) when stop returns."""
+    import subprocess
+    import sys
+
+    from services.tools.runtime.broker_node import BrokerNode
+    from services.tools.runtime.processes import alive
+
+    node = EmbeddedBroker(_settings(tmp_path, 1)).nodes[0]
+    assert isinstance(node, BrokerNode)
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(1, flush=True); "
+        "time.sleep(60)"
+    )
+    for code, timeout_s in (("import time; time.sleep(60)", 30.0), (stubborn, 0.5)):
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        if code == stubborn:
+            assert child.stdout is not None and child.stdout.readline()  # its handler is set
+        node.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        node.pid_file.write_text(str(child.pid))
+        assert node.pid() == child.pid and node.stop(timeout_s) is True
+        assert not alive(child.pid) and not node.pid_file.exists()
+        with pytest.raises(ChildProcessError):
+            os.waitpid(child.pid, os.WNOHANG)  # reaped already
+    assert node.stop() is False

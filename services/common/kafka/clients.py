@@ -10,7 +10,7 @@ from confluent_kafka.admin import AdminClient
 from services.common.config import KafkaSettings
 from services.common.errors import ConfigError, TransientError
 
-__all__ = ["make_admin", "make_consumer", "make_producer", "wait_reachable"]
+__all__ = ["make_admin", "make_consumer", "make_probe", "make_producer", "wait_reachable"]
 
 
 def make_producer(kafka: KafkaSettings, **overrides: Any) -> Producer:
@@ -37,6 +37,15 @@ def make_consumer(kafka: KafkaSettings, group_id: str, **overrides: Any) -> Cons
         "session.timeout.ms": 10_000,
         "heartbeat.interval.ms": 1_000,
     }
+    return Consumer(conf | overrides)
+
+
+def make_probe(kafka: KafkaSettings, group: str, **overrides: Any) -> Consumer:
+    """A short-lived consumer that reads metadata, offsets or assigned partitions and never joins
+    `group` (nor auto-commits). librdkafka's own log is off: each failure reaches the caller as an
+    exception or a timeout, and closing a client whose coordinator connection is still in the SASL
+    handshake logs a transport failure that means nothing."""
+    conf = kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False, "log_level": 0}
     return Consumer(conf | overrides)
 
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from services.common.config import KafkaSettings
 from services.common.kafka.envelope import Headers
+from services.common.kafka.scan import StopAsking, ask_again
 
 __all__ = ["follow_topic"]
-
-log = logging.getLogger(__name__)
 
 
 def follow_topic(
@@ -53,16 +51,13 @@ def _partitions_and_ends(
 ) -> tuple[list[TopicPartition], dict[int, int]] | None:
     """The topic's partitions (from the beginning) and their end offsets now; asked again while a broker
     is down or leaves the cluster (its requests fail, with _DESTROY_BROKER among others). None: stopped."""
-    delay = 0.5
-    while True:
-        try:
-            meta = consumer.list_topics(topic, timeout=10).topics[topic]
-            parts = [TopicPartition(topic, p, -2) for p in meta.partitions]  # -2: from the beginning
-            return parts, {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
-        except KafkaException as exc:
-            if exc.args and getattr(exc.args[0], "fatal", lambda: False)():
-                raise
-            log.warning("%s: its end offsets are not known yet (%s); asking again", topic, exc)
-        if stop.wait(delay):
-            return None
-        delay = min(delay * 2, 10.0)
+
+    def ask() -> tuple[list[TopicPartition], dict[int, int]]:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        parts = [TopicPartition(topic, p, -2) for p in meta.partitions]  # -2: from the beginning
+        return parts, {p.partition: consumer.get_watermark_offsets(p, timeout=10)[1] for p in parts}
+
+    try:
+        return ask_again(ask, None, stop, what=f"{topic}'s end offsets")
+    except StopAsking:
+        return None

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
+from services.common.kafka.clients import make_probe
 
-__all__ = ["read_range", "scan_topic", "watermarks"]
+__all__ = ["StopAsking", "ask_again", "read_range", "scan_topic", "watermarks"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _ASK_AGAIN = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
@@ -35,14 +41,10 @@ def scan_topic(
     """Every committed message of `topic` (confluent_kafka Messages), partition by partition, from the
     offsets in `start` (default: the beginning); joins no consumer group and commits nothing. A partition
     that makes no progress for `idle_timeout_s` (an open transaction) ends there."""
-    consumer = Consumer(
-        kafka.librdkafka()
-        | {
-            "group.id": f"rtloop-scan-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "fetch.max.bytes": 64 * 1024 * 1024,
-        }
+    consumer = make_probe(
+        kafka,
+        f"rtloop-scan-{uuid.uuid4().hex[:8]}",
+        **{"isolation.level": "read_committed", "fetch.max.bytes": 64 * 1024 * 1024},
     )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
@@ -59,18 +61,42 @@ def scan_topic(
 
 
 def watermarks(consumer: Consumer, topic: str, partition: int, timeout_s: float = 30.0) -> tuple[int, int]:
-    """The partition's low and high offsets; retried for `timeout_s` while its partition has no leader (a
-    new topic, a node lost) or its broker is down or leaves mid-request."""
-    deadline = time.monotonic() + timeout_s
+    """The partition's low and high offsets; asked again for `timeout_s` while its partition has no
+    leader (a new topic, a node lost) or its broker is down or leaves mid-request."""
+    low, high = ask_again(
+        lambda: consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10), timeout_s
+    )
+    return int(low), int(high)
+
+
+def ask_again(
+    call: Callable[[], T], timeout_s: float | None, stop: threading.Event | None = None, what: str = ""
+) -> T:
+    """`call()`, asked again with a backoff (0.5 s doubling to 10 s) while it fails with an error that
+    passes (no leader, a broker down or leaving mid-request) for `timeout_s`, or with None until `stop`
+    is set (then StopAsking). A fatal or lasting error is raised; `what` names the call in a warning
+    for each new attempt."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    delay = 0.5
     while True:
         try:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            return int(low), int(high)
+            return call()
         except KafkaException as exc:
             error = exc.args[0]
-            if time.monotonic() > deadline or not (error.retriable() or error.code() in _ASK_AGAIN):
+            passing = not error.fatal() and (error.retriable() or error.code() in _ASK_AGAIN)
+            if not passing or (deadline is not None and time.monotonic() > deadline):
                 raise
-            time.sleep(0.5)
+            if what:
+                log.warning("%s: not answered (%s); asking again", what, error)
+        if stop is None:
+            time.sleep(delay)
+        elif stop.wait(delay):
+            raise StopAsking(what)
+        delay = min(delay * 2, 10.0)
+
+
+class StopAsking(Exception):
+    """`ask_again` was stopped before an answer came."""
 
 
 def read_range(

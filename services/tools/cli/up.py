@@ -17,7 +17,7 @@ from rich.table import Table
 from services.common.errors import RtloopError
 from services.tools.cli.app import app, console, friendly, settings
 from services.tools.config import PROJECT_ROOT, ToolSettings
-from services.tools.runtime.processes import alive
+from services.tools.runtime.processes import alive, wait_gone
 from services.tools.runtime.supervisor.setup import SERVICES
 from services.tools.runtime.supervisor.state import read_pid, read_state
 
@@ -100,11 +100,9 @@ def down_cmd() -> None:
     pid = read_pid(s.supervisor_dir)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + s.stop_timeout_s + 60
         with console.status("stopping the services, Redis and Kafka…"):
-            while alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.3)
-        if alive(pid):
+            gone = wait_gone(pid, s.stop_timeout_s + 60)
+        if not gone:
             os.kill(pid, signal.SIGKILL)
         state = read_state(s.supervisor_dir) or state
     leftovers = _kill_leftovers(state)

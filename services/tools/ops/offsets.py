@@ -7,14 +7,14 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.config import KafkaSettings
+from services.common.kafka.clients import make_probe
 from services.common.kafka.scan import watermarks
 
 __all__ = ["LagProbe", "MessageCount", "caught_up", "committed_offsets", "end_offsets", "total"]
 
 
 def _probe(kafka: KafkaSettings, **extra: object) -> Consumer:
-    conf = {"group.id": "rtloop-offsets-probe", "enable.auto.commit": False}
-    return Consumer(kafka.librdkafka() | conf | extra)
+    return make_probe(kafka, "rtloop-offsets-probe", **extra)
 
 
 def end_offsets(kafka: KafkaSettings, topic: str, timeout_s: float = 30.0) -> dict[int, int]:
@@ -29,7 +29,7 @@ def end_offsets(kafka: KafkaSettings, topic: str, timeout_s: float = 30.0) -> di
 
 def committed_offsets(kafka: KafkaSettings, group: str, topic: str) -> dict[int, int]:
     """Partition → the group's committed offset (0 where it committed none)."""
-    consumer = Consumer(kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False})
+    consumer = make_probe(kafka, group)
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         try:
@@ -79,7 +79,7 @@ class LagProbe:
 
     def __init__(self, kafka: KafkaSettings, group: str, topic: str) -> None:
         self.topic = topic
-        self._consumer = Consumer(kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False})
+        self._consumer = make_probe(kafka, group)
 
     def partitions(self) -> int:
         """The topic's partition count now."""

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from services.common.errors import RtloopError
 from services.tools.config import ToolSettings
 from services.tools.runtime.broker_tls import BrokerTls
-from services.tools.runtime.processes import alive
+from services.tools.runtime.processes import alive, wait_gone
 
 __all__ = ["PORT_STEP", "BrokerError", "BrokerNode"]
 
@@ -209,16 +207,9 @@ class BrokerNode:
         if pid is None:
             return False
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            _reap(pid)
-            time.sleep(0.1)
-        else:
+        if not wait_gone(pid, timeout_s):
             os.kill(pid, signal.SIGKILL)
+            wait_gone(pid, 10.0)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -228,14 +219,6 @@ class BrokerNode:
         if pid is None:
             raise BrokerError(f"broker node {self.node} is not running")
         os.kill(pid, signal.SIGKILL)
-        while alive(pid):
-            _reap(pid)
-            time.sleep(0.05)
+        wait_gone(pid)
         self.pid_file.unlink(missing_ok=True)
         return pid
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when the broker is our own child (in-process starts, tests)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
