@@ -1,10 +1,9 @@
-"""Training from the features history of a 40-day slice, the gate, and quality measured through the
-stream (features → scorer → predictions) against the offline evaluation of the same model."""
+"""Quality measured through the stream (features → scorer → predictions) against the offline
+evaluation of the same model, the inputs of each prediction, and a bad production model alerted."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,131 +13,21 @@ import orjson
 import pandas as pd
 import pytest
 
-from services.common.drift import Reference
-from services.common.errors import ConfigError
 from services.common.evaluation import evaluate
 from services.common.feast.history import training_set
 from services.common.feast.repo import apply
 from services.common.kafka.scan import scan_topic
-from services.common.registry import Registry, verify_model
-from services.features.config import FeaturesSettings
+from services.common.registry import verify_model
 from services.training.adapters.kafka_io import load_labels
-from services.training.config import TrainSettings
 from services.training.export import onnx_scores
-from services.training.job import Report
-from services.training.main import run_training
-from tests.features_helpers import FeaturesRun, batch_features, compare
+from tests.features_helpers import FeaturesRun
 from tests.integration.conftest import PARTITIONS, History, Slice
+from tests.integration.scorer.conftest import NAMES, TRAIN, Trained, assert_own_inputs, scorer_of
 from tests.kafka_helpers import MODEL_KEY, Broker, copy_part
 from tests.scorer_helpers import ScorerRun, counts, predictions_of
-from usecases.fraud import FRAUD_V1
 from usecases.fraud.evaluation import book_test_set
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-TRAIN = (datetime(2018, 4, 18, tzinfo=UTC), datetime(2018, 4, 25, tzinfo=UTC))  # test: May 2 .. 8
-NAMES = FRAUD_V1.feature_names
-
-
-@dataclass
-class Trained:
-    report: Report
-    settings: TrainSettings
-    features: FeaturesSettings
-
-
-@pytest.fixture(scope="module")
-def trained(
-    broker: Broker, cleaned: Slice, history: History, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Trained:
-    settings = TrainSettings(
-        registry_root=tmp_path_factory.mktemp("registry"),
-        labels_topic=cleaned.labels,
-        models_topic=broker.topic("models", 1, **{"cleanup.policy": "compact"}),
-        kafka=broker.kafka,
-    )
-    fs = FeaturesSettings(
-        lake_root=cleaned.root / "lake", feast_data=cleaned.root / "feast", redis_url=redis_url
-    )
-    steps: list[str] = []
-    report = run_training(settings, fs, *TRAIN, steps.append)
-    assert steps, "progress was reported"
-    return Trained(report, settings, fs)
-
-
-def _scorer(
-    broker: Broker, features: str, trained: Trained, root: Path, redis_url: str, group: str = "scorer"
-) -> ScorerRun:
-    """A scorer of the trained production model over `features`, with topics of its own."""
-    return ScorerRun(
-        broker,
-        features,
-        broker.topic("predictions", PARTITIONS),
-        trained.settings.models_topic,
-        broker.topic("alerts", 1),
-        broker.topic("dlq", 1),
-        root,
-        "rtloop",
-        redis_url,
-        group=group,
-    )
-
-
-def _assert_own_inputs(cleaned: Slice, preds: list[dict[str, Any]]) -> None:
-    """Every prediction's inputs are the batch definitions of its transaction (as the model's float32)."""
-    vectors = {p["tx_id"]: p["features"] for p in preds}
-    problems = compare(batch_features(cleaned.table), vectors, rtol=1e-6)
-    assert not problems, f"{len(problems)} inputs that are not the transaction's own, e.g. {problems[:3]}"
-
-
-def test_training_evaluates_exports_registers_and_publishes(broker: Broker, trained: Trained) -> None:
-    report = trained.report
-    assert [o.kind for o in report.outcomes] == ["logreg", "lgbm", "mlp"]
-    for o in report.outcomes:
-        assert o.error is None and o.metrics is not None and o.version is not None, o
-        assert o.parity is not None and o.parity <= 1e-5
-        assert o.metrics["auc_roc"] > 0.75, f"{o.kind} learned nothing: {o.metrics}"
-        registry = Registry(trained.settings.registry_root)
-        card = registry.card("fraud", o.version.version)
-        assert card["features"] == o.version.features and len(card["sha256"]) == 64
-        assert card["data_window"]["train"][0].startswith("2018-04-18")
-        reference = registry.reference("fraud", o.version.version)  # the monitor's drift reference
-        assert reference is not None and "training window 2018-04-18" in reference["inputs"]["source"]
-        assert Reference.from_dict(reference["inputs"]).names == card["features"]
-        assert Reference.from_dict(reference["score"]).rows == card["data_window"]["train_events"]
-    assert report.promoted is not None and report.production_before is None
-    published = [orjson.loads(m.value()) for m in scan_topic(broker.kafka, trained.settings.models_topic)]
-    assert published[-1]["version"] == report.promoted.version and published[-1]["stage"] == "production"
-
-
-def test_the_gate_keeps_production_when_no_candidate_beats_it(trained: Trained) -> None:
-    again = run_training(
-        trained.settings.model_copy(update={"candidates": ["logreg"]}), trained.features, *TRAIN, print
-    )
-    assert again.production_before is not None and again.production_before.metrics is not None
-    assert again.promoted is None and "kept production" in again.reason
-
-
-def test_the_last_replayed_week_trains_with_a_holdout_or_without_an_evaluation(
-    broker: Broker, trained: Trained, tmp_path: Path
-) -> None:
-    last = (datetime(2018, 5, 2, tzinfo=UTC), datetime(2018, 5, 9, tzinfo=UTC))  # nothing replayed after
-    models = broker.topic("models", 1, **{"cleanup.policy": "compact"})  # the other tests' stays as it is
-    own = {"candidates": ["logreg"], "registry_root": tmp_path, "models_topic": models}
-    only = trained.settings.model_copy(update=own)
-    with pytest.raises(ConfigError, match="--protocol holdout"):
-        run_training(only, trained.features, *last, print)  # fraud's declared protocol: delayed
-    held = run_training(only.model_copy(update={"protocol": "holdout"}), trained.features, *last, print)
-    (outcome,) = held.outcomes
-    assert outcome.metrics is not None and outcome.metrics["auc_roc"] > 0.75, outcome
-    assert outcome.version is not None
-    train_events = Registry(tmp_path).card("fraud", outcome.version.version)["data_window"]["train_events"]
-    share = outcome.metrics.events / (outcome.metrics.events + train_events)
-    assert 0.1 < share <= 0.21, "tested on the newest 20% (less the cards known to be compromised)"
-    assert held.promoted is not None, "the first model of this registry"
-    blind = run_training(only.model_copy(update={"protocol": "none"}), trained.features, *last, print)
-    assert blind.outcomes[0].metrics is None and blind.outcomes[0].version is not None
-    assert blind.promoted is None and "no evaluation" in blind.reason, "production is not replaced blind"
 
 
 def test_quality_through_the_stream_matches_the_offline_evaluation(
@@ -150,7 +39,7 @@ def test_quality_through_the_stream_matches_the_offline_evaluation(
     promoted = trained.report.promoted
     assert promoted is not None
     feats = broker.topic("features", PARTITIONS)
-    scorer = _scorer(broker, feats, trained, tmp_path, redis_url)
+    scorer = scorer_of(broker, feats, trained, tmp_path, redis_url)
     scorer.start()  # loads the production model, then waits for featurized events
     run = FeaturesRun(
         broker, cleaned.clean, cleaned.labels, feats, broker.topic("dlq", 1), tmp_path, redis_url=redis_url
@@ -203,7 +92,7 @@ def test_quality_through_the_stream_matches_the_offline_evaluation(
     print(f"stream {stream}\noffline {offline}\nlookups equal to the history row: {same.mean():.1%}")
     # every prediction's inputs are the transaction's own (the features event carries its rows of
     # every view), however far behind the scorer reads: the batch definitions, not the row online now
-    _assert_own_inputs(cleaned, preds)
+    assert_own_inputs(cleaned, preds)
     # the history's point-in-time join can pick another row of the same second (a terminal's rows
     # are stamped with whole seconds; none did here on 2026-12-03): a hundred are plenty for scores
     assert same.sum() >= 100
@@ -215,7 +104,7 @@ def test_with_a_backlog_every_prediction_uses_the_events_own_inputs(
 ) -> None:
     """features ran through the whole slice before the scorer starts (the history fixture), so every
     row online has long moved on: each prediction's 15 inputs still equal the batch definitions."""
-    scorer = _scorer(broker, history.run.features, trained, tmp_path, redis_url, group="scorer-backlog")
+    scorer = scorer_of(broker, history.run.features, trained, tmp_path, redis_url, group="scorer-backlog")
     scorer.start()
     n = cleaned.table.num_rows
     try:
@@ -224,7 +113,7 @@ def test_with_a_backlog_every_prediction_uses_the_events_own_inputs(
     finally:
         scorer.stop()
     assert len(counts(preds)) == n
-    _assert_own_inputs(cleaned, preds)
+    assert_own_inputs(cleaned, preds)
 
 
 def _swap_then_the_rest(
@@ -251,7 +140,6 @@ def test_a_bad_production_model_raises_quality_drop(
     as long as the slice) and each window's quality is that of its own predictions."""
     import redis
 
-    from services.common.kafka.scan import scan_topic
     from services.training.adapters.kafka_io import publish_version
     from tests.monitor_helpers import MonitorRun, alerts_on
     from tests.scorer_helpers import register_model
