@@ -30,6 +30,19 @@ from usecases.fraud.evaluation import book_test_set
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def _every_prediction(broker: Broker, scorer: ScorerRun, n: int, *upstream: Any) -> list[dict[str, Any]]:
+    """The first `n` predictions of a running scorer (which must still be alive then); the scorer and the
+    `upstream` runs stopped after."""
+    try:
+        preds = predictions_of(broker, scorer.predictions, n, timeout_s=600)
+        scorer.alive()
+    finally:
+        for run in upstream:
+            run.stop()
+        scorer.stop()
+    return preds
+
+
 def test_quality_through_the_stream_matches_the_offline_evaluation(
     broker: Broker, cleaned: Slice, trained: Trained, redis_url: str, tmp_path: Path
 ) -> None:
@@ -46,12 +59,7 @@ def test_quality_through_the_stream_matches_the_offline_evaluation(
     )
     run.start()
     n = cleaned.table.num_rows
-    try:
-        preds = predictions_of(broker, scorer.predictions, n, timeout_s=600)
-        scorer.alive()
-    finally:
-        run.stop()
-        scorer.stop()
+    preds = _every_prediction(broker, scorer, n, run)
     per_tx = counts(preds)
     assert len(per_tx) == n and max(per_tx.values()) == 1
     fields = ("tx_id", "customer_id", "tx_event_time", "is_fraud")
@@ -107,11 +115,7 @@ def test_with_a_backlog_every_prediction_uses_the_events_own_inputs(
     scorer = scorer_of(broker, history.run.features, trained, tmp_path, redis_url, group="scorer-backlog")
     scorer.start()
     n = cleaned.table.num_rows
-    try:
-        preds = predictions_of(broker, scorer.predictions, n, timeout_s=600)
-        scorer.alive()
-    finally:
-        scorer.stop()
+    preds = _every_prediction(broker, scorer, n)
     assert len(counts(preds)) == n
     assert_own_inputs(cleaned, preds)
 
