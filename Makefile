@@ -94,7 +94,7 @@ chaos: venv jars ## the fault suite (tests/chaos): one line per scenario, `fault
 
 MUTATED = "services.features.windows*" "services.common.usecase.views*" "services.tools.runtime.supervisor.keda*" \
 	"services.common.evaluation*" "usecases.fraud.evaluation*" "services.training.candidates.x_decision_threshold*" \
-	"services.scorer.transforms.x_prediction_dicts*" "services.ingest.transforms.x_window_against_retention*"
+	"services.scorer.transforms.x_prediction_dicts*" "services.ingest.transforms*"
 
 mutation: venv ## mutation testing of the pure cores ([tool.mutmut], docs/testing.md); not in CI
 	rm -rf mutants

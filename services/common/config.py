@@ -69,6 +69,21 @@ class KafkaSettings(BaseSettings):
         """The bootstrap address clients use."""
         return self.bootstrap_servers or f"127.0.0.1:{self.embedded_port}"
 
+    def java_jaas(self) -> str | None:
+        """The `sasl.jaas.config` line of a Java client (Spark's, Kafka's tools), values quoted for Java's
+        tokenizer (secrets revealed here only); None without SASL."""
+        if not self.sasl_mechanism:
+            return None
+        module = {
+            "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+            "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+            "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+            "OAUTHBEARER": "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule",
+        }[self.sasl_mechanism]
+        password = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        user = _jaas_quoted(self.sasl_username or "")
+        return f"{module} required username={user} password={_jaas_quoted(password)};"
+
     def librdkafka(self) -> dict[str, Any]:
         """The connection and security part of a librdkafka configuration (secrets revealed here only)."""
         conf: dict[str, Any] = {
@@ -87,6 +102,11 @@ class KafkaSettings(BaseSettings):
         }
         conf.update({k: str(v) for k, v in optional.items() if v is not None})
         return conf
+
+
+def _jaas_quoted(value: str) -> str:
+    """A JAAS option value in double quotes, its backslashes and quotes escaped (Java's tokenizer)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class TelemetrySettings(BaseSettings):

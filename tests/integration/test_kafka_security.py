@@ -83,3 +83,19 @@ def test_a_runner_service_and_ingests_spark_run_through_it(secure: Broker, tmp_p
     for log in (echo_log, run.log):
         text = log.read_text(errors="replace")
         assert NASTY not in text and password not in text, f"a password in {log.name}"
+
+
+def test_the_hanging_transactions_tool_runs_through_it(secure: Broker, tmp_path: Path) -> None:
+    """`rtloop broker hanging` (Kafka's kafka-transactions) logs in as the services do; a wrong password is
+    refused with an error that does not show it."""
+    from services.tools.config import ToolSettings
+    from services.tools.runtime.hanging import find_hanging
+    from tests.kafka_helpers import ROOT
+
+    cluster = secure.kafka.model_copy(update={"bootstrap_servers": secure.kafka.bootstrap})
+    s = ToolSettings(cache_dir=tmp_path, jars=ROOT / ".cache" / "rtloop" / "jars", kafka=cluster)
+    assert find_hanging(s, [1], older_than_min=0) == []
+    wrong = s.model_copy(update={"kafka": cluster.model_copy(update={"sasl_password": SecretStr(NASTY)})})
+    with pytest.raises(ConfigError, match="find-hanging failed") as refused:
+        find_hanging(wrong, [1])
+    assert NASTY not in str(refused.value) and "Authentication failed" in str(refused.value)

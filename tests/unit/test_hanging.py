@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from services.common.config import KafkaSettings
 from services.common.errors import ConfigError
 from services.tools.config import ToolSettings
 from services.tools.runtime import hanging
-from services.tools.runtime.hanging import Hanging, abort_hanging, parse_hanging
+from services.tools.runtime.hanging import Hanging, abort_hanging, client_properties, parse_hanging
 
 # what Kafka 4.4's find-hanging printed for the broker-restart scenario's stuck run
 _HEADER = (
@@ -61,10 +63,36 @@ def test_data_partitions_are_aborted_before_the_groups_offsets(
     assert [h.topic for h in done] == ["scorer-x.seen", "__consumer_offsets"]
 
 
-def test_a_secured_cluster_says_how_to_run_the_tool_itself(tmp_path: Path) -> None:
-    s = ToolSettings(cache_dir=tmp_path, kafka=KafkaSettings(security_protocol="SASL_SSL"))
-    with pytest.raises(ConfigError, match=r"PLAINTEXT only.*--command-config"):
-        hanging.find_hanging(s, [1])
+def test_a_secured_clusters_client_file_names_no_secret(tmp_path: Path) -> None:
+    """kafka-transactions reads its security settings from a properties file: the password, the key and
+    the certificates come from its environment through Kafka's EnvVarConfigProvider instead."""
+    key, cert, ca = (tmp_path / n for n in ("client.key", "client.pem", "ca.pem"))
+    for path, text in ((key, "KEY-PEM"), (cert, "CERT-PEM"), (ca, "CA-PEM")):
+        path.write_text(f"-----BEGIN X-----\n{text}\n-----END X-----\n")
+    password = 'pa"ss\\word'
+    kafka = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="rtloop",
+        sasl_password=SecretStr(password),
+        ssl_ca_location=ca,
+        ssl_certificate_location=cert,
+        ssl_key_location=key,
+    )
+    text, env = client_properties(kafka)
+    props = dict(line.split("=", 1) for line in text.splitlines())
+    for secret in (password, "KEY-PEM", "CERT-PEM", "CA-PEM"):
+        assert secret not in text
+    assert props["security.protocol"] == "SASL_SSL" and props["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert props["config.providers.env.class"].endswith("EnvVarConfigProvider")
+    resolved = {k: re.sub(r"\$\{env:(\w+)\}", lambda m: env[m.group(1)], v) for k, v in props.items()}
+    assert resolved["sasl.jaas.config"] == kafka.java_jaas()
+    assert '\\"' in resolved["sasl.jaas.config"]  # the quote escaped for Java's tokenizer
+    assert (
+        resolved["ssl.keystore.key"] == key.read_text()
+        and resolved["ssl.truststore.certificates"] == ca.read_text()
+    )
+    assert client_properties(KafkaSettings()) == ("security.protocol=PLAINTEXT\n", {})
 
 
 def test_a_tool_that_gets_no_answer_is_a_config_error_not_a_hang(

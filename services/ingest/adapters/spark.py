@@ -19,7 +19,7 @@ from services.common.errors import ConfigError
 from services.ingest.adapters.delta import RETENTION_PROPERTIES
 from services.ingest.config import IngestSettings
 
-__all__ = ["build_session", "jaas_quoted", "kafka_options", "read_raw", "resolve_master"]
+__all__ = ["build_session", "kafka_options", "read_raw", "resolve_master"]
 
 log = logging.getLogger(__name__)
 
@@ -86,19 +86,9 @@ def kafka_options(kafka: KafkaSettings) -> dict[str, str]:
     """Spark's `kafka.*` options: bootstrap servers and security (SASL via JAAS, TLS as PEM, the client
     certificate and key in one PEM keystore for mutual TLS)."""
     opts = {"kafka.bootstrap.servers": kafka.bootstrap, "kafka.security.protocol": kafka.security_protocol}
-    if kafka.sasl_mechanism:
-        module = {
-            "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
-            "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
-            "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
-            "OAUTHBEARER": "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule",
-        }[kafka.sasl_mechanism]
-        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
-        opts["kafka.sasl.mechanism"] = kafka.sasl_mechanism
-        opts["kafka.sasl.jaas.config"] = (
-            f"{module} required username={jaas_quoted(kafka.sasl_username or '')} "
-            f"password={jaas_quoted(password)};"
-        )
+    if jaas := kafka.java_jaas():
+        opts["kafka.sasl.mechanism"] = str(kafka.sasl_mechanism)
+        opts["kafka.sasl.jaas.config"] = jaas
     if kafka.ssl_ca_location:
         opts["kafka.ssl.truststore.type"] = "PEM"
         opts["kafka.ssl.truststore.location"] = str(kafka.ssl_ca_location)
@@ -110,11 +100,6 @@ def kafka_options(kafka: KafkaSettings) -> dict[str, str]:
         if kafka.ssl_key_password:
             opts["kafka.ssl.key.password"] = kafka.ssl_key_password.get_secret_value()
     return opts
-
-
-def jaas_quoted(value: str) -> str:
-    """A JAAS option value in double quotes, its backslashes and quotes escaped (Java's tokenizer)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @functools.cache

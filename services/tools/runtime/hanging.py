@@ -12,15 +12,21 @@ one before it is aborted. The producer that wrote it rewound its batch and proce
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
+from services.common.config import KafkaSettings
 from services.common.errors import ConfigError
 from services.tools.config import ToolSettings
 
-__all__ = ["Hanging", "abort_hanging", "find_hanging"]
+__all__ = ["Hanging", "abort_hanging", "client_properties", "find_hanging"]
 
 _TOOL = "org.apache.kafka.tools.TransactionsCommand"
+_PROVIDERS = "org.apache.kafka.automatic.config.providers"  # the providers a client may use
+_ENV_PROVIDER = "org.apache.kafka.common.config.provider.EnvVarConfigProvider"
 _OFFSETS = "__consumer_offsets"
 
 
@@ -38,30 +44,67 @@ class Hanging:
 
 def _run(s: ToolSettings, *args: str, gone_ok: bool = False) -> str | None:
     """The tool's output; None when `gone_ok` and the transaction is no longer open."""
-    if s.kafka.security_protocol != "PLAINTEXT":
-        raise ConfigError(
-            "rtloop broker hanging speaks PLAINTEXT only: on a secured cluster run kafka-transactions.sh "
-            "find-hanging / abort with --command-config holding the client's security settings"
-        )
     jars = s.jars_dir / "kafka"
     if not any(jars.glob("kafka-tools-*.jar")):
         raise ConfigError(f"kafka-tools missing in {jars}: run `make jars`")
-    cmd = [s.java, "-Xmx256m", "-cp", str(jars / "*"), _TOOL, "--bootstrap-server", s.kafka.bootstrap, *args]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    except subprocess.TimeoutExpired:
-        raise ConfigError(
-            f"kafka-transactions {args[0]} got no answer within 120 s: is the cluster at {s.kafka.bootstrap} "
-            "up (`rtloop broker status`)?"
-        ) from None
+    kafka = s.kafka if s.kafka.external else _embedded_client(s)
+    properties, secrets = client_properties(kafka)
+    with tempfile.TemporaryDirectory(prefix="rtloop-transactions-") as folder:
+        config = Path(folder) / "client.properties"
+        config.write_text(properties)
+        cmd = [s.java, "-Xmx256m", f"-D{_PROVIDERS}={_ENV_PROVIDER}", "-cp", str(jars / "*"), _TOOL]
+        cmd += ["--bootstrap-server", kafka.bootstrap, "--command-config", str(config), *args]
+        try:
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=120, check=False, env=os.environ | secrets
+            )
+        except subprocess.TimeoutExpired:
+            raise ConfigError(
+                f"kafka-transactions {args[0]} got no answer within 120 s: is the cluster at "
+                f"{kafka.bootstrap} up (`rtloop broker status`)?"
+            ) from None
     if done.returncode != 0:
         if gone_ok and "Could not find any open transactions" in done.stdout:
             return None  # ended meanwhile
         raise ConfigError(
             f"kafka-transactions {args[0]} failed: {(done.stdout + done.stderr).strip()[-1500:]}: is the "
-            f"cluster at {s.kafka.bootstrap} up (`rtloop broker status`)?"
+            f"cluster at {kafka.bootstrap} up (`rtloop broker status`), and are the KAFKA_ security "
+            "settings right?"
         )
     return done.stdout
+
+
+def _embedded_client(s: ToolSettings) -> KafkaSettings:
+    from services.tools.runtime.broker import EmbeddedBroker
+
+    return EmbeddedBroker(s).client
+
+
+def client_properties(kafka: KafkaSettings) -> tuple[str, dict[str, str]]:
+    """A Java client's properties for `kafka`'s security settings, and the environment they read their
+    secrets from (Kafka's EnvVarConfigProvider): the file names no password and holds no key."""
+    props: dict[str, str] = {"security.protocol": kafka.security_protocol}
+    env: dict[str, str] = {}
+
+    def secret(name: str, value: str) -> str:
+        env[f"RTLOOP_TX_{name}"] = value
+        return f"${{env:RTLOOP_TX_{name}}}"
+
+    if jaas := kafka.java_jaas():
+        props["sasl.mechanism"] = str(kafka.sasl_mechanism)
+        props["sasl.jaas.config"] = secret("JAAS", jaas)
+    if kafka.ssl_ca_location:
+        props["ssl.truststore.type"] = "PEM"
+        props["ssl.truststore.certificates"] = secret("CA", kafka.ssl_ca_location.read_text())
+    if kafka.ssl_certificate_location and kafka.ssl_key_location:
+        props["ssl.keystore.type"] = "PEM"
+        props["ssl.keystore.certificate.chain"] = secret("CERT", kafka.ssl_certificate_location.read_text())
+        props["ssl.keystore.key"] = secret("KEY", kafka.ssl_key_location.read_text())
+        if kafka.ssl_key_password:
+            props["ssl.key.password"] = secret("KEY_PASSWORD", kafka.ssl_key_password.get_secret_value())
+    if env:
+        props |= {"config.providers": "env", "config.providers.env.class": _ENV_PROVIDER}
+    return "".join(f"{k}={v}\n" for k, v in props.items()), env
 
 
 def parse_hanging(table: str) -> list[Hanging]:

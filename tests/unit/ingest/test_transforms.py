@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import orjson
-import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -74,18 +74,17 @@ def kafka_rows(spark: SparkSession, values: list[bytes | None]) -> DataFrame:
     return spark.createDataFrame(rows, KAFKA_SCHEMA)
 
 
-@pytest.fixture(scope="module")
-def bad_results(spark: SparkSession) -> dict[int, dict[str, object]]:
+def test_each_bad_input_is_rejected_with_its_reason(spark: SparkSession) -> None:
+    """One classification of the whole table, in the test itself (not a shared fixture: mutation testing
+    ties the rules to the tests that run them)."""
     out = classify(kafka_rows(spark, [v for _, v, _, _ in BAD]), RULES)
-    return {r["offset"]: r.asDict() for r in out.select("offset", "reason", "message").collect()}
-
-
-@pytest.mark.parametrize(("index", "case"), list(enumerate(BAD)), ids=[c[0] for c in BAD])
-def test_each_bad_input_is_rejected_with_its_reason(bad_results, index: int, case) -> None:  # type: ignore[no-untyped-def]
-    _, _, reason, says = case
-    got = bad_results[index]
-    assert got["reason"] == reason, got
-    assert says.lower() in str(got["message"]).lower(), got
+    got = {r["offset"]: r.asDict() for r in out.select("offset", "reason", "message").collect()}
+    wrong = [
+        f"{name}: {got[i]}"
+        for i, (name, _, reason, says) in enumerate(BAD)
+        if got[i]["reason"] != reason or says.lower() not in str(got[i]["message"]).lower()
+    ]
+    assert wrong == [], "\n".join(wrong)
 
 
 def test_the_bad_table_is_at_least_twenty_inputs() -> None:
@@ -163,10 +162,11 @@ def test_duplicates_are_removed_within_the_watermark(spark: SparkSession, tmp_pa
     kafka_rows(spark, values).write.parquet(str(path))
     stream = spark.readStream.schema(kafka_rows(spark, []).schema).parquet(str(path))
     rows = lake_rows(classify(stream, RULES), EVENT, "1 hour", 64)
-    sink = rows.writeStream.format("memory").queryName("dedup").outputMode("append").start()
+    name = f"dedup_{uuid.uuid4().hex[:8]}"  # mutmut's workers share one session
+    sink = rows.writeStream.format("memory").queryName(name).outputMode("append").start()
     sink.processAllAvailable()
     sink.stop()
-    got = spark.table("dedup")
+    got = spark.table(name)
     tx_ids = sorted(r["tx"]["tx_id"] for r in got.filter(F.col("kind") == "valid").collect())
     assert tx_ids == ["1", "2", "3"]
     (bad,) = got.filter(F.col("kind") == "rejected").collect()
@@ -183,10 +183,11 @@ def test_historical_rows_after_a_rejected_row_are_kept_in_later_batches(
     kafka_rows(spark, [j(tx_id="1"), b"{bad"]).write.parquet(str(path / "b1"))
     stream = spark.readStream.schema(schema).option("recursiveFileLookup", "true").parquet(str(path))
     rows = lake_rows(classify(stream, RULES), EVENT, "1 hour", 64)
-    sink = rows.writeStream.format("memory").queryName("replayed").outputMode("append").start()
+    name = f"replayed_{uuid.uuid4().hex[:8]}"
+    sink = rows.writeStream.format("memory").queryName(name).outputMode("append").start()
     sink.processAllAvailable()
     kafka_rows(spark, [j(tx_id="2"), j(tx_id="1")]).write.parquet(str(path / "b2"))
     sink.processAllAvailable()
     sink.stop()
-    got = spark.table("replayed").filter(F.col("kind") == "valid").collect()
+    got = spark.table(name).filter(F.col("kind") == "valid").collect()
     assert sorted(r["tx"]["tx_id"] for r in got) == ["1", "2"], "tx 2 kept, the re-sent tx 1 dropped"
