@@ -9,6 +9,7 @@ import orjson
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from services.common.usecase.events import FieldSpec
 from services.ingest.outputs import kafka_records, lake_rows
 from services.ingest.transforms import Rules, classify
 from tests.factories import GOOD_TX as GOOD
@@ -191,3 +192,32 @@ def test_historical_rows_after_a_rejected_row_are_kept_in_later_batches(
     sink.stop()
     got = spark.table(name).filter(F.col("kind") == "valid").collect()
     assert sorted(r["tx"]["tx_id"] for r in got) == ["1", "2"], "tx 2 kept, the re-sent tx 1 dropped"
+
+
+# another declaration's field kinds: ids with the default length bound, a boolean, a lower-cased string
+OTHER_FIELDS = EVENT.fields | {
+    "tx_id": FieldSpec(type="id"),
+    "card_present": FieldSpec(type="boolean"),
+    "channel": FieldSpec(type="string", required=False, case="lower"),
+}
+OTHER = Rules(EVENT.model_copy(update={"fields": OTHER_FIELDS}), max_event_age_days=365)
+
+
+def test_booleans_folded_strings_and_the_default_id_bound_of_another_declaration(spark: SparkSession) -> None:
+    values = [
+        j(tx_id=" Ab-1 ", card_present=True, channel=" WEB "),  # ids keep their case
+        j(tx_id="x" * 128, card_present=False),  # the default bound itself is allowed
+        j(tx_id="x" * 129, card_present=True),
+        j(card_present="yes"),
+        j(card_present=1),
+    ]
+    rows = classify(kafka_rows(spark, values), OTHER).orderBy("offset").collect()
+    assert [r["reason"] for r in rows] == [None, None, "id_too_long", "wrong_type", "wrong_type"]
+    assert rows[0]["tx_id"] == "Ab-1" and rows[0]["customer_id"] == "596"
+    assert rows[0]["card_present"] is True and rows[1]["card_present"] is False
+    assert rows[0]["channel"] == "web" and rows[1]["channel"] is None
+    assert "longer than 128" in rows[2]["message"]
+    assert [r["message"] for r in rows[3:]] == [
+        "card_present: expected a JSON boolean, got STRING",
+        "card_present: expected a JSON boolean, got BIGINT",
+    ]
