@@ -98,7 +98,7 @@ MUTATED = "services.features.windows*" "services.common.usecase.views*" "service
 
 mutation: venv ## mutation testing of the pure cores ([tool.mutmut], docs/testing.md); not in CI
 	rm -rf mutants
-	$(RUN)python -m tests.mutation run $(MUTATED)  # mutmut, its stray SIGXCPU kept off other processes
+	$(RUN)python tests/mutation.py run $(MUTATED)  # mutmut, its stray SIGXCPU kept off other processes
 	$(RUN)mutmut results
 
 clean: ## remove the venv, caches and the lake (jars stay)

@@ -27,6 +27,7 @@ def spark() -> Iterator[SparkSession]:
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "4g" if _MUTMUT else "1g")  # one JVM for every mutant
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
@@ -37,8 +38,9 @@ def spark() -> Iterator[SparkSession]:
 
 
 def _own_connection() -> None:
-    """In a process forked from the one that started the JVM, talk to the JVM on connections of its own
-    (the inherited ones stay the parent's, and a worker killed mid-call cannot leave them half-read)."""
+    """In a process forked from the one that started the JVM (a mutmut worker), talk to the JVM on
+    connections of its own (the inherited ones stay the parent's, and a worker killed mid-call cannot
+    leave them half-read)."""
     gateway = SparkContext._gateway
     if gateway is None or os.environ.get(_OWNER) == str(os.getpid()):
         return
@@ -46,3 +48,7 @@ def _own_connection() -> None:
     client.deque = collections.deque()
     if hasattr(client, "thread_connection"):  # py4j's pinned-thread client (PySpark's default)
         client.thread_connection = threading.local()
+    try:
+        gateway.jvm.java.lang.System.currentTimeMillis()
+    except Exception:  # the run's JVM is gone: no verdict on this mutant (35: mutmut's "suspicious")
+        pytest.exit("the mutation run's Spark JVM is gone", returncode=35)

@@ -167,10 +167,11 @@ def test_duplicates_are_removed_within_the_watermark(spark: SparkSession, tmp_pa
     sink = rows.writeStream.format("memory").queryName(name).outputMode("append").start()
     sink.processAllAvailable()
     sink.stop()
-    got = spark.table(name)
-    tx_ids = sorted(r["tx"]["tx_id"] for r in got.filter(F.col("kind") == "valid").collect())
+    got = spark.table(name).collect()
+    spark.catalog.dropTempView(name)
+    tx_ids = sorted(r["tx"]["tx_id"] for r in got if r["kind"] == "valid")
     assert tx_ids == ["1", "2", "3"]
-    (bad,) = got.filter(F.col("kind") == "rejected").collect()
+    (bad,) = [r for r in got if r["kind"] == "rejected"]
     assert bad["rejected"]["reason"] == "malformed_json"
 
 
@@ -191,6 +192,7 @@ def test_historical_rows_after_a_rejected_row_are_kept_in_later_batches(
     sink.processAllAvailable()
     sink.stop()
     got = spark.table(name).filter(F.col("kind") == "valid").collect()
+    spark.catalog.dropTempView(name)
     assert sorted(r["tx"]["tx_id"] for r in got) == ["1", "2"], "tx 2 kept, the re-sent tx 1 dropped"
 
 
@@ -199,6 +201,8 @@ OTHER_FIELDS = EVENT.fields | {
     "tx_id": FieldSpec(type="id"),
     "card_present": FieldSpec(type="boolean"),
     "channel": FieldSpec(type="string", required=False, case="lower"),
+    "celsius": FieldSpec(type="number", required=False, min=-50),  # a lower bound other than 0
+    "device": FieldSpec(type="string", required=False, max_length=10),
 }
 OTHER = Rules(EVENT.model_copy(update={"fields": OTHER_FIELDS}), max_event_age_days=365)
 
@@ -210,9 +214,20 @@ def test_booleans_folded_strings_and_the_default_id_bound_of_another_declaration
         j(tx_id="x" * 129, card_present=True),
         j(card_present="yes"),
         j(card_present=1),
+        j(card_present=True, celsius=-60),
+        j(card_present=True, device="x" * 11),
     ]
     rows = classify(kafka_rows(spark, values), OTHER).orderBy("offset").collect()
-    assert [r["reason"] for r in rows] == [None, None, "id_too_long", "wrong_type", "wrong_type"]
+    reasons = [r["reason"] for r in rows]
+    assert reasons == [
+        None,
+        None,
+        "id_too_long",
+        "wrong_type",
+        "wrong_type",
+        "celsius_too_small",
+        "device_too_long",
+    ]
     assert rows[0]["tx_id"] == "Ab-1" and rows[0]["customer_id"] == "596"
     assert rows[0]["card_present"] is True and rows[1]["card_present"] is False
     assert rows[0]["channel"] == "web" and rows[1]["channel"] is None
@@ -220,4 +235,37 @@ def test_booleans_folded_strings_and_the_default_id_bound_of_another_declaration
     assert [r["message"] for r in rows[3:]] == [
         "card_present: expected a JSON boolean, got STRING",
         "card_present: expected a JSON boolean, got BIGINT",
+        "celsius: below -50 (-60.0)",
+        "device: longer than 10",
+    ]
+
+
+def test_a_number_out_of_bounds_names_the_bound_and_the_value(spark: SparkSession) -> None:
+    """The dead letter's message, whole: what a producer's team reads to fix its events."""
+    infinite = j()[:-1].replace(b"57.16", b"-1e400") + b"}"
+    rows = classify(kafka_rows(spark, [j(amount=-0.01), j(amount=10_000.0), infinite]), RULES)
+    got = [(r["reason"], r["message"]) for r in rows.orderBy("offset").collect()]
+    assert got == [
+        ("amount_negative", "amount: negative (-0.01)"),
+        ("amount_too_large", "amount: not under 10000 (10000.0)"),
+        ("amount_not_finite", "amount: must be a finite number"),  # −∞ too, not only +∞
+    ]
+
+
+def test_each_rule_at_its_boundary_with_its_whole_message(spark: SparkSession) -> None:
+    """A record's time of 2018-04-02 12:00 (NOW): 300 s ahead and 365 days back are still valid."""
+    values = [
+        j(tx_id="ahead", event_time="2018-04-02T12:05:00Z"),
+        j(tx_id="back", event_time="2017-04-02T12:00:00Z"),
+        j(event_time="2018-13-45T99:00:00Z"),
+        j(currency="A" * 50),
+        b"",
+    ]
+    rows = classify(kafka_rows(spark, values), RULES).orderBy("offset").collect()
+    assert [(r["reason"], r["message"]) for r in rows] == [
+        (None, None),
+        (None, None),
+        ("bad_timestamp", "event_time: cannot parse 2018-13-45T99:00:00Z"),
+        ("bad_currency", "currency: does not match ^[A-Z]{3}$, got " + "A" * 40),  # the first 40 characters
+        ("empty_value", "empty value"),
     ]
