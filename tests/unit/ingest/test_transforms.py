@@ -216,6 +216,7 @@ def test_booleans_folded_strings_and_the_default_id_bound_of_another_declaration
         j(card_present=1),
         j(card_present=True, celsius=-60),
         j(card_present=True, device="x" * 11),
+        j(card_present=True, device="x" * 10),  # at its length: allowed
     ]
     rows = classify(kafka_rows(spark, values), OTHER).orderBy("offset").collect()
     reasons = [r["reason"] for r in rows]
@@ -227,12 +228,13 @@ def test_booleans_folded_strings_and_the_default_id_bound_of_another_declaration
         "wrong_type",
         "celsius_too_small",
         "device_too_long",
+        None,
     ]
     assert rows[0]["tx_id"] == "Ab-1" and rows[0]["customer_id"] == "596"
     assert rows[0]["card_present"] is True and rows[1]["card_present"] is False
     assert rows[0]["channel"] == "web" and rows[1]["channel"] is None
     assert "longer than 128" in rows[2]["message"]
-    assert [r["message"] for r in rows[3:]] == [
+    assert [r["message"] for r in rows[3:-1]] == [
         "card_present: expected a JSON boolean, got STRING",
         "card_present: expected a JSON boolean, got BIGINT",
         "celsius: below -50 (-60.0)",
@@ -252,6 +254,9 @@ def test_a_number_out_of_bounds_names_the_bound_and_the_value(spark: SparkSessio
     ]
 
 
+LONG_TIME = "the second tuesday of next month, at noon or so Z"  # over 40 characters, with an offset
+
+
 def test_each_rule_at_its_boundary_with_its_whole_message(spark: SparkSession) -> None:
     """A record's time of 2018-04-02 12:00 (NOW): 300 s ahead and 365 days back are still valid."""
     values = [
@@ -260,12 +265,28 @@ def test_each_rule_at_its_boundary_with_its_whole_message(spark: SparkSession) -
         j(event_time="2018-13-45T99:00:00Z"),
         j(currency="A" * 50),
         b"",
+        j(event_time=LONG_TIME),
+        _sized(RULES.max_value_bytes),  # at the size limit: allowed
     ]
     rows = classify(kafka_rows(spark, values), RULES).orderBy("offset").collect()
-    assert [(r["reason"], r["message"]) for r in rows] == [
-        (None, None),
-        (None, None),
-        ("bad_timestamp", "event_time: cannot parse 2018-13-45T99:00:00Z"),
-        ("bad_currency", "currency: does not match ^[A-Z]{3}$, got " + "A" * 40),  # the first 40 characters
-        ("empty_value", "empty value"),
-    ]
+    assert (
+        [(r["reason"], r["message"]) for r in rows]
+        == [
+            (None, None),
+            (None, None),
+            ("bad_timestamp", "event_time: cannot parse 2018-13-45T99:00:00Z"),
+            (
+                "bad_currency",
+                "currency: does not match ^[A-Z]{3}$, got " + "A" * 40,
+            ),  # the first 40 characters
+            ("empty_value", "empty value"),
+            ("bad_timestamp", "event_time: cannot parse " + LONG_TIME[:40]),
+            (None, None),
+        ]
+    )
+
+
+def _sized(size: int) -> bytes:
+    """A valid event of exactly `size` bytes (an extra field pads it)."""
+    value = j(padding="")
+    return j(padding="x" * (size - len(value)))
