@@ -16,6 +16,7 @@ _NUMERIC = (*_INTEGRAL, "DOUBLE", "FLOAT")
 _OFFSET = r"(Z|z|[+-]\d{2}:?\d{2})$"
 _JSON_NULL = ("VOID", "NULL")  # how schema_of_variant names a JSON null
 _ID_LENGTH = 128
+_EPOCH_MS = (-62_135_596_800_000, 253_402_300_799_999)  # years 1 to 9999; Spark overflows past them
 _EXPECTED = {
     "id": "a JSON string",
     "string": "a JSON string",
@@ -58,7 +59,8 @@ def _parsed(field: str, spec: FieldSpec) -> Column:
     if spec.type == "timestamp":
         kind = F.col(f"_t_{field}")
         text = F.trim(F.try_variant_get("_v", path, "string")).try_cast("timestamp")
-        millis = F.timestamp_millis(F.try_variant_get("_v", path, "bigint"))
+        epoch = F.try_variant_get("_v", path, "bigint")
+        millis = F.when(epoch.between(*_EPOCH_MS), F.timestamp_millis(epoch))  # beyond: cannot parse
         return F.when(kind == "STRING", text).when(kind.isin(*_INTEGRAL), millis)
     if spec.type in ("id", "string"):
         value = F.trim(F.try_variant_get("_v", path, "string"))

@@ -59,6 +59,9 @@ BAD: list[tuple[str, bytes | None, str, str]] = [
     ("huge amount", j(amount=10_000.0), "amount_too_large", "not under 10000"),
     ("unparseable time", j(event_time="yesterday noon"), "timestamp_without_offset", "needs Z"),
     ("garbage time with offset", j(event_time="2018-13-45T99:00:00Z"), "bad_timestamp", "cannot parse"),
+    # epoch milliseconds past year 9999: Spark's conversion overflows (a failed batch, not a dead letter)
+    ("huge epoch time", j(event_time=9 * 10**18), "bad_timestamp", "cannot parse 9000000000000000000"),
+    ("epoch time in year 10000", j(event_time=253_402_300_800_000), "bad_timestamp", "cannot parse"),
     ("time without offset", j(event_time="2018-04-01T00:00:31"), "timestamp_without_offset", "offset"),
     ("future time", j(event_time="2018-04-02T12:10:00Z"), "future_timestamp", "after the record"),
     ("ancient time", j(event_time="2016-01-01T00:00:00Z"), "ancient_timestamp", "older than 365"),
