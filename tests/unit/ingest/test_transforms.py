@@ -293,3 +293,17 @@ def _sized(size: int) -> bytes:
     """A valid event of exactly `size` bytes (an extra field pads it)."""
     value = j(padding="")
     return j(padding="x" * (size - len(value)))
+
+
+def test_each_structural_reason_has_its_whole_message_and_no_helper_column_leaks(spark: SparkSession) -> None:
+    values = [b'{"tx_id":"\xff\xfe"}', b'{"tx_id" "42"}', b"[1, 2, 3]", j()]
+    out = classify(kafka_rows(spark, values), RULES)
+    raw = set(kafka_rows(spark, []).columns)
+    assert set(out.columns) == raw | set(EVENT.fields) | {"reason", "message"}
+    got = [(r["reason"], r["message"]) for r in out.orderBy("offset").collect()]
+    assert got == [
+        ("not_utf8", "value is not valid UTF-8"),
+        ("malformed_json", "malformed or truncated JSON"),
+        ("not_an_object", "expected a JSON object, got ARRAY<BIGINT>"),
+        (None, None),
+    ]
