@@ -12,7 +12,6 @@ one before it is aborted. The producer that wrote it rewound its batch and proce
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from services.common.config import KafkaSettings
 from services.common.errors import ConfigError
-from services.tools.config import ToolSettings
+from services.tools.config import ToolSettings, child_environment
 
 __all__ = ["Hanging", "abort_hanging", "client_properties", "find_hanging"]
 
@@ -56,7 +55,12 @@ def _run(s: ToolSettings, *args: str, gone_ok: bool = False) -> str | None:
         cmd += ["--bootstrap-server", kafka.bootstrap, "--command-config", str(config), *args]
         try:
             done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=120, check=False, env=os.environ | secrets
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+                env=child_environment(**secrets),
             )
         except subprocess.TimeoutExpired:
             raise ConfigError(
