@@ -117,3 +117,17 @@ def test_each_structural_reason_has_its_whole_message_and_no_helper_column_leaks
         ("not_an_object", "expected a JSON object, got ARRAY<BIGINT>"),
         (None, None),
     ]
+
+
+def test_a_record_failing_several_value_rules_gets_the_first_in_the_documented_order(spark: SparkSession) -> None:
+    """docs/services/ingest.md's order: ids, then numbers, then timestamps, then strings, whatever
+    order the declaration lists its fields in (fraud's: tx_id, event_time, …, amount, currency)."""
+    future, bad_currency = "2018-04-02T13:00:00Z", "euro"
+    values = [
+        j(terminal_id=" ", amount=-1.0, event_time=future, currency=bad_currency),
+        j(amount=-1.0, event_time=future, currency=bad_currency),
+        j(event_time=future, currency=bad_currency),
+        j(currency=bad_currency),
+    ]
+    rows = classify(kafka_rows(spark, values), RULES).orderBy("offset").collect()
+    assert [r["reason"] for r in rows] == ["empty_id", "amount_negative", "future_timestamp", "bad_currency"]
