@@ -119,7 +119,9 @@ def test_each_structural_reason_has_its_whole_message_and_no_helper_column_leaks
     ]
 
 
-def test_a_record_failing_several_value_rules_gets_the_first_in_the_documented_order(spark: SparkSession) -> None:
+def test_a_record_failing_several_value_rules_gets_the_first_in_the_documented_order(
+    spark: SparkSession,
+) -> None:
     """docs/services/ingest.md's order: ids, then numbers, then timestamps, then strings, whatever
     order the declaration lists its fields in (fraud's: tx_id, event_time, …, amount, currency)."""
     future, bad_currency = "2018-04-02T13:00:00Z", "euro"
