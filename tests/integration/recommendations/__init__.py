@@ -1,0 +1,1 @@
+"""Integration tests of the recommendation use case on the real MovieLens-100K."""

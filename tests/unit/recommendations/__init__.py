@@ -1,0 +1,1 @@
+"""Unit tests of the recommendation use case: its data, protocol and baselines."""
