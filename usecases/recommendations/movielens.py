@@ -104,4 +104,5 @@ def load_items(folder: Path) -> pd.DataFrame:
             "genres": raw["genres"].fillna("").str.split(),
         }
     )
-    return items.set_index("item", drop=False)
+    items.index = pd.Index(items["item"].to_numpy())  # unnamed: "item" stays a column only
+    return items
