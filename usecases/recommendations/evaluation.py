@@ -19,6 +19,7 @@ __all__ = [
     "PUBLISHED",
     "K",
     "Ranks",
+    "Request",
     "baselines",
     "leave_one_out",
     "rank_of",

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from usecases.recommendations.evaluation import requests
+from usecases.recommendations.evaluation import Request, requests
 
 __all__ = ["FEATURES", "Batch", "Catalog", "replay"]
 
@@ -76,9 +76,12 @@ def replay(
     n: int = 100,
     keep: NDArray[np.bool_] | None = None,
     size: int = 4_096,
+    open_ends: bool = False,
 ) -> Iterator[Batch]:
     """The requests of `interactions` (time order: user, item, time) in batches; `keep` (one flag per
-    request, in time order) leaves the others out of the batches but not out of the state."""
+    request, in time order) leaves the others out of the batches but not out of the state. With
+    `open_ends`, each user's last interaction too, as a request whose next item is not known yet
+    (truth -1): what a recommendation is served for at the end of the stream."""
     frame = interactions.reset_index(drop=True)
     index = {int(item): i for i, item in enumerate(catalog.ids)}
     items = frame["item"].map(index).to_numpy()
@@ -87,7 +90,11 @@ def replay(
     times = frame["time"].astype("int64").to_numpy() / 1e9
     wanted = requests(frame)
     keep = np.ones(len(wanted), dtype=bool) if keep is None else keep
-    todo = {r.at: (r, bool(k)) for r, k in zip(wanted, keep, strict=True)}
+    todo: dict[int, tuple[Request | None, bool]] = {
+        r.at: (r, bool(k)) for r, k in zip(wanted, keep, strict=True)
+    }
+    if open_ends:
+        todo |= {int(at): (None, True) for at in frame.groupby("user").tail(1).index}
     m = len(catalog.ids)
     adjacent = np.zeros((m, m), dtype=np.float32)
     window = np.zeros((m, m), dtype=np.float32)
@@ -118,9 +125,9 @@ def replay(
         rows.append(
             (
                 at,
-                request.yardstick,
+                request is not None and request.yardstick,
                 *_candidates(seq, taste[int(user)], adjacent, window, popularity, recent, catalog, n),
-                index[request.truth],
+                -1 if request is None else index[request.truth],
             )
         )
         if len(rows) == size:

@@ -100,3 +100,12 @@ def test_ranks_follow_the_scores_then_the_candidate_order() -> None:
     assert truth_ranks(batch, scores).tolist() == [3.0, 2.0, np.inf]  # an invalid one never counts
     x, y = training_rows([batch])
     assert len(x) == 4 + 3 and y.tolist() == [0, 0, 1, 0, 0, 0, 1]
+
+
+def test_open_ends_serve_each_users_last_interaction_without_a_truth() -> None:
+    none = np.zeros(3, dtype=bool)
+    [batch] = replay(FRAME, CATALOG, n=5, keep=none, open_ends=True)
+    assert batch.at.tolist() == [0, 1, 5, 6]  # u9, u8, u2, u1: each user's last interaction, in time order
+    assert batch.truth.tolist() == [-1] * 4 and not batch.yardstick.any()
+    u1 = CATALOG.ids[batch.candidates[3]][batch.valid[3]]
+    assert u1.tolist() == [30, 40]  # u1 saw 10, 20 and 50
