@@ -16,12 +16,12 @@ import pandas as pd
 from numpy.typing import NDArray
 
 __all__ = [
+    "MAX_DENSE_ITEMS",
     "PUBLISHED",
     "K",
     "Ranks",
     "Request",
     "baselines",
-    "leave_one_out",
     "rank_of",
     "requests",
     "summary",
@@ -30,13 +30,7 @@ __all__ = [
 K = 10
 # RecBole's sequential results on ML-100K, this protocol (recall@10, NDCG@10, MRR@10).
 PUBLISHED: dict[str, tuple[float, float, float]] = {"published: GRU4Rec (RecBole)": (0.1103, 0.0513, 0.0337)}
-_MAX_CO_VISITED = 8_000  # items: the co-visitation baseline holds an items × items matrix
-
-
-def leave_one_out(interactions: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """(train, test) masks over time-ordered interactions (user, item, …): test is each user's last."""
-    last = interactions.groupby("user").cumcount(ascending=False) == 0
-    return ~last, last
+MAX_DENSE_ITEMS = 8_000  # the co-visitation state here is an items × items matrix
 
 
 @dataclass(frozen=True)
@@ -115,9 +109,9 @@ def baselines(
     items_all = frame["item"].unique() if catalog is None else np.fromiter(catalog, dtype=np.int64)
     index = {int(item): i for i, item in enumerate(sorted(items_all))}
     n = len(index)
-    if n > _MAX_CO_VISITED:
+    if n > MAX_DENSE_ITEMS:
         raise ValueError(
-            f"{n} items: the co-visitation baseline holds an items × items matrix (≤ {_MAX_CO_VISITED})"
+            f"{n} items: the co-visitation baseline holds an items × items matrix (≤ {MAX_DENSE_ITEMS})"
         )
     items = frame["item"].map(index).to_numpy()
     users = frame["user"].to_numpy()

@@ -58,12 +58,23 @@ def verify(folder: Path) -> list[str]:
     return problems
 
 
-def fetch(folder: Path, python: str = sys.executable) -> Path:
+def fetch(folder: Path) -> Path:
     """`folder` holding the verified ML-100K files, downloaded and extracted unless already there."""
     if not verify(folder):
         return folder
     with tempfile.TemporaryDirectory(prefix="rtloop-recbole-") as tmp:
-        cmd = [python, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", tmp, WHEEL]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-q",
+            "-d",
+            tmp,
+            WHEEL,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         wheels = list(Path(tmp).glob("recbole-*.whl"))
         if done.returncode or not wheels:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from usecases.recommendations.evaluation import Request, requests
+from usecases.recommendations.evaluation import MAX_DENSE_ITEMS, Request, requests
 
 __all__ = ["FEATURES", "Batch", "Catalog", "replay"]
 
@@ -37,7 +37,8 @@ _LAST, _WINDOW, _DECAY, _RECENT_S = 5, 5, 0.8, 3 * 86_400.0
 
 @dataclass(frozen=True)
 class Catalog:
-    """The items (their ids in order), each one's genre weights (rows sum to 1) and year."""
+    """The items (their ids, sorted), each one's genre weights (a row sums to 1, or 0 without genres) and
+    year."""
 
     ids: NDArray[np.int64]
     genres: NDArray[np.float64]
@@ -96,6 +97,10 @@ def replay(
     if open_ends:
         todo |= {int(at): (None, True) for at in frame.groupby("user").tail(1).index}
     m = len(catalog.ids)
+    if m > MAX_DENSE_ITEMS:
+        raise ValueError(
+            f"{m} items: the reference replay holds items × items matrices (≤ {MAX_DENSE_ITEMS})"
+        )
     adjacent = np.zeros((m, m), dtype=np.float32)
     window = np.zeros((m, m), dtype=np.float32)
     popularity, recent = np.zeros(m), np.zeros(m)

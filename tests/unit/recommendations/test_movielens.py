@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common.errors import ConfigError
 from usecases.recommendations import movielens
 from usecases.recommendations.movielens import load_interactions, load_items, verify
 
@@ -50,3 +51,15 @@ def test_items_have_their_genres_and_a_missing_year_stays_missing(tmp_path: Path
     items = load_items(tmp_path)
     assert items.loc[10, "genres"] == ["Action", "Crime"] and items.loc[10, "year"] == 1995
     assert items.loc[20, "genres"] == ["Film-Noir"] and items["year"].isna().tolist() == [False, True]
+
+
+def test_a_failed_download_says_what_to_check_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens on port 9
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    with pytest.raises(
+        ConfigError, match=r"could not download recbole==1\.2\.1 .*check the network or PIP_INDEX_URL"
+    ):
+        movielens.fetch(tmp_path / "ml-100k")
+    assert not (tmp_path / "ml-100k").exists()
