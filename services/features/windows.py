@@ -92,9 +92,11 @@ class EntityWindows:
     def aggregate(self, view: FeatureView, ts: int, current: int | None = None) -> dict[str, float]:
         """The view's features at event time `ts`; `current` is the index of the event being computed,
         left out of its windows unless the view includes the current event."""
-        hi = ts - view.delay_days * DAY_S
+        delay_s = view.delay_days * DAY_S
+        hi = ts - delay_s
         end = bisect_right(self.times, hi)
         skip = None if view.include_current else current
+        newest = end - 1 - (current == end - 1)  # the newest other event (times are sorted)
         out: dict[str, float] = {}
         for window_s, aggs in view.plan:
             start = bisect_right(self.times, hi - window_s)
@@ -102,6 +104,8 @@ class EntityWindows:
             for name, function, column in aggs:
                 if function == "count":
                     out[name] = float(count)
+                elif function == "since_last":
+                    out[name] = float(ts - self.times[newest] if newest >= start else window_s + delay_s)
                 elif function == "share":
                     out[name] = _window(self.labels, start, end, skip).count(1) / count if count else 0.0
                 else:

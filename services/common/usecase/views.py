@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = ["DAY_S", "HOUR_S", "Aggregation", "EventFields", "FeatureView", "FeedbackFields", "Step"]
 
 DAY_S = 86_400
-Function = Literal["count", "sum", "mean", "share"]
+Function = Literal["count", "sum", "mean", "share", "since_last"]
 HOUR_S = 3_600
 Step = tuple[int, tuple[tuple[str, Function, int], ...]]  # seconds, (name, function, value column index)
 
@@ -21,9 +21,11 @@ class _Spec(BaseModel):
 
 class Aggregation(_Spec):
     """One aggregate per window: `count` of the window's events, `sum` or `mean` of one of their numeric
-    fields (`column`), or `share` of them whose feedback target is true (unlabelled ones count as not
-    true). Empty windows give 0. `name` is the output feature name; `{days}` (or `{hours}`, for a view of
-    hour windows) stands for the window length."""
+    fields (`column`), `share` of them whose feedback target is true (unlabelled ones count as not
+    true), or `since_last`: the seconds from the newest other event in the window to the event's own
+    time (the window's length plus the view's delay when it holds none). Empty windows give 0 otherwise.
+    `name` is the output feature name; `{days}` (or `{hours}`, for a view of hour windows) stands for
+    the window length."""
 
     function: Function
     column: str | None = Field(default=None, description="the event field summed or averaged")
@@ -35,7 +37,7 @@ class Aggregation(_Spec):
         if needs and not self.column:
             raise ValueError(f"{self.function} needs a column")
         if not needs and self.column:
-            raise ValueError(f"{self.function} takes no column (share reads the feedback target)")
+            raise ValueError(f"{self.function} takes no column (only sum and mean read one)")
         return self
 
 

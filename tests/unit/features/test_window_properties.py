@@ -32,19 +32,7 @@ def brute_force(view: FeatureView, ops: list[Op], k: int) -> dict[str, float]:
     (an id counts once; feedback first makes the entry, the event fills its value), then aggregate the
     entity's entries with hi − n d < ts ≤ hi, hi = t − delay d, the event itself left out unless the
     view includes it."""
-    seen: dict[str, dict[str, list[float | int | None]]] = {}
-    for op in ops[: k + 1]:
-        entries = seen.setdefault(op.entity, {})
-        entry = entries.get(op.event_id)
-        if op.target is None:
-            if entry is None:
-                entries[op.event_id] = [op.ts, op.value, -1]
-            elif entry[1] is None:
-                entry[1] = op.value
-        elif entry is None:
-            entries[op.event_id] = [op.ts, None, int(op.target)]
-        else:
-            entry[2] = int(op.target)
+    seen = _entries(ops[: k + 1])
     event = ops[k]
     hi = event.ts - view.delay_days * DAY_S
     unit, unit_s = ("days", DAY_S) if view.windows_days else ("hours", HOUR_S)
@@ -64,9 +52,32 @@ def brute_force(view: FeatureView, ops: list[Op], k: int) -> dict[str, float]:
                 out[name] = sum(values)
             elif agg.function == "mean":
                 out[name] = sum(values) / len(values) if values else 0.0
-            else:
+            elif agg.function == "share":
                 out[name] = sum(e[2] == 1 for e in members) / len(members) if members else 0.0
+            else:  # since_last: the current event never counts, whether the view includes it or not
+                others = [int(e[0] or 0) for i, e in seen[event.entity].items() if i != event.event_id]
+                newest = max((t for t in others if hi - n * unit_s < t <= hi), default=None)
+                reach = n * unit_s + view.delay_days * DAY_S
+                out[name] = float(reach if newest is None else event.ts - newest)
     return out
+
+
+def _entries(ops: list[Op]) -> dict[str, dict[str, list[float | int | None]]]:
+    """Per entity, {event id: [ts, value, label]} after `ops`."""
+    seen: dict[str, dict[str, list[float | int | None]]] = {}
+    for op in ops:
+        entries = seen.setdefault(op.entity, {})
+        entry = entries.get(op.event_id)
+        if op.target is None:
+            if entry is None:
+                entries[op.event_id] = [op.ts, op.value, -1]
+            elif entry[1] is None:
+                entry[1] = op.value
+        elif entry is None:
+            entries[op.event_id] = [op.ts, None, int(op.target)]
+        else:
+            entry[2] = int(op.target)
+    return seen
 
 
 def streaming(view: FeatureView, ops: list[Op], lateness_s: int | None, round_trips: set[int]) -> list:
@@ -98,6 +109,7 @@ AGGREGATIONS = (
     Aggregation(function="sum", column="v", name="sum{days}"),
     Aggregation(function="mean", column="v", name="mean{days}"),
     Aggregation(function="share", name="share{days}"),
+    Aggregation(function="since_last", name="since{days}"),
 )
 HOURLY = tuple(a.model_copy(update={"name": a.name.replace("{days}", "{hours}")}) for a in AGGREGATIONS)
 
@@ -120,7 +132,7 @@ views = st.builds(
     st.booleans(),
     st.sampled_from([0, 1, 7]),
     st.booleans(),
-    st.sets(st.integers(0, 3), min_size=1),
+    st.sets(st.integers(0, 4), min_size=1),
 )
 
 # Times on a lattice of whole days and hours ± a second, so events exactly n days or hours and exactly
@@ -187,7 +199,7 @@ RARE = {
 
 @pytest.mark.parametrize("ops", RARE.values(), ids=RARE.keys())
 def test_aggregators_equal_the_definition_where_random_streams_rarely_go(ops: list[Op]) -> None:
-    view = _view({1}, False, 0, False, {0, 1, 2, 3})  # the current event left out of its windows
+    view = _view({1}, False, 0, False, {0, 1, 2, 3, 4})  # the current event left out of its windows
     got = streaming(view, ops, None, set())
     for k, op in enumerate(ops):
         if op.target is None:
@@ -260,11 +272,12 @@ def test_an_hour_view_names_its_windows_in_hours_and_reaches_back_that_far() -> 
         FeatureView(name="v", entity="e", windows_days=(1,), windows_hours=(1,), aggregations=HOURLY[:1])
 
 
-def test_sums_and_means_need_a_column_and_shares_take_none() -> None:
+def test_sums_and_means_need_a_column_and_shares_and_since_last_take_none() -> None:
     with pytest.raises(ValueError, match="needs a column"):
         Aggregation(function="mean", name="m")
-    with pytest.raises(ValueError, match="takes no column"):
-        Aggregation(function="share", column="v", name="s")
+    for function in ("share", "since_last", "count"):
+        with pytest.raises(ValueError, match="takes no column"):
+            Aggregation(function=function, column="v", name="s")  # type: ignore[arg-type]
 
 
 def test_a_view_spec_survives_json() -> None:
