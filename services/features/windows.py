@@ -36,13 +36,6 @@ class EntityWindows:
     def __len__(self) -> int:
         return len(self.times)
 
-    def copy(self) -> EntityWindows:
-        """An independent copy (the lists copied, the numbers and ids shared)."""
-        other = EntityWindows(0)
-        other.times, other.ids, other.labels = self.times[:], self.ids[:], self.labels[:]
-        other.values, other.unknown = [column[:] for column in self.values], self.unknown
-        return other
-
     def _insert(self, event_id: str, ts: int, values: Sequence[float], label: int) -> int:
         at = bisect_right(self.times, ts)
         self.times.insert(at, ts)
