@@ -64,6 +64,7 @@ class FeatureEngine:
         self.inputs, self.lateness_s, self.stream_keyed = inputs, lateness_days * DAY_S, stream_keyed
         self._entity = [attrgetter(v.entity) for v in self.views]
         self._columns = [[attrgetter(c) for c in v.columns] for v in self.views]
+        self._keys = [[attrgetter(c) for c in v.key_columns] for v in self.views]
         self.stream_time: dict[tuple[int, int], int] = {}
         self._restored = False  # stream_time merged with the table's since the last assignment
 
@@ -106,7 +107,12 @@ class FeatureEngine:
             for i, view in enumerate(self.views):
                 key = str(self._entity[i](event))
                 state = self._state(states[i], i, key)
-                at, new = state.observe(event_id, ts, [float(get(event)) for get in self._columns[i]])
+                at, new = state.observe(
+                    event_id,
+                    ts,
+                    [float(get(event)) for get in self._columns[i]],
+                    [_text(get(event)) for get in self._keys[i]],
+                )
                 features |= state.aggregate(view, ts, at)
                 keys.append(key)
                 if i == 0 and self.stream_keyed:
@@ -138,9 +144,9 @@ class FeatureEngine:
         state = cache.get(key)
         if state is None:
             stored = self.tables[i].get(key)
-            columns = len(self.views[i].columns)
+            view = self.views[i]
             if not isinstance(stored, EntityWindows):
-                stored = EntityWindows.load(stored, columns)
+                stored = EntityWindows.load(stored, len(view.columns), len(view.key_columns))
             state = cache[key] = stored
         return state
 
@@ -155,6 +161,11 @@ class FeatureEngine:
                     newest = max(low, state.times[-1]) if own else low
                     state.prune(newest - view.reach_s - self.lateness_s)
                 table[key] = state
+
+
+def _text(value: Any) -> str | None:
+    """A key column's value as kept in the state (None for an absent optional field)."""
+    return None if value is None else str(value)
 
 
 def view_rows(

@@ -17,31 +17,37 @@ _NAN = math.nan
 
 class EntityWindows:
     """The events of one entity that a view's windows can still reach, sorted by event time (events
-    of one second in arrival order), as parallel lists: times, ids, one list per value column, labels
-    (1 true, 0 false, -1 not known yet). An event counts once (by id); feedback about an event not
-    seen yet is kept and counts that event from then on (its values are unknown until it comes).
+    of one second in arrival order), as parallel lists: times, ids, one list per value column, one
+    per key column (text, for distinct counts), labels (1 true, 0 false, -1 not known yet). An event
+    counts once (by id); feedback about an event not seen yet is kept and counts that event from then
+    on (its values and keys are unknown, NaN and None, until it comes).
 
     Lists of plain numbers and strings: the state of thousands of entities adds a few objects each
     for Python's cycle collector to walk, not one per event."""
 
-    __slots__ = ("ids", "labels", "times", "unknown", "values")
+    __slots__ = ("ids", "keys", "labels", "times", "unknown", "values")
 
-    def __init__(self, columns: int) -> None:
+    def __init__(self, columns: int, keys: int = 0) -> None:
         self.times: list[int] = []
         self.ids: list[str] = []
         self.values: list[list[float]] = [[] for _ in range(columns)]
+        self.keys: list[list[str | None]] = [[] for _ in range(keys)]
         self.labels: list[int] = []
-        self.unknown = 0  # entries made by feedback whose event has not come yet (values NaN)
+        self.unknown = 0  # entries made by feedback whose event has not come yet (values NaN, keys None)
 
     def __len__(self) -> int:
         return len(self.times)
 
-    def _insert(self, event_id: str, ts: int, values: Sequence[float], label: int) -> int:
+    def _insert(
+        self, event_id: str, ts: int, values: Sequence[float], keys: Sequence[str | None], label: int
+    ) -> int:
         at = bisect_right(self.times, ts)
         self.times.insert(at, ts)
         self.ids.insert(at, event_id)
         for i, column in enumerate(self.values):
             column.insert(at, values[i])
+        for i, key_column in enumerate(self.keys):
+            key_column.insert(at, keys[i])
         self.labels.insert(at, label)
         return at
 
@@ -51,27 +57,47 @@ class EntityWindows:
         except ValueError:
             return None
 
-    def observe(self, event_id: str, ts: int, values: Sequence[float]) -> tuple[int, bool]:
+    def observe(
+        self, event_id: str, ts: int, values: Sequence[float], keys: Sequence[str | None] = ()
+    ) -> tuple[int, bool]:
         """Add an event once; returns (its index, whether it was new). An entry that feedback made
-        first gets the event's values and keeps its label and time."""
-        if len(values) != len(self.values):
-            raise ValueError(f"{len(values)} values for a view that keeps {len(self.values)} per event")
+        first gets the event's values and keys and keeps its label and time."""
+        if len(values) != len(self.values) or len(keys) != len(self.keys):
+            raise ValueError(
+                f"{len(values)} values and {len(keys)} keys for a view that keeps {len(self.values)} and "
+                f"{len(self.keys)} per event"
+            )
         at = self._find(event_id)
         if at is None:
-            return self._insert(event_id, ts, values, UNLABELLED), True
-        if self.unknown and any(math.isnan(column[at]) for column in self.values):
+            return self._insert(event_id, ts, values, keys, UNLABELLED), True
+        if self.unknown and self._unknown_at(at):
             for i, column in enumerate(self.values):
                 column[at] = values[i]
+            for i, key_column in enumerate(self.keys):
+                key_column[at] = keys[i]
             self.unknown -= 1
         return at, False
+
+    def _unknown_at(self, at: int) -> bool:
+        """Whether entry `at` was made by feedback and its event has not come yet."""
+        return math.isnan(self.values[0][at]) if self.values else self.keys[0][at] is None
+
+    def _count_unknown(self) -> int:
+        return (
+            sum(map(math.isnan, self.values[0]))
+            if self.values
+            else self.keys[0].count(None)
+            if self.keys
+            else 0
+        )
 
     def label(self, event_id: str, ts: int, target: bool) -> bool:
         """Record the feedback about an event (idempotent); True when the state changed."""
         verdict = int(target)
         at = self._find(event_id)
         if at is None:
-            self._insert(event_id, ts, [_NAN] * len(self.values), verdict)
-            self.unknown += bool(self.values)
+            self._insert(event_id, ts, [_NAN] * len(self.values), [None] * len(self.keys), verdict)
+            self.unknown += bool(self.values or self.keys)
             return True
         if self.labels[at] == verdict:
             return False
@@ -101,6 +127,8 @@ class EntityWindows:
                     out[name] = float(ts - self.times[newest] if newest >= start else window_s + delay_s)
                 elif function == "share":
                     out[name] = _window(self.labels, start, end, skip).count(1) / count if count else 0.0
+                elif function == "distinct":
+                    out[name] = float(len(set(_window(self.keys[column], start, end, skip)) - {None}))
                 else:
                     numbers = _window(self.values[column], start, end, skip)
                     if self.unknown:
@@ -120,28 +148,37 @@ class EntityWindows:
         del self.times[:cut], self.ids[:cut], self.labels[:cut]
         for column in self.values:
             del column[:cut]
+        for key_column in self.keys:
+            del key_column[:cut]
         if self.unknown:
-            self.unknown = sum(map(math.isnan, self.values[0]))
+            self.unknown = self._count_unknown()
 
     def dump(self) -> list[Any]:
-        """The state in JSON's terms (a changelog record's value; unknown values as null)."""
+        """The state in JSON's terms (a changelog record's value; unknown values as null; the key
+        columns last, only for a view that has them, so a record of a view without keeps its form)."""
         values: list[list[float | None]] | list[list[float]] = self.values
         if self.unknown:
             values = [[None if math.isnan(v) else v for v in column] for column in self.values]
-        return [self.times, self.ids, values, self.labels]
+        stored: list[Any] = [self.times, self.ids, values, self.labels]
+        return [*stored, self.keys] if self.keys else stored
 
     @classmethod
-    def load(cls, stored: Sequence[Any] | None, columns: int) -> EntityWindows:
+    def load(cls, stored: Sequence[Any] | None, columns: int, keys: int = 0) -> EntityWindows:
         """The state from `dump()`'s form (as JSON gives it back); empty for None."""
-        state = cls(columns)
+        state = cls(columns, keys)
         if stored:
-            times, ids, values, labels = stored
+            times, ids, values, labels, *key_columns = stored
             state.times, state.ids = [int(t) for t in times], [str(i) for i in ids]
             state.labels = [int(v) for v in labels]
             state.values = [[_NAN if v is None else float(v) for v in column] for column in values]
+            state.keys = [
+                [None if k is None else str(k) for k in column] for column in (key_columns or [[]])[0]
+            ]
             if len(state.values) != columns or any(len(c) != len(state.times) for c in state.values):
                 raise ValueError(f"stored window state has {len(state.values)} value columns, not {columns}")
-            state.unknown = sum(math.isnan(v) for column in state.values[:1] for v in column)
+            if len(state.keys) != keys or any(len(c) != len(state.times) for c in state.keys):
+                raise ValueError(f"stored window state has {len(state.keys)} key columns, not {keys}")
+            state.unknown = state._count_unknown()
         return state
 
 

@@ -70,6 +70,12 @@ def test_a_window_over_a_field_that_is_not_a_number_is_refused(tmp_path: Path) -
         (lambda d: d["event"]["fields"].update(offset={"type": "number"}), "'offset' is reserved"),
         (lambda d: d["event"]["fields"].update({"a.b": {"type": "number"}}), "not a plain name"),
         (lambda d: d["event"]["fields"]["amount"].update(case="upper"), "case applies to strings"),
+        (
+            lambda d: d["features"]["views"][1]["aggregations"].append(
+                {"function": "distinct", "column": "user_id", "name": "USERS_{days}"}
+            ),
+            "'user_id' (distinct) is not an event field",
+        ),
     ],
 )
 def test_inconsistent_declarations_are_refused(tmp_path: Path, change: Any, says: str) -> None:

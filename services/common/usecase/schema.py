@@ -186,6 +186,9 @@ class UseCase(Spec):
             for column in view.columns:
                 if not event.numeric(column):
                     raise ValueError(f"features.views.{i}: {column!r} is not a numeric event field")
+            for column in view.key_columns:
+                if column not in event.fields:
+                    raise ValueError(f"features.views.{i}: {column!r} (distinct) is not an event field")
         for i, spec in enumerate(self.features.event_inputs):
             if spec.field is not None and not event.numeric(spec.field):
                 raise ValueError(f"features.event_inputs.{i}: {spec.field!r} is not a numeric event field")

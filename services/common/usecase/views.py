@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = ["DAY_S", "HOUR_S", "Aggregation", "EventFields", "FeatureView", "FeedbackFields", "Step"]
 
 DAY_S = 86_400
-Function = Literal["count", "sum", "mean", "share", "since_last"]
+Function = Literal["count", "sum", "mean", "share", "since_last", "distinct"]
 HOUR_S = 3_600
 Step = tuple[int, tuple[tuple[str, Function, int], ...]]  # seconds, (name, function, value column index)
 
@@ -22,22 +22,26 @@ class _Spec(BaseModel):
 class Aggregation(_Spec):
     """One aggregate per window: `count` of the window's events, `sum` or `mean` of one of their numeric
     fields (`column`), `share` of them whose feedback target is true (unlabelled ones count as not
-    true), or `since_last`: the seconds from the newest other event in the window to the event's own
-    time (the window's length plus the view's delay when it holds none). Empty windows give 0 otherwise.
+    true), `since_last`: the seconds from the newest other event in the window to the event's own
+    time (the window's length plus the view's delay when it holds none), or `distinct`: how many
+    different values of one event field (`column`, any type) the window's events have. Empty windows
+    give 0 otherwise.
     `name` is the output feature name; `{days}` (or `{hours}`, for a view of hour windows) stands for
     the window length."""
 
     function: Function
-    column: str | None = Field(default=None, description="the event field summed or averaged")
+    column: str | None = Field(
+        default=None, description="the event field summed, averaged or counted distinct"
+    )
     name: str = Field(min_length=1, description="output name, e.g. 'NB_TX_{days}DAY' or 'MEAN_{hours}H'")
 
     @model_validator(mode="after")
     def _column_where_needed(self) -> Self:
-        needs = self.function in ("sum", "mean")
+        needs = self.function in ("sum", "mean", "distinct")
         if needs and not self.column:
             raise ValueError(f"{self.function} needs a column")
         if not needs and self.column:
-            raise ValueError(f"{self.function} takes no column (only sum and mean read one)")
+            raise ValueError(f"{self.function} takes no column (only sum, mean and distinct read one)")
         return self
 
 
@@ -86,19 +90,33 @@ class FeatureView(_Spec):
     @cached_property
     def columns(self) -> tuple[str, ...]:
         """The numeric event fields the view keeps per event (those its sums and means read)."""
-        return tuple(dict.fromkeys(a.column for a in self.aggregations if a.column))
+        return tuple(
+            dict.fromkeys(a.column for a in self.aggregations if a.column and a.function != "distinct")
+        )
+
+    @cached_property
+    def key_columns(self) -> tuple[str, ...]:
+        """The event fields the view keeps per event as text (those it counts distinct values of)."""
+        return tuple(
+            dict.fromkeys(a.column for a in self.aggregations if a.column and a.function == "distinct")
+        )
 
     @cached_property
     def plan(self) -> tuple[Step, ...]:
-        """Per window: its length in seconds and each aggregation's output name, function and value
-        column index."""
+        """Per window: its length in seconds and each aggregation's output name, function and column
+        index (into `key_columns` for distinct, else into `columns`)."""
         index = {c: i for i, c in enumerate(self.columns)}
+        keys = {c: i for i, c in enumerate(self.key_columns)}
         unit, seconds = ("days", DAY_S) if self.windows_days else ("hours", HOUR_S)
         return tuple(
             (
                 n * seconds,
                 tuple(
-                    (a.name.format(**{unit: n}), a.function, index.get(a.column or "", -1))
+                    (
+                        a.name.format(**{unit: n}),
+                        a.function,
+                        (keys if a.function == "distinct" else index).get(a.column or "", -1),
+                    )
                     for a in self.aggregations
                 ),
             )

@@ -25,11 +25,12 @@ class Op:
     ts: int
     value: float | None = None
     target: bool | None = None
+    key: str | None = None  # the distinct-counted field
 
 
 def brute_force(view: FeatureView, ops: list[Op], k: int) -> dict[str, float]:
-    """The definition, for event ops[k]: replay ops[0..k] into per-entity {id: [ts, value, label]}
-    (an id counts once; feedback first makes the entry, the event fills its value), then aggregate the
+    """The definition, for event ops[k]: replay ops[0..k] into per-entity {id: [ts, value, label, key]}
+    (an id counts once; feedback first makes the entry, the event fills its value and key), then aggregate the
     entity's entries with hi − n d < ts ≤ hi, hi = t − delay d, the event itself left out unless the
     view includes it."""
     seen = _entries(ops[: k + 1])
@@ -54,6 +55,8 @@ def brute_force(view: FeatureView, ops: list[Op], k: int) -> dict[str, float]:
                 out[name] = sum(values) / len(values) if values else 0.0
             elif agg.function == "share":
                 out[name] = sum(e[2] == 1 for e in members) / len(members) if members else 0.0
+            elif agg.function == "distinct":
+                out[name] = float(len({e[3] for e in members if e[3] is not None}))
             else:  # since_last: the current event never counts, whether the view includes it or not
                 others = [int(e[0] or 0) for i, e in seen[event.entity].items() if i != event.event_id]
                 newest = max((t for t in others if hi - n * unit_s < t <= hi), default=None)
@@ -62,19 +65,19 @@ def brute_force(view: FeatureView, ops: list[Op], k: int) -> dict[str, float]:
     return out
 
 
-def _entries(ops: list[Op]) -> dict[str, dict[str, list[float | int | None]]]:
-    """Per entity, {event id: [ts, value, label]} after `ops`."""
-    seen: dict[str, dict[str, list[float | int | None]]] = {}
+def _entries(ops: list[Op]) -> dict[str, dict[str, list[float | int | str | None]]]:
+    """Per entity, {event id: [ts, value, label, key]} after `ops`."""
+    seen: dict[str, dict[str, list[float | int | str | None]]] = {}
     for op in ops:
         entries = seen.setdefault(op.entity, {})
         entry = entries.get(op.event_id)
         if op.target is None:
             if entry is None:
-                entries[op.event_id] = [op.ts, op.value, -1]
+                entries[op.event_id] = [op.ts, op.value, -1, op.key]
             elif entry[1] is None:
-                entry[1] = op.value
+                entry[1], entry[3] = op.value, op.key
         elif entry is None:
-            entries[op.event_id] = [op.ts, None, int(op.target)]
+            entries[op.event_id] = [op.ts, None, int(op.target), None]
         else:
             entry[2] = int(op.target)
     return seen
@@ -87,9 +90,10 @@ def streaming(view: FeatureView, ops: list[Op], lateness_s: int | None, round_tr
     newest = -(2**62)
     out: list[dict[str, float] | None] = []
     for k, op in enumerate(ops):
-        state = states.setdefault(op.entity, EntityWindows(len(view.columns)))
+        state = states.setdefault(op.entity, EntityWindows(len(view.columns), len(view.key_columns)))
         if op.target is None:
-            at, _new = state.observe(op.event_id, op.ts, [op.value or 0.0] * len(view.columns))
+            keys = [op.key] * len(view.key_columns)
+            at, _new = state.observe(op.event_id, op.ts, [op.value or 0.0] * len(view.columns), keys)
             out.append(state.aggregate(view, op.ts, at))
             newest = max(newest, op.ts)
         else:
@@ -100,7 +104,7 @@ def streaming(view: FeatureView, ops: list[Op], lateness_s: int | None, round_tr
                 s.prune(newest - view.reach_s - lateness_s)
         if k in round_trips:  # through a changelog record and back
             stored = json.loads(json.dumps(state.dump()))
-            states[op.entity] = EntityWindows.load(stored, len(view.columns))
+            states[op.entity] = EntityWindows.load(stored, len(view.columns), len(view.key_columns))
     return out
 
 
@@ -110,6 +114,7 @@ AGGREGATIONS = (
     Aggregation(function="mean", column="v", name="mean{days}"),
     Aggregation(function="share", name="share{days}"),
     Aggregation(function="since_last", name="since{days}"),
+    Aggregation(function="distinct", column="k", name="distinct{days}"),
 )
 HOURLY = tuple(a.model_copy(update={"name": a.name.replace("{days}", "{hours}")}) for a in AGGREGATIONS)
 
@@ -132,7 +137,7 @@ views = st.builds(
     st.booleans(),
     st.sampled_from([0, 1, 7]),
     st.booleans(),
-    st.sets(st.integers(0, 4), min_size=1),
+    st.sets(st.integers(0, 5), min_size=1),
 )
 
 # Times on a lattice of whole days and hours ± a second, so events exactly n days or hours and exactly
@@ -143,6 +148,9 @@ times = st.builds(
     st.sampled_from([0, 0, 1, 6, 23]),
     st.one_of(st.sampled_from([0, 0, 0, 1, -1]), st.integers(0, DAY_S - 1)),
 )
+
+
+KEYS = st.sampled_from(["u1", "u2", "u3", None])  # None: an optional field left out
 
 
 @st.composite
@@ -156,7 +164,8 @@ def streams(draw: st.DrawFn) -> list[Op]:
         if kind == "duplicate" and ids:
             event_id, entity, ts = draw(st.sampled_from(ids))
             ts = draw(st.sampled_from([ts, draw(times)]))
-            ops.append(Op(event_id, entity, ts, value=draw(st.sampled_from([1.0, 2.5, 100.0]))))
+            value, key = draw(st.sampled_from([1.0, 2.5, 100.0])), draw(KEYS)
+            ops.append(Op(event_id, entity, ts, value=value, key=key))
         elif kind == "feedback" and ids:
             event_id, entity, ts = draw(st.sampled_from(ids))
             ops.append(Op(event_id, entity, ts, target=draw(st.booleans())))
@@ -167,7 +176,7 @@ def streams(draw: st.DrawFn) -> list[Op]:
         else:
             entity, ts = draw(st.sampled_from("ab")), draw(times)
             value = draw(st.floats(0, 1000, allow_nan=False).map(lambda v: round(v, 2)))
-            ops.append(Op(f"e{n}", entity, ts, value=value))
+            ops.append(Op(f"e{n}", entity, ts, value=value, key=draw(KEYS)))
             ids.append((f"e{n}", entity, ts))
     return ops
 
@@ -199,7 +208,7 @@ RARE = {
 
 @pytest.mark.parametrize("ops", RARE.values(), ids=RARE.keys())
 def test_aggregators_equal_the_definition_where_random_streams_rarely_go(ops: list[Op]) -> None:
-    view = _view({1}, False, 0, False, {0, 1, 2, 3, 4})  # the current event left out of its windows
+    view = _view({1}, False, 0, False, {0, 1, 2, 3, 4, 5})  # the current event left out of its windows
     got = streaming(view, ops, None, set())
     for k, op in enumerate(ops):
         if op.target is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.common.usecase.views import DAY_S
+from services.common.usecase.views import DAY_S, Aggregation, FeatureView
 from services.features.adapters.sinks import waves
 from services.features.windows import EntityWindows
 from usecases.fraud import EVENT_INPUTS, FEATURE_NAMES, FRAUD, FRAUD_V1, inputs
@@ -140,15 +140,41 @@ def test_feedback_first_fills_the_value_when_its_event_comes() -> None:
     assert state.unknown == 0  # no value left unknown: sums take the fast path again
 
 
-def test_an_event_must_bring_one_value_per_column() -> None:
+def test_an_event_must_bring_one_value_per_column_and_one_key_per_key_column() -> None:
     state = EntityWindows(1)
     state.label("b", T0, True)
     for wrong in ([1.0, 2.0], []):
-        with pytest.raises(ValueError, match=f"{len(wrong)} values for a view that keeps 1"):
+        with pytest.raises(ValueError, match=f"{len(wrong)} values and 0 keys for a view that keeps 1 and 0"):
             state.observe("a", T0, wrong)
         with pytest.raises(ValueError, match="keeps 1"):
             state.observe("b", T0, wrong)
+    with pytest.raises(ValueError, match="1 values and 1 keys for a view that keeps 1 and 0"):
+        state.observe("a", T0, [1.0], ["u1"])
     assert state.dump() == [[T0], ["b"], [[None]], [1]]  # unchanged
+
+
+def test_a_distinct_count_of_a_field_across_a_changelog_record_and_feedback_first() -> None:
+    """A view counting distinct users per item: its record keeps them after the labels, a view
+    without key columns keeps the record it always had, and an event whose feedback came first
+    brings its key with it."""
+    state = EntityWindows(0, 1)
+    state.observe("a", T0, [], ["u1"])
+    state.label("c", T0 + 2, True)  # its event comes later
+    state.observe("b", T0 + 1, [], ["u1"])
+    assert state.dump() == [[T0, T0 + 1, T0 + 2], ["a", "b", "c"], [], [-1, -1, 1], [["u1", "u1", None]]]
+    back = EntityWindows.load(json.loads(json.dumps(state.dump())), 0, 1)
+    assert back.unknown == 1
+    back.observe("c", T0 + 2, [], ["u2"])
+    assert back.keys == [["u1", "u1", "u2"]] and back.unknown == 0
+    view = FeatureView(
+        name="item",
+        entity="item_id",
+        windows_hours=(1,),
+        aggregations=(Aggregation(function="distinct", column="user_id", name="USERS_{hours}H"),),
+    )
+    assert back.aggregate(view, T0 + 2, 2) == {"USERS_1H": 2.0}
+    with pytest.raises(ValueError, match="0 key columns, not 1"):
+        EntityWindows.load([[T0], ["a"], [], [-1]], 0, 1)  # a record of a view without key columns
 
 
 def test_the_changelog_record_of_a_state() -> None:
