@@ -163,9 +163,9 @@ class FeatureEngine:
                 table[key] = state
 
 
-def _text(value: Any) -> str | None:
-    """A key column's value as kept in the state (None for an absent optional field)."""
-    return None if value is None else str(value)
+def _text(value: Any) -> str:
+    """A key column's value as kept in the state ("" for an absent optional field: never counted)."""
+    return "" if value is None else str(value)
 
 
 def view_rows(

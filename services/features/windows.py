@@ -18,7 +18,8 @@ _NAN = math.nan
 class EntityWindows:
     """The events of one entity that a view's windows can still reach, sorted by event time (events
     of one second in arrival order), as parallel lists: times, ids, one list per value column, one
-    per key column (text, for distinct counts), labels (1 true, 0 false, -1 not known yet). An event
+    per key column (text, for distinct counts; "" for an absent field, never counted), labels (1 true,
+    0 false, -1 not known yet). An event
     counts once (by id); feedback about an event not seen yet is kept and counts that event from then
     on (its values and keys are unknown, NaN and None, until it comes).
 
@@ -58,7 +59,7 @@ class EntityWindows:
             return None
 
     def observe(
-        self, event_id: str, ts: int, values: Sequence[float], keys: Sequence[str | None] = ()
+        self, event_id: str, ts: int, values: Sequence[float], keys: Sequence[str] = ()
     ) -> tuple[int, bool]:
         """Add an event once; returns (its index, whether it was new). An entry that feedback made
         first gets the event's values and keys and keeps its label and time."""
@@ -128,7 +129,7 @@ class EntityWindows:
                 elif function == "share":
                     out[name] = _window(self.labels, start, end, skip).count(1) / count if count else 0.0
                 elif function == "distinct":
-                    out[name] = float(len(set(_window(self.keys[column], start, end, skip)) - {None}))
+                    out[name] = float(len(set(_window(self.keys[column], start, end, skip)) - {None, ""}))
                 else:
                     numbers = _window(self.values[column], start, end, skip)
                     if self.unknown:

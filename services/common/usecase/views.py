@@ -24,8 +24,8 @@ class Aggregation(_Spec):
     fields (`column`), `share` of them whose feedback target is true (unlabelled ones count as not
     true), `since_last`: the seconds from the newest other event in the window to the event's own
     time (the window's length plus the view's delay when it holds none), or `distinct`: how many
-    different values of one event field (`column`, any type) the window's events have. Empty windows
-    give 0 otherwise.
+    different values of one event field (`column`, any type; absent or empty is not a value) the
+    window's events have. Empty windows give 0 otherwise.
     `name` is the output feature name; `{days}` (or `{hours}`, for a view of hour windows) stands for
     the window length."""
 

@@ -56,7 +56,7 @@ def brute_force(view: FeatureView, ops: list[Op], k: int) -> dict[str, float]:
             elif agg.function == "share":
                 out[name] = sum(e[2] == 1 for e in members) / len(members) if members else 0.0
             elif agg.function == "distinct":
-                out[name] = float(len({e[3] for e in members if e[3] is not None}))
+                out[name] = float(len({e[3] for e in members if e[3]}))  # absent: not a value
             else:  # since_last: the current event never counts, whether the view includes it or not
                 others = [int(e[0] or 0) for i, e in seen[event.entity].items() if i != event.event_id]
                 newest = max((t for t in others if hi - n * unit_s < t <= hi), default=None)
@@ -92,7 +92,7 @@ def streaming(view: FeatureView, ops: list[Op], lateness_s: int | None, round_tr
     for k, op in enumerate(ops):
         state = states.setdefault(op.entity, EntityWindows(len(view.columns), len(view.key_columns)))
         if op.target is None:
-            keys = [op.key] * len(view.key_columns)
+            keys = [op.key or ""] * len(view.key_columns)  # as the engine keeps an absent field
             at, _new = state.observe(op.event_id, op.ts, [op.value or 0.0] * len(view.columns), keys)
             out.append(state.aggregate(view, op.ts, at))
             newest = max(newest, op.ts)
@@ -213,6 +213,23 @@ def test_aggregators_equal_the_definition_where_random_streams_rarely_go(ops: li
     for k, op in enumerate(ops):
         if op.target is None:
             assert got[k] == brute_force(view, ops, k), (k, op)
+
+
+def test_an_absent_field_is_no_distinct_value_and_not_an_unknown_event() -> None:
+    """A view that keeps only a text field: an event without it (""), then feedback about another event
+    not seen yet, then a copy of the first event that has the field: the first event's entry stays as
+    it came (one copy counts, the first), and the event the feedback is about fills its own entry."""
+    view = _view({1}, False, 0, True, {5})
+    ops = [
+        Op("a", "a", T0, 1.0, key=None),
+        Op("x", "a", T0 + 1, target=True),
+        Op("a", "a", T0, 1.0, key="u1"),
+        Op("x", "a", T0 + 1, 1.0, key="u2"),
+    ]
+    got = streaming(view, ops, None, {1})
+    assert [g["distinct1"] if g else None for g in got] == [0.0, None, 0.0, 1.0]
+    for k in (0, 2, 3):
+        assert got[k] == brute_force(view, ops, k)
 
 
 def test_a_state_read_back_counts_each_unknown_event_once_whatever_its_columns() -> None:
