@@ -157,7 +157,7 @@ def test_a_distinct_count_of_a_field_across_a_changelog_record_and_feedback_firs
     """A view counting distinct users per item: its record keeps them after the labels, a view
     without key columns keeps the record it always had, and an event whose feedback came first
     brings its key with it."""
-    state = EntityWindows(0, 1)
+    state = EntityWindows.load(None, 0, 1)  # an entity not seen before, as the engine makes it
     state.observe("a", T0, [], ["u1"])
     state.label("c", T0 + 2, True)  # its event comes later
     state.observe("b", T0 + 1, [], ["u1"])
