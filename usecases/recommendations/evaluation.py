@@ -3,7 +3,7 @@ ranked over the whole catalog with the user's seen items excluded, and recall / 
 the popularity and point-in-time co-visitation baselines and RecBole's published results.
 
 The yardstick is each user's last interaction (leave-one-out in time order, RecBole's sequential
-split): the request is the user's interaction before it, and every other interaction is the training
+split): the request is the user's interaction before it, and all the other interactions are the training
 split. Ties in a ranking go to the more popular item (interactions so far), then to the smaller id."""
 
 from __future__ import annotations
