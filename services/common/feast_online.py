@@ -19,7 +19,7 @@ import numpy as np
 from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.helpers import _mmh3
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-from feast.protos.feast.types.Value_pb2 import Value
+from feast.protos.feast.types.Value_pb2 import StringList, Value
 from numpy.typing import NDArray
 
 from services.common.feature_services import ViewSpec
@@ -29,7 +29,9 @@ __all__ = [
     "RedisReader",
     "SqliteReader",
     "ViewSpec",
+    "decode_list",
     "decode_value",
+    "encode_list",
     "encode_value",
     "open_reader",
 ]
@@ -62,6 +64,19 @@ def decode_value(raw: bytes | None) -> float | None:
     if kind is None or kind == "null_val":
         return None
     return float(getattr(value, kind))
+
+
+def encode_list(values: Sequence[str]) -> bytes:
+    """A list of text as Feast stores an Array(String) value: the ValueProto with string_list_val set."""
+    return bytes(Value(string_list_val=StringList(val=values)).SerializeToString())
+
+
+def decode_list(raw: bytes | None) -> list[str] | None:
+    """A stored Array(String) ValueProto as a list (None when missing or unset)."""
+    if not raw:
+        return None
+    value = Value.FromString(raw)
+    return list(value.string_list_val.val) if value.WhichOneof("val") == "string_list_val" else None
 
 
 # HMGET for every key of every requested view, flattened: one command, one reply (single node).
@@ -154,6 +169,17 @@ class OnlineReader(ABC):
             out.append((block, np.array([r is not None for r in rows], dtype=bool)))
         return out
 
+    def read_lists(self, view: ViewSpec, ids: Sequence[str]) -> list[dict[str, list[str] | None] | None]:
+        """Each entity's lists in `view` (None for an entity the store does not hold)."""
+        return [
+            None if row is None else {name: decode_list(row.get(name)) for name in view.lists}
+            for row in self._raw(view, view.lists, ids)
+        ]
+
+    @abstractmethod
+    def _raw(self, view: ViewSpec, names: Sequence[str], ids: Sequence[str]) -> list[dict[str, bytes] | None]:
+        """Each entity's stored values of these features of `view`, undecoded (None: no row)."""
+
     @abstractmethod
     def close(self) -> None:
         """Release the connection."""
@@ -238,6 +264,20 @@ class RedisReader(OnlineReader):
             out.append((_doubles(block, n, k), present))
         return out
 
+    def list_fields_of(self, view: ViewSpec) -> list[bytes]:
+        """The hashed fields of its lists."""
+        return [_mmh3(f"{view.name}:{name}") for name in view.lists]
+
+    def _raw(self, view: ViewSpec, names: Sequence[str], ids: Sequence[str]) -> list[dict[str, bytes] | None]:
+        fields = [_mmh3(f"{view.name}:{name}") for name in names] + [f"_ts:{view.name}".encode()]
+        pipe = self.client.pipeline(transaction=False)
+        for key in self.hash_keys(view.join_key, ids):
+            pipe.hmget(key, fields)
+        return [
+            None if values[-1] is None else dict(zip(names, values[:-1], strict=True))
+            for values in pipe.execute()
+        ]
+
     def close(self) -> None:
         """Close the Redis connection pool."""
         self.client.close()
@@ -252,17 +292,25 @@ class SqliteReader(OnlineReader):
 
     def read(self, view: ViewSpec, ids: Sequence[str]) -> list[dict[str, float | None] | None]:
         """One SELECT … WHERE entity_key IN (…) for all entities."""
+        return [
+            None if row is None else {f: decode_value(row.get(f)) for f in view.features}
+            for row in self._raw(view, view.features, ids)
+        ]
+
+    def _raw(self, view: ViewSpec, names: Sequence[str], ids: Sequence[str]) -> list[dict[str, bytes] | None]:
         keys = [self.entity_key(view.join_key, i) for i in ids]
-        rows: dict[bytes, dict[str, float | None]] = {}
+        rows: dict[bytes, dict[str, bytes]] = {}
         table = f'"{self.project}_{view.name}"'
         for start in range(0, len(keys), 900):  # sqlite's bound-variable limit
             chunk = keys[start : start + 900]
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT entity_key, feature_name, value FROM {table} WHERE entity_key IN ({marks})"
             for key, name, value in self.conn.execute(sql, chunk):
-                rows.setdefault(key, {})[name] = decode_value(value)
+                rows.setdefault(key, {})[name] = value
+        wanted = set(names)
         return [
-            {f: row.get(f) for f in view.features} if (row := rows.get(k)) is not None else None for k in keys
+            None if (row := rows.get(k)) is None else {n: v for n, v in row.items() if n in wanted}
+            for k in keys
         ]
 
     def close(self) -> None:

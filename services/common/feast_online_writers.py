@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from services.common.feast_online import (
     OnlineReader,
@@ -13,6 +13,7 @@ from services.common.feast_online import (
     SqliteReader,
     ViewSpec,
     decode_value,
+    encode_list,
     encode_value,
     open_reader,
 )
@@ -42,7 +43,15 @@ def encode_timestamp(ts: datetime) -> bytes:
 
 
 # (view, entity id, feature values, event time); a write batch is a list of waves of these rows.
-WriteOp = tuple[ViewSpec, str, dict[str, float], datetime]
+WriteOp = tuple[ViewSpec, str, dict[str, float | list[str]], datetime]
+
+
+def _encoded(view: ViewSpec, values: dict[str, float | list[str]]) -> list[bytes]:
+    """A row's stored values: its numbers, then its lists (`ViewSpec` order)."""
+    return [
+        *(encode_value(cast(float, values[f])) for f in view.features),
+        *(encode_list(cast(list[str], values[n])) for n in view.lists),
+    ]
 
 
 class OnlineWriter(ABC):
@@ -108,11 +117,11 @@ class RedisWriter(OnlineWriter):
         args: list[Any] = [len(groups)]
         for ops in groups.values():
             view = ops[0][0]
-            fields = r.fields_of(view)
+            fields = _fields(r, view)
             keys.extend(r.hash_keys(view.join_key, [op[1] for op in ops]))
             args.extend((len(ops), len(fields), *fields))
             for _, _, values, ts in ops:
-                args.extend([encode_value(values[f]) for f in view.features])
+                args.extend(_encoded(view, values))
                 args.append(encode_timestamp(ts))
         if not keys:
             return []
@@ -131,9 +140,8 @@ class RedisWriter(OnlineWriter):
         reads: list[list[ViewSpec]] = []
         for wave in waves:
             for view, entity, values, ts in wave:
-                fields = r.fields_of(view)
-                mapping = {fields[i]: encode_value(values[f]) for i, f in enumerate(view.features)}
-                mapping[fields[-1]] = encode_timestamp(ts)
+                fields = _fields(r, view)
+                mapping = dict(zip(fields, [*_encoded(view, values), encode_timestamp(ts)], strict=True))
                 pipe.hset(r.hash_keys(view.join_key, [entity])[0], mapping=mapping)
             reads.append([op[0] for op in wave])
             for view, entity, _, _ in wave:
@@ -154,6 +162,12 @@ class RedisWriter(OnlineWriter):
         return out
 
 
+def _fields(reader: RedisReader, view: ViewSpec) -> list[bytes]:
+    """The hashed fields a row is written to: its numbers, its lists, its time."""
+    numbers = reader.fields_of(view)
+    return [*numbers[:-1], *reader.list_fields_of(view), numbers[-1]]
+
+
 class SqliteWriter(OnlineWriter):
     """Feast's sqlite upsert, all waves in one transaction; read-backs inside it, after each wave."""
 
@@ -170,8 +184,9 @@ class SqliteWriter(OnlineWriter):
                 for view, entity, values, ts in wave:
                     key = r.entity_key(view.join_key, entity)
                     naive = ts.astimezone(UTC).replace(tzinfo=None)
-                    for f in view.features:
-                        rows.append((view.name, key, f, encode_value(values[f]), str(values[f]), naive))
+                    names = (*view.features, *view.lists)
+                    for name, stored in zip(names, _encoded(view, values), strict=True):
+                        rows.append((view.name, key, name, stored, str(values[name]), naive))
                 for name in {row[0] for row in rows}:
                     r.conn.executemany(
                         f'INSERT INTO "{r.project}_{name}" '

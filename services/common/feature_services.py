@@ -16,11 +16,13 @@ __all__ = ["FeatureServiceSpec", "ViewSpec", "online_store_config"]
 
 @dataclass(frozen=True)
 class ViewSpec:
-    """One feature view as stored online: its name, its single join key and its feature names."""
+    """One feature view as stored online: its name, its single join key, its numbers' names (model
+    inputs) and its lists' names (text values, e.g. an entity's last items)."""
 
     name: str
     join_key: str
     features: tuple[str, ...]
+    lists: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from services.common.feature_services import ViewSpec
 from services.common.usecase.views import DAY_S, EventFields, FeatureView, FeedbackFields
 from services.features.windows import EntityWindows
 
-__all__ = ["Computed", "FeatureEngine", "view_rows"]
+__all__ = ["Computed", "FeatureEngine", "Features", "view_rows"]
 
 Inputs = Callable[[Any, int], dict[str, float]]  # (event, event second) → the event's own inputs
+Features = dict[str, float | list[str]]  # numbers, and lists of text (`last`)
 
 # Where the sub-streams' event times live, in the last view's table (no entity key starts with NUL):
 # restored with the states they pruned, so a restart cannot prune past a partition that has not
@@ -31,7 +33,7 @@ class Computed:
     event_id: str
     partition: int
     offset: int
-    features: dict[str, float]
+    features: Features
     keys: tuple[str, ...]
     times: tuple[datetime, ...]  # the first view's: event time + same-second rank in microseconds
     repeat: bool = False  # a stream-keyed first view had this event already: it was emitted before
@@ -102,7 +104,7 @@ class FeatureEngine:
             event_id = str(getattr(event, self.fields.id))
             stream = (partition, int(getattr(event, "source_partition", 0)))
             self.stream_time[stream] = max(self.stream_time.get(stream, ts), ts)
-            features = self.inputs(event, ts) if self.inputs else {}
+            features: Features = {**self.inputs(event, ts)} if self.inputs else {}
             keys, rank, repeat = [], 0, False
             for i, view in enumerate(self.views):
                 key = str(self._entity[i](event))
@@ -171,22 +173,24 @@ def _text(value: Any) -> str:
 def view_rows(
     computed: Sequence[Computed],
     view: int,
-    names: tuple[str, str, Sequence[str]],
+    spec: ViewSpec,
+    id_column: str,
     created: datetime | None = None,
 ) -> pa.Table:
-    """The offline rows of view number `view` (one per event); `names`: its entity key column, the
-    event id column and its features. Columns: key, id, row time, created, features, source."""
+    """The offline rows of view number `view` (one per event), as `spec` stores them online. Columns:
+    entity key, event id, row time, created, the numbers, the lists (of text), source."""
     ts_type = pa.timestamp("us", tz="UTC")
     now = created or datetime.fromtimestamp(time.time(), UTC)
-    key, id_column, features = names
     columns: dict[str, pa.Array] = {
-        key: pa.array([c.keys[view] for c in computed], pa.string()),
+        spec.join_key: pa.array([c.keys[view] for c in computed], pa.string()),
         id_column: pa.array([c.event_id for c in computed], pa.string()),
         "event_timestamp": pa.array([c.times[view] for c in computed], ts_type),
         "created": pa.array([now] * len(computed), ts_type),
     }
-    for name in features:
+    for name in spec.features:
         columns[name] = pa.array([c.features[name] for c in computed], pa.float64())
+    for name in spec.lists:
+        columns[name] = pa.array([c.features[name] for c in computed], pa.list_(pa.string()))
     columns["source_partition"] = pa.array([c.partition for c in computed], pa.int32())
     columns["source_offset"] = pa.array([c.offset for c in computed], pa.int64())
     return pa.table(columns)

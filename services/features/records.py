@@ -74,7 +74,7 @@ def carry(
     before: dict[str, Any] | None,
     first: datetime,
     ingest_time: datetime,
-    features: dict[str, float],
+    features: dict[str, Any],
     read_back: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """What an event carries after a stage: its first window time and ingest time (set by the first

@@ -18,10 +18,10 @@ _NAN = math.nan
 class EntityWindows:
     """The events of one entity that a view's windows can still reach, sorted by event time (events
     of one second in arrival order), as parallel lists: times, ids, one list per value column, one
-    per key column (text, for distinct counts; "" for an absent field, never counted), labels (1 true,
-    0 false, -1 not known yet). An event
-    counts once (by id); feedback about an event not seen yet is kept and counts that event from then
-    on (its values and keys are unknown, NaN and None, until it comes).
+    per key column (text, for distinct counts and lists; "" for an absent field, never counted),
+    labels (1 true, 0 false, -1 not known yet). An event counts once (by id); feedback about an
+    event not seen yet is kept and counts that event from then on (its values and keys are unknown,
+    NaN and None, until it comes).
 
     Lists of plain numbers and strings: the state of thousands of entities adds a few objects each
     for Python's cycle collector to walk, not one per event."""
@@ -109,7 +109,9 @@ class EntityWindows:
         """How many entries of the same second come before entry `at` (arrival order within a second)."""
         return at - bisect_left(self.times, self.times[at])
 
-    def aggregate(self, view: FeatureView, ts: int, current: int | None = None) -> dict[str, float]:
+    def aggregate(
+        self, view: FeatureView, ts: int, current: int | None = None
+    ) -> dict[str, float | list[str]]:
         """The view's features at event time `ts`; `current` is the index of the event being computed,
         left out of its windows unless the view includes the current event."""
         delay_s = view.delay_days * DAY_S
@@ -117,11 +119,11 @@ class EntityWindows:
         end = bisect_right(self.times, hi)
         skip = None if view.include_current else current
         newest = end - 1 - (current == end - 1)  # the newest other event (times are sorted)
-        out: dict[str, float] = {}
+        out: dict[str, float | list[str]] = {}
         for window_s, aggs in view.plan:
             start = bisect_right(self.times, hi - window_s)
             count = end - start - (skip is not None and start <= skip < end)
-            for name, function, column in aggs:
+            for name, function, column, n in aggs:
                 if function == "count":
                     out[name] = float(count)
                 elif function == "since_last":
@@ -130,6 +132,8 @@ class EntityWindows:
                     out[name] = _window(self.labels, start, end, skip).count(1) / count if count else 0.0
                 elif function == "distinct":
                     out[name] = float(len(set(_window(self.keys[column], start, end, skip)) - {None, ""}))
+                elif function == "last":
+                    out[name] = _latest(self.keys[column], start, end, skip, n)
                 else:
                     numbers = _window(self.values[column], start, end, skip)
                     if self.unknown:
@@ -181,6 +185,19 @@ class EntityWindows:
                 raise ValueError(f"stored window state has {len(state.keys)} key columns, not {keys}")
             state.unknown = state._count_unknown()
         return state
+
+
+def _latest(keys: list[str | None], start: int, end: int, skip: int | None, n: int) -> list[str]:
+    """The last n values of keys[start:end] without index `skip`, oldest first (None and "" left out)."""
+    got: list[str] = []
+    at = end - 1
+    while at >= start and len(got) < n:
+        value = keys[at]
+        if value and at != skip:
+            got.append(value)
+        at -= 1
+    got.reverse()
+    return got
 
 
 def _window(xs: list[Any], start: int, end: int, skip: int | None) -> list[Any]:

@@ -74,7 +74,29 @@ def test_a_window_over_a_field_that_is_not_a_number_is_refused(tmp_path: Path) -
             lambda d: d["features"]["views"][1]["aggregations"].append(
                 {"function": "distinct", "column": "user_id", "name": "USERS_{days}"}
             ),
-            "'user_id' (distinct) is not an event field",
+            "'user_id' (distinct, last) is not an event field",
+        ),
+        (
+            lambda d: d["features"]["views"][0]["aggregations"].append(
+                {
+                    "function": "last",
+                    "column": "terminal_id",
+                    "n": 3,
+                    "name": "CUSTOMER_ID_NB_TX_{days}DAY_WINDOW",
+                }
+            ),
+            "feature names repeat",
+        ),
+        (
+            lambda d: d["features"]["views"][1]["aggregations"].append(
+                {
+                    "function": "last",
+                    "column": "customer_id",
+                    "n": 3,
+                    "name": "CUSTOMER_ID_NB_TX_{days}DAY_WINDOW",
+                }
+            ),
+            "input names repeat",
         ),
     ],
 )

@@ -163,12 +163,13 @@ _FEATURIZED: dict[str, Any] = {
         ),
     ),
     "features": (
-        dict[str, float] | None,
+        dict[str, float | list[str]] | None,
         Field(
             default=None,
-            description="This event's own rows of every view of the feature service, as written online "
-            "for it. A later event of the same entity replaces a row online, possibly before the scorer "
-            "reads it: the scorer uses these values (point-in-time), and the online rows only where absent",
+            description="This event's own rows of every view of the feature service (numbers, and "
+            "lists of text), as written online for it. A later event of the same entity replaces a row "
+            "online, possibly before the scorer reads it: the scorer uses these values (point-in-time), "
+            "and the online rows only where absent",
         ),
     ),
     "online_features": (

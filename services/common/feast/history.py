@@ -62,11 +62,13 @@ def _delta_extension() -> None:
 def training_set(
     store: FeatureStore, settings: FeatureStoreSettings, start: datetime, end: datetime
 ) -> History:
-    """Every event of ingest's table with start <= event time < end and its model inputs. Feast's file
+    """Every event of ingest's table with start <= event time < end, its model inputs and its views'
+    lists. Feast's file
     offline store drops an entity row with no feature row inside the TTL: such rows are put back with
     empty inputs and counted (`missing`), never silently lost."""
     declared = settings.declaration
     ident, names = declared.event.id, declared.feature_service.feature_names
+    lists = [n for view in declared.feature_service.views for n in view.lists]
     path = settings.events_table
     if not (path / "_delta_log").is_dir():
         raise ConfigError(f"no {path.name} table at {path}: run ingest first (make demo)")
@@ -80,13 +82,13 @@ def training_set(
     entities = entity_rows(table.filter(keep), declared)
     _delta_extension()
     if entities.empty:
-        return History(pd.DataFrame(columns=[ident, "event_timestamp", *names]), 0, 0)
+        return History(pd.DataFrame(columns=[ident, "event_timestamp", *names, *lists]), 0, 0)
     with warnings.catch_warnings():  # ibis (under Feast's duckdb store) calls a deprecated duckdb method
         warnings.filterwarnings("ignore", "fetch_arrow_table", DeprecationWarning)
         joined = store.get_historical_features(
             entity_df=entities, features=store.get_feature_service(settings.feature_service)
         ).to_df()
-    result = entities.merge(joined[[ident, *names]].drop_duplicates(ident), on=ident, how="left")
+    result = entities.merge(joined[[ident, *names, *lists]].drop_duplicates(ident), on=ident, how="left")
     missing = int(result[names].isna().any(axis=1).sum())
     if missing:
         log.warning(

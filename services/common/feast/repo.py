@@ -11,7 +11,7 @@ import yaml
 from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.data_format import DeltaFormat
 from feast.repo_config import RepoConfig
-from feast.types import Float64
+from feast.types import Array, Float64, String
 
 from services.common.feast.settings import FeatureStoreSettings
 from services.common.feature_services import ViewSpec
@@ -96,7 +96,10 @@ def _view(spec: ViewSpec, entity: Entity, table: Path, ttl_s: int) -> FeatureVie
         name=spec.name,
         entities=[entity],
         ttl=timedelta(seconds=ttl_s),
-        schema=[Field(name=f, dtype=Float64) for f in spec.features],
+        schema=[
+            *(Field(name=f, dtype=Float64) for f in spec.features),
+            *(Field(name=n, dtype=Array(String)) for n in spec.lists),
+        ],
         source=PushSource(name=f"{spec.name}_push", batch_source=batch),
         online=True,
     )

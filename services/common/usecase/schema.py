@@ -188,7 +188,7 @@ class UseCase(Spec):
                     raise ValueError(f"features.views.{i}: {column!r} is not a numeric event field")
             for column in view.key_columns:
                 if column not in event.fields:
-                    raise ValueError(f"features.views.{i}: {column!r} (distinct) is not an event field")
+                    raise ValueError(f"features.views.{i}: {column!r} (distinct, last) is not an event field")
         for i, spec in enumerate(self.features.event_inputs):
             if spec.field is not None and not event.numeric(spec.field):
                 raise ValueError(f"features.event_inputs.{i}: {spec.field!r} is not a numeric event field")
@@ -197,7 +197,8 @@ class UseCase(Spec):
     @model_validator(mode="after")
     def _model_reads_the_features(self) -> Self:
         names = self.feature_service.feature_names
-        if len(set(names)) < len(names):
+        every = names + [n for view in self.feature_service.views for n in view.lists]
+        if len(set(every)) < len(every):
             raise ValueError("features: input names repeat across the event inputs and the views")
         if self.model.inputs != self.features.service:
             raise ValueError(f"model.inputs must name the feature service {self.features.service!r}")
@@ -224,7 +225,9 @@ class UseCase(Spec):
         event's own inputs, then its windows."""
         inputs = tuple(i.name for i in self.features.event_inputs)
         views = tuple(
-            ViewSpec(v.name, v.entity, (inputs if i == 0 else ()) + tuple(v.feature_names))
+            ViewSpec(
+                v.name, v.entity, (inputs if i == 0 else ()) + tuple(v.feature_names), tuple(v.list_names)
+            )
             for i, v in enumerate(self.features.views)
         )
         return FeatureServiceSpec(self.features.service, views)

@@ -10,9 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = ["DAY_S", "HOUR_S", "Aggregation", "EventFields", "FeatureView", "FeedbackFields", "Step"]
 
 DAY_S = 86_400
-Function = Literal["count", "sum", "mean", "share", "since_last", "distinct"]
+Function = Literal["count", "sum", "mean", "share", "since_last", "distinct", "last"]
 HOUR_S = 3_600
-Step = tuple[int, tuple[tuple[str, Function, int], ...]]  # seconds, (name, function, value column index)
+MAX_LAST = 10_000
+# seconds, (name, function, column index, how many values `last` keeps)
+Step = tuple[int, tuple[tuple[str, Function, int, int], ...]]
 
 
 class _Spec(BaseModel):
@@ -23,26 +25,36 @@ class Aggregation(_Spec):
     """One aggregate per window: `count` of the window's events, `sum` or `mean` of one of their numeric
     fields (`column`), `share` of them whose feedback target is true (unlabelled ones count as not
     true), `since_last`: the seconds from the newest other event in the window to the event's own
-    time (the window's length plus the view's delay when it holds none), or `distinct`: how many
+    time (the window's length plus the view's delay when it holds none), `distinct`: how many
     different values of one event field (`column`, any type; absent or empty is not a value) the
-    window's events have. Empty windows give 0 otherwise.
+    window's events have, or `last`: the `n` latest values of one event field in the window, oldest
+    first (a list of text, repeats kept; absent or empty is not a value). Empty windows give 0 (an
+    empty list for `last`).
     `name` is the output feature name; `{days}` (or `{hours}`, for a view of hour windows) stands for
     the window length."""
 
     function: Function
     column: str | None = Field(
-        default=None, description="the event field summed, averaged or counted distinct"
+        default=None, description="the event field summed, averaged, counted distinct or listed"
     )
+    n: int | None = Field(default=None, ge=1, le=MAX_LAST, description="how many values `last` keeps")
     name: str = Field(min_length=1, description="output name, e.g. 'NB_TX_{days}DAY' or 'MEAN_{hours}H'")
 
     @model_validator(mode="after")
     def _column_where_needed(self) -> Self:
-        needs = self.function in ("sum", "mean", "distinct")
+        needs = self.function in ("sum", "mean", "distinct", "last")
         if needs and not self.column:
             raise ValueError(f"{self.function} needs a column")
         if not needs and self.column:
-            raise ValueError(f"{self.function} takes no column (only sum, mean and distinct read one)")
+            raise ValueError(f"{self.function} takes no column (only sum, mean, distinct and last read one)")
+        if (self.function == "last") != (self.n is not None):
+            raise ValueError("last needs n, how many values it keeps (and only last takes n)")
         return self
+
+    @property
+    def keyed(self) -> bool:
+        """Whether it reads its column as text (distinct, last) rather than as a number."""
+        return self.function in ("distinct", "last")
 
 
 class FeatureView(_Spec):
@@ -77,34 +89,37 @@ class FeatureView(_Spec):
                 a.name.format(**{unit: 1})
             except (KeyError, IndexError, ValueError):
                 raise ValueError(f"{a.name!r}: name the window length {{{unit}}}") from None
-        names = self.feature_names
+        names = self.feature_names + self.list_names
         if len(set(names)) < len(names):
             raise ValueError(f"feature names repeat: put {{{unit}}} in the aggregation names")
         return self
 
     @cached_property
     def feature_names(self) -> list[str]:
-        """Output names, window by window in the order given, aggregations in order within each."""
-        return [name for _days, aggs in self.plan for name, _f, _c in aggs]
+        """Its numbers' names (the model's inputs), window by window in the order given, aggregations
+        in order within each."""
+        return [name for _s, aggs in self.plan for name, function, _c, _n in aggs if function != "last"]
+
+    @cached_property
+    def list_names(self) -> list[str]:
+        """Its lists' names (`last`), in the same order."""
+        return [name for _s, aggs in self.plan for name, function, _c, _n in aggs if function == "last"]
 
     @cached_property
     def columns(self) -> tuple[str, ...]:
         """The numeric event fields the view keeps per event (those its sums and means read)."""
-        return tuple(
-            dict.fromkeys(a.column for a in self.aggregations if a.column and a.function != "distinct")
-        )
+        return tuple(dict.fromkeys(a.column for a in self.aggregations if a.column and not a.keyed))
 
     @cached_property
     def key_columns(self) -> tuple[str, ...]:
-        """The event fields the view keeps per event as text (those it counts distinct values of)."""
-        return tuple(
-            dict.fromkeys(a.column for a in self.aggregations if a.column and a.function == "distinct")
-        )
+        """The event fields the view keeps per event as text (those it counts distinct values of or
+        lists)."""
+        return tuple(dict.fromkeys(a.column for a in self.aggregations if a.column and a.keyed))
 
     @cached_property
     def plan(self) -> tuple[Step, ...]:
-        """Per window: its length in seconds and each aggregation's output name, function and column
-        index (into `key_columns` for distinct, else into `columns`)."""
+        """Per window: its length in seconds and each aggregation's output name, function, column
+        index (into `key_columns` for distinct and last, else into `columns`) and n (0 but for last)."""
         index = {c: i for i, c in enumerate(self.columns)}
         keys = {c: i for i, c in enumerate(self.key_columns)}
         unit, seconds = ("days", DAY_S) if self.windows_days else ("hours", HOUR_S)
@@ -115,7 +130,8 @@ class FeatureView(_Spec):
                     (
                         a.name.format(**{unit: n}),
                         a.function,
-                        (keys if a.function == "distinct" else index).get(a.column or "", -1),
+                        (keys if a.keyed else index).get(a.column or "", -1),
+                        a.n or 0,
                     )
                     for a in self.aggregations
                 ),

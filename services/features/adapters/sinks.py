@@ -69,10 +69,7 @@ class FeatureSinks:
 
     def lake_rows(self, computed: Sequence[Computed]) -> list[pa.Table]:
         """The rows of every table (Python-bound: build them on the event loop, not in a thread)."""
-        return [
-            view_rows(computed, v, (spec.join_key, self.id_column, spec.features))
-            for v, spec in enumerate(self.views)
-        ]
+        return [view_rows(computed, v, spec, self.id_column) for v, spec in enumerate(self.views)]
 
     def lake(self, rows: Sequence[pa.Table]) -> int:
         """Blocking: append the tables in parallel (delta-rs releases the GIL); idempotent per

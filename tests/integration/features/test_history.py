@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -13,6 +14,7 @@ from services.common.feast.history import training_set
 from services.common.feast.repo import apply
 from services.features.config import FeaturesSettings
 from services.features.handlers import Computed, view_rows
+from tests.factories import declare
 from usecases.fraud import FEATURE_NAMES, FRAUD, FRAUD_V1
 
 pytestmark = pytest.mark.integration
@@ -58,7 +60,7 @@ def test_every_transaction_in_the_window_comes_back(tmp_path: Path) -> None:
     for i, (view, table) in enumerate(
         zip(FRAUD_V1.views, map(settings.view_table, FRAUD.features.views), strict=True)
     ):
-        write_deltalake(str(table), view_rows(computed, i, (view.join_key, "tx_id", view.features)))
+        write_deltalake(str(table), view_rows(computed, i, view, "tx_id"))
 
     result = training_set(apply(settings), settings, T0 - timedelta(days=1), T0 + timedelta(days=1))
 
@@ -71,3 +73,43 @@ def test_every_transaction_in_the_window_comes_back(tmp_path: Path) -> None:
     assert frame.loc["b", "CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2.0
     assert frame.loc["c", "TX_AMOUNT"] == 3.0
     assert frame.loc["c", "TERMINAL_ID_RISK_1DAY_WINDOW"] == 3.0
+
+
+def test_lists_come_back_point_in_time_beside_the_numbers(tmp_path: Path) -> None:
+    """A view with a `last` aggregation: its offline rows hold lists of text, and the training set gives
+    each event the lists of its own row."""
+
+    def with_lists(doc: dict[str, Any]) -> None:
+        doc["features"]["views"][0]["aggregations"].append(
+            {"function": "last", "column": "terminal_id", "n": 2, "name": "LAST_TERMINALS_{days}D"}
+        )
+
+    settings = FeaturesSettings(
+        lake_root=tmp_path / "lake", feast_data=tmp_path / "feast", usecase=declare(tmp_path, with_lists)
+    )
+    declared = settings.declaration
+    specs = declared.feature_service.views
+    txs = [("a", "c1", "t1", T0, 0), ("b", "c1", "t2", T0 + timedelta(hours=1), 1)]
+    write_deltalake(str(settings.events_table), _transactions(txs))
+    names = declared.feature_service.feature_names
+    lists = [["t1"], ["t1", "t2"]]
+    computed = [
+        Computed(
+            tx,
+            0,
+            offset,
+            {**dict.fromkeys(names, 1.0), **dict.fromkeys(specs[0].lists, last)},
+            (c, t),
+            (when, when),
+        )
+        for (tx, c, t, when, offset), last in zip(txs, lists, strict=True)
+    ]
+    for i, (view, table) in enumerate(
+        zip(specs, map(settings.view_table, declared.features.views), strict=True)
+    ):
+        write_deltalake(str(table), view_rows(computed, i, view, "tx_id"))
+
+    frame = training_set(apply(settings), settings, T0, T0 + timedelta(days=1)).frame.set_index("tx_id")
+
+    assert [list(frame.loc[tx, "LAST_TERMINALS_7D"]) for tx in ("a", "b")] == lists
+    assert frame["features_complete"].all()

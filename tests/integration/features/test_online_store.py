@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from services.common.feast.repo import apply, online_store_config
 from services.common.feast_online import open_reader
 from services.common.feast_online_writers import open_writer
 from services.features.config import FeaturesSettings
+from tests.factories import declare
 from usecases.fraud import CUSTOMER_FEATURES, FEATURE_NAMES, FRAUD_V1, TERMINAL_FEATURES
 
 CUSTOMER_SPEC, TERMINAL_SPEC = FRAUD_V1.views
@@ -106,3 +108,45 @@ def test_a_sqlite_read_in_progress_does_not_hold_back_the_writer(tmp_path: Path)
     assert reader.read(CUSTOMER_SPEC, ["c0"])[0] == dict.fromkeys(CUSTOMER_FEATURES, 1.0)  # its snapshot
     reader.conn.execute("COMMIT")
     assert reader.read(CUSTOMER_SPEC, ["c0"])[0] == dict.fromkeys(CUSTOMER_FEATURES, 2.0)
+
+
+def test_lists_are_stored_as_feast_string_arrays_beside_the_numbers(
+    settings: FeaturesSettings, tmp_path: Path
+) -> None:
+    """A view with a `last` aggregation: its lists go online as Feast Array(String) values, which the SDK
+    and the fast reader read back; the numbers around them keep the fast path."""
+
+    def with_lists(doc: dict[str, Any]) -> None:
+        doc["features"]["views"][0]["aggregations"].append(
+            {"function": "last", "column": "terminal_id", "n": 3, "name": "LAST_TERMINALS_{days}D"}
+        )
+
+    settings = settings.model_copy(update={"usecase": declare(tmp_path, with_lists)})
+    spec = settings.declaration.feature_service.views[0]
+    assert spec.lists == ("LAST_TERMINALS_1D", "LAST_TERMINALS_7D", "LAST_TERMINALS_30D")
+    store = apply(settings)
+    writer = open_writer(online_store_config(settings), settings.feast_project)
+    t = datetime(2018, 5, 1, tzinfo=UTC)
+    rows: dict[str, dict[str, float | list[str]]] = {
+        f"c{i}": {
+            **{f: float(i) for f in spec.features},
+            **{n: [f"t{j}" for j in range(i % 4)] for n in spec.lists},
+        }
+        for i in range(20)
+    }
+    for read_back in (True, False):
+        writer.write([[(spec, key, row, t) for key, row in rows.items()]], read_back=read_back)
+    ids = [*rows, "missing"]
+    reader = open_reader(online_store_config(settings), settings.feast_project)
+    lists = reader.read_lists(spec, ids)
+    assert lists[-1] is None
+    assert lists[:-1] == [{n: row[n] for n in spec.lists} for row in rows.values()]
+    sdk = store.get_online_features(
+        features=[f"{spec.name}:{n}" for n in (*spec.lists, spec.features[-1])],
+        entity_rows=[{"customer_id": c} for c in ids],
+    ).to_dict()
+    for i, row in enumerate(rows.values()):
+        assert [sdk[n][i] for n in spec.lists] == [row[n] for n in spec.lists]
+    ((values, present),) = reader.read_matrices([(spec, ids)])
+    assert present.tolist() == [True] * len(rows) + [False]
+    assert values[:-1, -1].tolist() == [float(i) for i in range(20)]

@@ -43,6 +43,18 @@ def test_sums_and_means_need_a_column_and_shares_and_since_last_take_none() -> N
             Aggregation(function=function, column="v", name="s")  # type: ignore[arg-type]
 
 
+def test_last_needs_a_column_and_n_and_gives_a_list_not_a_model_input() -> None:
+    with pytest.raises(ValueError, match="needs a column"):
+        Aggregation(function="last", n=5, name="l")
+    with pytest.raises(ValueError, match="last needs n"):
+        Aggregation(function="last", column="item", name="l")
+    with pytest.raises(ValueError, match="only last takes n"):
+        Aggregation(function="distinct", column="item", n=5, name="l")
+    view = FeatureView(name="v", entity="e", windows_days=(1, 7), aggregations=AGGREGATIONS)
+    assert view.list_names == ["last1", "last7"] and not set(view.list_names) & set(view.feature_names)
+    assert view.key_columns == ("k",)  # distinct and last keep the one field once
+
+
 def test_a_view_spec_survives_json() -> None:
     view = FeatureView(name="v", entity="e", windows_days=(1, 7), aggregations=AGGREGATIONS, delay_days=7)
     again = FeatureView.model_validate_json(view.model_dump_json())
