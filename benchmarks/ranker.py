@@ -9,7 +9,7 @@ import numpy as np
 import onnxruntime as ort
 
 from services.training.ranker import fit_ranker, rank, ranker_onnx
-from usecases.recommendations.reference import FEATURES
+from services.training.retrieval import CANDIDATE_FEATURES
 
 
 def _median_ms(session: ort.InferenceSession, x: np.ndarray, valid: np.ndarray, rounds: int) -> float:
@@ -26,7 +26,7 @@ def bench_ranker(batch: int = 256, sizes: tuple[int, ...] = (100, 1_000)) -> dic
     """A (64, 32) MLP ranker over the 11 recommendation inputs, fitted on random rows (its speed does not
     depend on what it learned), top 10 in the graph."""
     rng = np.random.default_rng(0)
-    f = len(FEATURES)
+    f = len(CANDIDATE_FEATURES) + 1  # and the year
     x = rng.normal(size=(5_000, f)).astype(np.float32)
     model = ranker_onnx(fit_ranker(x, (x[:, 0] > 1).astype(int)), 10)
     cpu = ort.InferenceSession(model, providers=["CPUExecutionProvider"])

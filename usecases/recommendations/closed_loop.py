@@ -1,6 +1,7 @@
-"""The simulator's closed loop, offline: a week of organic views, the ranker trained on them, then one
-top-10 list per user from the ranker, from popularity and at random, each shown to the simulated users,
-whose clicks follow the simulator's click model; CTR per policy with its 95% interval."""
+"""The simulator's closed loop, offline: a week of organic views, the recommender (retrieval and
+ranker) trained on them, then one top-10 list per user from it, from popularity and at random, each
+shown to the simulated users, whose clicks follow the simulator's click model; CTR per policy with its
+95% interval."""
 
 from __future__ import annotations
 
@@ -10,10 +11,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from services.training.ranker import fit_ranker, rank, ranker_onnx
 from usecases.recommendations.evaluation import K, requests
-from usecases.recommendations.quality import training_rows
-from usecases.recommendations.reference import Catalog, replay
+from usecases.recommendations.offline import Catalog, fit, recommend, user_inputs
 from usecases.recommendations.simulator import SimConfig, World, organic
 
 __all__ = ["Ctr", "closed_loop"]
@@ -37,24 +36,26 @@ class Ctr:
 
 
 def closed_loop(config: SimConfig, share: float = 0.1, n: int = 100) -> dict[str, Ctr]:
-    """CTR of the ranker, popularity and random top-K lists, one list per user at the end of the week."""
+    """CTR of the recommender, popularity and random top-K lists, one list per user at the end of the
+    week (after the user's last view)."""
     import onnxruntime as ort
 
     world = World(config)
     views = organic(world)
-    catalog = Catalog(np.arange(config.items), np.zeros((config.items, 1)), np.full(config.items, 1990.0))
-    sample = np.random.default_rng(config.seed).random(len(requests(views))) < share
-    x, labels = training_rows(replay(views, catalog, n, keep=sample))
-    session = ort.InferenceSession(
-        ranker_onnx(fit_ranker(x, labels, seed=config.seed), K), providers=["CPUExecutionProvider"]
-    )
-    none = np.zeros(len(sample), dtype=bool)
-    users = views["user"].to_numpy()
+    wanted = requests(views)
+    rng = np.random.default_rng(config.seed)
+    sample = [r.at for r in wanted if rng.random() < share]
+    truth = {r.at: r.truth for r in wanted}
+    fitted = fit(views, Catalog.plain(config.items), user_inputs(views, sample), truth, n, K, config.seed)
+    session = ort.InferenceSession(fitted.onnx, providers=["CPUExecutionProvider"])
+    ends = views.groupby("user").tail(1).index.sort_values()
     served_users, ranked = [], []
-    for batch in replay(views, catalog, n, keep=none, open_ends=True):
-        _, _, top = rank(session, batch.x, batch.valid)
-        served_users.append(users[batch.at])
-        ranked.append(np.take_along_axis(batch.candidates, top, axis=1))
+    for batch in user_inputs(views, ends):
+        got = recommend(session, batch)
+        if min(map(len, got)) < K:
+            raise ValueError(f"a user has fewer than {K} unseen candidates: simulate more items")
+        served_users.append(views["user"].to_numpy()[batch.at])
+        ranked.append(np.array([[int(i) for i in row] for row in got]))
     who = np.concatenate(served_users)
     lists = {
         "ranker": np.concatenate(ranked),

@@ -1,46 +1,25 @@
-"""The ranker on the protocol, offline: trained on a sample of the training split's requests (the
-reference replay's candidates and inputs), exported to ONNX, and measured with the baselines in the
-same run, on each user's last interaction and on every request."""
+"""The recommender on the protocol, offline: retrieval learnt on the training split, the ranker trained
+on a sample of its requests, exported to ONNX, and measured with the baselines in the same run, on each
+user's last interaction and on every request."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from services.training.ranker import fit_ranker, rank, ranker_onnx
+from services.training.retrieval import CANDIDATE_ITEMS, VALID, retrieval_onnx
 from usecases.recommendations.evaluation import K, baselines, requests, summary
-from usecases.recommendations.reference import Batch, Catalog, replay
+from usecases.recommendations.offline import RECENT, SEEN, Catalog, fit, recommend, user_inputs
 
-__all__ = ["Measured", "measure", "training_rows", "truth_ranks"]
-
-
-def training_rows(batches: Iterable[Batch]) -> tuple[NDArray[np.float32], NDArray[np.int_]]:
-    """Every real candidate of the requests whose next item is a candidate, labelled 1 for that item."""
-    xs, ys = [], []
-    for b in batches:
-        has = b.truth >= 0
-        label = np.arange(b.x.shape[1])[None, :] == b.truth[:, None]
-        xs.append(b.x[has][b.valid[has]])
-        ys.append(label[has][b.valid[has]].astype(int))
-    return np.concatenate(xs), np.concatenate(ys)
+__all__ = ["Measured", "measure", "rank_in"]
 
 
-def truth_ranks(batch: Batch, scores: NDArray[np.float32]) -> NDArray[np.float64]:
-    """The truth's rank per request in the ranker's order (score, then candidate order); inf when the
-    truth is not a candidate."""
-    out = np.full(len(batch.truth), np.inf)
-    rows = np.flatnonzero(batch.truth >= 0)
-    t = batch.truth[rows]
-    s = scores[rows]
-    mine = s[np.arange(len(rows)), t][:, None]
-    before = np.arange(s.shape[1])[None, :] < t[:, None]
-    better = batch.valid[rows] & ((s > mine) | ((s == mine) & before))
-    out[rows] = better.sum(axis=1) + 1.0
-    return out
+def rank_in(truth: str, recommended: list[str]) -> float:
+    """The truth's 1-based rank in a recommendation list (inf when it is not there)."""
+    return float(recommended.index(truth) + 1) if truth in recommended else float("inf")
 
 
 @dataclass(frozen=True)
@@ -56,27 +35,37 @@ class Measured:
 def measure(
     interactions: pd.DataFrame, items: pd.DataFrame, n: int = 100, share: float = 0.15, seed: int = 0
 ) -> Measured:
-    """Train on `share` of the training split's requests, then rank every request."""
+    """Retrieval on the training split (every interaction but each user's last), the ranker on `share`
+    of its requests; then every request served, as the stream serves it, beside the baselines."""
     import onnxruntime as ort
 
+    frame = interactions.reset_index(drop=True)
     catalog = Catalog.of(items)
-    wanted = requests(interactions.reset_index(drop=True))
+    wanted = requests(frame)
+    truth = {r.at: r.truth for r in wanted}
+    training = frame.drop(index=frame.groupby("user").tail(1).index)
     rng = np.random.default_rng(seed)
-    sample = np.array([not r.yardstick for r in wanted]) & (rng.random(len(wanted)) < share)
-    x, labels = training_rows(replay(interactions, catalog, n, keep=sample))
-    onnx = ranker_onnx(fit_ranker(x, labels, seed=seed), K)
-    session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
-    ranks, yard = [], []
-    for batch in replay(interactions, catalog, n):
-        scores, _, _ = rank(session, batch.x, batch.valid)
-        ranks.append(truth_ranks(batch, scores))
-        yard.append(batch.yardstick)
-    ranker, last = np.concatenate(ranks), np.concatenate(yard)
-    methods = {name: (r.ranks, r.yardstick) for name, r in baselines(interactions, catalog.ids).items()}
-    methods["MLP ranker"] = (ranker, last)
+    sample = [r.at for r in wanted if not r.yardstick and rng.random() < share]
+    fitted = fit(training, catalog, user_inputs(frame, sample), truth, n, K, seed)
+    cpu = ["CPUExecutionProvider"]
+    session = ort.InferenceSession(fitted.onnx, providers=cpu)
+    retrieval = ort.InferenceSession(retrieval_onnx(fitted.tables, K, RECENT, SEEN), providers=cpu)
+    ids = np.array(fitted.tables.ids, dtype=object)
+    ranker, alone = [], []
+    for batch in user_inputs(frame, [r.at for r in wanted]):
+        truths = [str(truth[int(i)]) for i in batch.at]
+        ranker += [rank_in(t, got) for t, got in zip(truths, recommend(session, batch), strict=True)]
+        candidates, valid = retrieval.run([CANDIDATE_ITEMS, VALID], batch.feed())
+        alone += [rank_in(t, list(ids[c][v])) for t, c, v in zip(truths, candidates, valid, strict=True)]
+    last = np.array([r.yardstick for r in wanted])
+    methods: dict[str, tuple[NDArray[np.float64], NDArray[np.bool_]]] = {
+        name: (r.ranks, r.yardstick) for name, r in baselines(frame, catalog.ids).items()
+    }
+    methods["co-visitation retrieval (training split)"] = (np.array(alone), last)
+    methods["MLP ranker"] = (np.array(ranker), last)
     return Measured(
         pd.DataFrame({m: summary(r[y]) for m, (r, y) in methods.items()}).T,
         pd.DataFrame({m: summary(r) for m, (r, _) in methods.items()}).T,
-        onnx,
-        len(labels),
+        fitted.onnx,
+        fitted.training_rows,
     )
