@@ -22,7 +22,7 @@ class FeaturesSettings(FeatureStoreSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="FEATURES_", extra="ignore", populate_by_name=True)
     declared = ServiceSettings.declared | {
         "clean_topic": attrgetter("topics.clean"),
-        "labels_topic": attrgetter("topics.feedback"),
+        "labels_topic": lambda uc: uc.topics.feedback or "",
         "features_topic": attrgetter("topics.features"),
     }
 
@@ -35,7 +35,9 @@ class FeaturesSettings(FeatureStoreSettings, ServiceSettings):
         ".repartition and the Delta writer's group <group>-lake",
     )
     clean_topic: str = Field(default="", description="default: the use case's topics.clean")
-    labels_topic: str = Field(default="", description="default: the use case's topics.feedback")
+    labels_topic: str = Field(
+        default="", description="default: the use case's topics.feedback (none: no labels to read)"
+    )
     features_topic: str = Field(default="", description="default: the use case's topics.features")
     lateness_days: int = Field(default=1, ge=0, description="out-of-order events kept in the windows")
     label_wait_ms: int = Field(

@@ -53,7 +53,7 @@ class FeatureEngine:
         views: Sequence[FeatureView],
         tables: Sequence[MutableMapping[str, Any]],
         fields: EventFields,
-        feedback: FeedbackFields,
+        feedback: FeedbackFields | None,
         lateness_days: int,
         inputs: Inputs | None = None,
         stream_keyed: bool = True,
@@ -130,6 +130,8 @@ class FeatureEngine:
     def labels(self, labels: Sequence[Any]) -> int:
         """Apply feedback to the views that take it (once each); returns how many changed a state."""
         fb = self.feedback
+        if fb is None:
+            raise ValueError("feedback for a use case whose feedback is the next event (it has no labels)")
         states: list[dict[str, EntityWindows]] = [{} for _ in self.views]
         changed = 0
         for label in labels:

@@ -42,7 +42,7 @@ def _check_topics(settings: FeaturesSettings, *extra: str) -> dict[str, int]:
     """Every topic the service uses must exist; returns their partition counts."""
     wanted = [
         settings.clean_topic,
-        settings.labels_topic,
+        *([settings.labels_topic] if settings.labels_topic else []),
         settings.features_topic,
         settings.dlq_topic,
         *extra,
@@ -117,7 +117,7 @@ def run_stages(settings: FeaturesSettings) -> None:
         tuple(changelogs),
         settings.labels_topic,
         settings.features_topic,
-        counts[settings.labels_topic],
+        counts.get(settings.labels_topic, 0),
         tuple(counts[t] for t in inputs),
     )
     reader = ChangelogReader(settings.kafka)
@@ -145,10 +145,9 @@ def run_stages(settings: FeaturesSettings) -> None:
     def revoked(_consumer: Any, partitions: list[TopicPartition]) -> None:
         stages.revoked([(tp.topic, tp.partition) for tp in partitions])
 
-    decoders: dict[str, Decoder] = {
-        settings.clean_topic: decoder_for(contracts.clean),
-        settings.labels_topic: decoder_for(contracts.feedback),
-    }
+    decoders: dict[str, Decoder] = {settings.clean_topic: decoder_for(contracts.clean)}
+    if settings.labels_topic and contracts.feedback is not None:
+        decoders[settings.labels_topic] = decoder_for(contracts.feedback)
     decoders |= {topic: json_object for topic in inputs[1:]}
     try:
         run_service(

@@ -54,7 +54,8 @@ class FeatureStages:
     ) -> None:
         self.engines, self.sinks, self.topics, self._restore = list(engines), list(sinks), topics, restore
         self.feature_service, self.metrics = feature_service, metrics
-        self._label, self._label_time = contracts.feedback, attrgetter(contracts.feedback_time)
+        self._label = contracts.feedback  # None: the feedback is the next event (no labels topic)
+        self._label_time = attrgetter(contracts.feedback_time or "")  # read only from a labels topic
         probe = [e(StateTable()) for e in self.engines]
         self.views = [e.views[0] for e in probe]
         self._entity = [attrgetter(v.entity) for v in self.views]
@@ -265,6 +266,10 @@ class FeatureStages:
         for record in batch:
             kind = record["k"]
             if kind == "f":
+                if self._label is None:
+                    raise ValueError(
+                        "feedback for a use case without labels (its feedback is the next event)"
+                    )
                 label = record["l"]
                 state.engine.labels(
                     [

@@ -23,7 +23,7 @@ class MonitorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
     declared = ServiceSettings.declared | {
         "predictions_topic": attrgetter("topics.predictions"),
-        "labels_topic": attrgetter("topics.feedback"),
+        "labels_topic": lambda uc: uc.topics.feedback or "",
         "alerts_topic": attrgetter("topics.alerts"),
         "models_topic": attrgetter("topics.models"),
         "model_name": attrgetter("model.name"),

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from services.common.config import load_settings
 from services.common.contracts import AlertV1, contracts_for
+from services.common.errors import ConfigError
 from services.common.health import HealthState
 from services.common.kafka.clients import wait_reachable
 from services.common.kafka.scan import scan_topic
@@ -143,12 +144,13 @@ def main() -> None:
     declared = settings.declaration
     names = declared.feature_service.feature_names
     predicted = PredictionFields(declared.event.id, declared.event.key, declared.event.time)
-    feedback = FeedbackFields(
-        declared.feedback.id,
-        declared.feedback.target,
-        declared.feedback.time,
-        contracts_for(declared).feedback_time,
-    )
+    labels, contracts = declared.labels, contracts_for(declared)
+    if labels is None or contracts.feedback_time is None:
+        raise ConfigError(
+            f"use case {declared.name!r}: its feedback is the next event; the monitor joins predictions "
+            "with labels, and ranking quality from the stream is not monitored in this version"
+        )
+    feedback = FeedbackFields(labels.id, labels.target, labels.time, contracts.feedback_time)
     topics = Topics(
         settings.predictions_topic,
         settings.labels_topic,

@@ -23,8 +23,8 @@ class TrainSettings(UseCaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRAIN_", extra="ignore", populate_by_name=True)
     declared = UseCaseSettings.declared | {
         "model_name": attrgetter("model.name"),
-        "delay_days": lambda uc: round(uc.feedback.delay_days),
-        "labels_topic": attrgetter("topics.feedback"),
+        "delay_days": lambda uc: round(uc.labels.delay_days) if uc.labels else 0,
+        "labels_topic": lambda uc: uc.topics.feedback or "",
         "models_topic": attrgetter("topics.models"),
         "protocol": attrgetter("training.protocol"),
         "holdout": attrgetter("training.holdout"),

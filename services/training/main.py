@@ -68,7 +68,12 @@ def load_datasets(
     step("Feast point-in-time join over the Delta feature tables")
     store = apply(features)
     step(f"labels from the {settings.labels_topic!r} topic")
-    feedback = declared.feedback
+    feedback = declared.labels
+    if feedback is None:
+        raise ConfigError(
+            f"use case {declared.name!r}: its feedback is the next event; `rtloop train` trains models "
+            "from labels, and ranking models are not trained by it in this version"
+        )
     fields = (feedback.id, key, feedback.time, feedback.target)
     labels = load_labels(settings.kafka, settings.labels_topic, fields, start, test_end)
     train = labelled(training_set(store, features, start, end).frame, labels, names, ident, key)

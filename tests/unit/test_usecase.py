@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from services.common.contracts import contracts_for
 from services.common.errors import ConfigError
 from services.common.usecase import load_usecase
 from services.features.config import FeaturesSettings
@@ -63,7 +64,7 @@ def test_a_window_over_a_field_that_is_not_a_number_is_refused(tmp_path: Path) -
     [
         (lambda d: d["features"]["views"][0].update(entity="terminal_id"), "keyed by the event key"),
         (lambda d: d["model"].update(inputs="other_v1"), "model.inputs must name the feature service"),
-        (lambda d: d["model"].update(output="ranking"), "a ranking model by top_k"),
+        (lambda d: d["decision"].update(rule="top_k", k=10), "a ranking model by top_k"),
         (lambda d: d["event"].update(id="amount"), "id names 'amount'"),
         (lambda d: d["monitor"].update(drift_ignore=["NOPE"]), "'NOPE' is not a model input"),
         (lambda d: d["features"]["event_inputs"][1].update(hours=[0, 6]), "hours is for"),
@@ -171,3 +172,49 @@ def test_a_quality_metric_the_use_case_lacks_is_refused_naming_the_ones_it_has(
     monkeypatch.setenv("TRAIN_GATE_METRIC", "card_precision_at_100")
     with pytest.raises(ConfigError, match="TRAIN_GATE_METRIC names card_precision_at_100"):
         judging_for(TrainSettings())
+
+
+def test_recommendations_declares_a_ranking_model_on_the_users_lists_and_the_next_event() -> None:
+    reco = load_usecase("recommendations")
+    user, item = reco.feature_service.views
+    assert user.lists == ("USER_RECENT_ITEMS", "USER_SEEN_ITEMS") and item.lists == ()
+    assert "USER_NB_1H" in user.features and "ITEM_USERS_168H" in item.features
+    assert reco.labels is None and reco.feedback_fields is None and reco.topics.feedback is None
+    assert reco.model.ranking is not None and reco.model.ranking.candidates == 100
+    assert (reco.decision.rule, reco.decision.k) == ("top_k", 10)
+    stems = set(contracts_for(reco).stems)
+    assert stems == {
+        "interaction.v1",
+        "clean_interaction.v1",
+        "featurized_interaction.v1",
+        "recommendation.v1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda d: d["feedback"].update(truth="nope"), "feedback.truth 'nope' is not an event field"),
+        (lambda d: d["topics"].update(feedback="labels"), "no share, no topics.feedback"),
+        (lambda d: d["model"].pop("ranking"), "says what it ranks"),
+        (lambda d: d["model"]["ranking"].update(items="rating"), "'rating' is not an id field"),
+        (lambda d: d["model"]["ranking"].update(recent="USER_NB_1H"), "'USER_NB_1H' is not a list (last)"),
+        (
+            lambda d: d["features"]["views"][0]["aggregations"][2].update(window=2),
+            "window 2 is not one of the view's",
+        ),
+        (
+            lambda d: d["features"]["views"][0]["aggregations"][2].pop("window"),
+            "feature names repeat",
+        ),
+    ],
+)
+def test_inconsistent_recommendation_declarations_are_refused(tmp_path: Path, change: Any, says: str) -> None:
+    path = declare(tmp_path, change, base="recommendations")
+    with pytest.raises(ConfigError) as err:
+        load_usecase(path)
+    assert says in str(err.value)
+
+
+def test_labels_need_their_topic(tmp_path: Path) -> None:
+    assert "the labels' topic is needed" in _refused(tmp_path, lambda d: d["topics"].pop("feedback"))

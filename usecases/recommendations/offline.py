@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from services.common.usecase import load_usecase
 from services.training.ranker import fit_ranker
 from services.training.retrieval import (
     CANDIDATE_COUNT,
@@ -28,8 +29,18 @@ from services.training.retrieval import (
 
 __all__ = ["RECENT", "SEEN", "Catalog", "Fitted", "Inputs", "fit", "recommend", "user_inputs"]
 
-RECENT, SEEN = "recent", "seen"  # the recommender's inputs (the user view's lists in the declaration)
-_RECENT_N, _SEEN_N = 5, 10_000  # as the declared `last` aggregations keep them
+
+def _declared() -> tuple[str, str, int, int]:
+    """The recommender's inputs as the declaration names them (the user view's lists: recent items,
+    seen items) and how many items each keeps."""
+    declared = load_usecase("recommendations")
+    ranking, user = declared.model.ranking, declared.features.views[0]
+    assert ranking is not None  # the schema makes a ranking model say it
+    n = {a.name: a.n or 0 for a in user.aggregations if a.function == "last"}
+    return ranking.recent, ranking.seen, n[ranking.recent], n[ranking.seen]
+
+
+RECENT, SEEN, _RECENT_N, _SEEN_N = _declared()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""A use case's wire contracts, made from its declaration: raw, clean, feedback, featurized, prediction."""
+"""A use case's wire contracts, made from its declaration: raw, clean, feedback (labels),
+featurized, and the model's output: a prediction or a recommendation."""
 
 from __future__ import annotations
 
@@ -19,14 +20,16 @@ _ID_LENGTH = 128
 
 @dataclass(frozen=True)
 class UseCaseContracts:
-    """The models of a use case's five topics, and the JSON Schema file stem of each."""
+    """The models of a use case's topics, and the JSON Schema file stem of each. `feedback` is the
+    labels' (None when the feedback is the next event); `prediction` the model's output: a
+    probability model's prediction, or a ranking model's recommendation."""
 
     raw: type[Contract]
     clean: type[Contract]
-    feedback: type[Contract]
+    feedback: type[Contract] | None
     featurized: type[Contract]
     prediction: type[Contract]
-    feedback_time: str  # when the feedback became known: `<feedback name>_time`
+    feedback_time: str | None  # when the feedback became known: `<feedback name>_time`
     stems: dict[str, type[Contract]]  # schema file stem (`transaction.v2`) → model
 
 
@@ -89,7 +92,7 @@ def contracts_for(declared: UseCase) -> UseCaseContracts:
 
 
 def _make(declared: UseCase) -> UseCaseContracts:
-    event, feedback, v = declared.event, declared.feedback, declared.version
+    event, feedback, v = declared.event, declared.labels, declared.version
     name = _camel(event.name)
     fields = event.fields
     raw = _model(
@@ -112,41 +115,43 @@ def _make(declared: UseCase) -> UseCaseContracts:
         clean_fields,
     )
     keys = dict.fromkeys(view.entity for view in declared.features.views)
-    feedback_time = f"{feedback.name}_time"
-    label = _model(
-        f"{_camel(feedback.name)}V{v}",
-        feedback.description
-        or f"Whether a past {event.name} was {feedback.target}, known at {feedback_time} (after it).",
-        {
-            feedback.id: (_id(fields[event.id]), ...),
-            **{k: (_clean_type(fields[k]), ...) for k in keys if k != event.id},
-            feedback.time: (EventTime, ...),
-            feedback.target: (bool, ...),
-            feedback_time: (EventTime, ...),
-        },
-    )
+    label, feedback_time = None, None
+    if feedback is not None:
+        feedback_time = f"{feedback.name}_time"
+        label = _model(
+            f"{_camel(feedback.name)}V{v}",
+            feedback.description
+            or f"Whether a past {event.name} was {feedback.target}, known at {feedback_time} (after it).",
+            {
+                feedback.id: (_id(fields[event.id]), ...),
+                **{k: (_clean_type(fields[k]), ...) for k in keys if k != event.id},
+                feedback.time: (EventTime, ...),
+                feedback.target: (bool, ...),
+                feedback_time: (EventTime, ...),
+            },
+        )
     featurized = _model(
         f"Featurized{name}V{v}",
         f"A clean {event.name} emitted only after its features were written to the online store.",
         clean_fields | _FEATURIZED,
     )
-    prediction = _model(
-        f"PredictionV{v}",
-        f"A model's verdict on one {event.name}.",
-        {
-            event.id: (_id(fields[event.id]), ...),
-            **{k: (_clean_type(fields[k]), ...) for k in keys if k != event.id},
-            event.time: (EventTime, ...),
-        }
-        | _VERDICT,
-    )
-    stems = {
-        f"{event.name}.v{v}": raw,
-        f"clean_{event.name}.v{v}": clean,
-        f"{feedback.name}.v{v}": label,
-        f"featurized_{event.name}.v{v}": featurized,
-        f"prediction.v{v}": prediction,
+    about = {
+        event.id: (_id(fields[event.id]), ...),
+        **{k: (_clean_type(fields[k]), ...) for k in keys if k != event.id},
+        event.time: (EventTime, ...),
     }
+    if declared.model.output == "ranking":
+        stem = f"recommendation.v{v}"
+        prediction = _model(
+            f"RecommendationV{v}", f"A model's best items after one {event.name}.", about | _RANKED
+        )
+    else:
+        stem = f"prediction.v{v}"
+        prediction = _model(f"PredictionV{v}", f"A model's verdict on one {event.name}.", about | _VERDICT)
+    stems = {f"{event.name}.v{v}": raw, f"clean_{event.name}.v{v}": clean}
+    if label is not None and feedback is not None:
+        stems[f"{feedback.name}.v{v}"] = label
+    stems |= {f"featurized_{event.name}.v{v}": featurized, stem: prediction}
     return UseCaseContracts(raw, clean, label, featurized, prediction, feedback_time, stems)
 
 
@@ -192,4 +197,23 @@ _VERDICT: dict[str, Any] = {
     "latency_ms": (LatencyMs, ...),
     "scored_at": (Timestamp, ...),
     "shadow": (bool, Field(default=False, description="True for a shadow model's score: never decides")),
+}
+
+
+class RankedItem(Contract):
+    """One recommended item: its id, its rank (1 is the best) and the model's score."""
+
+    item: str = Field(min_length=1)
+    rank: int = Field(ge=1)
+    score: float = Field(allow_inf_nan=False)
+
+
+_RANKED: dict[str, Any] = {
+    "items": (list[RankedItem], Field(description="The best items, best first (at most the decision's k)")),
+    "candidate_count": (int, Field(ge=0, description="How many candidates the model ranked")),
+    "model_name": (str, Field(min_length=1)),
+    "model_version": (str, Field(min_length=1)),
+    "latency_ms": (LatencyMs, ...),
+    "scored_at": (Timestamp, ...),
+    "shadow": (bool, Field(default=False, description="True for a shadow model's list: never served")),
 }

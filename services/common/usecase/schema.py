@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from services.common.feature_services import FeatureServiceSpec, ViewSpec
 from services.common.usecase.events import EventSpec, Spec
@@ -19,6 +19,8 @@ __all__ = [
     "FeedbackSpec",
     "ModelSpec",
     "MonitorSpec",
+    "NextEventSpec",
+    "RankingSpec",
     "TopicsSpec",
     "TrainingSpec",
     "UseCase",
@@ -38,12 +40,27 @@ class CleaningSpec(Spec):
 class FeedbackSpec(Spec):
     """The delayed feedback stream: which event it is about, that event's time, the target."""
 
+    kind: Literal["label"] = "label"
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="what one feedback message is, e.g. 'label'")
     description: str = Field(default="", description="its schema's description")
     id: str = Field(description="the id of the event it is about")
     time: str = Field(description="that event's time")
     target: str = Field(description="the boolean target")
     delay_days: float = Field(ge=0, description="how long after its event feedback arrives")
+
+
+class NextEventSpec(Spec):
+    """Feedback that is the stream itself: an entity's next event answers the request its previous
+    event made (what it was is the next event's `truth` field: the item a user interacted with next)."""
+
+    kind: Literal["next_event"]
+    truth: str = Field(description="the event field the next event answers with")
+
+
+def _feedback_kind(value: Any) -> str:
+    """A feedback declaration's kind: labels unless it says otherwise."""
+    kind = value.get("kind", "label") if isinstance(value, dict) else getattr(value, "kind", "label")
+    return str(kind)
 
 
 class EventInput(Spec):
@@ -75,12 +92,31 @@ class FeaturesSpec(Spec):
     views: tuple[FeatureView, ...] = Field(min_length=1)
 
 
+class RankingSpec(Spec):
+    """What a ranking model ranks and reads: the event field of the items, and two lists of the first
+    view (they travel with the event): the entity's recent items (newest last) and the items it has
+    seen (never recommended)."""
+
+    items: str = Field(description="the event field that names an item (an id)")
+    recent: str = Field(description="a list (`last`) of the first view: the recent items")
+    seen: str = Field(description="a list (`last`) of the first view: the items seen")
+    candidates: int = Field(default=100, ge=1, le=10_000, description="how many items the model ranks")
+
+
 class ModelSpec(Spec):
-    """The model: its registry name, its output kind and its inputs (the feature service)."""
+    """The model: its registry name, its output kind and its inputs (the feature service); a ranking
+    model says what it ranks (`ranking`)."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     output: Literal["probability", "ranking"]
     inputs: str = Field(description="the feature service it reads")
+    ranking: RankingSpec | None = None
+
+    @model_validator(mode="after")
+    def _ranking_says_what(self) -> Self:
+        if (self.output == "ranking") != (self.ranking is not None):
+            raise ValueError("a ranking model (and only one) says what it ranks: model.ranking")
+        return self
 
 
 class TrainingSpec(Spec):
@@ -138,7 +174,7 @@ class TopicsSpec(Spec):
     raw: str
     clean: str
     features: str
-    feedback: str
+    feedback: str | None = Field(default=None, description="the labels (none for next_event feedback)")
     predictions: str
     dlq: str
     alerts: str = "alerts"
@@ -165,7 +201,10 @@ class UseCase(Spec):
     )
     event: EventSpec
     cleaning: CleaningSpec = Field(default_factory=CleaningSpec)
-    feedback: FeedbackSpec
+    feedback: Annotated[
+        Annotated[FeedbackSpec, Tag("label")] | Annotated[NextEventSpec, Tag("next_event")],
+        Discriminator(_feedback_kind),
+    ]
     features: FeaturesSpec
     model: ModelSpec
     decision: DecisionSpec
@@ -195,6 +234,17 @@ class UseCase(Spec):
         return self
 
     @model_validator(mode="after")
+    def _feedback_has_its_source(self) -> Self:
+        if isinstance(self.feedback, NextEventSpec):
+            if self.feedback.truth not in self.event.fields:
+                raise ValueError(f"feedback.truth {self.feedback.truth!r} is not an event field")
+            if any(view.takes_feedback for view in self.features.views) or self.topics.feedback:
+                raise ValueError("next_event feedback is the stream itself: no share, no topics.feedback")
+        elif not self.topics.feedback:
+            raise ValueError("topics.feedback: the labels' topic is needed (feedback kind label)")
+        return self
+
+    @model_validator(mode="after")
     def _model_reads_the_features(self) -> Self:
         names = self.feature_service.feature_names
         every = names + [n for view in self.feature_service.views for n in view.lists]
@@ -204,6 +254,16 @@ class UseCase(Spec):
             raise ValueError(f"model.inputs must name the feature service {self.features.service!r}")
         if (self.model.output == "ranking") != (self.decision.rule == "top_k"):
             raise ValueError("a probability model decides by threshold, a ranking model by top_k")
+        ranking, first = self.model.ranking, self.feature_service.views[0]
+        if ranking is not None:
+            if self.event.fields.get(ranking.items) is None or self.event.fields[ranking.items].type != "id":
+                raise ValueError(f"model.ranking.items {ranking.items!r} is not an id field of the event")
+            for role in ("recent", "seen"):
+                if getattr(ranking, role) not in first.lists:
+                    raise ValueError(
+                        f"model.ranking.{role} {getattr(ranking, role)!r} is not a list (last) of "
+                        f"features.views.0: {', '.join(first.lists) or 'it has none'}"
+                    )
         for name in self.monitor.drift_ignore:
             if name not in names:
                 raise ValueError(f"monitor.drift_ignore: {name!r} is not a model input")
@@ -215,9 +275,16 @@ class UseCase(Spec):
         return EventFields(id=self.event.id, time=self.event.time)
 
     @property
-    def feedback_fields(self) -> FeedbackFields:
-        """Where the features engine finds a feedback message's event id, event time and target."""
-        return FeedbackFields(id=self.feedback.id, time=self.feedback.time, target=self.feedback.target)
+    def labels(self) -> FeedbackSpec | None:
+        """The labels' declaration (None when the feedback is the stream's next event)."""
+        return self.feedback if isinstance(self.feedback, FeedbackSpec) else None
+
+    @property
+    def feedback_fields(self) -> FeedbackFields | None:
+        """Where the features engine finds a feedback message's event id, event time and target (None
+        without labels)."""
+        fb = self.labels
+        return None if fb is None else FeedbackFields(id=fb.id, time=fb.time, target=fb.target)
 
     @cached_property
     def feature_service(self) -> FeatureServiceSpec:

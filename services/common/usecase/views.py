@@ -31,13 +31,16 @@ class Aggregation(_Spec):
     first (a list of text, repeats kept; absent or empty is not a value). Empty windows give 0 (an
     empty list for `last`).
     `name` is the output feature name; `{days}` (or `{hours}`, for a view of hour windows) stands for
-    the window length."""
+    the window length (needed unless the aggregation is over one `window` only)."""
 
     function: Function
     column: str | None = Field(
         default=None, description="the event field summed, averaged, counted distinct or listed"
     )
     n: int | None = Field(default=None, ge=1, le=MAX_LAST, description="how many values `last` keeps")
+    window: int | None = Field(
+        default=None, ge=1, description="only over this one of the view's windows (default: over each)"
+    )
     name: str = Field(min_length=1, description="output name, e.g. 'NB_TX_{days}DAY' or 'MEAN_{hours}H'")
 
     @model_validator(mode="after")
@@ -83,6 +86,9 @@ class FeatureView(_Spec):
         lengths = self.windows_days or self.windows_hours
         if any(n <= 0 for n in lengths) or len(set(lengths)) < len(lengths):
             raise ValueError("window lengths must be distinct positive whole numbers")
+        for a in self.aggregations:
+            if a.window is not None and a.window not in lengths:
+                raise ValueError(f"{a.name!r}: window {a.window} is not one of the view's {list(lengths)}")
         unit = "days" if self.windows_days else "hours"
         for a in self.aggregations:
             try:
@@ -134,6 +140,7 @@ class FeatureView(_Spec):
                         a.n or 0,
                     )
                     for a in self.aggregations
+                    if a.window in (None, n)
                 ),
             )
             for n in self.windows_days or self.windows_hours

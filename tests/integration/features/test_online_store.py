@@ -29,13 +29,19 @@ def _entity_key(join_key: str, entity: str) -> EntityKey:
 
 
 @pytest.fixture(params=["redis", "sqlite"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> FeaturesSettings:
+def settings(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> FeaturesSettings:
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None
     if url:
         import redis
 
         redis.Redis.from_url(url).flushdb()
-    return FeaturesSettings(feast_data=tmp_path / "feast", lake_root=tmp_path / "lake", redis_url=url)
+    else:  # REDIS_URL in the environment would win over redis_url=None (it is the field's alias)
+        monkeypatch.delenv("REDIS_URL", raising=False)
+    settings = FeaturesSettings(feast_data=tmp_path / "feast", lake_root=tmp_path / "lake", redis_url=url)
+    assert online_store_config(settings)["type"] == request.param
+    return settings
 
 
 @pytest.mark.parametrize("read_back", [True, False], ids=["waves-read-back", "last-rows"])

