@@ -13,6 +13,7 @@ import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import StringList, Value
 from numpy.typing import NDArray
 
+from services.common.errors import ConfigError
 from services.common.feature_services import ViewSpec
 
 __all__ = [
@@ -322,7 +324,13 @@ def open_reader(online_store: dict[str, Any], project: str) -> OnlineReader:
     """A reader for the online store block of a Feast repo config (type redis or sqlite)."""
     kind = online_store.get("type")
     if kind == "sqlite":
-        return SqliteReader(project, str(online_store["path"]))
+        path = Path(str(online_store["path"]))
+        if not path.parent.is_dir():
+            raise ConfigError(
+                f"no sqlite online store at {path}: features makes it (start it first, as `rtloop up` does), "
+                "or set REDIS_URL to share a Redis one"
+            )
+        return SqliteReader(project, str(path))
     if kind == "redis":
         import redis
 

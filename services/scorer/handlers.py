@@ -14,10 +14,11 @@ import orjson
 from services.common.errors import PermanentError, TransientError
 from services.common.kafka.envelope import Envelope, Output, header
 from services.common.kafka.seen import SeenIds
-from services.scorer.adapters.lookup import OnlineLookup
+from services.scorer.adapters.lookup import ListLookup, OnlineLookup
 from services.scorer.adapters.metrics import ScorerMetrics
-from services.scorer.adapters.onnx_runtime import LoadedModel
+from services.scorer.adapters.onnx_runtime import Served
 from services.scorer.core import Scored, score
+from services.scorer.ranking import ListBatch
 from services.scorer.transforms import FeatureBatch, RequestFields
 
 __all__ = ["InputsMissing", "ScoreHandler", "WaitingForInputs"]
@@ -39,22 +40,25 @@ class InputsMissing(PermanentError):
 
 
 class ScoreHandler:
-    """Runs the core on each micro-batch; the runner publishes the outputs and the offsets atomically."""
+    """Runs the core on each micro-batch; the runner publishes the outputs and the offsets atomically.
+    The core is `score` (probability models, inputs looked up) or `ranking.recommend` (ranking models,
+    lists looked up)."""
 
     def __init__(
         self,
-        lookup: OnlineLookup,
-        model: LoadedModel,
-        take_models: Callable[[], dict[str, LoadedModel | None]],
+        lookup: OnlineLookup | ListLookup,
+        model: Served,
+        take_models: Callable[[], dict[str, Served | None]],
         predictions_topic: str,
         seen: SeenIds,
         metrics: ScorerMetrics,
         fields: RequestFields,
-        shadow: LoadedModel | None = None,
+        shadow: Served | None = None,
         chunk: int = 1000,
         missing_wait_s: float = 60.0,
+        core: Callable[..., Scored] = score,
     ) -> None:
-        self.lookup, self.model, self.shadow, self.fields = lookup, model, shadow, fields
+        self.lookup, self.model, self.shadow, self.fields, self.core = lookup, model, shadow, fields, core
         self.chunk, self.missing_wait_s = chunk, missing_wait_s
         self._missing_since: dict[str, float] = {}  # event id → when its inputs were first found missing
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="scorer-lookup")
@@ -62,7 +66,7 @@ class ScoreHandler:
         self.seen, self.metrics = seen, metrics
         self._show("production", model)
 
-    def _show(self, stage: str, model: LoadedModel | None) -> None:
+    def _show(self, stage: str, model: Served | None) -> None:
         if model is not None:
             self.metrics.model.labels(stage, model.info.name, model.info.version, model.provider).set(1)
 
@@ -106,7 +110,9 @@ class ScoreHandler:
                 if i + 1 < len(chunks):  # the store works on the next chunk while this one is scored
                     ahead = self._pool.submit(self._lookup, chunks[i + 1])
                 outputs += self._outputs(
-                    chunk, batch, score(batch, self.model, self.shadow, fields=self.fields, started=started)
+                    chunk,
+                    batch,
+                    self.core(batch, self.model, self.shadow, fields=self.fields, started=started),
                 )
         finally:
             if not ahead.cancel():
@@ -119,7 +125,9 @@ class ScoreHandler:
             outputs.append(self.seen.answered(p, answered[0].offset, [e.value.id for e in answered]))
         return outputs
 
-    def _inputs_present(self, chunk: list[Envelope[Any]], batch: FeatureBatch, alone: bool) -> None:
+    def _inputs_present(
+        self, chunk: list[Envelope[Any]], batch: FeatureBatch | ListBatch, alone: bool
+    ) -> None:
         """Never score a missing input as 0: WaitingForInputs (retried) until every event missing one
         has waited `missing_wait_s`, then InputsMissing, which the runner isolates to those events (an
         event `alone` in its call is then dead-lettered, and forgotten here)."""
@@ -141,10 +149,12 @@ class ScoreHandler:
             f"{self.missing_wait_s:g} s: is features writing to this online store?"
         )
 
-    def _lookup(self, chunk: list[Envelope[Any]]) -> FeatureBatch:
+    def _lookup(self, chunk: list[Envelope[Any]]) -> FeatureBatch | ListBatch:
         return self.lookup.batch([e.value for e in chunk])
 
-    def _outputs(self, chunk: list[Envelope[Any]], batch: FeatureBatch, scored: Scored) -> list[Output]:
+    def _outputs(
+        self, chunk: list[Envelope[Any]], batch: FeatureBatch | ListBatch, scored: Scored
+    ) -> list[Output]:
         self.metrics.lookup_seconds.observe(batch.lookup_ms / 1000)
         self.metrics.inference_seconds.observe(scored.inference_ms / 1000)
         self.metrics.replaced.inc(batch.replaced)

@@ -20,12 +20,14 @@ from services.common.metrics import RunnerMetrics
 from services.common.registry import ModelRejected
 from services.common.service import configure_logging, run_service, serve_health
 from services.common.signing import signing_key
-from services.scorer.adapters.lookup import OnlineLookup
+from services.scorer.adapters.lookup import ListLookup, OnlineLookup
 from services.scorer.adapters.metrics import ScorerMetrics
 from services.scorer.adapters.models_topic import ModelWatcher, Refusal
-from services.scorer.adapters.onnx_runtime import LoadedModel
+from services.scorer.adapters.onnx_runtime import Served, load_model, load_ranking_model
 from services.scorer.config import ScorerSettings
+from services.scorer.core import score
 from services.scorer.handlers import ScoreHandler
+from services.scorer.ranking import recommend
 from services.scorer.transforms import featurized_parser, request_fields
 
 __all__ = ["main"]
@@ -56,10 +58,10 @@ def _alerting(settings: ScorerSettings, metrics: ScorerMetrics) -> Refusal:
 
 def _first_model(
     watcher: ModelWatcher, settings: ScorerSettings, health: HealthState
-) -> dict[str, LoadedModel | None]:
+) -> dict[str, Served | None]:
     """Block until the models topic was read and a production model is loaded."""
     started, warned = time.monotonic(), False
-    models: dict[str, LoadedModel | None] = {}
+    models: dict[str, Served | None] = {}
     while True:
         if watcher.caught_up.is_set():
             models |= watcher.take()
@@ -92,11 +94,8 @@ def main() -> None:
         raise ConfigError(
             f"SCORER_FEATURE_SERVICE: use case {settings.usecase!r} declares only {service.name!r}"
         )
-    if settings.declaration.model.output != "probability":
-        raise ConfigError(
-            f"use case {settings.usecase!r}: the scorer serves probability models (decision: threshold); "
-            "ranking models (top_k over candidates) come with the recommendations use case"
-        )
+    ranking = settings.declaration.model.ranking
+    inputs = service.feature_names if ranking is None else [ranking.recent, ranking.seen]
     key = signing_key(settings.model_signing_key, settings.model_signing_key_file)
     wait_reachable(settings.kafka)
     health, runner_metrics = HealthState(), RunnerMetrics("scorer")
@@ -106,11 +105,12 @@ def main() -> None:
         settings.kafka,
         settings.models_topic,
         settings.model_name,
-        service.feature_names,
+        inputs,
         settings.providers,
         _alerting(settings, metrics),
         key,
         settings.intra_op_threads,
+        load_model if ranking is None else load_ranking_model,
     )
     watcher.start()
     models = _first_model(watcher, settings, health)
@@ -132,7 +132,7 @@ def main() -> None:
     metrics.dedupe_window.set_function(seen.span_s)
     fields = request_fields(settings.declaration)
     handler = ScoreHandler(
-        OnlineLookup(reader, service),
+        OnlineLookup(reader, service) if ranking is None else ListLookup(reader, service.views[0], inputs),
         production,
         watcher.take,
         settings.predictions_topic,
@@ -142,6 +142,7 @@ def main() -> None:
         shadow=models.get("shadow"),
         chunk=settings.lookup_chunk,
         missing_wait_s=settings.missing_inputs_wait_s,
+        core=score if ranking is None else recommend,
     )
     tid = settings.transactional_id_or_default
     log.info("scorer: exactly once with transactional.id %s", tid)

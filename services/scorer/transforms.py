@@ -26,6 +26,7 @@ __all__ = [
     "overlay_carried",
     "prediction_dicts",
     "request_fields",
+    "with_end_to_end",
 ]
 
 
@@ -38,7 +39,7 @@ class ScoreRequest:
     keys: tuple[str, ...]
     event_time: str
     ingest_time: str | None = None
-    carried: dict[str, float] | None = None  # the event's own inputs (the first view's row)
+    carried: dict[str, Any] | None = None  # the event's own rows of every view (numbers, lists)
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,19 @@ def _document(fields: RequestFields) -> Callable[..., dict[str, Any]]:
     return eval(source, {})  # type: ignore[no-any-return]
 
 
+def with_end_to_end(
+    latency_ms: dict[str, float], ingest_time: str | None, scored_s: float
+) -> dict[str, float]:
+    """The latencies, with the event's ingest → scored time when its ingest time is known."""
+    if ingest_time is None:
+        return latency_ms
+    try:
+        end_to_end = (scored_s - datetime.fromisoformat(ingest_time).timestamp()) * 1000
+    except (ValueError, TypeError):
+        return latency_ms
+    return {**latency_ms, "end_to_end": end_to_end if end_to_end > 0 else 0.0}
+
+
 def prediction_dicts(
     batch: FeatureBatch,
     scores: NDArray[np.float64],
@@ -188,17 +202,11 @@ def prediction_dicts(
     scores = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, 1.0)
     decisions = ((scores >= model.threshold) & (not shadow)).tolist()
     values = batch.x.astype(np.float64).tolist()
-    names, parse = batch.features, datetime.fromisoformat
+    names = batch.features
     document = _document(fields)
     out = []
     for req, score, decision, row in zip(batch.requests, scores.tolist(), decisions, values, strict=True):
-        latency = latency_ms
-        if req.ingest_time is not None:
-            try:
-                end_to_end = (scored_s - parse(req.ingest_time).timestamp()) * 1000
-                latency = {**latency_ms, "end_to_end": end_to_end if end_to_end > 0 else 0.0}
-            except (ValueError, TypeError):
-                pass
+        latency = with_end_to_end(latency_ms, req.ingest_time, scored_s)
         out.append(
             document(
                 req,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from services.common.ranking import CANDIDATE_COUNT, ITEM_SCORES, ITEMS
 from services.training.ranker import OPSET, ranker_nodes
 
 __all__ = [
@@ -44,7 +45,6 @@ CANDIDATE_FEATURES = (
     "window_share",  # covis_window / (1 + the candidates' total)
 )  # then the catalog's item numbers, in their order
 CANDIDATE_ITEMS, CANDIDATE_INPUTS, VALID = "candidate_items", "candidate_inputs", "valid"
-ITEMS, ITEM_SCORES, CANDIDATE_COUNT = "items", "item_scores", "candidate_count"
 _TIE = 1e-3  # the retrieval score: covis_recent + covis_window + _TIE · log_popularity
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from feast.protos.feast.types.Value_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.common.feast_online import decode_value, encode_value
+from services.common.errors import ConfigError
+from services.common.feast_online import decode_value, encode_value, open_reader
 from services.common.feast_online_writers import encode_timestamp
 
 
@@ -37,3 +40,8 @@ def test_doubles_serialise_as_feast_value_proto_does() -> None:
     for x in (0.0, -0.0, 1.5, 123456.789, float("inf"), 5e-324):
         assert encode_value(x) == Value(double_val=x).SerializeToString()
         assert decode_value(encode_value(x)) == x
+
+
+def test_a_sqlite_store_that_does_not_exist_yet_says_who_makes_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="features makes it"):
+        open_reader({"type": "sqlite", "path": str(tmp_path / "feast" / "online.db")}, "rtloop")

@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from services.common.ranking import CANDIDATE_COUNT, ITEMS, padded
 from services.common.usecase import load_usecase
 from services.training.ranker import fit_ranker
 from services.training.retrieval import (
-    CANDIDATE_COUNT,
     CANDIDATE_INPUTS,
     CANDIDATE_ITEMS,
-    ITEMS,
     VALID,
     ItemTables,
     item_tables,
@@ -85,8 +84,8 @@ class Catalog:
 
 @dataclass(frozen=True)
 class Inputs:
-    """Requests at these interaction indexes: each user's recent items (newest last, "" before) and
-    seen items ("" after), up to and including the interaction itself."""
+    """Requests at these interaction indexes: each user's recent and seen items up to and including
+    the interaction itself, as the scorer feeds them (`padded`)."""
 
     at: NDArray[np.int64]
     recent: NDArray[np.object_]
@@ -115,13 +114,8 @@ def user_inputs(interactions: pd.DataFrame, at: Sequence[int], size: int = 1_024
 
 
 def _padded(rows: list[tuple[int, list[str]]]) -> Inputs:
-    recent = np.full((len(rows), _RECENT_N), "", dtype=object)
-    seen = np.full((len(rows), max(len(s) for _, s in rows)), "", dtype=object)
-    for r, (_, seq) in enumerate(rows):
-        last = seq[-_RECENT_N:]
-        recent[r, _RECENT_N - len(last) :] = last
-        seen[r, : len(seq)] = seq
-    return Inputs(np.array([i for i, _ in rows], dtype=np.int64), recent, seen)
+    at = np.array([i for i, _ in rows], dtype=np.int64)
+    return Inputs(at, padded([seq[-_RECENT_N:] for _, seq in rows]), padded([seq for _, seq in rows]))
 
 
 @dataclass(frozen=True)

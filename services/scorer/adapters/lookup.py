@@ -1,4 +1,4 @@
-"""One batched online lookup of a feature service for a micro-batch of transactions."""
+"""One batched online lookup of a feature service for a micro-batch of events; a ranking model's lists."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from services.common.feast_online import OnlineReader
-from services.common.feature_services import FeatureServiceSpec
+from services.common.feature_services import FeatureServiceSpec, ViewSpec
+from services.scorer.ranking import ListBatch, carried_lists
 from services.scorer.transforms import FeatureBatch, ScoreRequest, overlay_carried
 
-__all__ = ["OnlineLookup"]
+__all__ = ["ListLookup", "OnlineLookup"]
 
 
 class OnlineLookup:
@@ -39,6 +40,34 @@ class OnlineLookup:
         x = np.where(holes, 0.0, values).astype(np.float32)  # the handler scores no row with a hole
         lookup_ms = (time.perf_counter() - started) * 1000
         return FeatureBatch(requests, x, missing, self.service.feature_names, lookup_ms, replaced)
+
+    def close(self) -> None:
+        """Release the store connection."""
+        self.reader.close()
+
+
+class ListLookup:
+    """The lists a ranking model reads: those each event carries (its own row of the first view, point
+    in time), else the first view's row online now."""
+
+    def __init__(self, reader: OnlineReader, view: ViewSpec, names: Sequence[str]) -> None:
+        self.reader, self.view, self.names = reader, view, list(names)
+
+    def batch(self, requests: Sequence[ScoreRequest]) -> ListBatch:
+        """Each request's lists; `missing` where neither the event nor the store has them."""
+        started = time.perf_counter()
+        lists, lacking = carried_lists(requests, self.names)
+        missing = np.zeros(len(requests), dtype=bool)
+        if lacking:
+            rows = self.reader.read_lists(self.view, [requests[i].keys[0] for i in lacking])
+            for i, row in zip(lacking, rows, strict=True):
+                values = [None if row is None else row.get(name) for name in self.names]
+                if any(v is None for v in values):
+                    missing[i] = True
+                    continue
+                for name, value in zip(self.names, values, strict=True):
+                    lists[name][i] = value or []
+        return ListBatch(requests, lists, missing, (time.perf_counter() - started) * 1000)
 
     def close(self) -> None:
         """Release the store connection."""

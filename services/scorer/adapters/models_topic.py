@@ -15,12 +15,13 @@ from services.common.kafka.envelope import Headers, header
 from services.common.kafka.follow import follow_topic
 from services.common.registry import ModelRejected, verify_model
 from services.common.signing import HEADER, verified
-from services.scorer.adapters.onnx_runtime import LoadedModel, load_model
+from services.scorer.adapters.onnx_runtime import Served, load_model
 
 __all__ = ["ModelWatcher", "Refusal"]
 
 log = logging.getLogger(__name__)
 Refusal = Callable[[ModelVersionV1 | None, ModelRejected], None]
+Loader = Callable[[ModelVersionV1, bytes, list[str], int], Served]  # version, bytes, providers, threads
 _decode = decoder_for(ModelVersionV1)
 
 
@@ -40,22 +41,23 @@ class ModelWatcher(threading.Thread):
         on_refused: Refusal,
         signing_key: bytes,
         intra_op_threads: int = 0,
+        loader: Loader = load_model,
     ) -> None:
         super().__init__(name="model-watcher", daemon=True)
         self.kafka, self.topic, self.model_name, self._key = kafka, topic, name, signing_key
         self.features, self.providers, self.threads = features, providers, intra_op_threads
-        self.on_refused = on_refused
+        self.on_refused, self.loader = on_refused, loader
         self.caught_up = threading.Event()
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
-        self._pending: dict[str, LoadedModel | None] = {}
+        self._pending: dict[str, Served | None] = {}
         self._latest: dict[str, tuple[str, str]] = {}  # stage → (version, sha256) last accepted
 
     def stop(self) -> None:
         """End the thread after its current poll."""
         self._stop_event.set()
 
-    def take(self) -> dict[str, LoadedModel | None]:
+    def take(self) -> dict[str, Served | None]:
         """Models loaded since the last call, by stage (None: the shadow was withdrawn)."""
         with self._lock:
             pending, self._pending = self._pending, {}
@@ -105,14 +107,14 @@ class ModelWatcher(threading.Thread):
             return
         try:
             data = verify_model(version, self.features)
-            model = load_model(version, data, self.providers, self.threads)
+            model = self.loader(version, data, self.providers, self.threads)
         except ModelRejected as exc:
             log.error("refused %s %s (%s): %s", version.name, version.version, exc.reason, exc)
             self.on_refused(version, exc)
             return
         self._hand_over(stage, model, (version.version, version.sha256))
 
-    def _hand_over(self, stage: str, model: LoadedModel | None, ident: tuple[str, str] | None) -> None:
+    def _hand_over(self, stage: str, model: Served | None, ident: tuple[str, str] | None) -> None:
         with self._lock:
             self._pending[stage] = model
         if ident is None:

@@ -38,8 +38,8 @@ def test_a_requests_inputs_are_the_users_items_up_to_and_including_its_own() -> 
         ["", "", "", "", "30"],
         ["30", "40", "50", "10", "20"],
     ]
-    assert batch.seen[1].tolist() == ["10", "20", "30", "40", "50", "10", ""]  # "" after
-    assert batch.seen[2].tolist() == ["30"] + [""] * 6
+    assert batch.seen[1].tolist() == ["", "10", "20", "30", "40", "50", "10"]  # "" before
+    assert batch.seen[2].tolist() == [""] * 6 + ["30"]
     assert [len(b.at) for b in user_inputs(frame, range(8), size=3)] == [3, 3, 2]
 
 

@@ -1,0 +1,96 @@
+"""The recommendations loop's serving half on the real broker: features and the scorer on the
+declaration, the recommender trained offline and published signed; every interaction gets exactly one
+recommendation, a SIGKILLed scorer included, and each list is the one the model gives offline for the
+same point-in-time inputs."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import onnxruntime as ort
+import pytest
+
+from services.common.registry import Registry
+from services.common.usecase import load_usecase
+from services.tools.config import ToolSettings
+from services.tools.ops.offsets import end_offsets
+from services.training.adapters.kafka_io import publish_version
+from tests.features_helpers import FeaturesRun
+from tests.integration.recommendations.test_features_service import _clean
+from tests.kafka_helpers import MODEL_KEY, Broker
+from tests.scorer_helpers import ScorerRun, predictions_of
+from usecases.recommendations.evaluation import K, requests
+from usecases.recommendations.movielens import fetch, load_interactions, load_items
+from usecases.recommendations.offline import RECENT, SEEN, Catalog, fit, recommend, user_inputs
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~90 s
+
+RECOMMENDATIONS = load_usecase("recommendations")
+TRAIN, LIVE = 20_000, 5_000  # the first interactions train the model; the next ones are served
+
+
+def _register(root: Path, frame: object, items: object) -> tuple[object, bytes]:
+    training = frame.head(TRAIN)  # type: ignore[attr-defined]
+    wanted = requests(training)
+    sample = [r.at for r in wanted][::4]
+    fitted = fit(training, Catalog.of(items), user_inputs(training, sample), {r.at: r.truth for r in wanted})
+    card = {
+        "name": "recommender",
+        "version": "1",
+        "kind": "mlp",
+        "features": [RECENT, SEEN],
+        "threshold": 0.0,
+    }
+    registry = Registry(root)
+    registry.write(card, fitted.onnx)
+    return registry.set_stage("recommender", "1", "production"), fitted.onnx
+
+
+@pytest.mark.timeout(900)
+def test_each_interaction_gets_one_recommendation_equal_to_the_models_offline_list(
+    broker: Broker, tmp_path: Path
+) -> None:
+    folder = fetch(ToolSettings().cache_dir / "data" / "ml-100k")
+    frame, items = load_interactions(folder), load_items(folder)
+    version, onnx = _register(tmp_path / "models", frame, items)
+    live = frame.iloc[TRAIN : TRAIN + LIVE].reset_index(drop=True)
+    clean, feats, dlq = broker.topic("clean", 3), broker.topic("features", 3), broker.topic("dlq", 3)
+    out, models, alerts = (
+        broker.topic("recommendations", 3),
+        broker.topic("models", 1),
+        broker.topic("alerts", 1),
+    )
+    features = FeaturesRun(broker, clean, "", feats, dlq, tmp_path)
+    scorer = ScorerRun(broker, feats, out, models, alerts, dlq, tmp_path, "rtloop")
+    publish_version(broker.kafka, models, version, MODEL_KEY)  # type: ignore[arg-type]
+    _clean(live[["user", "item", "rating", "time", "row"]], broker, clean)
+    usecase = {"RTLOOP_USECASE": "recommendations"}
+    try:
+        features.start(**usecase)
+        features.wait_emitted(LIVE)  # every interaction featurized (and the online store made) first
+        scorer.start(**usecase)
+        while sum(end_offsets(broker.kafka, out).values()) < 50:  # the first transactions are in
+            scorer.alive()
+            time.sleep(0.05)
+        scorer.kill()  # mid-stream: the restarted scorer answers the rest, and nothing twice
+        scorer.start(**usecase)
+        got = predictions_of(broker, out, LIVE, timeout_s=300)
+    finally:
+        scorer.stop()
+        features.stop()
+    served = [r for r in got if not r["shadow"]]
+    twice = [i for i, n in Counter(r["interaction_id"] for r in served).items() if n > 1]
+    assert not twice, f"{len(twice)} interactions recommended twice, e.g. {twice[:3]}"
+    assert len(served) == LIVE
+    by_id = {r["interaction_id"]: r for r in served}
+    ids = [f"{u}-{row}" for u, row in zip(live["user"], live["row"], strict=True)]
+    session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
+    differ = 0
+    for batch in user_inputs(live, range(LIVE)):
+        for at, want in zip(batch.at, recommend(session, batch), strict=True):
+            doc = by_id[ids[at]]
+            differ += [i["item"] for i in doc["items"]] != want
+            assert len(doc["items"]) == min(K, doc["candidate_count"]) and doc["model_version"] == "1"
+    assert differ == 0, f"{differ} of {LIVE} lists differ from the model's offline lists"
