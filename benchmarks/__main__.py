@@ -25,7 +25,7 @@ from benchmarks.foundation import (
 )
 from benchmarks.ingest import bench_ingest
 from benchmarks.monitor import bench_drift, bench_monitor
-from benchmarks.ranker import bench_ranker
+from benchmarks.ranker import bench_cores, bench_ranker
 from benchmarks.scorer import bench_onnx, bench_scorer
 from services.common.config import KafkaSettings
 from services.tools.config import PROJECT_ROOT, ToolSettings
@@ -70,6 +70,8 @@ def main(only: set[str]) -> None:
                     results |= bench_onnx(Path(tmp) / "onnx-models")
                 with console.status("scorer: the recommendation ranker alone at N = 100 and 1,000…"):
                     results |= bench_ranker()
+                with console.status("scorer: the ranking and fraud cores side by side, no Kafka…"):
+                    results |= bench_cores()
                 if "passthrough_runner_msgs_per_s" in results:
                     results["scorer_vs_passthrough"] = (
                         results["scorer_events_per_s"] / results["passthrough_runner_msgs_per_s"]
