@@ -47,11 +47,12 @@ WriteOp = tuple[ViewSpec, str, dict[str, float | list[str]], datetime]
 
 
 def _encoded(view: ViewSpec, values: dict[str, float | list[str]]) -> list[bytes]:
-    """A row's stored values: its numbers, then its lists (`ViewSpec` order)."""
-    return [
-        *(encode_value(cast(float, values[f])) for f in view.features),
-        *(encode_list(cast(list[str], values[n])) for n in view.lists),
-    ]
+    """A row's stored values: its numbers, then its lists (`ViewSpec` order). On every write of the
+    features service: no per-value casts."""
+    out = [encode_value(values[f]) for f in view.features]  # type: ignore[arg-type]  # the numbers
+    if view.lists:
+        out += [encode_list(cast(list[str], values[n])) for n in view.lists]
+    return out
 
 
 class OnlineWriter(ABC):

@@ -26,20 +26,20 @@ from services.training.retrieval import (
     retrieval_onnx,
 )
 
-__all__ = ["RECENT", "SEEN", "Catalog", "Fitted", "Inputs", "fit", "recommend", "user_inputs"]
+__all__ = ["CANDIDATES", "RECENT", "SEEN", "Catalog", "Fitted", "Inputs", "fit", "recommend", "user_inputs"]
 
 
-def _declared() -> tuple[str, str, int, int]:
+def _declared() -> tuple[str, str, int, int, int]:
     """The recommender's inputs as the declaration names them (the user view's lists: recent items,
-    seen items) and how many items each keeps."""
+    seen items), how many items each keeps, and how many candidates the model ranks."""
     declared = load_usecase("recommendations")
     ranking, user = declared.model.ranking, declared.features.views[0]
     assert ranking is not None  # the schema makes a ranking model say it
     n = {a.name: a.n or 0 for a in user.aggregations if a.function == "last"}
-    return ranking.recent, ranking.seen, n[ranking.recent], n[ranking.seen]
+    return ranking.recent, ranking.seen, n[ranking.recent], n[ranking.seen], ranking.candidates
 
 
-RECENT, SEEN, _RECENT_N, _SEEN_N = _declared()
+RECENT, SEEN, _RECENT_N, _SEEN_N, CANDIDATES = _declared()
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def fit(
     catalog: Catalog,
     requests: Iterator[Inputs],
     truth: dict[int, int],
-    n: int = 100,
+    n: int = CANDIDATES,
     k: int = 10,
     seed: int = 0,
 ) -> Fitted:

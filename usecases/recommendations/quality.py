@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from services.training.retrieval import CANDIDATE_ITEMS, VALID, retrieval_onnx
 from usecases.recommendations.evaluation import K, baselines, requests, summary
-from usecases.recommendations.offline import RECENT, SEEN, Catalog, fit, recommend, user_inputs
+from usecases.recommendations.offline import CANDIDATES, RECENT, SEEN, Catalog, fit, recommend, user_inputs
 
 __all__ = ["Measured", "measure", "rank_in"]
 
@@ -33,7 +33,7 @@ class Measured:
 
 
 def measure(
-    interactions: pd.DataFrame, items: pd.DataFrame, n: int = 100, share: float = 0.15, seed: int = 0
+    interactions: pd.DataFrame, items: pd.DataFrame, n: int = CANDIDATES, share: float = 0.15, seed: int = 0
 ) -> Measured:
     """Retrieval on the training split (every interaction but each user's last), the ranker on `share`
     of its requests; then every request served, as the stream serves it, beside the baselines."""

@@ -63,9 +63,8 @@ def training_set(
     store: FeatureStore, settings: FeatureStoreSettings, start: datetime, end: datetime
 ) -> History:
     """Every event of ingest's table with start <= event time < end, its model inputs and its views'
-    lists. Feast's file
-    offline store drops an entity row with no feature row inside the TTL: such rows are put back with
-    empty inputs and counted (`missing`), never silently lost."""
+    lists. Feast's file offline store drops an entity row with no feature row inside the TTL: such rows
+    are put back with empty inputs and counted (`missing`), never silently lost."""
     declared = settings.declaration
     ident, names = declared.event.id, declared.feature_service.feature_names
     lists = [n for view in declared.feature_service.views for n in view.lists]
