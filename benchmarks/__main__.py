@@ -26,6 +26,7 @@ from benchmarks.foundation import (
 from benchmarks.ingest import bench_ingest
 from benchmarks.monitor import bench_drift, bench_monitor
 from benchmarks.ranker import bench_cores, bench_ranker
+from benchmarks.recommendations import bench_recommendation_scorer
 from benchmarks.scorer import bench_onnx, bench_scorer
 from services.common.config import KafkaSettings
 from services.tools.config import PROJECT_ROOT, ToolSettings
@@ -65,17 +66,7 @@ def main(only: set[str]) -> None:
             if "features" in wanted:
                 results |= _features(settings.kafka, results.get("passthrough_runner_msgs_per_s"))
             if "scorer" in wanted:
-                with _redis(Path(tmp)) as url, console.status("scorer: process vs naive loop; ONNX batches…"):
-                    results |= bench_scorer(settings.kafka, url)
-                    results |= bench_onnx(Path(tmp) / "onnx-models")
-                with console.status("scorer: the recommendation ranker alone at N = 100 and 1,000…"):
-                    results |= bench_ranker()
-                with console.status("scorer: the ranking and fraud cores side by side, no Kafka…"):
-                    results |= bench_cores()
-                if "passthrough_runner_msgs_per_s" in results:
-                    results["scorer_vs_passthrough"] = (
-                        results["scorer_events_per_s"] / results["passthrough_runner_msgs_per_s"]
-                    )
+                results |= _scorer(settings.kafka, Path(tmp), results.get("passthrough_runner_msgs_per_s"))
             if "monitor" in wanted:
                 results |= _monitor(settings.kafka)
             if "loop" in wanted:  # its own stack under `rtloop up` (own broker and Redis)
@@ -102,6 +93,21 @@ def _features(kafka: KafkaSettings, passthrough: float | None) -> dict[str, floa
         results |= bench_features(kafka, env)
     if passthrough:
         results["features_vs_passthrough"] = results["features_events_per_s"] / passthrough
+    return results
+
+
+def _scorer(kafka: KafkaSettings, work: Path, passthrough: float | None) -> dict[str, float]:
+    with _redis(work) as url, console.status("scorer: process vs naive loop; ONNX batches…"):
+        results = bench_scorer(kafka, url)
+        results |= bench_onnx(work / "onnx-models")
+    with console.status("scorer: the recommendation ranker alone at N = 100 and 1,000…"):
+        results |= bench_ranker()
+    with console.status("scorer: the ranking and fraud cores side by side, no Kafka…"):
+        results |= bench_cores()
+    with console.status("scorer: recommendations, requests/s at N = 100 and 1,000, the hop…"):
+        results |= bench_recommendation_scorer(kafka)
+    if passthrough:
+        results["scorer_vs_passthrough"] = results["scorer_events_per_s"] / passthrough
     return results
 
 
