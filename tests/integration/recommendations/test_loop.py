@@ -10,34 +10,37 @@ from collections import Counter
 from pathlib import Path
 
 import onnxruntime as ort
+import pandas as pd
 import pytest
 
+from services.common.contracts import ModelVersionV1
 from services.common.registry import Registry
 from services.common.usecase import load_usecase
 from services.tools.config import ToolSettings
 from services.tools.ops.offsets import end_offsets
 from services.training.adapters.kafka_io import publish_version
 from tests.features_helpers import FeaturesRun
-from tests.integration.recommendations.test_features_service import _clean
 from tests.kafka_helpers import MODEL_KEY, Broker
+from tests.recommendations_helpers import produce_clean
 from tests.scorer_helpers import ScorerRun, predictions_of
 from usecases.recommendations.evaluation import K, requests
 from usecases.recommendations.movielens import fetch, load_interactions, load_items
 from usecases.recommendations.offline import RECENT, SEEN, Catalog, fit, recommend, user_inputs
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~90 s
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~60 s
 
 RECOMMENDATIONS = load_usecase("recommendations")
 TRAIN, LIVE = 20_000, 5_000  # the first interactions train the model; the next ones are served
 
 
-def _register(root: Path, frame: object, items: object) -> tuple[object, bytes]:
-    training = frame.head(TRAIN)  # type: ignore[attr-defined]
+def _register(root: Path, frame: pd.DataFrame, items: pd.DataFrame) -> tuple[ModelVersionV1, bytes]:
+    """A recommender trained on the first TRAIN interactions, registered and promoted."""
+    training = frame.head(TRAIN)
     wanted = requests(training)
     sample = [r.at for r in wanted][::4]
     fitted = fit(training, Catalog.of(items), user_inputs(training, sample), {r.at: r.truth for r in wanted})
     card = {
-        "name": "recommender",
+        "name": RECOMMENDATIONS.model.name,
         "version": "1",
         "kind": "mlp",
         "features": [RECENT, SEEN],
@@ -45,7 +48,7 @@ def _register(root: Path, frame: object, items: object) -> tuple[object, bytes]:
     }
     registry = Registry(root)
     registry.write(card, fitted.onnx)
-    return registry.set_stage("recommender", "1", "production"), fitted.onnx
+    return registry.set_stage(RECOMMENDATIONS.model.name, "1", "production"), fitted.onnx
 
 
 @pytest.mark.timeout(900)
@@ -64,8 +67,8 @@ def test_each_interaction_gets_one_recommendation_equal_to_the_models_offline_li
     )
     features = FeaturesRun(broker, clean, "", feats, dlq, tmp_path)
     scorer = ScorerRun(broker, feats, out, models, alerts, dlq, tmp_path, "rtloop")
-    publish_version(broker.kafka, models, version, MODEL_KEY)  # type: ignore[arg-type]
-    _clean(live[["user", "item", "rating", "time", "row"]], broker, clean)
+    publish_version(broker.kafka, models, version, MODEL_KEY)
+    produce_clean(live, broker, clean)
     usecase = {"RTLOOP_USECASE": "recommendations"}
     try:
         features.start(**usecase)
