@@ -26,6 +26,7 @@ from benchmarks.foundation import (
 from benchmarks.ingest import bench_ingest
 from benchmarks.monitor import bench_drift, bench_monitor
 from benchmarks.ranker import bench_cores, bench_ranker
+from benchmarks.reco_features import bench_recommendation_features
 from benchmarks.recommendations import bench_recommendation_scorer
 from benchmarks.scorer import bench_onnx, bench_scorer
 from services.common.config import KafkaSettings
@@ -91,6 +92,8 @@ def _features(kafka: KafkaSettings, passthrough: float | None) -> dict[str, floa
     env = {"RTLOOP_BROKER_PORT": str(kafka.embedded_port)}
     with console.status("features: events/s, freshness at 2k/s, 500-entity online reads…"):
         results |= bench_features(kafka, env)
+    with console.status("features: recommendations, freshness at 200 and 2k interactions/s…"):
+        results |= bench_recommendation_features(kafka)
     if passthrough:
         results["features_vs_passthrough"] = results["features_events_per_s"] / passthrough
     return results

@@ -34,7 +34,7 @@ from usecases.fraud.simulator import SimulationConfig, simulate
 
 CUSTOMER_SPEC, TERMINAL_SPEC = FRAUD_V1.views
 
-__all__ = ["bench_features"]
+__all__ = ["bench_features", "bench_windows", "features_env"]
 
 _FRESH_IDS = 1_000_000_000  # each freshness run's tx_ids start at a multiple of this (the backlog's at 0)
 
@@ -172,21 +172,7 @@ def bench_features(kafka: KafkaSettings, env: dict[str, str], days: int = 7) -> 
         url = f"redis://127.0.0.1:{port}/0"
         log_path = PROJECT_ROOT / "bench-results" / "features.log"
         log_path.parent.mkdir(exist_ok=True)
-        proc_env = (
-            os.environ
-            | env
-            | {
-                "REDIS_URL": url,
-                "FEATURES_CLEAN_TOPIC": clean,
-                "FEATURES_LABELS_TOPIC": labels,
-                "FEATURES_FEATURES_TOPIC": feats,
-                "FEATURES_DLQ_TOPIC": dlq,
-                "FEATURES_LAKE_ROOT": str(root / "lake"),
-                "FEATURES_FEAST_DATA": str(root / "feast"),
-                "FEATURES_HEALTH_PORT": "0",
-                "FEATURES_GROUP_ID": f"{prefix}.group",
-            }
-        )
+        proc_env = os.environ | env | features_env((clean, labels, feats, dlq), root, url, f"{prefix}.group")
         proc = _start(proc_env, log_path)
         try:
             deadline = time.monotonic() + 1200
@@ -222,6 +208,23 @@ def bench_features(kafka: KafkaSettings, env: dict[str, str], days: int = 7) -> 
             redis_proc.terminate()
             redis_proc.wait(10)
     return results
+
+
+def features_env(topics: tuple[str, str, str, str], root: Path, redis_url: str, group: str) -> dict[str, str]:
+    """A features process's settings: its topics (clean, labels or "" for none, features, dead
+    letters), its lake and Feast folders under `root`, its Redis, its group; no health port."""
+    clean, labels, feats, dlq = topics
+    return {
+        "REDIS_URL": redis_url,
+        "FEATURES_CLEAN_TOPIC": clean,
+        "FEATURES_LABELS_TOPIC": labels,
+        "FEATURES_FEATURES_TOPIC": feats,
+        "FEATURES_DLQ_TOPIC": dlq,
+        "FEATURES_LAKE_ROOT": str(root / "lake"),
+        "FEATURES_FEAST_DATA": str(root / "feast"),
+        "FEATURES_HEALTH_PORT": "0",
+        "FEATURES_GROUP_ID": group,
+    }
 
 
 def _freshness(
