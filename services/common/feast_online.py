@@ -9,10 +9,8 @@ hashes, and a direct decode of the 9-byte double ValueProto (protobuf for anythi
 from __future__ import annotations
 
 import sqlite3
-import struct
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from functools import lru_cache
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,65 +18,16 @@ import numpy as np
 from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.helpers import _mmh3
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-from feast.protos.feast.types.Value_pb2 import StringList, Value
+from feast.protos.feast.types.Value_pb2 import Value
 from numpy.typing import NDArray
 
 from services.common.errors import ConfigError
+from services.common.feast_values import decode_list, decode_value, doubles, row_unpacker
 from services.common.feature_services import ViewSpec
 
-__all__ = [
-    "OnlineReader",
-    "RedisReader",
-    "SqliteReader",
-    "ViewSpec",
-    "decode_list",
-    "decode_value",
-    "encode_list",
-    "encode_value",
-    "open_reader",
-]
+__all__ = ["OnlineReader", "RedisReader", "SqliteReader", "ViewSpec", "open_reader"]
 
-_DOUBLE_TAG = 0x29  # ValueProto.double_val: field 5, wire type 64-bit
-_unpack_double = struct.Struct("<d").unpack_from
-_TAGGED_DOUBLE = np.dtype([("tag", "u1"), ("value", "<f8")])  # packed: 9 bytes, as stored
 Matrix = tuple[NDArray[np.float64], NDArray[np.bool_]]
-
-
-_pack_double = struct.Struct("<d").pack
-
-
-_DOUBLE_TAG_BYTE = bytes((_DOUBLE_TAG,))
-
-
-def encode_value(value: float) -> bytes:
-    """A float as Feast stores it: the serialised ValueProto with double_val set."""
-    return _DOUBLE_TAG_BYTE + _pack_double(value)
-
-
-def decode_value(raw: bytes | None) -> float | None:
-    """A stored ValueProto as a float (None when missing or unset)."""
-    if not raw:
-        return None
-    if len(raw) == 9 and raw[0] == _DOUBLE_TAG:
-        return float(_unpack_double(raw, 1)[0])
-    value = Value.FromString(raw)
-    kind = value.WhichOneof("val")
-    if kind is None or kind == "null_val":
-        return None
-    return float(getattr(value, kind))
-
-
-def encode_list(values: Sequence[str]) -> bytes:
-    """A list of text as Feast stores an Array(String) value: the ValueProto with string_list_val set."""
-    return bytes(Value(string_list_val=StringList(val=values)).SerializeToString())
-
-
-def decode_list(raw: bytes | None) -> list[str] | None:
-    """A stored Array(String) ValueProto as a list (None when missing or unset)."""
-    if not raw:
-        return None
-    value = Value.FromString(raw)
-    return list(value.string_list_val.val) if value.WhichOneof("val") == "string_list_val" else None
 
 
 # HMGET for every key of every requested view, flattened: one command, one reply (single node).
@@ -98,38 +47,6 @@ for _ = 1, tonumber(ARGV[1]) do
 end
 return out
 """
-
-
-@lru_cache(maxsize=64)
-def _row_unpacker(n: int) -> Callable[[Sequence[bytes | None]], Sequence[float | None]]:
-    """Decode a row of n stored values; all n are 9-byte doubles in the common case: one C call."""
-    packed = struct.Struct("<" + "xd" * n)
-    tags = bytes((_DOUBLE_TAG,)) * n
-
-    def unpack(values: Sequence[bytes | None]) -> Sequence[float | None]:
-        try:
-            joined = b"".join(values)  # type: ignore[arg-type]
-        except TypeError:  # a missing value
-            return [decode_value(v) for v in values]
-        if len(joined) == 9 * n and joined[::9] == tags:
-            return packed.unpack(joined)
-        return [decode_value(v) for v in values]
-
-    return unpack
-
-
-def _doubles(values: list[bytes | None], n: int, k: int) -> NDArray[np.float64]:
-    """n × k stored values as floats (NaN for a missing one)."""
-    try:
-        joined = b"".join(values)  # type: ignore[arg-type]
-    except TypeError:  # a missing value: the slow path
-        joined = b""
-    if n and len(joined) == 9 * n * k:
-        tagged = np.frombuffer(joined, dtype=_TAGGED_DOUBLE)
-        if bool((tagged["tag"] == _DOUBLE_TAG).all()):
-            return tagged["value"].astype(np.float64).reshape(n, k)
-    decoded = [decode_value(v) for v in values]
-    return np.array([np.nan if d is None else d for d in decoded], dtype=np.float64).reshape(n, k)
 
 
 class OnlineReader(ABC):
@@ -243,7 +160,7 @@ class RedisReader(OnlineReader):
         results, pos = [], 0
         for view, ids in requests:
             width, names = len(view.features) + 1, view.features
-            unpack = _row_unpacker(len(names))
+            unpack = row_unpacker(len(names))
             out: list[dict[str, float | None] | None] = []
             for _ in ids:
                 values = flat[pos : pos + width]
@@ -263,7 +180,7 @@ class RedisReader(OnlineReader):
             pos += n * (k + 1)
             present = np.fromiter((v is not None for v in block[k :: k + 1]), dtype=bool, count=n)
             del block[k :: k + 1]  # the per-entity timestamps
-            out.append((_doubles(block, n, k), present))
+            out.append((doubles(block, n, k), present))
         return out
 
     def list_fields_of(self, view: ViewSpec) -> list[bytes]:

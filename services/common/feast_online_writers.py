@@ -7,16 +7,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from services.common.feast_online import (
-    OnlineReader,
-    RedisReader,
-    SqliteReader,
-    ViewSpec,
-    decode_value,
-    encode_list,
-    encode_value,
-    open_reader,
-)
+from services.common.feast_online import OnlineReader, RedisReader, SqliteReader, ViewSpec, open_reader
+from services.common.feast_values import decode_value, encode_list, encode_value
 
 __all__ = ["OnlineWriter", "WriteOp", "encode_timestamp", "open_writer"]
 

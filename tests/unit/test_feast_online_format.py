@@ -11,8 +11,9 @@ from feast.protos.feast.types.Value_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.errors import ConfigError
-from services.common.feast_online import decode_value, encode_value, open_reader
+from services.common.feast_online import open_reader
 from services.common.feast_online_writers import encode_timestamp
+from services.common.feast_values import decode_value, encode_value
 
 
 def _protobuf_timestamp(ts: datetime) -> bytes:

@@ -14,7 +14,8 @@ import pytest
 
 from services.common.contracts import contracts_for
 from services.common.contracts.model_version import ModelVersionV1
-from services.common.feast_online import OnlineReader, ViewSpec, encode_list
+from services.common.feast_online import OnlineReader, ViewSpec
+from services.common.feast_values import encode_list
 from services.common.ranking import padded
 from services.common.registry import ModelRejected, Registry, verify_model
 from services.common.usecase import load_usecase
