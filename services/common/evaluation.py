@@ -1,6 +1,7 @@
 """Threshold-free quality of scores (pure): the built-in metrics, a use case's own, and its test-set rule.
 
-Frames hold one row per scored event: `key` (the event key), `event_time`, `target` (bool), `score`.
+Frames hold one row per scored event: `key` (the event key), `event_time`, `target` (bool), `score`;
+a ranking's, `rank` (the truth's in the event's list) and `target` (it is in the top k).
 A use case adds metrics and a test-set rule in the module its declaration names (`evaluation`):
 `METRICS` (name → frame → float), `test_set(test, known, train_start, train_end, delay_days)`, and
 `BASELINES` (published figures to print beside its own: name → metric → value).
@@ -20,7 +21,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from services.common.errors import ConfigError
 from services.common.usecase import UseCase
 
-__all__ = ["BUILT_IN", "Evaluation", "Metric", "Metrics", "evaluate", "evaluation_for"]
+__all__ = ["BUILT_IN", "Evaluation", "Metric", "Metrics", "evaluate", "evaluation_for", "ranking_metrics"]
 
 Metric = Callable[[pd.DataFrame], float]
 TestSet = Callable[[pd.DataFrame, pd.DataFrame, date, date, int], pd.DataFrame]
@@ -43,6 +44,29 @@ def average_precision(frame: pd.DataFrame) -> float:
 
 
 BUILT_IN: dict[str, Metric] = {"auc_roc": auc_roc, "average_precision": average_precision}
+
+
+def ranking_metrics(k: int) -> dict[str, Metric]:
+    """A ranking's built-in metrics at k, over frames with the truth's 1-based `rank` in each request's
+    list (inf when it is not there): recall, NDCG and MRR (one relevant item per request)."""
+
+    def hits(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        ranks = frame["rank"].to_numpy(dtype=np.float64)
+        hit = ranks <= k
+        return hit, np.where(hit, ranks, 1.0)
+
+    def recall(frame: pd.DataFrame) -> float:
+        return float(hits(frame)[0].mean()) if len(frame) else float("nan")
+
+    def ndcg(frame: pd.DataFrame) -> float:
+        hit, ranks = hits(frame)
+        return float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean()) if len(frame) else float("nan")
+
+    def mrr(frame: pd.DataFrame) -> float:
+        hit, ranks = hits(frame)
+        return float(np.where(hit, 1.0 / ranks, 0.0).mean()) if len(frame) else float("nan")
+
+    return {f"recall_at_{k}": recall, f"ndcg_at_{k}": ndcg, f"mrr_at_{k}": mrr}
 
 
 def _every_event(
@@ -72,16 +96,19 @@ class Evaluation:
 
 
 def evaluation_for(declared: UseCase) -> Evaluation:
-    """The declared evaluation module's additions over the built-in metrics, or the built-in ones."""
+    """The declared evaluation module's additions over the built-in metrics (a ranking model's: recall,
+    NDCG and MRR at the decision's k), or the built-in ones."""
+    k = declared.decision.k
+    built_in = ranking_metrics(k) if k is not None else BUILT_IN
     if not declared.evaluation:
-        return Evaluation()
+        return Evaluation(dict(built_in))
     try:
         module = importlib.import_module(declared.evaluation)
     except ImportError as exc:
         raise ConfigError(f"evaluation: cannot import {declared.evaluation!r} ({exc})") from None
     own: Mapping[str, Metric] = getattr(module, "METRICS", {})
     return Evaluation(
-        {**BUILT_IN, **own},
+        {**built_in, **own},
         getattr(module, "test_set", _every_event),
         source=declared.evaluation,
         baselines=getattr(module, "BASELINES", {}),

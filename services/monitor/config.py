@@ -23,7 +23,7 @@ class MonitorSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="MONITOR_", extra="ignore")
     declared = ServiceSettings.declared | {
         "predictions_topic": attrgetter("topics.predictions"),
-        "labels_topic": lambda uc: uc.topics.feedback or "",
+        "labels_topic": lambda uc: uc.topics.feedback or uc.topics.clean,
         "alerts_topic": attrgetter("topics.alerts"),
         "models_topic": attrgetter("topics.models"),
         "model_name": attrgetter("model.name"),
@@ -36,7 +36,10 @@ class MonitorSettings(ServiceSettings):
 
     group_id: str = Field(default="rtloop-monitor", description="consumer group")
     predictions_topic: str = Field(default="", description="default: the use case's topics.predictions")
-    labels_topic: str = Field(default="", description="default: the use case's topics.feedback")
+    labels_topic: str = Field(
+        default="",
+        description="default: the use case's topics.feedback (next-event feedback: its topics.clean)",
+    )
     alerts_topic: str = Field(default="", description="default: the use case's topics.alerts")
     models_topic: str = Field(default="", description="default: the use case's topics.models")
     state_topic: str = Field(

@@ -15,11 +15,13 @@ from services.common.contracts import AlertV1
 from services.common.contracts.alert import AlertWindow
 from services.common.drift import Reference
 from services.common.kafka.envelope import Envelope, Output
+from services.common.ranking import recommended_popularity
 from services.monitor.adapters.references import Current
 from services.monitor.alerting import Finding
 from services.monitor.history import KEEP, WindowSummary, from_json, to_json
+from services.monitor.ranking import Interaction, coverage, shares_drift
 from services.monitor.state import MonitorState
-from services.monitor.transforms import Checks, PredictionRow, Window, assess
+from services.monitor.transforms import Checks, Popularity, PredictionRow, Window, assess
 
 __all__ = ["MonitorHandler", "Topics"]
 
@@ -86,6 +88,9 @@ class MonitorHandler:
                 outputs += self._tick(row.scored.event_time)
                 if not row.shadow:
                     self.state.prediction(row)
+            elif env.topic == t.labels and isinstance(env.value, Interaction):  # a ranking's feedback
+                outputs += self._tick(env.value.event_time)
+                self.state.interaction(env.value)
             elif env.topic == t.labels:
                 event_id, target, event_time, known_at = env.value
                 outputs += self._tick(known_at)
@@ -100,8 +105,8 @@ class MonitorHandler:
     def _clock(self, env: Envelope[Any]) -> float:
         if env.topic == self.topics.predictions:
             return float(env.value.scored.event_time)
-        if env.topic == self.topics.labels:
-            return float(env.value[3])
+        if env.topic == self.topics.labels:  # a label's known-at time, an interaction's event time
+            return float(env.value.event_time if isinstance(env.value, Interaction) else env.value[3])
         return float("-inf")  # dead letters carry no event time: counted where they come
 
     def _tick(self, clock: float) -> list[Output]:
@@ -120,15 +125,24 @@ class MonitorHandler:
 
     def _close(self, next_start: float | None = None, next_end: float | None = None) -> list[Output]:
         closed, tombstones = self.state.close_window(next_start, next_end)
-        version, inputs_ref, score_ref = self.references() or ("unknown", None, None)
-        if inputs_ref is None or score_ref is None:  # no model reference: a window becomes it
+        version, inputs_ref, score_ref, popularity = self.references() or ("unknown", None, None, None)
+        ranked = None
+        if popularity is not None:  # a ranking model: drift of its recommended items' popularity
+            lists = [r.scored.items for r in closed.rows]
+            truths = [str(j.target) for j in closed.joined]
+            ranked = Popularity(
+                recommended_popularity(lists, popularity),
+                shares_drift(truths, popularity),
+                coverage(lists, len(popularity)),
+            )
+        elif (inputs_ref is None or score_ref is None) and self.names:  # no reference: a window becomes it
             if self._bootstrap is None and closed.count:
                 scores = Reference.from_matrix(closed.scores(), ["score"], f"window {closed.index}")
                 inputs = Reference.from_matrix(closed.inputs(), self.names, f"window {closed.index}")
                 self._bootstrap = (inputs, scores)
                 log.warning("no reference in the registry: window %d is the drift reference", closed.index)
             inputs_ref, score_ref = self._bootstrap or (None, None)
-        findings = assess(closed, inputs_ref, score_ref, self.checks)
+        findings = assess(closed, inputs_ref, score_ref, self.checks, ranked)
         start, end = closed.span()
         version = _served(closed) or version
         alerts = self.state.alerting.observe(

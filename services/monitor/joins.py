@@ -23,15 +23,16 @@ class Scored(NamedTuple):
     id: str  # the event's id
     key: str  # the event's key (fraud: the card), for use-case metrics such as card precision
     event_time: float  # epoch seconds
-    score: float
+    score: float  # a ranking's: its best item's
     model_version: str
+    items: tuple[str, ...] = ()  # a ranking's items, best first
 
 
 class Joined(NamedTuple):
-    """A prediction with its label."""
+    """A prediction with its label (a ranking's: the item that came next)."""
 
     prediction: Scored
-    target: bool
+    target: bool | str
 
 
 class Joins:
@@ -44,7 +45,7 @@ class Joins:
         self.ttl_s, self.most = ttl_s, most
         self.evicted = 0
         self.waiting: dict[str, Scored] = {}
-        self.early: dict[str, tuple[bool, float]] = {}  # labels before their prediction
+        self.early: dict[str, tuple[bool | str, float]] = {}  # labels before their prediction
         self.done: dict[str, float] = {}  # joined event_id → event time (repeats are ignored)
         self.newest = float("-inf")
         self.expired = 0
@@ -72,7 +73,7 @@ class Joins:
         self._done(p.id, p.event_time)
         return Joined(p, label[0])
 
-    def label(self, event_id: str, target: bool, event_time: float) -> Joined | None:
+    def label(self, event_id: str, target: bool | str, event_time: float) -> Joined | None:
         """Add a label (event_time: its event's); the join if the prediction is waiting."""
         if event_id in self.done:
             return None

@@ -7,6 +7,7 @@ import logging
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import Gauge
 from pydantic import ValidationError
@@ -20,12 +21,15 @@ from services.common.kafka.scan import scan_topic
 from services.common.metrics import RunnerMetrics
 from services.common.registry import Registry
 from services.common.service import configure_logging, run_service, serve_health
+from services.common.usecase import UseCase
+from services.common.usecase.schema import NextEventSpec
 from services.monitor.adapters.references import References
 from services.monitor.adapters.reports import PENDING, ReportWriter
 from services.monitor.alerting import Alerting
 from services.monitor.config import MonitorSettings
 from services.monitor.handlers import MonitorHandler, Topics
 from services.monitor.page import PLOTLY_PATH, PageData, render
+from services.monitor.ranking import InteractionFields, parse_interaction, parse_recommendation
 from services.monitor.state import MonitorState
 from services.monitor.transforms import (
     FeedbackFields,
@@ -131,6 +135,30 @@ def _join_figure(handler: MonitorHandler, what: str) -> float:
     return float(len(joins) if what == "entries" else joins.evicted)
 
 
+def _decoders(declared: UseCase) -> tuple[tuple[Callable[[bytes], Any], Callable[[bytes], Any]], list[str]]:
+    """How predictions and feedback are read, and the inputs a prediction carries: a probability model's
+    predictions and labels; a ranking model's recommendations and the events that answer them."""
+    predicted = PredictionFields(declared.event.id, declared.event.key, declared.event.time)
+    if isinstance(declared.feedback, NextEventSpec):
+        if declared.model.ranking is None:
+            raise ConfigError(
+                f"use case {declared.name!r}: next-event feedback monitors a ranking model only"
+            )
+        answers = InteractionFields(*predicted, declared.feedback.truth)
+        return (
+            functools.partial(parse_recommendation, fields=predicted),
+            functools.partial(parse_interaction, fields=answers),
+        ), []
+    labels, contracts = declared.feedback, contracts_for(declared)
+    assert contracts.feedback_time is not None  # labels have their own time
+    names = declared.feature_service.feature_names
+    feedback = FeedbackFields(labels.id, labels.target, labels.time, contracts.feedback_time)
+    return (
+        functools.partial(parse_prediction, fields=predicted, names=names, getter=inputs_getter(names)),
+        functools.partial(parse_label, fields=feedback),
+    ), names
+
+
 def main() -> None:
     """Run the monitor until SIGTERM/SIGINT."""
     settings = load_settings(MonitorSettings)
@@ -142,15 +170,7 @@ def main() -> None:
         "monitor", settings, metrics, health, lambda path: routes["page"](path) if routes else None
     )
     declared = settings.declaration
-    names = declared.feature_service.feature_names
-    predicted = PredictionFields(declared.event.id, declared.event.key, declared.event.time)
-    labels, contracts = declared.labels, contracts_for(declared)
-    if labels is None or contracts.feedback_time is None:
-        raise ConfigError(
-            f"use case {declared.name!r}: its feedback is the next event; the monitor joins predictions "
-            "with labels, and ranking quality from the stream is not monitored in this version"
-        )
-    feedback = FeedbackFields(labels.id, labels.target, labels.time, contracts.feedback_time)
+    decoders, names = _decoders(declared)
     topics = Topics(
         settings.predictions_topic,
         settings.labels_topic,
@@ -189,10 +209,8 @@ def main() -> None:
             "monitor",
             settings,
             {
-                topics.predictions: functools.partial(
-                    parse_prediction, fields=predicted, names=names, getter=inputs_getter(names)
-                ),
-                topics.labels: functools.partial(parse_label, fields=feedback),
+                topics.predictions: decoders[0],
+                topics.labels: decoders[1],
                 topics.dead_letters: bytes,  # counted, never decoded: nothing here can fail
             },
             handler,

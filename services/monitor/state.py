@@ -6,11 +6,14 @@ Records (key → JSON value; None is a tombstone on the compacted topic):
 - `b/<seq>`: the join changes of batch seq: predictions and early labels added, event ids joined, and the
   newest event time it touches; tombstoned once that is older than the TTL.
 - `w/<window>/<seq>`: the rows batch seq added to the open window; tombstoned when the window closes.
+- `n/<key>`: a ranking's next-event join: the key's newest event (id, event time); tombstoned once older
+  than the TTL.
 - `alerting`: the hysteresis of every alert kind, the window index and the batch sequence.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +21,7 @@ import orjson
 
 from services.monitor.alerting import Alerting
 from services.monitor.joins import Joined, Joins, Scored
+from services.monitor.ranking import Interaction, NextEvents
 from services.monitor.transforms import PredictionRow, Window
 
 __all__ = ["Change", "MonitorState"]
@@ -30,12 +34,13 @@ class _Batch:
     """What one batch changed (becomes its records)."""
 
     added: list[Scored] = field(default_factory=list)
-    early: list[tuple[str, bool, float]] = field(default_factory=list)
+    early: list[tuple[str, bool | str, float]] = field(default_factory=list)
     joined: list[str] = field(default_factory=list)
     newest: float = float("-inf")
     rows: list[PredictionRow] = field(default_factory=list)
     pairs: list[Joined] = field(default_factory=list)
     dead_letters: int = 0
+    last: dict[str, tuple[str, float]] = field(default_factory=dict)  # next-event join: key → newest
 
 
 class MonitorState:
@@ -43,6 +48,7 @@ class MonitorState:
 
     def __init__(self, ttl_s: float, alerting: Alerting, most_joined: int = 2_000_000) -> None:
         self.joins, self.alerting = Joins(ttl_s, most_joined), alerting
+        self.next_events = NextEvents(ttl_s)
         self.window = Window(0)
         self.seq = 0
         self._batch = _Batch()
@@ -63,7 +69,22 @@ class MonitorState:
             b.added.append(row.scored)
         self._joined(joined, row.scored.event_time)
 
-    def label(self, event_id: str, target: bool, event_time: float) -> None:
+    def interaction(self, event: Interaction) -> None:
+        """An event of a ranking's stream: the answer to its key's previous request (a label), then the
+        request that waits for the key's next event. A repeat (an event already read) changes nothing."""
+        seen = self.next_events.last.get(event.key)
+        if (
+            (seen is not None and seen[0] == event.id)
+            or event.id in self.joins.done
+            or event.id in self.joins.early
+        ):
+            return
+        answer = self.next_events.observe(event)
+        self._batch.last[event.key] = (event.id, event.event_time)
+        if answer is not None:
+            self.label(*answer)
+
+    def label(self, event_id: str, target: bool | str, event_time: float) -> None:
         """A label: joins its waiting prediction, or waits for it."""
         b = self._batch
         waiting = event_id in self.joins.waiting
@@ -111,7 +132,7 @@ class MonitorState:
         out: list[Change] = []
         if b.added or b.early or b.joined:
             doc = {
-                "p": [[s.id, s.key, s.event_time, s.score, s.model_version] for s in b.added],
+                "p": [[*_scored(s), list(s.items)] for s in b.added],
                 "l": [list(e) for e in b.early],
                 "j": b.joined,
                 "t": b.newest,
@@ -121,11 +142,21 @@ class MonitorState:
         if b.rows or b.pairs or b.dead_letters:
             key = f"w/{self.window.index}/{self.seq}"
             rows = [
-                [*_scored(r.scored), list(r.inputs), r.shadow, r.end_to_end_ms, r.scorer_ms] for r in b.rows
+                [
+                    *_scored(r.scored),
+                    list(r.inputs),
+                    r.shadow,
+                    r.end_to_end_ms,
+                    r.scorer_ms,
+                    list(r.scored.items),
+                ]
+                for r in b.rows
             ]
-            pairs = [[*_scored(j.prediction), j.target] for j in b.pairs]
+            pairs = [[*_scored(j.prediction), j.target, list(j.prediction.items)] for j in b.pairs]
             out.append((key, orjson.dumps({"r": rows, "j": pairs, "d": b.dead_letters})))
             self._window_keys.append(key)
+        out += [(f"n/{key}", orjson.dumps(last)) for key, last in b.last.items()]
+        out += [(f"n/{key}", None) for key in self.next_events.expire()]
         self.joins.expire()
         cutoff = self.joins.newest - self.joins.ttl_s
         for seq in [s for s, t in self._chunks.items() if t < cutoff]:
@@ -153,14 +184,21 @@ class MonitorState:
         chunks = sorted((int(k[2:]), orjson.loads(v)) for k, v in records.items() if k.startswith("b/"))
         for seq, doc in chunks:
             self._chunks[seq] = float(doc["t"])
-            for event, key, t, score, version in doc["p"]:
-                self.joins.waiting[event] = Scored(event, key, t, score, version)
+            for p in doc["p"]:  # records written before rankings were monitored have 5 fields
+                self.joins.waiting[p[0]] = _unscored(p[:5], p[5] if len(p) > 5 else ())
             for event, target, t in doc["l"]:
                 self.joins.early[event] = (target, t)
         for _seq, doc in chunks:  # joins after every add: a join may remove an entry of an older chunk
             for event in doc["j"]:
                 self.joins.waiting.pop(event, None)
                 self.joins.early.pop(event, None)
+        self.next_events.restore(
+            {
+                k[2:]: (str(v[0]), float(v[1]))
+                for k, v in ((k, orjson.loads(r)) for k, r in records.items())
+                if k.startswith("n/")
+            }
+        )
         self.joins.reindex()
         self.joins.expire()  # entries already given up before the restart (their chunk lives on)
         self.joins.expired = int(meta["expired"]) if meta is not None else 0
@@ -170,11 +208,19 @@ class MonitorState:
         ):
             doc = orjson.loads(records[key])
             self._window_keys.append(key)
-            self.window.rows += [  # rows written before the scorer's hop was kept have 8 fields
-                PredictionRow(_unscored(r[:5]), tuple(r[5]), r[6], r[7], r[8] if len(r) > 8 else None)
+            self.window.rows += [  # rows written before the scorer's hop (rankings) was kept have 8 (9)
+                PredictionRow(
+                    _unscored(r[:5], r[9] if len(r) > 9 else ()),
+                    tuple(r[5]),
+                    r[6],
+                    r[7],
+                    r[8] if len(r) > 8 else None,
+                )
                 for r in doc["r"]
             ]
-            self.window.joined += [Joined(_unscored(p[:5]), p[5]) for p in doc["j"]]
+            self.window.joined += [
+                Joined(_unscored(p[:5], p[6] if len(p) > 6 else ()), p[5]) for p in doc["j"]
+            ]
             self.window.dead_letters += int(doc["d"])
 
 
@@ -182,5 +228,6 @@ def _scored(s: Scored) -> list[Any]:
     return [s.id, s.key, s.event_time, s.score, s.model_version]
 
 
-def _unscored(v: list[Any]) -> Scored:
-    return Scored(str(v[0]), str(v[1]), float(v[2]), float(v[3]), str(v[4]))
+def _unscored(v: list[Any], items: Any = ()) -> Scored:
+    score = float(v[3]) if v[3] is not None else math.nan  # JSON has no NaN: a ranking without items
+    return Scored(str(v[0]), str(v[1]), float(v[2]), score, str(v[4]), tuple(items))

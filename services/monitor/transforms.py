@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from services.common.contracts.alert import DriftedFeature
-from services.common.drift import Reference, drift
+from services.common.drift import ColumnDrift, Reference, drift
 from services.common.errors import DecodeError
 from services.common.evaluation import BUILT_IN, Metric, evaluate
 from services.common.kafka.decode import json_object
@@ -24,10 +24,13 @@ from services.monitor.joins import Joined, Scored
 __all__ = [
     "Checks",
     "FeedbackFields",
+    "Popularity",
     "PredictionFields",
     "PredictionRow",
     "Window",
     "assess",
+    "epoch",
+    "latencies",
     "parse_label",
     "parse_prediction",
 ]
@@ -60,7 +63,8 @@ class PredictionRow(NamedTuple):
     scorer_ms: float | None = None  # the scorer's own hop (lookup + inference)
 
 
-def _epoch(text: Any, name: str) -> float:
+def epoch(text: Any, name: str) -> float:
+    """An RFC 3339 field as epoch seconds (DecodeError otherwise)."""
     try:
         return datetime.fromisoformat(str(text)).timestamp()
     except ValueError:
@@ -91,21 +95,20 @@ def parse_prediction(
         scored = Scored(
             str(doc[fields.id]),
             str(doc[fields.key]),
-            _epoch(doc[fields.time], fields.time),
+            epoch(doc[fields.time], fields.time),
             float(doc["score"]),
             str(doc.get("model_version", "")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DecodeError("invalid_field", f"not a prediction: {exc!r:.80}") from None
+    return PredictionRow(scored, inputs, bool(doc.get("shadow")), *latencies(doc))
+
+
+def latencies(doc: dict[str, Any]) -> tuple[float | None, float | None]:
+    """An output document's end-to-end latency and the scorer's own hop (ms), where it says them."""
     latency = doc.get("latency_ms") or {}
     e2e, hop = latency.get("end_to_end"), latency.get("total")
-    return PredictionRow(
-        scored,
-        inputs,
-        bool(doc.get("shadow")),
-        float(e2e) if e2e is not None else None,
-        float(hop) if hop is not None else None,
-    )
+    return (float(e2e) if e2e is not None else None, float(hop) if hop is not None else None)
 
 
 def parse_label(raw: bytes, fields: FeedbackFields) -> tuple[str, bool, float, float]:
@@ -116,8 +119,8 @@ def parse_label(raw: bytes, fields: FeedbackFields) -> tuple[str, bool, float, f
         return (
             str(doc[fields.id]),
             bool(doc[fields.target]),
-            _epoch(doc[fields.time], fields.time),
-            _epoch(doc[fields.known_at], fields.known_at),
+            epoch(doc[fields.time], fields.time),
+            epoch(doc[fields.known_at], fields.known_at),
         )
     except KeyError as exc:
         raise DecodeError("invalid_field", f"not a feedback message: missing {exc}") from None
@@ -197,14 +200,43 @@ def _drift_finding(kind: str, results: list[Any], checks: Checks) -> Finding:
     )
 
 
+INTERACTED = "interacted_items"  # a ranking's popularity drift: the items interacted with, by their shares
+
+
+@dataclass(frozen=True)
+class Popularity:
+    """A ranking window's drift: each recommendation's mean item popularity (against the reference's),
+    how far the items interacted with are from training's shares (`shares_drift`), and the share of the
+    catalog recommended."""
+
+    inputs: np.ndarray[Any, np.dtype[np.float64]]
+    interacted: float
+    coverage: float
+
+
 def assess(
-    window: Window, inputs_ref: Reference | None, score_ref: Reference | None, checks: Checks
+    window: Window,
+    inputs_ref: Reference | None,
+    score_ref: Reference | None,
+    checks: Checks,
+    popularity: Popularity | None = None,
 ) -> list[Finding]:
-    """Every check on a closed window (drift where there is a reference); quality only once enough
-    labelled predictions joined."""
+    """Every check on a closed window (drift where there is a reference: of the inputs, or a ranking's
+    of its recommended items' popularity); quality only once enough labelled predictions joined."""
     findings = []
     if window.count and inputs_ref is not None and score_ref is not None:
-        findings.append(_drift_finding("data_drift", drift(inputs_ref, window.inputs()), checks))
+        if popularity is None:
+            findings.append(_drift_finding("data_drift", drift(inputs_ref, window.inputs()), checks))
+        else:
+            limit = checks.drift_threshold
+            shares = ColumnDrift(
+                INTERACTED, popularity.interacted, "jensenshannon", limit, popularity.interacted >= limit
+            )
+            found = _drift_finding(
+                "popularity_drift", [*drift(inputs_ref, popularity.inputs), shares], checks
+            )
+            found.metrics["coverage"] = popularity.coverage
+            findings.append(found)
         findings.append(_drift_finding("prediction_drift", drift(score_ref, window.scores()), checks))
     total = window.count + window.dead_letters
     rate = window.dead_letters / total if total else 0.0
@@ -225,7 +257,7 @@ def assess(
         shown |= {"scorer_p99_ms": float(np.percentile(hops, 99))} if hops else {}
         bad = p99 > checks.max_end_to_end_p99_ms
         findings.append(Finding("freshness", bad, "warning", shown, message=f"p99 {p99:.0f} ms"))
-    positives = sum(j.target for j in window.joined)
+    positives = sum(_hit(j) for j in window.joined)
     if len(window.joined) >= checks.quality_min_labelled and positives >= checks.quality_min_positives:
         findings.append(_quality(window.joined, checks))
     return findings
@@ -241,8 +273,9 @@ def _quality(joined: list[Joined], checks: Checks) -> Finding:
             "event_time": pd.to_datetime(
                 np.fromiter((j.prediction.event_time for j in joined), np.float64, n), unit="s", utc=True
             ),
-            "target": np.fromiter((j.target for j in joined), bool, n),
+            "target": np.fromiter((_hit(j) for j in joined), bool, n),
             "score": np.fromiter((j.prediction.score for j in joined), np.float64, n),
+            "rank": np.fromiter((_rank(j) for j in joined), np.float64, n),
         }
     )
     m = evaluate(frame, checks.metrics)
@@ -255,3 +288,14 @@ def _quality(joined: list[Joined], checks: Checks) -> Finding:
         m.as_dict(),
         message=f"{said}; under the least acceptable: {', '.join(under)}" if under else said,
     )
+
+
+def _rank(joined: Joined) -> float:
+    """A ranking's: where the item that came next is in its list (1-based; inf when it is not)."""
+    items, truth = joined.prediction.items, joined.target
+    return float(items.index(truth) + 1) if isinstance(truth, str) and truth in items else float("inf")
+
+
+def _hit(joined: Joined) -> bool:
+    """A positive: a label's target, or a ranking's next item among its recommendations."""
+    return joined.target in joined.prediction.items if isinstance(joined.target, str) else joined.target

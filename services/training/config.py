@@ -58,11 +58,11 @@ class TrainSettings(UseCaseSettings):
         description="how much a candidate must beat production by (default: the use case's "
         "training.gate_margin)",
     )
-    protocol: Literal["delayed", "holdout", "none"] = Field(
+    protocol: Literal["delayed", "holdout", "last_per_key", "none"] = Field(
         default="holdout",
         description="how candidates are evaluated: delayed (the window feedback.delay_days after the "
-        "training one), holdout (the newest share of the training window) or none; default: the use "
-        "case's training.protocol",
+        "training one), holdout (the newest share of the training window), last_per_key (each key's last "
+        "request; ranking models) or none; default: the use case's training.protocol",
     )
     holdout: float = Field(default=0.2, gt=0, lt=1, description="holdout: the share held out, the newest")
     delay_days: int = Field(
@@ -78,4 +78,10 @@ class TrainSettings(UseCaseSettings):
     labels_topic: str = Field(default="", description="default: the use case's topics.feedback")
     models_topic: str = Field(default="", description="default: the use case's topics.models")
     seed: int = Field(default=0, description="random seed of the candidates' training")
+    ranking_sample: float = Field(
+        default=0.15,
+        gt=0,
+        le=1,
+        description="ranking models: the share of the training requests whose candidates train the ranker",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)

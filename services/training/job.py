@@ -19,7 +19,17 @@ from services.common.registry import ModelRejected, Registry, verify_model
 from services.training.candidates import CANDIDATES, decision_threshold, fit
 from services.training.export import onnx_scores, to_onnx_bytes, verify_parity
 
-__all__ = ["Datasets", "Judging", "Outcome", "Report", "holdout", "labelled", "train_candidates"]
+__all__ = [
+    "Datasets",
+    "Judging",
+    "Outcome",
+    "Report",
+    "evaluate_production",
+    "holdout",
+    "labelled",
+    "scored_metrics",
+    "train_candidates",
+]
 
 log = logging.getLogger(__name__)
 Step = Callable[[str], None]
@@ -174,23 +184,32 @@ def _card(
     }
 
 
-def evaluate_production(registry: Registry, name: str, data: Datasets, judging: Judging) -> Outcome | None:
-    """The current production model's ONNX scores on the same test rows (None when there is none; no
-    metrics without test rows)."""
+def evaluate_production(
+    registry: Registry, name: str, features: list[str], measure: Callable[[bytes], Metrics] | None
+) -> Outcome | None:
+    """The current production model measured on the same test rows by `measure` (its ONNX bytes → the
+    metrics; None without test rows); None when there is no production model."""
     version = registry.production(name)
     if version is None:
         return None
     card = registry.card(name, version)
     outcome = Outcome(card.get("kind", "?"), f"production {version}")
     try:
-        onnx_bytes = verify_model(Registry.version_of(card), data.features)
+        onnx_bytes = verify_model(Registry.version_of(card), features)
         outcome.version = Registry.version_of(card)
-        if len(data.test):
-            scores = onnx_scores(onnx_bytes, _matrix(data.test, data.features))
-            outcome.metrics = evaluate(_score_frame(data.test, scores), judging.evaluation.metrics)
+        if measure is not None:
+            outcome.metrics = measure(onnx_bytes)
     except ModelRejected as exc:
         outcome.error = str(exc)
     return outcome
+
+
+def scored_metrics(data: Datasets, judging: Judging) -> Callable[[bytes], Metrics] | None:
+    """How a probability model is measured on the test rows (None without any)."""
+    if not len(data.test):
+        return None
+    x = _matrix(data.test, data.features)
+    return lambda onnx: evaluate(_score_frame(data.test, onnx_scores(onnx, x)), judging.evaluation.metrics)
 
 
 def choose(

@@ -1,4 +1,5 @@
-"""Composition root of the training job: settings → history and labels → candidates → gate → publish."""
+"""Composition root of the training job: settings → history and labels (or a ranking model's sequences)
+→ candidates → gate → publish."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from services.training.job import (
     evaluate_production,
     holdout,
     labelled,
+    scored_metrics,
     train_candidates,
     windows,
 )
+from services.training.ranking_job import ranking_outcomes
 
 __all__ = ["judging_for", "load_datasets", "run_training"]
 
@@ -71,8 +74,8 @@ def load_datasets(
     feedback = declared.labels
     if feedback is None:
         raise ConfigError(
-            f"use case {declared.name!r}: its feedback is the next event; `rtloop train` trains models "
-            "from labels, and ranking models are not trained by it in this version"
+            f"use case {declared.name!r}: its feedback is the next event, and only a ranking model "
+            "learns from it (model.output: ranking)"
         )
     fields = (feedback.id, key, feedback.time, feedback.target)
     labels = load_labels(settings.kafka, settings.labels_topic, fields, start, test_end)
@@ -105,21 +108,28 @@ def run_training(
 ) -> Report:
     """Train, evaluate and register every candidate; promote and publish the winner if it beats production."""
     judging = judging_for(settings)
-    data = load_datasets(settings, features, judging, start, end, step)
     registry = Registry(settings.registry_root)
     report = Report(judging)
-    report.outcomes = train_candidates(
-        data,
-        list(settings.candidates),
-        registry,
-        settings.model_name,
-        judging,
-        settings.parity_tolerance,
-        settings.seed,
-        step,
-    )
-    step("current production model on the same test set")
-    report.production_before = evaluate_production(registry, settings.model_name, data, judging)
+    if features.declaration.model.ranking is not None:
+        report.outcomes, report.production_before = ranking_outcomes(
+            settings, features, judging, registry, (start, end), step
+        )
+    else:
+        data = load_datasets(settings, features, judging, start, end, step)
+        report.outcomes = train_candidates(
+            data,
+            list(settings.candidates),
+            registry,
+            settings.model_name,
+            judging,
+            settings.parity_tolerance,
+            settings.seed,
+            step,
+        )
+        step("current production model on the same test set")
+        report.production_before = evaluate_production(
+            registry, settings.model_name, data.features, scored_metrics(data, judging)
+        )
     winner, report.reason = choose(report.outcomes, report.production_before, judging)
     if winner is not None and winner.version is not None:
         promoted = registry.set_stage(settings.model_name, winner.version.version, "production")

@@ -67,6 +67,7 @@ def test_a_window_over_a_field_that_is_not_a_number_is_refused(tmp_path: Path) -
         (lambda d: d["decision"].update(rule="top_k", k=10), "a ranking model by top_k"),
         (lambda d: d["event"].update(id="amount"), "id names 'amount'"),
         (lambda d: d["monitor"].update(drift_ignore=["NOPE"]), "'NOPE' is not a model input"),
+        (lambda d: d["training"].update(protocol="last_per_key"), "a probability model's is one of delayed"),
         (lambda d: d["features"]["event_inputs"][1].update(hours=[0, 6]), "hours is for"),
         (lambda d: d["event"]["fields"].update(offset={"type": "number"}), "'offset' is reserved"),
         (lambda d: d["event"]["fields"].update({"a.b": {"type": "number"}}), "not a plain name"),
@@ -198,6 +199,8 @@ def test_recommendations_declares_a_ranking_model_on_the_users_lists_and_the_nex
         (lambda d: d["topics"].update(feedback="labels"), "no share, no topics.feedback"),
         (lambda d: d["model"].pop("ranking"), "says what it ranks"),
         (lambda d: d["model"]["ranking"].update(items="rating"), "'rating' is not an id field"),
+        (lambda d: d["training"].update(protocol="holdout"), "a ranking model's is one of last_per_key"),
+        (lambda d: d["model"]["ranking"].update(catalog="no colon"), "catalog"),
         (lambda d: d["model"]["ranking"].update(recent="USER_NB_1H"), "'USER_NB_1H' is not a list (last)"),
         (
             lambda d: d["features"]["views"][0]["aggregations"][2].update(window=2),

@@ -13,20 +13,24 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from services.common.ranking import CANDIDATE_COUNT, ITEMS, padded
+from services.common.ranking import padded
 from services.common.usecase import load_usecase
-from services.training.ranker import fit_ranker
-from services.training.retrieval import (
-    CANDIDATE_INPUTS,
-    CANDIDATE_ITEMS,
-    VALID,
-    ItemTables,
-    item_tables,
-    recommender_onnx,
-    retrieval_onnx,
-)
+from services.training.recommender import Batch, Fitted, ItemCatalog, fit_recommender
+from services.training.recommender import recommend as recommend_feed
+from services.training.retrieval import ItemTables
 
-__all__ = ["CANDIDATES", "RECENT", "SEEN", "Catalog", "Fitted", "Inputs", "fit", "recommend", "user_inputs"]
+__all__ = [
+    "CANDIDATES",
+    "RECENT",
+    "SEEN",
+    "Catalog",
+    "Fitted",
+    "Inputs",
+    "catalog",
+    "fit",
+    "recommend",
+    "user_inputs",
+]
 
 
 def _declared() -> tuple[str, str, int, int, int]:
@@ -68,18 +72,27 @@ class Catalog:
         """Items 0 … items − 1 with no genres and one year (the simulator's)."""
         return cls(np.arange(items), np.zeros((items, 1)), np.full(items, 1990.0))
 
-    def tables(self, interactions: pd.DataFrame) -> ItemTables:
-        """Retrieval's tables from interactions in time order (user, item, time); the year in decades
-        from 1990 is the items' one number."""
-        times = interactions["time"].astype("int64").to_numpy() / 1e9
-        return item_tables(
-            interactions["user"].astype(str).tolist(),
-            interactions["item"].astype(str).tolist(),
-            times,
-            catalog=[str(i) for i in self.ids],
-            attributes=self.genres,
-            numbers=((self.year - 1990.0) / 10.0)[:, None],
+    def items(self) -> ItemCatalog:
+        """As training reads a catalog: ids as text, the genres, the year in decades from 1990."""
+        return ItemCatalog(
+            tuple(str(i) for i in self.ids), self.genres, ((self.year - 1990.0) / 10.0)[:, None]
         )
+
+    def tables(self, interactions: pd.DataFrame) -> ItemTables:
+        """Retrieval's tables from interactions in time order (user, item, time)."""
+        times = interactions["time"].astype("int64").to_numpy() / 1e9
+        users, items = interactions["user"].astype(str).tolist(), interactions["item"].astype(str).tolist()
+        return self.items().tables(users, items, times)
+
+
+def catalog() -> ItemCatalog | None:
+    """The declaration's catalog (`model.ranking.catalog`): ML-100K's items, genres and years from the
+    cache when it has been fetched (`rtloop demo --usecase recommendations` fetches it), else None."""
+    from services.tools.config import ToolSettings
+    from usecases.recommendations.movielens import load_items, verify
+
+    folder = ToolSettings().cache_dir / "data" / "ml-100k"
+    return None if verify(folder) else Catalog.of(load_items(folder)).items()
 
 
 @dataclass(frozen=True)
@@ -118,15 +131,6 @@ def _padded(rows: list[tuple[int, list[str]]]) -> Inputs:
     return Inputs(at, padded([seq[-_RECENT_N:] for _, seq in rows]), padded([seq for _, seq in rows]))
 
 
-@dataclass(frozen=True)
-class Fitted:
-    """The recommender's ONNX bytes, what retrieval learnt and how many rows trained the ranker."""
-
-    onnx: bytes
-    tables: ItemTables
-    training_rows: int
-
-
 def fit(
     training: pd.DataFrame,
     catalog: Catalog,
@@ -137,27 +141,11 @@ def fit(
     seed: int = 0,
 ) -> Fitted:
     """Retrieval from `training` (time order), the ranker on the candidates of `requests` whose next
-    item (`truth`: interaction index → item) is among them (1 for it, 0 for the others)."""
-    import onnxruntime as ort
-
-    tables = catalog.tables(training)
-    retrieval = ort.InferenceSession(
-        retrieval_onnx(tables, n, RECENT, SEEN), providers=["CPUExecutionProvider"]
-    )
-    position = {int(item): i for i, item in enumerate(catalog.ids)}
-    xs, ys = [], []
-    for batch in requests:
-        items, valid, x = retrieval.run([CANDIDATE_ITEMS, VALID, CANDIDATE_INPUTS], batch.feed())
-        want = np.array([position[truth[int(i)]] for i in batch.at])[:, None]
-        label = (items == want) & valid
-        has = label.any(axis=1)
-        xs.append(x[has][valid[has]])
-        ys.append(label[has][valid[has]].astype(int))
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    return Fitted(recommender_onnx(tables, fit_ranker(x, y, seed=seed), n, k, RECENT, SEEN), tables, len(y))
+    item (`truth`: interaction index → item) is among them."""
+    batches = (Batch(b.feed(), [str(truth[int(i)]) for i in b.at]) for b in requests)
+    return fit_recommender(catalog.tables(training), batches, n, k, RECENT, SEEN, seed)
 
 
 def recommend(session: Any, batch: Inputs) -> list[list[str]]:
     """The recommendations of a batch of requests, best first (at most k; fewer when fewer candidates)."""
-    items, count = session.run([ITEMS, CANDIDATE_COUNT], batch.feed())
-    return [list(row[: int(c)]) for row, c in zip(items, count, strict=True)]
+    return recommend_feed(session, batch.feed())

@@ -10,16 +10,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from services.training.recommender import rank_in
 from services.training.retrieval import CANDIDATE_ITEMS, VALID, retrieval_onnx
 from usecases.recommendations.evaluation import K, baselines, requests, summary
 from usecases.recommendations.offline import CANDIDATES, RECENT, SEEN, Catalog, fit, recommend, user_inputs
 
-__all__ = ["Measured", "measure", "rank_in"]
-
-
-def rank_in(truth: str, recommended: list[str]) -> float:
-    """The truth's 1-based rank in a recommendation list (inf when it is not there)."""
-    return float(recommended.index(truth) + 1) if truth in recommended else float("inf")
+__all__ = ["Measured", "measure"]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from services.common.contracts.base import Contract, Timestamp
 
 __all__ = ["AlertKind", "AlertV1", "AlertWindow", "DriftedFeature"]
 
-AlertKind = Literal["data_drift", "prediction_drift", "quality_drop", "dlq_rate", "freshness", "model"]
+AlertKind = Literal[
+    "data_drift", "prediction_drift", "popularity_drift", "quality_drop", "dlq_rate", "freshness", "model"
+]
 
 
 class AlertWindow(Contract):

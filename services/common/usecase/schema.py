@@ -101,6 +101,12 @@ class RankingSpec(Spec):
     recent: str = Field(description="a list (`last`) of the first view: the recent items")
     seen: str = Field(description="a list (`last`) of the first view: the items seen")
     candidates: int = Field(default=100, ge=1, le=10_000, description="how many items the model ranks")
+    catalog: str | None = Field(
+        default=None,
+        pattern=_MODULE[:-1] + r":[A-Za-z_][A-Za-z0-9_]*$",
+        description="module:function giving training the item catalog (ids, attributes, numbers), "
+        "or None when it has none; without it, the items of the training interactions",
+    )
 
 
 class ModelSpec(Spec):
@@ -124,10 +130,12 @@ class TrainingSpec(Spec):
 
     `delayed`: on the window as long as the training one, `feedback.delay_days` after it (the handbook's
     test week: it needs that window replayed, labels included). `holdout`: on the last `holdout` share of
-    the training window, by event time, the rest trains. `none`: no evaluation; a candidate is promoted
-    only when there is no production model (else `rtloop models publish` does it by hand)."""
+    the training window, by event time, the rest trains. `last_per_key`: each key's last request (its
+    next event the truth) is the test, every other event trains (the sequential-recommendation protocol,
+    for ranking models). `none`: no evaluation; a candidate is promoted only when there is no production
+    model (else `rtloop models publish` does it by hand)."""
 
-    protocol: Literal["delayed", "holdout", "none"] = "holdout"
+    protocol: Literal["delayed", "holdout", "last_per_key", "none"] = "holdout"
     holdout: float = Field(default=0.2, gt=0, lt=1, description="holdout: the share held out, the newest")
     gate_metric: str = Field(default="average_precision", description="the metric the gate compares")
     gate_margin: float = Field(
@@ -255,6 +263,12 @@ class UseCase(Spec):
         if (self.model.output == "ranking") != (self.decision.rule == "top_k"):
             raise ValueError("a probability model decides by threshold, a ranking model by top_k")
         ranking, first = self.model.ranking, self.feature_service.views[0]
+        protocols = ("last_per_key", "none") if ranking is not None else ("delayed", "holdout", "none")
+        if self.training.protocol not in protocols:
+            raise ValueError(
+                f"training.protocol {self.training.protocol!r}: a {self.model.output} model's is one of "
+                f"{', '.join(protocols)}"
+            )
         if ranking is not None:
             if self.event.fields.get(ranking.items) is None or self.event.fields[ranking.items].type != "id":
                 raise ValueError(f"model.ranking.items {ranking.items!r} is not an id field of the event")

@@ -13,13 +13,15 @@ from services.common.config import KafkaSettings
 from services.common.drift import Reference
 from services.common.kafka.envelope import Headers
 from services.common.kafka.follow import follow_topic
+from services.common.ranking import popularity_of
 from services.common.registry import Registry
 
 __all__ = ["Current", "References"]
 
 log = logging.getLogger(__name__)
-# model version, inputs and score references (None: that version was registered without them)
-Current = tuple[str, Reference | None, Reference | None]
+# model version, inputs (a ranking's: its recommended items' popularity) and score references, and a
+# ranking's item popularity (None: that version was registered without them)
+Current = tuple[str, Reference | None, Reference | None, dict[str, float] | None]
 
 
 class References(threading.Thread):
@@ -49,10 +51,11 @@ class References(threading.Thread):
                 log.warning(
                     "%s %s has no reference.json: retrain it with rtloop train", self.model_name, version
                 )
-                self._cache[version] = (version, None, None)
+                self._cache[version] = (version, None, None, None)
             else:
                 inputs, score = Reference.from_dict(data["inputs"]), Reference.from_dict(data["score"])
-                self._cache[version] = (version, inputs, score)
+                popularity = popularity_of(data) if "popularity" in data else None
+                self._cache[version] = (version, inputs, score, popularity)
                 log.info("drift reference: %s (%d rows)", inputs.source, inputs.rows)
         return self._cache[version]
 

@@ -59,7 +59,9 @@ def train_cmd(
     end: Annotated[str, typer.Option("--to", help="end of training (exclusive), ISO date")] = "2018-08-01",
     protocol: Annotated[
         str | None,
-        typer.Option(help="delayed, holdout or none (default: TRAIN_PROTOCOL, else the use case's)"),
+        typer.Option(
+            help="delayed, holdout, last_per_key or none (default: TRAIN_PROTOCOL, else the use case's)"
+        ),
     ] = None,
 ) -> None:
     """Train the candidates on [from, to) from the features history, evaluate them as the protocol says
@@ -71,8 +73,8 @@ def train_cmd(
 
     s, fs = _train_settings(), load_settings(FeaturesSettings)
     if protocol is not None:
-        if protocol not in ("delayed", "holdout", "none"):
-            raise typer.BadParameter("--protocol is delayed, holdout or none")
+        if protocol not in ("delayed", "holdout", "last_per_key", "none"):
+            raise typer.BadParameter("--protocol is delayed, holdout, last_per_key or none")
         s = s.model_copy(update={"protocol": protocol})
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import onnxruntime as ort
 import pandas as pd
@@ -16,12 +17,16 @@ import pytest
 from services.common.contracts import ModelVersionV1
 from services.common.registry import Registry
 from services.common.usecase import load_usecase
+from services.monitor.config import MonitorSettings
+from services.monitor.history import from_json
+from services.monitor.main import restore_state
 from services.tools.config import ToolSettings
 from services.tools.ops.offsets import end_offsets
 from services.training.adapters.kafka_io import publish_version
 from tests.features_helpers import FeaturesRun
 from tests.kafka_helpers import MODEL_KEY, Broker
-from tests.recommendations_helpers import produce_clean
+from tests.monitor_helpers import MonitorRun
+from tests.recommendations_helpers import offline_metrics, produce_clean
 from tests.scorer_helpers import ScorerRun, predictions_of
 from usecases.recommendations.evaluation import K, requests
 from usecases.recommendations.movielens import fetch, load_interactions, load_items
@@ -97,3 +102,57 @@ def test_each_interaction_gets_one_recommendation_equal_to_the_models_offline_li
             differ += [i["item"] for i in doc["items"]] != want
             assert len(doc["items"]) == min(K, doc["candidate_count"]) and doc["model_version"] == "1"
     assert differ == 0, f"{differ} of {LIVE} lists differ from the model's offline lists"
+    _monitor_measures_what_offline_measures(broker, tmp_path, live, (out, clean, dlq, models), session)
+
+
+def _monitor_measures_what_offline_measures(
+    broker: Broker, root: Path, live: pd.DataFrame, topics: tuple[str, str, str, str], session: Any
+) -> None:
+    """The monitor joins each recommendation with its user's next interaction (the clean topic) and its
+    recall / NDCG / MRR @10 equal the offline evaluation of the same lists on the same requests."""
+    out, clean, dlq, models = topics
+    env = {
+        "RTLOOP_USECASE": "recommendations",
+        "MONITOR_PREDICTIONS_TOPIC": out,
+        "MONITOR_LABELS_TOPIC": clean,
+        "MONITOR_DLQ_TOPIC": dlq,
+        "MONITOR_ALERTS_TOPIC": broker.topic("mon-alerts", 1),
+        "MONITOR_STATE_TOPIC": broker.topic("mon-state", 1, **{"cleanup.policy": "compact"}),
+        "MONITOR_MODELS_TOPIC": models,
+        "MONITOR_REGISTRY_ROOT": str(root / "models"),
+        "MONITOR_REPORTS_DIR": str(root / "reports"),
+        "MONITOR_GROUP_ID": f"monitor-{root.name}",
+        "MONITOR_HEALTH_PORT": "0",
+        "MONITOR_WINDOW_SECONDS": str(10 * 365 * 86_400),  # one window: the whole slice
+        "MONITOR_LABEL_TTL_DAYS": "3650",
+        "MONITOR_QUALITY_MIN_LABELLED": "100",
+    }
+    own: dict[str, Any] = {k.removeprefix("MONITOR_").lower(): v for k, v in env.items() if k[0] == "M"}
+    settings = MonitorSettings(**own, usecase="recommendations", kafka=broker.kafka)
+    monitor = MonitorRun(broker, env, root / "monitor.log")
+    answered = LIVE - live["user"].nunique()  # every interaction but each user's last
+    monitor.start()
+    try:
+        deadline = time.monotonic() + 180
+        while len(restore_state(settings).window.joined) < answered:
+            monitor.alive()
+            assert time.monotonic() < deadline, (
+                f"{len(restore_state(settings).window.joined)} of {answered} joined"
+            )
+            time.sleep(1)
+        # a later interaction (of a new user) moves the clock past the window, which closes
+        later = live.iloc[:1].assign(user=10**6, time=live["time"].max() + pd.Timedelta(days=3660))
+        produce_clean(later, broker, clean)
+        while not restore_state(settings).summaries:
+            monitor.alive()
+            assert time.monotonic() < deadline, "the window did not close"
+            time.sleep(1)
+    finally:
+        assert monitor.stop() == 0
+    (summary,) = [from_json(v) for v in restore_state(settings).summaries.values()]
+    (quality,) = [f for f in summary.findings if f.kind == "quality_drop"]
+    wanted = requests(live)
+    offline = offline_metrics(session, live, [r.at for r in wanted])
+    assert quality.metrics["test_events"] == len(wanted) == answered
+    for name in ("recall", "ndcg", "mrr"):
+        assert abs(quality.metrics[f"{name}_at_10"] - offline[f"{name}@10"]) <= 0.001, name

@@ -24,10 +24,10 @@ HOUR, DAY = 3600.0, 86_400.0
 TOPICS = Topics("p", "l", "d", "a", "s")
 
 
-def _refs() -> tuple[str, Reference, Reference]:
+def _refs() -> tuple[str, Reference, Reference, None]:
     rng = np.random.default_rng(0)
     inputs = Reference.from_matrix(rng.gamma(2.0, 30.0, (5000, len(NAMES))), NAMES)
-    return "v1", inputs, Reference.from_matrix(rng.random((5000, 1)), ["score"])
+    return "v1", inputs, Reference.from_matrix(rng.random((5000, 1)), ["score"]), None
 
 
 def _prediction(i: int, t: float, rng: np.random.Generator) -> Envelope[Any]:
@@ -131,7 +131,7 @@ def test_a_model_without_reference_and_a_failing_report_never_fail_the_batch(tmp
 
     state = MonitorState(30 * DAY, Alerting(raise_after=1))
     handler = MonitorHandler(
-        state, TOPICS, 1000, Checks(), lambda: ("v9", None, None), lambda: state, NAMES, report=failing
+        state, TOPICS, 1000, Checks(), lambda: ("v9", None, None, None), lambda: state, NAMES, report=failing
     )
     shifted = [_prediction(i, i * HOUR, rng) for i in range(1000)]
     shifted += [

@@ -8,10 +8,10 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 
+from services.training.recommender import rank_in
 from services.training.retrieval import CANDIDATE_FEATURES
 from usecases.recommendations.evaluation import requests
 from usecases.recommendations.offline import Catalog, fit, recommend, user_inputs
-from usecases.recommendations.quality import rank_in
 
 ITEMS = pd.DataFrame(
     {

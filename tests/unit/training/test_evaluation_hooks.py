@@ -17,8 +17,8 @@ HOOKS = "tests.unit.training.evaluation_hooks"
 TEST = pd.DataFrame({"target": [1, 0, 0, 0], "score": [0.9, 0.1, 0.2, 0.3]})
 
 
-def _declared(module: str | None) -> object:
-    return SimpleNamespace(evaluation=module)
+def _declared(module: str | None, k: int | None = None) -> object:
+    return SimpleNamespace(evaluation=module, decision=SimpleNamespace(k=k))
 
 
 def test_without_a_module_the_built_in_metrics_and_every_event() -> None:
@@ -26,6 +26,17 @@ def test_without_a_module_the_built_in_metrics_and_every_event() -> None:
     assert ev == Evaluation() and ev.source == "built in" and dict(ev.baselines) == {}
     assert dict(ev.metrics) == BUILT_IN
     assert ev.test_set(TEST, TEST, date(2018, 1, 1), date(2018, 1, 2), 7) is TEST
+
+
+def test_a_ranking_model_is_measured_by_recall_ndcg_and_mrr_at_its_k() -> None:
+    ev = evaluation_for(_declared(None, k=3))  # type: ignore[arg-type]
+    assert list(ev.metrics) == ["recall_at_3", "ndcg_at_3", "mrr_at_3"]
+    ranks = pd.DataFrame({"rank": [1.0, 3.0, 4.0, float("inf")]})  # the truth's place in each list
+    got = {name: metric(ranks) for name, metric in ev.metrics.items()}
+    assert got["recall_at_3"] == pytest.approx(2 / 4)  # rank 4 is past k
+    assert got["ndcg_at_3"] == pytest.approx((1.0 + 1 / 2) / 4)  # 1/log2(1+1), 1/log2(3+1)
+    assert got["mrr_at_3"] == pytest.approx((1.0 + 1 / 3) / 4)
+    assert all(pd.isna(metric(ranks.iloc[:0])) for metric in ev.metrics.values())
 
 
 def test_a_module_adds_its_metrics_over_the_built_in_ones_its_test_set_and_baselines() -> None:

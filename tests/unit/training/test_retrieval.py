@@ -9,6 +9,7 @@ import pytest
 from numpy.typing import NDArray
 
 from services.training.ranker import fit_ranker, rank, ranker_onnx
+from services.training.recommender import ItemCatalog
 from services.training.retrieval import (
     DECAY,
     STEPS,
@@ -142,3 +143,14 @@ def test_a_ranker_of_another_width_is_refused(tables: ItemTables) -> None:
     ranker = fit_ranker(rng.random((50, 3)).astype(np.float32), rng.integers(0, 2, 50), hidden=(4,))
     with pytest.raises(ValueError, match="reads 3 inputs"):
         recommender_onnx(tables, ranker, 10, 5, "recent", "seen")
+
+
+def test_a_catalog_covers_the_interacted_items_it_lacks_with_plain_rows() -> None:
+    catalog = ItemCatalog(("a", "b"), np.array([[1.0, 0.0], [0.5, 0.5]]), np.array([[1.0], [3.0]]))
+    assert catalog.covering(["a", "b"]) is catalog
+    wider = catalog.covering(["b", "z", "c"])
+    assert wider.ids == ("a", "b", "c", "z")
+    assert wider.attributes[2:].tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    assert wider.numbers[2:].tolist() == [[2.0], [2.0]]  # the catalog's mean
+    plain = ItemCatalog.plain(["b", "a", "b"])
+    assert plain.ids == ("a", "b") and plain.numbers.shape == (2, 0)
