@@ -21,15 +21,18 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from benchmarks import signing_key
 from services.common.config import KafkaSettings
 from services.common.kafka.scan import scan_topic
+from services.common.usecase import load_usecase
 from services.tools.config import PROJECT_ROOT
+from services.tools.ops.hops import hop_latencies, loop_topics
 from services.tools.ops.offsets import end_offsets, total
 from services.tools.runtime.broker import free_port
 from services.tools.runtime.supervisor.state import stack_pids
-from usecases.fraud.demo.latency import TOPICS, hop_latencies
 from usecases.fraud.replay import build_stream
 from usecases.fraud.replay.events import EventStream
 from usecases.fraud.replay.producer import ReplayOptions, replay
 
+FRAUD = load_usecase("fraud")
+TOPICS = loop_topics(FRAUD)
 __all__ = ["bench_loop"]
 
 RATES = (1000, 2000, 5000)
@@ -164,7 +167,7 @@ def _rates(kafka: KafkaSettings, live: EventStream) -> dict[str, float]:
         result = replay(kafka, part, ReplayOptions(rate=rate))
         drained = _wait_predictions(kafka, before, result.transactions, 900)
         results[f"loop_{rate or 'max'}_events_per_s_offered"] = result.rate
-        hops = {h.name: h for h in hop_latencies(kafka, starts)}
+        hops = {h.name: h for h in hop_latencies(kafka, FRAUD, starts)}
         name = f"{rate}" if rate else "max"
         e2e = hops["end to end"]
         results[f"loop_{name}_e2e_p50_ms"], results[f"loop_{name}_e2e_p99_ms"] = e2e.p50_ms, e2e.p99_ms

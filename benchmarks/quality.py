@@ -17,6 +17,7 @@ from services.common.registry import Registry
 from services.features.config import FeaturesSettings
 from services.tools.config import ToolSettings
 from services.tools.ops.offsets import caught_up
+from services.tools.runtime.demo import reset_topics, snapshot, start_at_end, start_service, wait_until
 from services.training.adapters.kafka_io import load_labels, publish_version
 from services.training.candidates import CANDIDATES, decision_threshold, fit
 from services.training.config import TrainSettings
@@ -25,8 +26,6 @@ from services.training.job import labelled
 from services.training.main import run_training
 from usecases.fraud import FRAUD_V1
 from usecases.fraud.demo.loop import at, window
-from usecases.fraud.demo.runs import reset_topics, snapshot, start_service, wait_until
-from usecases.fraud.demo.steps import start_at_end
 from usecases.fraud.replay import build_stream
 from usecases.fraud.replay.producer import ReplayOptions, replay
 from usecases.fraud.simulator import SimulationConfig, simulate

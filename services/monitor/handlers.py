@@ -152,9 +152,10 @@ class MonitorHandler:
             datetime.now(UTC),
             (self.model_name, version),
         )
-        report = None  # a report for each window that raises an alert (1-2 s of Evidently, not per window)
+        report = None  # a report for each window that raises an alert (1-2 s of Evidently, not per window;
+        # a ranking model's inputs are lists: no report)
         raised = any(a.state == "raised" for a in alerts)
-        if self.report is not None and raised and closed.count and inputs_ref is not None:
+        if self.report is not None and raised and closed.count and inputs_ref is not None and self.names:
             try:
                 report = self.report(closed, inputs_ref, findings)
             except Exception as exc:  # a convenience: never a reason to fail (and dead-letter) a batch

@@ -31,7 +31,7 @@ from services.training.job import Judging, Outcome, Step, evaluate_production
 from services.training.recommender import Batch, ItemCatalog, fit_recommender, rank_in
 from services.training.sequences import Sequences, load_sequences
 
-__all__ = ["catalog_of", "evaluate_ranking", "ranking_outcomes", "train_recommender"]
+__all__ = ["catalog_of", "evaluate_ranking", "monitor_reference", "ranking_outcomes", "train_recommender"]
 
 _BATCH = 1_024
 TITLE = "co-visitation retrieval + MLP ranker"
@@ -50,16 +50,16 @@ def catalog_of(declared: UseCase) -> ItemCatalog | None:
     return found
 
 
-def _batches(requests: pd.DataFrame) -> Iterator[tuple[pd.DataFrame, dict[str, Any]]]:
+def _batches(requests: pd.DataFrame, declared: UseCase) -> Iterator[tuple[pd.DataFrame, dict[str, Any]]]:
+    """Requests in batches, each with the model's inputs: the declared lists, padded."""
+    ranking = declared.model.ranking
+    assert ranking is not None  # a ranking model's
     for at in range(0, len(requests), _BATCH):
         part = requests.iloc[at : at + _BATCH]
-        yield part, {"recent": padded(part["recent"].tolist()), "seen": padded(part["seen"].tolist())}
-
-
-def _feed(lists: dict[str, Any], declared: UseCase) -> dict[str, Any]:
-    ranking = declared.model.ranking
-    assert ranking is not None
-    return {ranking.recent: lists["recent"], ranking.seen: lists["seen"]}
+        yield (
+            part,
+            {ranking.recent: padded(part["recent"].tolist()), ranking.seen: padded(part["seen"].tolist())},
+        )
 
 
 def _recommended(
@@ -71,8 +71,8 @@ def _recommended(
     session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
     lists: list[list[str]] = []
     best: list[float] = []
-    for _part, feed in _batches(requests):
-        items, scores, count = session.run([ITEMS, ITEM_SCORES, CANDIDATE_COUNT], _feed(feed, declared))
+    for _part, feed in _batches(requests, declared):
+        items, scores, count = session.run([ITEMS, ITEM_SCORES, CANDIDATE_COUNT], feed)
         for row, score, n in zip(items, scores, count, strict=True):
             lists.append(list(row[: int(n)]))
             best.append(float(score[0]) if n else float("nan"))
@@ -89,7 +89,7 @@ def evaluate_ranking(onnx: bytes, requests: pd.DataFrame, declared: UseCase, jud
     return evaluate(frame, judging.evaluation.metrics)
 
 
-def _reference(
+def monitor_reference(
     onnx: bytes, requests: pd.DataFrame, declared: UseCase, counts: pd.Series, source: str
 ) -> dict[str, Any]:
     """The monitor's references: the popularity (training interactions) of each item, and over `requests`
@@ -132,7 +132,7 @@ def train_recommender(
     try:
         fitted = fit_recommender(
             tables,
-            (Batch(_feed(lists, declared), part["truth"].tolist()) for part, lists in _batches(sample)),
+            (Batch(feed, part["truth"].tolist()) for part, feed in _batches(sample, declared)),
             ranking.candidates,
             k,
             ranking.recent,
@@ -145,7 +145,7 @@ def train_recommender(
     if len(test):
         step(f"recommender: recommendations for the {len(test):,} test requests")
         outcome.metrics = evaluate_ranking(fitted.onnx, test, declared, judging)
-    counts = pd.Series(events["item"]).value_counts()
+    counts = events["item"].value_counts()
     card = {
         "name": settings.model_name,
         "version": f"{datetime.now(UTC):%Y%m%dT%H%M%S}-recommender",
@@ -167,7 +167,9 @@ def train_recommender(
         "stage": "candidate",
     }
     source = f"recommender training window {window[0]:%Y-%m-%d}..{window[1]:%Y-%m-%d}"
-    reference = _reference(fitted.onnx, sample, declared, counts, source)
+    # the requests nearest to what the model will serve: the test's (each key's latest), else the newest
+    latest = test if len(test) else data.requests.tail(max(1, len(data.requests) // 10))
+    reference = monitor_reference(fitted.onnx, latest, declared, counts, source)
     outcome.version = registry.write(card, fitted.onnx, reference)
     outcome.seconds = (datetime.now(UTC) - started).total_seconds()
     return outcome

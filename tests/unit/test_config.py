@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -121,3 +123,36 @@ def test_the_redis_password_is_in_no_error_and_no_rendered_file(
     monkeypatch.setenv("REDIS_PASSWORD", secret)
     loaded = load_repo_config(tmp_path, rendered)
     assert f"password={secret}" in loaded.online_store.connection_string
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["rtloop", "demo", "--usecase", "recommendations", "--keep-broker"],
+        ["rtloop", "--usecase=recommendations", "demo", "--keep-broker"],
+    ],
+)
+def test_rtloop_reads_the_usecase_anywhere_on_the_line_before_its_commands_are_parsed(
+    argv: list[str],
+) -> None:
+    from services.tools.cli.app import take_usecase
+
+    assert take_usecase(argv) == "recommendations"
+    assert argv == ["rtloop", "demo", "--keep-broker"]
+
+
+def test_each_use_case_mounts_its_own_demo() -> None:
+    def help_of(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "services.tools.cli", *args, "--help"],
+            check=False,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=os.environ | {"RTLOOP_USECASE": "fraud"},  # what the line says wins
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "MovieLens" in help_of("demo", "--usecase", "recommendations")
+    assert "book" in help_of("demo")

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from services.common.evaluation import ranking_metrics
+
 __all__ = [
     "MAX_DENSE_ITEMS",
     "PUBLISHED",
@@ -86,16 +88,10 @@ class Ranks:
 
 
 def summary(ranks: NDArray[np.float64], k: int = K) -> dict[str, float]:
-    """recall@k, NDCG@k and MRR@k of ranks (one relevant item per request)."""
-    if not len(ranks):
-        return {f"{name}@{k}": float("nan") for name in ("recall", "ndcg", "mrr")}
-    hit = ranks <= k
-    safe = np.where(hit, ranks, 1.0)
-    return {
-        f"recall@{k}": float(hit.mean()),
-        f"ndcg@{k}": float(np.where(hit, 1.0 / np.log2(safe + 1.0), 0.0).mean()),
-        f"mrr@{k}": float(np.where(hit, 1.0 / safe, 0.0).mean()),
-    }
+    """recall@k, NDCG@k and MRR@k of ranks (one relevant item per request): the loop's own definitions
+    (`ranking_metrics`, which training and the monitor use)."""
+    frame = pd.DataFrame({"rank": ranks})
+    return {name.replace("_at_", "@"): metric(frame) for name, metric in ranking_metrics(k).items()}
 
 
 def baselines(

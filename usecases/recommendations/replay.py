@@ -1,8 +1,10 @@
-"""MovieLens interactions to Kafka in time order (the file's order breaks ties), as raw interaction
-events keyed by user: what the recommendations loop consumes."""
+"""Interactions to Kafka in time order (MovieLens: the file's order breaks ties; the simulator's views), as
+raw interaction events keyed by user: what the recommendations loop consumes."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,29 +26,35 @@ def interaction_id(user: Any, row: Any) -> str:
 
 
 def documents(frame: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
-    """`load_interactions`' rows (user, item, rating, time, row) as (key, raw interaction), in order."""
-    columns = frame[["user", "item", "rating", "time", "row"]].itertuples(index=False)
-    for user, item, rating, time, row in columns:
-        yield (
-            str(user),
-            {
-                "interaction_id": interaction_id(user, row),
-                "event_time": time.isoformat(),
-                "user_id": str(user),
-                "item_id": str(item),
-                "rating": float(rating),
-                "action": "rating",
-            },
-        )
+    """Interactions (user, item, time, row; rating and action where the frame has them) as (key, raw
+    interaction), in order."""
+    ratings = frame["rating"] if "rating" in frame else pd.Series(math.nan, index=frame.index)
+    actions = frame["action"] if "action" in frame else pd.Series("rating", index=frame.index)
+    rows = zip(frame["user"], frame["item"], ratings, actions, frame["time"], frame["row"], strict=True)
+    for user, item, rating, action, when, row in rows:
+        doc = {
+            "interaction_id": interaction_id(user, row),
+            "event_time": when.isoformat(),
+            "user_id": str(user),
+            "item_id": str(item),
+            "action": action,
+        }
+        if not math.isnan(rating):
+            doc["rating"] = float(rating)
+        yield str(user), doc
 
 
 def replay_interactions(
-    kafka: KafkaSettings, topic: str, frame: pd.DataFrame, progress: Callable[[int], None] = lambda _n: None
+    kafka: KafkaSettings,
+    topic: str,
+    frame: pd.DataFrame,
+    progress: Callable[[int], None] = lambda _n: None,
+    rate: float | None = None,
 ) -> int:
-    """Produce every interaction (acks=all, idempotent); the count, once all are acknowledged.
-    TransientError when some were not."""
+    """Produce every interaction (acks=all, idempotent), at `rate` per second or as fast as it goes; the
+    count, once all are acknowledged. TransientError when some were not."""
     producer = make_producer(kafka, **{"linger.ms": 20, "queue.buffering.max.messages": 200_000})
-    failed = 0
+    failed, started = 0, time.monotonic()
 
     def on_delivery(err: Any, _msg: Any) -> None:
         nonlocal failed
@@ -61,6 +69,8 @@ def replay_interactions(
             except BufferError:
                 producer.poll(0.05)
         sent += 1
+        if rate and (ahead := sent / rate - (time.monotonic() - started)) > 0:
+            producer.poll(ahead)
         if sent % _CHUNK == 0:
             producer.poll(0)
             progress(_CHUNK)

@@ -13,11 +13,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from services.common.config import load_settings
+from services.common.config import load_settings, usecase_argument
 from services.common.errors import RtloopError
 from services.tools.config import ToolSettings, choose_usecase, use_defaults
 
-__all__ = ["app", "console", "friendly", "mount_usecase_commands", "settings"]
+__all__ = ["app", "console", "friendly", "mount_usecase_commands", "settings", "take_usecase"]
 
 app = typer.Typer(help="rtloop: streaming inference loop tools.", no_args_is_help=True)
 broker_app = typer.Typer(help="The embedded Kafka broker (KRaft, local JVM).", no_args_is_help=True)
@@ -37,7 +37,8 @@ def _usecase(
         typer.Option(
             "--usecase",
             help="the use case: a name under usecases/ or a declaration's .yaml path (default: "
-            "RTLOOP_USECASE, else fraud); the services a command starts serve it too",
+            "RTLOOP_USECASE, else fraud), anywhere on the line; the services a command starts serve it "
+            "too, and its own commands (demo) are the ones there are",
         ),
     ] = None,
 ) -> None:
@@ -68,12 +69,28 @@ def settings() -> ToolSettings:
     return load_settings(ToolSettings)
 
 
+def take_usecase(argv: list[str]) -> str | None:
+    """`--usecase NAME` (or `--usecase=NAME`) anywhere on the command line, taken out of it: the use case
+    decides which commands exist, so `rtloop demo --usecase recommendations` is read before typer parses."""
+    chosen = usecase_argument(argv[1:])
+    rest, skip = [], False
+    for arg in argv[1:]:
+        if skip or arg == "--usecase":
+            skip = not skip
+        elif not arg.startswith("--usecase="):
+            rest.append(arg)
+    argv[1:] = rest
+    return chosen
+
+
 def mount_usecase_commands() -> None:
     """Import the module the use case's declaration names in `commands` (fraud: simulate, replay, demo):
     its commands register on `app`. A declaration that does not load leaves them out; the commands
     that need it say why."""
     import importlib
 
+    if (chosen := take_usecase(sys.argv)) is not None:
+        choose_usecase(chosen)
     try:
         module = ToolSettings().declaration.commands
     except (RtloopError, ValueError):

@@ -72,9 +72,19 @@ def demo_cmd(
     from deltalake import write_deltalake
 
     from services.tools.deploy.topics import wait_visible
+    from services.tools.ops.hops import hop_latencies, loop_topics
     from services.tools.ops.offsets import end_offsets
     from services.tools.runtime.broker import EmbeddedBroker, free_port
-    from usecases.fraud.demo.latency import TOPICS, hop_latencies
+    from services.tools.runtime.demo import (
+        alerts_after,
+        reset_topics,
+        save_page,
+        snapshot,
+        start_at_end,
+        start_service,
+        wait_ready,
+        wipe_lake,
+    )
     from usecases.fraud.demo.loop import (
         TEST_END,
         TRAIN_START,
@@ -83,22 +93,8 @@ def demo_cmd(
         stream_quality,
         window,
     )
-    from usecases.fraud.demo.monitor_page import WARM_DAYS, alerts_after, monitor_env, save_page, wait_ready
-    from usecases.fraud.demo.runs import (
-        features_env,
-        reset_topics,
-        sample_features,
-        snapshot,
-        start_service,
-        wipe_lake,
-    )
-    from usecases.fraud.demo.steps import (
-        replay_labels,
-        replay_through,
-        start_at_end,
-        train_and_publish,
-        wait_monitor,
-    )
+    from usecases.fraud.demo.runs import WARM_DAYS, features_env, monitor_env, sample_features
+    from usecases.fraud.demo.steps import replay_labels, replay_through, train_and_publish, wait_monitor
     from usecases.fraud.simulator import SimulationConfig, simulate
     from usecases.fraud.simulator.drift import parse_drift
 
@@ -184,7 +180,7 @@ def demo_cmd(
             "6/8 scorer and monitor started (the scorer serves the published model; see its log for the "
             f"provider; scorers scale on lag like KEDA; the monitor's page: http://127.0.0.1:{port}/)"
         )
-        live_from = {t: end_offsets(s.kafka, t) for t in TOPICS}
+        live_from = {t: end_offsets(s.kafka, t) for t in loop_topics(s.declaration)}
         second_pass = replay_through(
             s,
             live,
@@ -220,7 +216,7 @@ def demo_cmd(
     show_predictions(quality.sample)
     show_quality(report, quality, customers, tuple(drift))
     show_alerts(alerts_after(s, alerts_from), window_hours)
-    show_latency(hop_latencies(s.kafka, live_from), live_rate)
+    show_latency(hop_latencies(s.kafka, s.declaration, live_from), live_rate)
     if pool is not None:
         show_replicas(pool.polls, pool.policy, pool.partitions)
     if history_days < WARM_DAYS:

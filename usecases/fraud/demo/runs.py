@@ -1,90 +1,28 @@
-"""Helpers of `rtloop demo`: fresh topics and lake, services as child processes, waiting for drain."""
+"""Fraud's `rtloop demo` deployments of features and the monitor, and the featurized events it shows."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from services.common.errors import RtloopError
-from services.common.kafka.clients import make_admin
-from services.tools.config import ToolSettings, child_environment
-from services.tools.deploy.topics import apply_topics, load_topics, wait_visible
-from services.tools.ops.offsets import end_offsets, total
-from services.tools.runtime.supervisor.children import Child, ChildSpec
+from services.tools.config import ToolSettings
+from services.tools.ops.offsets import end_offsets
 
-__all__ = ["reset_topics", "snapshot", "start_service", "wait_until", "wipe_lake"]
+__all__ = ["WARM_DAYS", "features_env", "monitor_env", "sample_features"]
 
-
-def reset_topics(settings: ToolSettings) -> None:
-    """Delete and re-create every declared topic (the demo's embedded broker only)."""
-    admin = make_admin(settings.kafka)
-    specs = load_topics(settings.topics_file)
-    existing = admin.list_topics(timeout=10).topics
-    doomed = [s.name for s in specs if s.name in existing]
-    deadline = time.monotonic() + 30
-    if doomed:
-        for fut in admin.delete_topics(doomed, operation_timeout=30).values():
-            fut.result()
-        # a deleted topic can still show in the metadata for a moment: apply would then skip it
-        while any(t in admin.list_topics(timeout=10).topics for t in doomed):
-            if time.monotonic() > deadline:
-                raise RtloopError("deleted topics still listed after 30s")
-            time.sleep(0.2)
-    while time.monotonic() < deadline:
-        try:
-            apply_topics(admin, specs)
-            break
-        except Exception:  # topics still being deleted
-            time.sleep(0.5)
-    else:
-        raise RtloopError("topics could not be re-created within 30s")
-    wait_visible(settings, deadline - time.monotonic())
+# the longest window of the 15 inputs: terminal risk over 30 days, 7 days behind (HANDBOOK §2)
+WARM_DAYS = 37
 
 
-def wipe_lake(lake: Path, tables: tuple[str, ...]) -> None:
-    """Remove the given tables and ingest's checkpoints from the lake."""
-    for name in (*tables, "_checkpoints"):
-        shutil.rmtree(lake / name, ignore_errors=True)
-
-
-def start_service(module: str, log_path: Path, settings: ToolSettings, **env: str) -> subprocess.Popen[bytes]:
-    """Run `python -m <module>` as its own process in its own session (as a deployment would), logging to
-    a file, with the supervisor's launcher (the only one); its health endpoint on a free port unless
-    `env` names one."""
-    name = module.rsplit(".", 1)[-1]
-    port = int(env.get(f"{name.upper()}_HEALTH_PORT", "0"))
-    defaults = {
-        "RTLOOP_BROKER_PORT": str(settings.kafka.embedded_port),
-        f"{name.upper()}_HEALTH_PORT": str(port),
+def monitor_env(run_id: str, registry: Path, reports: Path, port: int, window_hours: float) -> dict[str, str]:
+    """A fresh monitor group (it starts at the end of its inputs), the demo registry, day windows."""
+    return {
+        "MONITOR_GROUP_ID": f"rtloop-monitor-demo-{run_id}",
+        "MONITOR_TRANSACTIONAL_ID": f"rtloop-monitor-demo-{run_id}",
+        "MONITOR_REGISTRY_ROOT": str(registry),
+        "MONITOR_REPORTS_DIR": str(reports),
+        "MONITOR_HEALTH_PORT": str(port),
+        "MONITOR_WINDOW_SECONDS": str(window_hours * 3600),
     }
-    child = Child(ChildSpec(name, module, child_environment(**(defaults | env)), port, log_path))
-    child.start()
-    assert child.proc is not None
-    return child.proc
-
-
-def wait_until(
-    done: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, timeout_s: float = 600
-) -> float:
-    """Seconds until `done()`; fails if the service exits or the timeout passes."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if proc.poll() is not None:
-            raise RtloopError(
-                f"the service exited with {proc.returncode} while waiting for {what}; see its log"
-            )
-        if done():
-            return time.monotonic() - started
-        time.sleep(1.0)
-    raise RtloopError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-
-
-def snapshot(settings: ToolSettings, topics: list[str]) -> dict[str, int]:
-    """Total end offset per topic."""
-    return {t: total(end_offsets(settings.kafka, t)) for t in topics}
 
 
 def features_env(settings: ToolSettings, run_id: str) -> dict[str, str]:

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
-from confluent_kafka import Consumer, TopicPartition
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.common.errors import RtloopError
 from services.tools.cli.app import console
 from services.tools.config import ToolSettings
 from services.tools.ops.lake import rows_and_version
 from services.tools.ops.offsets import MessageCount, caught_up, end_offsets
+from services.tools.runtime.demo import snapshot, wait_for
 from services.training.job import Report
-from usecases.fraud.demo.runs import snapshot
 from usecases.fraud.replay import build_stream
 from usecases.fraud.replay.producer import ReplayOptions, ReplayResult, replay
 
-__all__ = ["Pass", "replay_labels", "replay_through", "start_at_end", "train_and_publish", "wait_monitor"]
+__all__ = ["Pass", "replay_labels", "replay_through", "train_and_publish", "wait_monitor"]
 
 
 @dataclass
@@ -38,35 +34,6 @@ class Pass:
     def lost(self) -> int:
         """Replayed transactions found neither in Delta `transactions` nor in `transactions_rejected`."""
         return self.replayed.transactions - self.lake_rows - self.rejected_rows
-
-
-def _wait(label: str, total: int, current: Callable[[], int], procs: list[subprocess.Popen[bytes]]) -> float:
-    started = time.monotonic()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        while (done := current()) < total:
-            for proc in procs:
-                if proc.poll() is not None:
-                    raise RtloopError(
-                        f"{proc.args!r} exited with {proc.returncode} during: {label}; see its log"
-                    )
-            bar.update(task, completed=done)
-            if time.monotonic() - started > 7200:
-                raise RtloopError(f"timed out: {label}")
-            time.sleep(1.0)
-    return time.monotonic() - started
-
-
-def start_at_end(s: ToolSettings, group: str, topic: str) -> None:
-    """Commit `group`'s offsets at the end of `topic`: a new scorer scores what comes next, not the
-    history already featurized (whose online rows have moved on since)."""
-    consumer = Consumer(s.kafka.librdkafka() | {"group.id": group, "enable.auto.commit": False})
-    try:
-        ends = end_offsets(s.kafka, topic)
-        consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in ends.items()], asynchronous=False)
-    finally:
-        consumer.close()
 
 
 def replay_through(
@@ -101,7 +68,7 @@ def replay_through(
         f"{step} replayed {result.events:,} events ({bad} corrupted on purpose) at {result.rate:,.0f}/s"
     )
     procs = [ingest, features]
-    took = _wait(
+    took = wait_for(
         "ingest: Spark → Delta + transactions.clean",
         result.transactions,
         lambda: rows_and_version(lake_tx)[0] - rows0 + rows_and_version(lake_bad)[0] - bad0,
@@ -109,13 +76,13 @@ def replay_through(
     )
     clean = snapshot(s, ["transactions.clean"])["transactions.clean"] - before["transactions.clean"]
     try:
-        took_f = _wait(
+        took_f = wait_for(
             "features: windows → Feast online + Delta → transactions.features", clean, featurized, procs
         )
     finally:
         featurized.close()
     if lake_group is not None:  # the offline rows follow the events: training reads them
-        took_f += _wait(
+        took_f += wait_for(
             "features: Delta feature rows",
             1,
             lambda: int(caught_up(s.kafka, lake_group, "transactions.features")),
@@ -123,7 +90,7 @@ def replay_through(
         )
     line = f"{step} ingest took {took:.0f}s, features {took_f:.0f}s more"
     if scorer_group is not None:
-        took_s = _wait(
+        took_s = wait_for(
             "scorer: lookup + ONNX → predictions",
             1,
             lambda: int(caught_up(s.kafka, scorer_group, "transactions.features")),
@@ -147,10 +114,10 @@ def wait_monitor(
     s: ToolSettings, group: str, procs: list[subprocess.Popen[bytes]], topics: tuple[str, ...]
 ) -> float:
     """Until the monitor has processed everything on `topics`."""
-    from usecases.fraud.demo.monitor_page import monitor_done
+    from services.tools.runtime.demo import monitor_done
 
     label = f"monitor: {' + '.join(topics)} (catching up)"
-    return _wait(label, 1, lambda: int(monitor_done(s, group, topics)), procs)
+    return wait_for(label, 1, lambda: int(monitor_done(s, group, topics)), procs)
 
 
 def train_and_publish(s: ToolSettings, fenv: dict[str, str], registry: Path, step: str) -> Report:

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from services.tools.cli.app import console
+from services.tools.ops.hops import latency_table
 
 if TYPE_CHECKING:
     from services.tools.config import ToolSettings
+    from services.tools.ops.hops import Hop
     from services.tools.runtime.supervisor.keda import Poll, ScalingPolicy
     from services.training.job import Report
-    from usecases.fraud.demo.latency import Hop
     from usecases.fraud.demo.loop import StreamQuality
     from usecases.fraud.demo.steps import Pass
 
@@ -189,12 +190,8 @@ def show_alerts(alerts: list[dict[str, Any]], window_hours: float) -> None:
 
 def show_latency(hops: list[Hop], rate: float) -> None:
     """p50 / p99 / max per hop and end to end, from the Kafka timestamps of the live week's messages."""
-    table = Table(title=f"latency of the live week at {rate:,.0f} transactions/s (Kafka timestamps)")
-    for col in ("hop", "transactions", "p50 ms", "p99 ms", "max ms"):
-        table.add_column(col, justify="left" if col == "hop" else "right")
-    for h in hops:
-        table.add_row(h.name, f"{h.count:,}", f"{h.p50_ms:,.0f}", f"{h.p99_ms:,.0f}", f"{h.max_ms:,.0f}")
-    console.print(table)
+    title = f"latency of the live week at {rate:,.0f} transactions/s (Kafka timestamps)"
+    console.print(latency_table(hops, title, "transactions"))
 
 
 def show_replicas(polls: list[Poll], policy: ScalingPolicy, partitions: int) -> None:

@@ -1,0 +1,1 @@
+"""`rtloop demo --usecase recommendations`: the recommendations loop end to end on this machine."""
