@@ -20,7 +20,7 @@ __all__ = ["PLOTLY_PATH", "PageData", "render"]
 
 PLOTLY_PATH = "/plotly.min.js"
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-_SERIES_KINDS = ("data_drift", "prediction_drift")
+_SERIES_KINDS = ("data_drift", "popularity_drift", "prediction_drift")  # a ranking has the 2nd
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,8 @@ def _chart(chart_id: str, spec: dict[str, Any] | None, empty: str) -> str:
 def render(data: PageData) -> str:
     """The whole page."""
     windows = data.windows
-    timed, drifted = _last(windows, "freshness"), _last(windows, "data_drift")
+    timed = _last(windows, "freshness")
+    drifted = _last(windows, "data_drift") or _last(windows, "popularity_drift")
     quality = _last(windows, "quality_drop")
     p99 = _metric(timed, "freshness", "end_to_end_p99_ms") if timed else None
     figures = [

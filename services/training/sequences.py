@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -50,7 +51,8 @@ def ordered_events(table: pa.Table, ident: str, key: str, item: str, time: str) 
     return out
 
 
-def _window(path: Any, columns: list[str], time: str, start: datetime, end: datetime) -> pa.Table:
+def _window(path: Path, columns: list[str], time: str, start: datetime, end: datetime) -> pa.Table:
+    """The rows of the Delta table at `path` with start <= `time` < end."""
     if not (path / "_delta_log").is_dir():
         raise ConfigError(f"no {path.name} table at {path}: run ingest first (rtloop demo)")
     table = DeltaTable(str(path)).to_pyarrow_dataset().to_table(columns=columns)

@@ -1,6 +1,7 @@
 """The features service on the recommendations declaration, against the real broker: no labels topic
-(its feedback is the next event), and every interaction leaves carrying its user's recent and seen
-items as the recommender's offline inputs have them, with the lists online too."""
+(its feedback is the next event), and every interaction leaves once, a SIGKILL halfway included (the
+second half's lists come from the restored state), carrying its user's recent and seen items as the
+recommender's offline inputs have them, with the lists online too."""
 
 from __future__ import annotations
 
@@ -26,22 +27,29 @@ RECOMMENDATIONS = load_usecase("recommendations")
 EVENTS = 3_000  # the first interactions of MovieLens-100K, in time order
 
 
-def _featurized(broker: Broker, topic: str, expected: int, run: FeaturesRun) -> dict[str, dict[str, object]]:
+def _featurized(
+    broker: Broker, topic: str, expected: int, run: FeaturesRun
+) -> tuple[dict[str, dict[str, object]], int]:
+    """Each interaction's features as committed (read_committed), and how many came more than once."""
     consumer = Consumer(
         broker.kafka.librdkafka() | {"group.id": f"check-{topic}", "auto.offset.reset": "earliest"}
     )
     consumer.subscribe([topic])
     out: dict[str, dict[str, object]] = {}
+    repeats = 0
     try:
         while len(out) < expected:
             run.alive()
             for m in consumer.consume(5_000, 0.5):
                 if m.error() is None:
                     event = orjson.loads(m.value() or b"{}")
+                    repeats += event["interaction_id"] in out
                     out[event["interaction_id"]] = event["features"]
+        for m in consumer.consume(5_000, 2.0):  # nothing more after the last one
+            repeats += m.error() is None
     finally:
         consumer.close()
-    return out
+    return out, repeats
 
 
 @pytest.mark.timeout(600)
@@ -51,12 +59,18 @@ def test_interactions_carry_their_users_lists_and_the_lists_are_online(
     frame = load_interactions(fetch(ToolSettings().cache_dir / "data" / "ml-100k")).head(EVENTS)
     clean, feats, dlq = broker.topic("clean", 3), broker.topic("features", 3), broker.topic("dlq", 3)
     run = FeaturesRun(broker, clean, "", feats, dlq, tmp_path)
-    produce_clean(frame, broker, clean)
+    half = EVENTS // 2
+    produce_clean(frame.iloc[:half], broker, clean)
     run.start(RTLOOP_USECASE="recommendations")
     try:
-        got = _featurized(broker, feats, EVENTS, run)
+        run.wait_emitted(half)
+        run.kill()  # SIGKILL: the restarted process resumes the users' lists from its changelogs
+        produce_clean(frame.iloc[half:], broker, clean)
+        run.start(RTLOOP_USECASE="recommendations")
+        got, repeats = _featurized(broker, feats, EVENTS, run)
     finally:
         assert run.stop() == 0
+    assert repeats == 0, f"{repeats} interactions featurized twice"
     ranking = RECOMMENDATIONS.model.ranking
     assert ranking is not None
     ids = [f"{u}-{r}" for u, r in zip(frame["user"], frame["row"], strict=True)]

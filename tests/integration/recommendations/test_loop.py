@@ -1,7 +1,7 @@
-"""The recommendations loop's serving half on the real broker: features and the scorer on the
-declaration, the recommender trained offline and published signed; every interaction gets exactly one
-recommendation, a SIGKILLed scorer included, and each list is the one the model gives offline for the
-same point-in-time inputs."""
+"""The recommendations loop's serving half on the real broker: features, the scorer and the monitor on
+the declaration, the recommender trained offline and published signed; every interaction gets exactly
+one recommendation, a SIGKILLed scorer included, each list is the one the model gives offline for the
+same point-in-time inputs, and the monitor (SIGKILLed too) measures what offline measures."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from services.monitor.config import MonitorSettings
 from services.monitor.history import from_json
 from services.monitor.main import restore_state
 from services.tools.config import ToolSettings
-from services.tools.ops.offsets import end_offsets
+from services.tools.ops.offsets import caught_up, end_offsets
 from services.training.adapters.kafka_io import publish_version
 from tests.features_helpers import FeaturesRun
-from tests.kafka_helpers import MODEL_KEY, Broker
+from tests.kafka_helpers import MODEL_KEY, Broker, copy_part
 from tests.monitor_helpers import MonitorRun
 from tests.recommendations_helpers import offline_metrics, produce_clean
 from tests.scorer_helpers import ScorerRun, predictions_of
@@ -108,13 +108,15 @@ def test_each_interaction_gets_one_recommendation_equal_to_the_models_offline_li
 def _monitor_measures_what_offline_measures(
     broker: Broker, root: Path, live: pd.DataFrame, topics: tuple[str, str, str, str], session: Any
 ) -> None:
-    """The monitor joins each recommendation with its user's next interaction (the clean topic) and its
-    recall / NDCG / MRR @10 equal the offline evaluation of the same lists on the same requests."""
+    """The monitor joins each recommendation with its user's next interaction (the clean topic), once,
+    a SIGKILL midway included, and its recall / NDCG / MRR @10 equal the offline evaluation of the same
+    lists on the same requests."""
     out, clean, dlq, models = topics
+    answers = broker.topic("answers", 3)  # the clean topic, copied in two halves around a SIGKILL
     env = {
         "RTLOOP_USECASE": "recommendations",
         "MONITOR_PREDICTIONS_TOPIC": out,
-        "MONITOR_LABELS_TOPIC": clean,
+        "MONITOR_LABELS_TOPIC": answers,
         "MONITOR_DLQ_TOPIC": dlq,
         "MONITOR_ALERTS_TOPIC": broker.topic("mon-alerts", 1),
         "MONITOR_STATE_TOPIC": broker.topic("mon-state", 1, **{"cleanup.policy": "compact"}),
@@ -123,6 +125,7 @@ def _monitor_measures_what_offline_measures(
         "MONITOR_REPORTS_DIR": str(root / "reports"),
         "MONITOR_GROUP_ID": f"monitor-{root.name}",
         "MONITOR_HEALTH_PORT": "0",
+        "MONITOR_MAX_BATCH_SIZE": "300",
         "MONITOR_WINDOW_SECONDS": str(10 * 365 * 86_400),  # one window: the whole slice
         "MONITOR_LABEL_TTL_DAYS": "3650",
         "MONITOR_QUALITY_MIN_LABELLED": "100",
@@ -131,9 +134,19 @@ def _monitor_measures_what_offline_measures(
     settings = MonitorSettings(**own, usecase="recommendations", kafka=broker.kafka)
     monitor = MonitorRun(broker, env, root / "monitor.log")
     answered = LIVE - live["user"].nunique()  # every interaction but each user's last
+    copy_part(broker, clean, answers, 0.0, 0.5)
     monitor.start()
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 240
+        while not all(caught_up(broker.kafka, settings.group_id, t) for t in (out, answers)):
+            monitor.alive()
+            assert time.monotonic() < deadline, "the monitor did not read the first half"
+            time.sleep(0.5)
+        first = len(restore_state(settings).window.joined)
+        assert 0 < first < answered
+        monitor.kill()  # SIGKILL with recommendations waiting: the restarted one resumes from its changelog
+        copy_part(broker, clean, answers, 0.5, 1.0)
+        monitor.start()
         while len(restore_state(settings).window.joined) < answered:
             monitor.alive()
             assert time.monotonic() < deadline, (
@@ -142,7 +155,7 @@ def _monitor_measures_what_offline_measures(
             time.sleep(1)
         # a later interaction (of a new user) moves the clock past the window, which closes
         later = live.iloc[:1].assign(user=10**6, time=live["time"].max() + pd.Timedelta(days=3660))
-        produce_clean(later, broker, clean)
+        produce_clean(later, broker, answers)
         while not restore_state(settings).summaries:
             monitor.alive()
             assert time.monotonic() < deadline, "the window did not close"

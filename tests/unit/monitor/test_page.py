@@ -107,3 +107,20 @@ def test_an_empty_page_says_so() -> None:
 def test_a_window_summary_survives_the_changelog_round_trip() -> None:
     window = _window(3, 0.2)
     assert from_json(to_json(window)) == window
+
+
+def test_a_ranking_models_page_shows_its_popularity_drift_and_live_recall() -> None:
+    popularity = Finding(
+        "popularity_drift",
+        True,
+        metrics={"drift.recommended_popularity": 0.04, "drift.interacted_items": 0.19, "coverage": 0.8},
+    )
+    quality = Finding("quality_drop", False, metrics={"recall_at_10": 0.093, "test_events": 2994.0})
+    windows = [
+        WindowSummary(i, NOW, NOW, 3000, [popularity, quality], "r1", None, 10.0 * i) for i in range(2)
+    ]
+    html = render(PageData("recommender r1", windows))
+    drift = {t["name"]: t["y"] for t in _charts(html)["drift-chart"]["data"]}
+    assert drift == {"interacted_items": [0.19, 0.19], "recommended_popularity": [0.04, 0.04]}
+    text = Dom(html).text
+    assert "0.093" in text and "0.190" in text and "drifted" in text

@@ -11,6 +11,7 @@ import onnxruntime as ort
 import pandas as pd
 
 from services.common.drift import Reference
+from services.common.evaluation import ranking_metrics
 from services.common.kafka.envelope import Envelope
 from services.common.ranking import CANDIDATE_COUNT, ITEM_SCORES, ITEMS, popularity_of
 from services.common.usecase import load_usecase
@@ -28,6 +29,7 @@ from usecases.recommendations.simulator import SimConfig, World, organic
 DAY = 86_400.0
 TOPICS = Topics("recommendations", "clean", "dlq", "alerts", "state")
 RECOMMENDATIONS = load_usecase("recommendations")
+CHECKS = Checks(metrics=ranking_metrics(10), quality=dict(RECOMMENDATIONS.monitor.quality))  # as declared
 
 
 def _references(week: pd.DataFrame, onnx: bytes) -> tuple[str, Reference, Reference, dict[str, float]]:
@@ -70,7 +72,7 @@ def test_shifting_the_popularity_of_10_percent_of_the_items_raises_the_alert_wit
     refs = _references(week, fitted.onnx)
     state = MonitorState(30 * DAY, Alerting())
     handler = MonitorHandler(
-        state, TOPICS, 10**6, Checks(), lambda: refs, lambda: state, [], window_seconds=DAY
+        state, TOPICS, 10**6, CHECKS, lambda: refs, lambda: state, [], window_seconds=DAY
     )
     stream, raised = week, []
     for day in (7, 8, 9, 10, 11):
@@ -99,3 +101,7 @@ def test_shifting_the_popularity_of_10_percent_of_the_items_raises_the_alert_wit
         if f.kind == "popularity_drift"
     ]
     assert steady and not any(f.bad for f in steady), "the steady day is not a popularity drift"
+    recall = [
+        f.metrics["recall_at_10"] for w in handler.history for f in w.findings if f.kind == "quality_drop"
+    ]
+    assert len(recall) == len(handler.history) == 4, "live recall@10 in every window"
