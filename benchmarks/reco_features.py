@@ -19,6 +19,7 @@ from benchmarks.features import _start, features_env
 from services.common.config import KafkaSettings
 from services.common.kafka.clients import make_admin
 from services.tools.config import PROJECT_ROOT
+from services.tools.ops.pacing import Pacer
 from services.tools.runtime.broker import free_port
 from services.tools.runtime.redis_server import start_redis
 
@@ -31,11 +32,9 @@ def _produce(producer: Producer, topic: str, first: int, count: int, rate: float
     """`count` clean interactions at `rate` per second, each stamped with its ingest time as it is sent."""
     rng = np.random.default_rng(first)
     items = rng.zipf(1.3, count) % ITEMS
-    t0 = time.perf_counter()
+    pacer = Pacer(rate=rate, clock=time.perf_counter)
     for k in range(count):
-        due = t0 + k / rate
-        while (now := time.perf_counter()) < due:
-            time.sleep(min(due - now, 0.001))
+        time.sleep(pacer.delay(k, 0))
         i, stamp = first + k, datetime.now(UTC).isoformat()
         user = str(i % USERS)
         doc = {

@@ -26,6 +26,7 @@ from services.common.registry import Registry
 from services.common.usecase import load_usecase
 from services.tools.config import PROJECT_ROOT
 from services.tools.ops.offsets import end_offsets, total
+from services.tools.ops.pacing import Pacer
 from services.training.adapters.kafka_io import publish_version
 from services.training.ranker import fit_ranker
 from services.training.retrieval import item_tables, recommender_onnx
@@ -184,11 +185,9 @@ def _read(kafka: KafkaSettings, topic: str, seen: dict[str, float], stop: thread
 def _produce(producer: Producer, topic: str, first: int, count: int, rate: float) -> dict[str, float]:
     """`count` events at `rate` per second; each one's send time by id."""
     sent: dict[str, float] = {}
-    t0 = time.perf_counter()
+    pacer = Pacer(rate=rate, clock=time.perf_counter)
     for k in range(count):
-        due = t0 + k / rate
-        while (now := time.perf_counter()) < due:
-            time.sleep(min(due - now, 0.001))
+        time.sleep(pacer.delay(k, 0))
         key, value = _event(first + k, datetime.now(UTC).isoformat())
         sent[f"b{first + k}"] = time.time()
         producer.produce(topic, value, key)

@@ -15,13 +15,12 @@ from services.common.contracts import AlertV1
 from services.common.contracts.alert import AlertWindow
 from services.common.drift import Reference
 from services.common.kafka.envelope import Envelope, Output
-from services.common.ranking import recommended_popularity
 from services.monitor.adapters.references import Current
 from services.monitor.alerting import Finding
 from services.monitor.history import KEEP, WindowSummary, from_json, to_json
-from services.monitor.ranking import Interaction, coverage, shares_drift
+from services.monitor.ranking import Interaction, window_popularity
 from services.monitor.state import MonitorState
-from services.monitor.transforms import Checks, Popularity, PredictionRow, Window, assess
+from services.monitor.transforms import Checks, PredictionRow, Window, assess
 
 __all__ = ["MonitorHandler", "Topics"]
 
@@ -127,14 +126,8 @@ class MonitorHandler:
         closed, tombstones = self.state.close_window(next_start, next_end)
         version, inputs_ref, score_ref, popularity = self.references() or ("unknown", None, None, None)
         ranked = None
-        if popularity is not None:  # a ranking model: drift of its recommended items' popularity
-            lists = [r.scored.items for r in closed.rows]
-            truths = [str(j.target) for j in closed.joined]
-            ranked = Popularity(
-                recommended_popularity(lists, popularity),
-                shares_drift(truths, popularity),
-                coverage(lists, len(popularity)),
-            )
+        if popularity is not None and inputs_ref is not None:  # a ranking model: popularity drifts
+            ranked = window_popularity(closed, inputs_ref, popularity, self.checks.drift_threshold)
         elif (inputs_ref is None or score_ref is None) and self.names:  # no reference: a window becomes it
             if self._bootstrap is None and closed.count:
                 scores = Reference.from_matrix(closed.scores(), ["score"], f"window {closed.index}")

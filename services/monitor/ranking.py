@@ -12,12 +12,15 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial import distance
 
+from services.common.drift import ColumnDrift, Reference, drift
 from services.common.errors import DecodeError
 from services.common.kafka.decode import json_object
+from services.common.ranking import recommended_popularity
 from services.monitor.joins import Scored
-from services.monitor.transforms import PredictionFields, PredictionRow, epoch, latencies
+from services.monitor.transforms import Popularity, PredictionFields, PredictionRow, Window, epoch, latencies
 
 __all__ = [
+    "INTERACTED",
     "Interaction",
     "InteractionFields",
     "NextEvents",
@@ -25,7 +28,10 @@ __all__ = [
     "parse_interaction",
     "parse_recommendation",
     "shares_drift",
+    "window_popularity",
 ]
+
+INTERACTED = "interacted_items"  # the popularity drift of the items interacted with, by their shares
 
 
 class InteractionFields(NamedTuple):
@@ -140,3 +146,17 @@ def shares_drift(items: Sequence[str], counts: Mapping[str, float], draws: int =
         for _ in range(draws)
     ]
     return max(0.0, float(distance.jensenshannon(expected, got / len(items))) - float(np.median(null)))
+
+
+def window_popularity(
+    window: Window, reference: Reference, counts: Mapping[str, float], threshold: float
+) -> Popularity:
+    """A ranking window's popularity drifts: its lists' mean item popularity against the reference's, and
+    the items its joined recommendations' users went to against training's shares (`INTERACTED`); and
+    the catalog's share it recommended."""
+    lists = [r.scored.items for r in window.rows]
+    shares = shares_drift([str(j.target) for j in window.joined], counts)
+    interacted = ColumnDrift(INTERACTED, shares, "jensenshannon", threshold, shares >= threshold)
+    return Popularity(
+        [*drift(reference, recommended_popularity(lists, counts)), interacted], coverage(lists, len(counts))
+    )

@@ -200,17 +200,12 @@ def _drift_finding(kind: str, results: list[Any], checks: Checks) -> Finding:
     )
 
 
-INTERACTED = "interacted_items"  # a ranking's popularity drift: the items interacted with, by their shares
-
-
 @dataclass(frozen=True)
 class Popularity:
-    """A ranking window's drift: each recommendation's mean item popularity (against the reference's),
-    how far the items interacted with are from training's shares (`shares_drift`), and the share of the
-    catalog recommended."""
+    """A ranking window's popularity drifts (`ranking.window_popularity`) and the share of the catalog
+    it recommended."""
 
-    inputs: np.ndarray[Any, np.dtype[np.float64]]
-    interacted: float
+    drifts: list[ColumnDrift]
     coverage: float
 
 
@@ -228,13 +223,7 @@ def assess(
         if popularity is None:
             findings.append(_drift_finding("data_drift", drift(inputs_ref, window.inputs()), checks))
         else:
-            limit = checks.drift_threshold
-            shares = ColumnDrift(
-                INTERACTED, popularity.interacted, "jensenshannon", limit, popularity.interacted >= limit
-            )
-            found = _drift_finding(
-                "popularity_drift", [*drift(inputs_ref, popularity.inputs), shares], checks
-            )
+            found = _drift_finding("popularity_drift", popularity.drifts, checks)
             found.metrics["coverage"] = popularity.coverage
             findings.append(found)
         findings.append(_drift_finding("prediction_drift", drift(score_ref, window.scores()), checks))

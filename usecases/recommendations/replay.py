@@ -4,8 +4,7 @@ raw interaction events keyed by user: what the recommendations loop consumes."""
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -14,10 +13,9 @@ import pandas as pd
 from services.common.config import KafkaSettings
 from services.common.errors import TransientError
 from services.common.kafka.clients import make_producer
+from services.tools.ops.pacing import Pacer
 
 __all__ = ["documents", "interaction_id", "replay_interactions"]
-
-_CHUNK = 5_000
 
 
 def interaction_id(user: Any, row: Any) -> str:
@@ -45,16 +43,12 @@ def documents(frame: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def replay_interactions(
-    kafka: KafkaSettings,
-    topic: str,
-    frame: pd.DataFrame,
-    progress: Callable[[int], None] = lambda _n: None,
-    rate: float | None = None,
+    kafka: KafkaSettings, topic: str, frame: pd.DataFrame, rate: float | None = None
 ) -> int:
     """Produce every interaction (acks=all, idempotent), at `rate` per second or as fast as it goes; the
     count, once all are acknowledged. TransientError when some were not."""
     producer = make_producer(kafka, **{"linger.ms": 20, "queue.buffering.max.messages": 200_000})
-    failed, started = 0, time.monotonic()
+    failed, pacer = 0, Pacer(rate=rate)
 
     def on_delivery(err: Any, _msg: Any) -> None:
         nonlocal failed
@@ -69,13 +63,8 @@ def replay_interactions(
             except BufferError:
                 producer.poll(0.05)
         sent += 1
-        if rate and (ahead := sent / rate - (time.monotonic() - started)) > 0:
-            producer.poll(ahead)
-        if sent % _CHUNK == 0:
-            producer.poll(0)
-            progress(_CHUNK)
+        producer.poll(pacer.delay(sent, 0))
     failed += producer.flush(120)
-    progress(sent % _CHUNK)
     if failed:
         raise TransientError(
             f"{failed} of {sent} interactions not acknowledged by {kafka.bootstrap}: is the broker "

@@ -26,7 +26,7 @@ from services.tools.runtime.supervisor.children import Child, ChildSpec
 
 __all__ = [
     "alerts_after",
-    "monitor_done",
+    "group_drained",
     "reset_topics",
     "save_page",
     "snapshot",
@@ -108,8 +108,8 @@ def snapshot(settings: ToolSettings, topics: list[str]) -> dict[str, int]:
     return {t: total(end_offsets(settings.kafka, t)) for t in topics}
 
 
-def monitor_done(s: ToolSettings, group: str, topics: tuple[str, ...]) -> bool:
-    """Whether the monitor has processed (and committed) everything there is on `topics`."""
+def group_drained(s: ToolSettings, group: str, topics: tuple[str, ...]) -> bool:
+    """Whether consumer group `group` has processed (and committed) everything there is on `topics`."""
     return all(caught_up(s.kafka, group, t) for t in topics)
 
 

@@ -16,17 +16,16 @@ from services.common.drift import Reference
 from services.common.evaluation import ranking_metrics
 from services.common.ranking import POPULARITY, popularity_of, recommended_popularity
 from services.monitor.alerting import Alerting
-from services.monitor.joins import Scored
+from services.monitor.joins import Joined, Scored
 from services.monitor.ranking import (
     Interaction,
     InteractionFields,
-    coverage,
     parse_interaction,
     parse_recommendation,
-    shares_drift,
+    window_popularity,
 )
 from services.monitor.state import MonitorState
-from services.monitor.transforms import Checks, Popularity, PredictionFields, PredictionRow, Window, assess
+from services.monitor.transforms import Checks, PredictionFields, PredictionRow, Window, assess
 from tests.unit.monitor.test_state import _apply
 
 DAY = 86_400.0
@@ -121,8 +120,10 @@ def test_a_windows_quality_is_recall_ndcg_and_mrr_of_its_lists() -> None:
     assert quality.bad == (hit.mean() < 0.5) and quality.metrics["test_events"] == 300
 
 
-def _window(lists: list[tuple[str, ...]]) -> Window:
-    return Window(0, rows=[_rec(f"e{i}", "u", 0.0, items) for i, items in enumerate(lists)])
+def _window(lists: list[tuple[str, ...]], truths: list[str]) -> Window:
+    """Recommendations with these lists, each joined with the item its user went to next."""
+    rows = [_rec(f"e{i}", "u", 0.0, items) for i, items in enumerate(lists)]
+    return Window(0, rows=rows, joined=[Joined(r.scored, t) for r, t in zip(rows, truths, strict=True)])
 
 
 def _training(n: int = 500) -> tuple[dict[str, float], np.ndarray]:
@@ -163,12 +164,9 @@ def test_a_shift_in_what_is_recommended_or_interacted_with_is_a_popularity_drift
             f"i{k}"
             for k in _draw(rng, counts, boosted if shifted and what == "interacted" else none, (2_000,))
         ]
-        found = Popularity(
-            recommended_popularity(live, table), shares_drift(truths, table), coverage(live, 500)
-        )
-        (pop,) = [
-            f for f in assess(_window(live), inputs, scores, Checks(), found) if f.kind == "popularity_drift"
-        ]
+        window = _window(live, truths)
+        found = window_popularity(window, inputs, table, Checks().drift_threshold)
+        (pop,) = [f for f in assess(window, inputs, scores, Checks(), found) if f.kind == "popularity_drift"]
         assert pop.bad == shifted, pop
         named = {d.name for d in pop.drifted}
         assert named == ({POPULARITY if what == "recommended" else "interacted_items"} if shifted else set())

@@ -114,10 +114,10 @@ def wait_monitor(
     s: ToolSettings, group: str, procs: list[subprocess.Popen[bytes]], topics: tuple[str, ...]
 ) -> float:
     """Until the monitor has processed everything on `topics`."""
-    from services.tools.runtime.demo import monitor_done
+    from services.tools.runtime.demo import group_drained
 
     label = f"monitor: {' + '.join(topics)} (catching up)"
-    return wait_for(label, 1, lambda: int(monitor_done(s, group, topics)), procs)
+    return wait_for(label, 1, lambda: int(group_drained(s, group, topics)), procs)
 
 
 def train_and_publish(s: ToolSettings, fenv: dict[str, str], registry: Path, step: str) -> Report:

@@ -13,9 +13,9 @@ import numpy as np
 
 from services.common.config import KafkaSettings
 from services.common.kafka.clients import make_producer
+from services.tools.ops.pacing import Pacer
 from usecases.fraud.replay.corrupt import CORRUPTION_KINDS, corrupt
 from usecases.fraud.replay.events import EventStream
-from usecases.fraud.replay.pacing import Pacer
 
 __all__ = ["CORRUPTION_HEADER", "ReplayOptions", "ReplayResult", "replay"]
 

@@ -18,9 +18,9 @@ import typer
 
 from services.tools.cli.app import app, console, friendly, settings
 from services.tools.config import ToolSettings
-from services.tools.ops.offsets import caught_up, end_offsets
+from services.tools.ops.offsets import end_offsets
 from services.tools.runtime.broker import free_port
-from services.tools.runtime.demo import start_at_end, start_service, wait_for, wait_ready
+from services.tools.runtime.demo import group_drained, start_at_end, start_service, wait_for, wait_ready
 from services.training.job import Report
 from usecases.recommendations.demo.phases import (
     Deployment,
@@ -47,7 +47,10 @@ class Loop:
 
     @property
     def lake_group(self) -> str:
-        return f"{self.deployment.features()['FEATURES_GROUP_ID']}-lake"
+        """The consumer group of the features deployment's Delta writer."""
+        from services.features.config import FeaturesSettings
+
+        return FeaturesSettings(group_id=self.deployment.features()["FEATURES_GROUP_ID"]).lake_group_id
 
     def start(self, module: str, log: str, env: dict[str, str], what: str) -> subprocess.Popen[bytes]:
         """Start a service (its health port in `env`) and wait until it is ready."""
@@ -65,7 +68,7 @@ class Loop:
 
     def drained(self, group: str, *topics: str) -> bool:
         """Whether `group` has processed everything on `topics`."""
-        return all(caught_up(self.s.kafka, group, t) for t in topics)
+        return group_drained(self.s, group, topics)
 
 
 @app.command("demo")
